@@ -1,0 +1,680 @@
+//! The GPU backend: kernels are recorded as (pipeline, bind group, parameter slot, workgroups)
+//! and a `flush` encodes all of them into one compute pass of one command encoder, writes every
+//! recorded parameter block with one `write_buffer`, and submits once. Nothing is read back
+//! unless `read` is called.
+
+pub mod context;
+pub mod kernels;
+
+use crate::backend::{
+    Activation, AdamStep, Backend, Counters, DeviceRows, GanLossKind, MAX_ROW_CHUNKS, MatView,
+    Tensor,
+};
+use crate::rng::RngKey;
+use anyhow::{Context, Result, bail};
+pub use context::{AdapterSummary, GpuContext, list_adapters};
+use kernels::{Access, Kernel};
+use std::collections::HashMap;
+
+/// Bytes of one kernel's parameter block (every `Params` struct in `shaders/` fits).
+const PARAMS_BYTES: u64 = 64;
+/// Parameter slots per flush; recording more flushes early.
+const PARAM_SLOTS: usize = 4096;
+/// Storage bindings a kernel may have (gather has six).
+const MAX_BINDINGS: usize = 6;
+
+struct Compiled {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+struct Recorded {
+    kernel: Kernel,
+    bind_group: usize,
+    slot: u32,
+    groups: [u32; 3],
+}
+
+/// Buffers bound to one dispatch, in binding order (unused entries are u32::MAX).
+type BindKey = (Kernel, [u32; MAX_BINDINGS]);
+
+pub struct GpuBackend {
+    pub ctx: GpuContext,
+    buffers: Vec<wgpu::Buffer>,
+    dummy: Tensor,
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    compiled: HashMap<Kernel, Compiled>,
+    bind_group_index: HashMap<BindKey, usize>,
+    bind_groups: Vec<wgpu::BindGroup>,
+    params_buffer: wgpu::Buffer,
+    slot_stride: usize,
+    params: Vec<u8>,
+    recorded: Vec<Recorded>,
+    counters: Counters,
+}
+
+/// A kernel's parameter block: 4-byte fields in the order of its WGSL `Params` struct.
+#[derive(Default)]
+struct Params(Vec<u32>);
+
+impl Params {
+    fn u(mut self, v: usize) -> Self {
+        self.0
+            .push(u32::try_from(v).expect("kernel parameter exceeds u32"));
+        self
+    }
+    fn f(mut self, v: f32) -> Self {
+        self.0.push(v.to_bits());
+        self
+    }
+    fn key(self, key: RngKey) -> Self {
+        let s = self
+            .u((key.seed & 0xffff_ffff) as usize)
+            .u((key.seed >> 32) as usize)
+            .u(key.stream as usize);
+        s.u((key.counter & 0xffff_ffff) as usize)
+            .u((key.counter >> 32) as usize)
+    }
+}
+
+fn elementwise_groups(n: usize) -> [u32; 3] {
+    [(n.div_ceil(256).clamp(1, 65_535)) as u32, 1, 1]
+}
+
+impl GpuBackend {
+    pub fn new(selector: Option<&str>) -> Result<Self> {
+        Ok(Self::from_context(GpuContext::new(selector)?))
+    }
+
+    pub fn from_context(ctx: GpuContext) -> Self {
+        let slot_stride = (ctx.limits.min_uniform_buffer_offset_alignment as usize)
+            .max(PARAMS_BYTES as usize);
+        let params_buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel parameters"),
+            size: (slot_stride * PARAM_SLOTS) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut be = Self {
+            ctx,
+            buffers: Vec::new(),
+            dummy: Tensor {
+                buf: 0,
+                offset: 0,
+                len: 1,
+            },
+            modules: HashMap::new(),
+            compiled: HashMap::new(),
+            bind_group_index: HashMap::new(),
+            bind_groups: Vec::new(),
+            params_buffer,
+            slot_stride,
+            params: Vec::with_capacity(slot_stride * PARAM_SLOTS),
+            recorded: Vec::new(),
+            counters: Counters::default(),
+        };
+        be.dummy = be.alloc(1, "unused binding").expect("one word always fits");
+        be
+    }
+
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.ctx.info
+    }
+
+    fn compiled(&mut self, kernel: Kernel) -> &Compiled {
+        if !self.compiled.contains_key(&kernel) {
+            let spec = kernel.spec();
+            let device = &self.ctx.device;
+            let module = self.modules.entry(spec.shader).or_insert_with(|| {
+                let (source, philox) = kernels::shader_source(spec.shader);
+                let text = if philox {
+                    format!("{}\n{}", kernels::PHILOX, source)
+                } else {
+                    source.to_string()
+                };
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(spec.shader),
+                    source: wgpu::ShaderSource::Wgsl(text.into()),
+                })
+            });
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
+                },
+                count: None,
+            }];
+            for (i, access) in spec.bindings.iter().enumerate() {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: i as u32 + 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: *access == Access::Read,
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(spec.entry),
+                entries: &entries,
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(spec.entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(spec.entry),
+                layout: Some(&pipeline_layout),
+                module,
+                entry_point: Some(spec.entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            self.compiled.insert(kernel, Compiled { pipeline, layout });
+        }
+        &self.compiled[&kernel]
+    }
+
+    /// Records one dispatch of `kernel` over `bufs` (its storage bindings in order).
+    fn record(&mut self, kernel: Kernel, bufs: &[Tensor], params: Params, groups: [u32; 3]) {
+        let spec = kernel.spec();
+        assert_eq!(bufs.len(), spec.bindings.len(), "{kernel:?}: wrong binding count");
+        for (i, (t, a)) in bufs.iter().zip(spec.bindings).enumerate() {
+            if *a == Access::ReadWrite {
+                for (j, u) in bufs.iter().enumerate() {
+                    assert!(
+                        j == i || u.buf != t.buf,
+                        "{kernel:?}: binding {} is written and also bound as {}: outputs may \
+                         not alias other bindings",
+                        i + 1,
+                        j + 1
+                    );
+                }
+            }
+        }
+        if self.recorded.len() == PARAM_SLOTS {
+            self.flush();
+        }
+        let mut key: BindKey = (kernel, [u32::MAX; MAX_BINDINGS]);
+        for (k, t) in key.1.iter_mut().zip(bufs) {
+            *k = t.buf;
+        }
+        self.compiled(kernel);
+        let bind_group = match self.bind_group_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.compiled(kernel);
+                let layout = &self.compiled[&kernel].layout;
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.params_buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(PARAMS_BYTES),
+                    }),
+                }];
+                for (i, t) in bufs.iter().enumerate() {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: i as u32 + 1,
+                        resource: self.buffers[t.buf as usize].as_entire_binding(),
+                    });
+                }
+                let bg = self
+                    .ctx
+                    .device
+                    .create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(spec.entry),
+                        layout,
+                        entries: &entries,
+                    });
+                self.bind_groups.push(bg);
+                self.bind_group_index.insert(key, self.bind_groups.len() - 1);
+                self.bind_groups.len() - 1
+            }
+        };
+        let slot = self.recorded.len();
+        self.params.resize(slot * self.slot_stride, 0);
+        let bytes: &[u8] = bytemuck::cast_slice(&params.0);
+        assert!(bytes.len() as u64 <= PARAMS_BYTES, "{kernel:?}: params too large");
+        self.params.extend_from_slice(bytes);
+        self.recorded.push(Recorded {
+            kernel,
+            bind_group,
+            slot: (slot * self.slot_stride) as u32,
+            groups,
+        });
+    }
+
+    fn read_bytes(&mut self, t: Tensor) -> Result<Vec<u8>> {
+        self.flush();
+        let size = 4 * t.len as u64;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(
+            &self.buffers[t.buf as usize],
+            4 * t.offset as u64,
+            &staging,
+            0,
+            size,
+        );
+        self.ctx.queue.submit([encoder.finish()]);
+        self.counters.submits += 1;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .context("waiting for the GPU")?;
+        rx.recv()
+            .context("the GPU dropped a readback")?
+            .context("mapping a readback buffer")?;
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| anyhow::anyhow!("reading a readback buffer: {e:?}"))?
+            .to_vec();
+        staging.unmap();
+        self.counters.bytes_read += size;
+        Ok(data)
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&mut self) -> Result<()> {
+        self.flush();
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .context("waiting for the GPU")?;
+        Ok(())
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        format!("{} ({:?})", self.ctx.info.name, self.ctx.info.backend)
+    }
+
+    fn alloc(&mut self, len: usize, label: &str) -> Result<Tensor> {
+        let bytes = 4 * len.max(1) as u64;
+        let limit = self.ctx.limits.max_storage_buffer_binding_size;
+        if bytes > limit {
+            bail!(
+                "{label}: a buffer of {bytes} bytes exceeds this adapter's \
+                 max_storage_buffer_binding_size of {limit} bytes; use a smaller batch or model"
+            );
+        }
+        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.buffers.push(buffer);
+        Ok(Tensor {
+            buf: (self.buffers.len() - 1) as u32,
+            offset: 0,
+            len: u32::try_from(len).context("buffer too large")?,
+        })
+    }
+
+    fn max_binding_words(&self) -> usize {
+        (self.ctx.limits.max_storage_buffer_binding_size / 4) as usize
+    }
+
+    fn write(&mut self, t: Tensor, data: &[f32]) {
+        self.write_u32(t, bytemuck::cast_slice(data));
+    }
+
+    fn write_u32(&mut self, t: Tensor, data: &[u32]) {
+        assert_eq!(data.len(), t.len(), "write: {} words into a view of {}", data.len(), t.len);
+        // Recorded kernels must run before this write lands.
+        self.flush();
+        self.ctx.queue.write_buffer(
+            &self.buffers[t.buf as usize],
+            4 * t.offset as u64,
+            bytemuck::cast_slice(data),
+        );
+        self.counters.bytes_written += 4 * data.len() as u64;
+    }
+
+    fn read(&mut self, t: Tensor) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(t)?))
+    }
+
+    fn read_u32(&mut self, t: Tensor) -> Result<Vec<u32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(t)?))
+    }
+
+    fn flush(&mut self) {
+        if self.recorded.is_empty() {
+            return;
+        }
+        self.ctx
+            .queue
+            .write_buffer(&self.params_buffer, 0, &self.params);
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("duel step"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("duel kernels"),
+                timestamp_writes: None,
+            });
+            let mut current: Option<Kernel> = None;
+            for r in &self.recorded {
+                if current != Some(r.kernel) {
+                    pass.set_pipeline(&self.compiled[&r.kernel].pipeline);
+                    current = Some(r.kernel);
+                }
+                pass.set_bind_group(0, &self.bind_groups[r.bind_group], &[r.slot]);
+                pass.dispatch_workgroups(r.groups[0], r.groups[1], r.groups[2]);
+            }
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        self.counters.submits += 1;
+        self.counters.dispatches += self.recorded.len() as u64;
+        self.recorded.clear();
+        self.params.clear();
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn matmul(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        bias: Option<Tensor>,
+        m: usize,
+        n: usize,
+        k: usize,
+        accumulate: bool,
+    ) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        let flags = bias.is_some() as usize | (accumulate as usize) << 1;
+        let bias_t = bias.unwrap_or(a.t);
+        let params = Params::default()
+            .u(m)
+            .u(n)
+            .u(k)
+            .u(flags)
+            .u(a.t.offset as usize)
+            .u(a.rs)
+            .u(a.cs)
+            .u(b.t.offset as usize)
+            .u(b.rs)
+            .u(b.cs)
+            .u(c.offset as usize)
+            .u(bias_t.offset as usize);
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
+        self.record(Kernel::Matmul, &[a.t, b.t, bias_t, c], params, groups);
+    }
+
+    fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool) {
+        let params = Params::default()
+            .u(m)
+            .u(n)
+            .u(dy.offset as usize)
+            .u(db.offset as usize)
+            .u(accumulate as usize);
+        let groups = [n.div_ceil(64) as u32, 1, 1];
+        self.record(Kernel::BiasBackward, &[dy, db], params, groups);
+    }
+
+    fn activation_forward(&mut self, act: Activation, y: Tensor, x: Tensor, n: usize) {
+        let params = Params::default()
+            .u(n)
+            .u(act.code() as usize)
+            .f(act.alpha())
+            .u(x.offset as usize)
+            .u(y.offset as usize)
+            .u(0);
+        self.record(Kernel::ActivationForward, &[x, x, y], params, elementwise_groups(n));
+    }
+
+    fn activation_backward(&mut self, act: Activation, dx: Tensor, dy: Tensor, y: Tensor, n: usize) {
+        let params = Params::default()
+            .u(n)
+            .u(act.code() as usize)
+            .f(act.alpha())
+            .u(dy.offset as usize)
+            .u(y.offset as usize)
+            .u(dx.offset as usize);
+        self.record(Kernel::ActivationBackward, &[dy, y, dx], params, elementwise_groups(n));
+    }
+
+    fn maxout_forward(
+        &mut self,
+        y: Tensor,
+        idx: Tensor,
+        x: Tensor,
+        rows: usize,
+        units: usize,
+        pieces: usize,
+    ) {
+        let params = Params::default()
+            .u(rows)
+            .u(units)
+            .u(pieces)
+            .u(x.offset as usize)
+            .u(y.offset as usize)
+            .u(idx.offset as usize);
+        let groups = elementwise_groups(rows * units);
+        self.record(Kernel::MaxoutForward, &[x, y, idx], params, groups);
+    }
+
+    fn maxout_backward(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        idx: Tensor,
+        rows: usize,
+        units: usize,
+        pieces: usize,
+    ) {
+        let params = Params::default()
+            .u(rows)
+            .u(units)
+            .u(pieces)
+            .u(dx.offset as usize)
+            .u(dy.offset as usize)
+            .u(idx.offset as usize);
+        let groups = elementwise_groups(rows * units);
+        self.record(Kernel::MaxoutBackward, &[dy, dx, idx], params, groups);
+    }
+
+    fn dropout_forward(&mut self, y: Tensor, x: Tensor, n: usize, keep: f32, key: RngKey) {
+        let params = Params::default()
+            .u(n)
+            .u(x.offset as usize)
+            .u(y.offset as usize)
+            .f(keep)
+            .key(key);
+        self.record(Kernel::DropoutForward, &[x, y], params, elementwise_groups(n));
+    }
+
+    fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, n: usize, keep: f32, key: RngKey) {
+        let params = Params::default()
+            .u(n)
+            .u(dy.offset as usize)
+            .u(dx.offset as usize)
+            .f(keep)
+            .key(key);
+        self.record(Kernel::DropoutBackward, &[dy, dx], params, elementwise_groups(n));
+    }
+
+    fn gan_loss(
+        &mut self,
+        kind: GanLossKind,
+        grad: Tensor,
+        logits: Tensor,
+        n_real: usize,
+        n_fake: usize,
+        stats: Tensor,
+        accumulate: bool,
+    ) {
+        let params = Params::default()
+            .u(n_real)
+            .u(n_fake)
+            .u(kind.code() as usize)
+            .u(logits.offset as usize)
+            .u(grad.offset as usize)
+            .u(stats.offset as usize)
+            .u(accumulate as usize);
+        self.record(Kernel::GanLoss, &[logits, grad, stats], params, [1, 1, 1]);
+    }
+
+    fn sgd_momentum(
+        &mut self,
+        param: Tensor,
+        grad: Tensor,
+        velocity: Tensor,
+        n: usize,
+        lr: f32,
+        momentum: f32,
+    ) {
+        let params = Params::default()
+            .u(n)
+            .u(param.offset as usize)
+            .u(grad.offset as usize)
+            .u(velocity.offset as usize)
+            .u(0)
+            .f(lr)
+            .f(momentum);
+        let bufs = [grad, param, velocity, self.dummy];
+        self.record(Kernel::SgdMomentum, &bufs, params, elementwise_groups(n));
+    }
+
+    fn adam(
+        &mut self,
+        param: Tensor,
+        grad: Tensor,
+        m: Tensor,
+        v: Tensor,
+        n: usize,
+        step: &AdamStep,
+    ) {
+        let (step_size, bc2_sqrt) = step.corrections();
+        let params = Params::default()
+            .u(n)
+            .u(param.offset as usize)
+            .u(grad.offset as usize)
+            .u(m.offset as usize)
+            .u(v.offset as usize)
+            .f(step.lr)
+            .f(step.beta1)
+            .f(step.beta2)
+            .f(step.eps)
+            .f(step_size)
+            .f(bc2_sqrt);
+        self.record(Kernel::Adam, &[grad, param, m, v], params, elementwise_groups(n));
+    }
+
+    fn rng_uniform(&mut self, out: Tensor, n: usize, lo: f32, hi: f32, key: RngKey) {
+        let params = Params::default()
+            .u(n)
+            .u(out.offset as usize)
+            .key(key)
+            .u(0)
+            .f(lo)
+            .f(hi);
+        self.record(Kernel::RngUniform, &[out], params, elementwise_groups(n));
+    }
+
+    fn rng_normal(&mut self, out: Tensor, n: usize, key: RngKey) {
+        let params = Params::default().u(n).u(out.offset as usize).key(key);
+        self.record(Kernel::RngNormal, &[out], params, elementwise_groups(n));
+    }
+
+    fn rng_index(&mut self, out: Tensor, n: usize, range: u32, key: RngKey) {
+        let params = Params::default()
+            .u(n)
+            .u(out.offset as usize)
+            .key(key)
+            .u(range as usize);
+        self.record(Kernel::RngIndex, &[out], params, elementwise_groups(n));
+    }
+
+    fn rng_bits(&mut self, out: Tensor, n: usize, key: RngKey) {
+        let params = Params::default().u(n).u(out.offset as usize).key(key);
+        self.record(Kernel::RngBits, &[out], params, elementwise_groups(n));
+    }
+
+    fn gather_rows_u8(
+        &mut self,
+        out: Tensor,
+        src: &DeviceRows,
+        idx: Tensor,
+        rows: usize,
+        scale: f32,
+        offset: f32,
+    ) {
+        assert!(
+            !src.chunks.is_empty() && src.chunks.len() <= MAX_ROW_CHUNKS,
+            "gather_rows_u8: {} chunks",
+            src.chunks.len()
+        );
+        let params = Params::default()
+            .u(rows)
+            .u(src.row_len)
+            .u(src.chunk_rows)
+            .u(idx.offset as usize)
+            .u(out.offset as usize)
+            .f(scale)
+            .f(offset);
+        let c = |i: usize| src.chunks[i.min(src.chunks.len() - 1)];
+        let bufs = [idx, out, c(0), c(1), c(2), c(3)];
+        let groups = elementwise_groups(rows * src.row_len);
+        self.record(Kernel::GatherRowsU8, &bufs, params, groups);
+    }
+
+    fn gather_rows_f32(
+        &mut self,
+        out: Tensor,
+        src: Tensor,
+        idx: Tensor,
+        rows: usize,
+        row_len: usize,
+    ) {
+        assert_eq!(src.offset, 0, "gather_rows_f32 reads its source from word 0");
+        let params = Params::default()
+            .u(rows)
+            .u(row_len)
+            .u(usize::MAX >> 32)
+            .u(idx.offset as usize)
+            .u(out.offset as usize);
+        let bufs = [idx, out, src, src, src, src];
+        self.record(Kernel::GatherRowsF32, &bufs, params, elementwise_groups(rows * row_len));
+    }
+}

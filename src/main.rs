@@ -1,0 +1,5 @@
+fn main() {
+    for a in duel::gpu::list_adapters() {
+        println!("{a}");
+    }
+}
