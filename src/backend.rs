@@ -321,7 +321,14 @@ pub trait Backend {
         row_len: usize,
         label: &str,
     ) -> Result<DeviceRows> {
-        upload_rows_u8_chunked(self, data, rows, row_len, self.max_binding_words() * 4, label)
+        upload_rows_u8_chunked(
+            self,
+            data,
+            rows,
+            row_len,
+            self.max_binding_words() * 4,
+            label,
+        )
     }
 }
 

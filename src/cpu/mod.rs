@@ -77,7 +77,13 @@ impl Backend for CpuBackend {
     }
 
     fn write(&mut self, t: Tensor, data: &[f32]) {
-        assert_eq!(data.len(), t.len(), "write: {} words into a view of {}", data.len(), t.len);
+        assert_eq!(
+            data.len(),
+            t.len(),
+            "write: {} words into a view of {}",
+            data.len(),
+            t.len
+        );
         self.buffers[t.buf as usize][t.offset as usize..(t.offset + t.len) as usize]
             .copy_from_slice(data);
         self.counters.bytes_written += 4 * data.len() as u64;
@@ -140,7 +146,14 @@ impl Backend for CpuBackend {
         self.with_out(y, |y, be| kernels::activation_forward(act, y, be.get(x), n));
     }
 
-    fn activation_backward(&mut self, act: Activation, dx: Tensor, dy: Tensor, y: Tensor, n: usize) {
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        dx: Tensor,
+        dy: Tensor,
+        y: Tensor,
+        n: usize,
+    ) {
         self.with_out(dx, |dx, be| {
             kernels::activation_backward(act, dx, be.get(dy), be.get(y), n)
         });
@@ -185,7 +198,9 @@ impl Backend for CpuBackend {
     }
 
     fn dropout_forward(&mut self, y: Tensor, x: Tensor, n: usize, keep: f32, key: RngKey) {
-        self.with_out(y, |y, be| kernels::dropout_forward(y, be.get(x), n, keep, key));
+        self.with_out(y, |y, be| {
+            kernels::dropout_forward(y, be.get(x), n, keep, key)
+        });
     }
 
     fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, n: usize, keep: f32, key: RngKey) {

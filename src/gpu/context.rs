@@ -70,9 +70,7 @@ fn summarize(index: usize, adapter: &wgpu::Adapter) -> AdapterSummary {
         index,
         info: adapter.get_info(),
         limits: adapter.limits(),
-        timestamps: adapter
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY),
+        timestamps: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY),
     }
 }
 
@@ -200,7 +198,9 @@ fn check_limits(l: &wgpu::Limits) -> Result<()> {
     ];
     for (name, need, offered) in needs {
         if offered < need {
-            bail!("this adapter cannot run duel: limit {name} needs {need}, adapter offers {offered}");
+            bail!(
+                "this adapter cannot run duel: limit {name} needs {need}, adapter offers {offered}"
+            );
         }
     }
     Ok(())
@@ -226,9 +226,7 @@ impl GpuContext {
         let info = adapter.get_info();
         let offered = adapter.limits();
         check_limits(&offered).with_context(|| format!("adapter {}", info.name))?;
-        let timestamps = adapter
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY);
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let mut features = wgpu::Features::empty();
         if timestamps {
             features |= wgpu::Features::TIMESTAMP_QUERY;

@@ -87,8 +87,8 @@ impl GpuBackend {
     }
 
     pub fn from_context(ctx: GpuContext) -> Self {
-        let slot_stride = (ctx.limits.min_uniform_buffer_offset_alignment as usize)
-            .max(PARAMS_BYTES as usize);
+        let slot_stride =
+            (ctx.limits.min_uniform_buffer_offset_alignment as usize).max(PARAMS_BYTES as usize);
         let params_buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("kernel parameters"),
             size: (slot_stride * PARAM_SLOTS) as u64,
@@ -186,7 +186,11 @@ impl GpuBackend {
     /// Records one dispatch of `kernel` over `bufs` (its storage bindings in order).
     fn record(&mut self, kernel: Kernel, bufs: &[Tensor], params: Params, groups: [u32; 3]) {
         let spec = kernel.spec();
-        assert_eq!(bufs.len(), spec.bindings.len(), "{kernel:?}: wrong binding count");
+        assert_eq!(
+            bufs.len(),
+            spec.bindings.len(),
+            "{kernel:?}: wrong binding count"
+        );
         for (i, (t, a)) in bufs.iter().zip(spec.bindings).enumerate() {
             if *a == Access::ReadWrite {
                 for (j, u) in bufs.iter().enumerate() {
@@ -236,14 +240,18 @@ impl GpuBackend {
                         entries: &entries,
                     });
                 self.bind_groups.push(bg);
-                self.bind_group_index.insert(key, self.bind_groups.len() - 1);
+                self.bind_group_index
+                    .insert(key, self.bind_groups.len() - 1);
                 self.bind_groups.len() - 1
             }
         };
         let slot = self.recorded.len();
         self.params.resize(slot * self.slot_stride, 0);
         let bytes: &[u8] = bytemuck::cast_slice(&params.0);
-        assert!(bytes.len() as u64 <= PARAMS_BYTES, "{kernel:?}: params too large");
+        assert!(
+            bytes.len() as u64 <= PARAMS_BYTES,
+            "{kernel:?}: params too large"
+        );
         self.params.extend_from_slice(bytes);
         self.recorded.push(Recorded {
             kernel,
@@ -350,7 +358,13 @@ impl Backend for GpuBackend {
     }
 
     fn write_u32(&mut self, t: Tensor, data: &[u32]) {
-        assert_eq!(data.len(), t.len(), "write: {} words into a view of {}", data.len(), t.len);
+        assert_eq!(
+            data.len(),
+            t.len(),
+            "write: {} words into a view of {}",
+            data.len(),
+            t.len
+        );
         // Recorded kernels must run before this write lands.
         self.flush();
         self.ctx.queue.write_buffer(
@@ -460,10 +474,22 @@ impl Backend for GpuBackend {
             .u(x.offset as usize)
             .u(y.offset as usize)
             .u(0);
-        self.record(Kernel::ActivationForward, &[x, x, y], params, elementwise_groups(n));
+        self.record(
+            Kernel::ActivationForward,
+            &[x, x, y],
+            params,
+            elementwise_groups(n),
+        );
     }
 
-    fn activation_backward(&mut self, act: Activation, dx: Tensor, dy: Tensor, y: Tensor, n: usize) {
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        dx: Tensor,
+        dy: Tensor,
+        y: Tensor,
+        n: usize,
+    ) {
         let params = Params::default()
             .u(n)
             .u(act.code() as usize)
@@ -471,7 +497,12 @@ impl Backend for GpuBackend {
             .u(dy.offset as usize)
             .u(y.offset as usize)
             .u(dx.offset as usize);
-        self.record(Kernel::ActivationBackward, &[dy, y, dx], params, elementwise_groups(n));
+        self.record(
+            Kernel::ActivationBackward,
+            &[dy, y, dx],
+            params,
+            elementwise_groups(n),
+        );
     }
 
     fn maxout_forward(
@@ -521,7 +552,12 @@ impl Backend for GpuBackend {
             .u(y.offset as usize)
             .f(keep)
             .key(key);
-        self.record(Kernel::DropoutForward, &[x, y], params, elementwise_groups(n));
+        self.record(
+            Kernel::DropoutForward,
+            &[x, y],
+            params,
+            elementwise_groups(n),
+        );
     }
 
     fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, n: usize, keep: f32, key: RngKey) {
@@ -531,7 +567,12 @@ impl Backend for GpuBackend {
             .u(dx.offset as usize)
             .f(keep)
             .key(key);
-        self.record(Kernel::DropoutBackward, &[dy, dx], params, elementwise_groups(n));
+        self.record(
+            Kernel::DropoutBackward,
+            &[dy, dx],
+            params,
+            elementwise_groups(n),
+        );
     }
 
     fn gan_loss(
@@ -598,7 +639,12 @@ impl Backend for GpuBackend {
             .f(step.eps)
             .f(step_size)
             .f(bc2_sqrt);
-        self.record(Kernel::Adam, &[grad, param, m, v], params, elementwise_groups(n));
+        self.record(
+            Kernel::Adam,
+            &[grad, param, m, v],
+            params,
+            elementwise_groups(n),
+        );
     }
 
     fn rng_uniform(&mut self, out: Tensor, n: usize, lo: f32, hi: f32, key: RngKey) {
@@ -667,7 +713,10 @@ impl Backend for GpuBackend {
         rows: usize,
         row_len: usize,
     ) {
-        assert_eq!(src.offset, 0, "gather_rows_f32 reads its source from word 0");
+        assert_eq!(
+            src.offset, 0,
+            "gather_rows_f32 reads its source from word 0"
+        );
         let params = Params::default()
             .u(rows)
             .u(row_len)
@@ -675,6 +724,11 @@ impl Backend for GpuBackend {
             .u(idx.offset as usize)
             .u(out.offset as usize);
         let bufs = [idx, out, src, src, src, src];
-        self.record(Kernel::GatherRowsF32, &bufs, params, elementwise_groups(rows * row_len));
+        self.record(
+            Kernel::GatherRowsF32,
+            &bufs,
+            params,
+            elementwise_groups(rows * row_len),
+        );
     }
 }
