@@ -3,7 +3,11 @@
 
 pub mod backend;
 pub mod cpu;
+pub mod data;
+pub mod gan;
 pub mod gpu;
+pub mod model;
+pub mod output;
 pub mod rng;
 
 pub use backend::{Backend, Tensor};
