@@ -2,13 +2,18 @@
 //! twin of every kernel.
 
 pub mod backend;
+pub mod checkpoint;
+pub mod config;
 pub mod cpu;
 pub mod data;
+pub mod dataset;
 pub mod gan;
 pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod rng;
+pub mod sample;
+pub mod train;
 
 pub use backend::{Backend, Tensor};
 pub use cpu::CpuBackend;
