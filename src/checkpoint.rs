@@ -78,9 +78,15 @@ impl Checkpoint {
             ("rng.noise".to_string(), s.rng.noise.to_string()),
             ("rng.batch".to_string(), s.rng.batch.to_string()),
             ("generator.steps".to_string(), s.g.steps.to_string()),
-            ("generator.dropout".to_string(), s.g.dropout_counter.to_string()),
+            (
+                "generator.dropout".to_string(),
+                s.g.dropout_counter.to_string(),
+            ),
             ("discriminator.steps".to_string(), s.d.steps.to_string()),
-            ("discriminator.dropout".to_string(), s.d.dropout_counter.to_string()),
+            (
+                "discriminator.dropout".to_string(),
+                s.d.dropout_counter.to_string(),
+            ),
         ]);
         if let Some((c, h, w)) = self.image_shape {
             meta.insert("image_shape".into(), format!("{c},{h},{w}"));
@@ -93,7 +99,8 @@ impl Checkpoint {
     pub fn load(path: &Path) -> Result<Self> {
         let data = std::fs::read(path)
             .with_context(|| format!("{}: cannot read the checkpoint", path.display()))?;
-        Self::parse(&data).with_context(|| format!("{}: not a usable duel checkpoint", path.display()))
+        Self::parse(&data)
+            .with_context(|| format!("{}: not a usable duel checkpoint", path.display()))
     }
 
     fn parse(data: &[u8]) -> Result<Self> {
@@ -133,7 +140,9 @@ impl Checkpoint {
         };
         let gan = config.gan(dim, image_shape.is_some());
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let t = st.tensor(name).with_context(|| format!("tensor {name} is missing"))?;
+            let t = st
+                .tensor(name)
+                .with_context(|| format!("tensor {name} is missing"))?;
             if t.dtype() != Dtype::F32 || t.shape() != shape {
                 bail!(
                     "tensor {name} is {:?} {:?}; this model needs F32 {shape:?}",

@@ -184,7 +184,10 @@ impl TrainConfig {
             }
         }
         if self.channels != 1 && self.channels != 3 {
-            bail!("--channels must be 1 (gray) or 3 (RGB), not {}", self.channels);
+            bail!(
+                "--channels must be 1 (gray) or 3 (RGB), not {}",
+                self.channels
+            );
         }
         if self.batch > 1 << 16 {
             bail!("--batch {} is too large; use at most 65536", self.batch);
@@ -215,11 +218,29 @@ impl TrainConfig {
         };
         let (mut g, d) = match self.preset {
             Preset::Mlp => (
-                vec![Layer::Linear(1024), relu, Layer::Linear(1024), relu, Layer::Linear(dim)],
-                vec![Layer::Linear(1024), lrelu, Layer::Linear(1024), lrelu, Layer::Linear(1)],
+                vec![
+                    Layer::Linear(1024),
+                    relu,
+                    Layer::Linear(1024),
+                    relu,
+                    Layer::Linear(dim),
+                ],
+                vec![
+                    Layer::Linear(1024),
+                    lrelu,
+                    Layer::Linear(1024),
+                    lrelu,
+                    Layer::Linear(1),
+                ],
             ),
             Preset::Paper => (
-                vec![Layer::Linear(1200), relu, Layer::Linear(1200), relu, Layer::Linear(dim)],
+                vec![
+                    Layer::Linear(1200),
+                    relu,
+                    Layer::Linear(1200),
+                    relu,
+                    Layer::Linear(dim),
+                ],
                 vec![
                     Layer::Dropout(0.8),
                     Layer::Linear(240 * 5),
@@ -232,8 +253,20 @@ impl TrainConfig {
                 ],
             ),
             Preset::Small => (
-                vec![Layer::Linear(128), relu, Layer::Linear(128), relu, Layer::Linear(dim)],
-                vec![Layer::Linear(128), lrelu, Layer::Linear(128), lrelu, Layer::Linear(1)],
+                vec![
+                    Layer::Linear(128),
+                    relu,
+                    Layer::Linear(128),
+                    relu,
+                    Layer::Linear(dim),
+                ],
+                vec![
+                    Layer::Linear(128),
+                    lrelu,
+                    Layer::Linear(128),
+                    lrelu,
+                    Layer::Linear(1),
+                ],
             ),
         };
         g.extend(out_act);
@@ -290,8 +323,8 @@ impl TrainConfig {
     pub fn resolve(file: Option<(&str, &str)>, cli: toml::Table) -> Result<Self> {
         let mut layered = toml::Table::new();
         if let Some((text, origin)) = file {
-            let table: toml::Table = toml::from_str(text)
-                .with_context(|| format!("{origin}: not valid TOML"))?;
+            let table: toml::Table =
+                toml::from_str(text).with_context(|| format!("{origin}: not valid TOML"))?;
             layered.extend(table);
         }
         layered.extend(cli);
@@ -331,7 +364,11 @@ mod tests {
         assert_eq!(cfg.preset, Preset::Paper);
         assert_eq!(cfg.batch, 16);
         assert_eq!(cfg.lr_d, 0.05);
-        assert_eq!(cfg.opt_g, OptName::Sgd, "the paper preset's default survives");
+        assert_eq!(
+            cfg.opt_g,
+            OptName::Sgd,
+            "the paper preset's default survives"
+        );
         let again = TrainConfig::from_toml(&cfg.to_toml(), "saved").unwrap();
         assert_eq!(again, cfg);
     }

@@ -126,10 +126,7 @@ pub fn load(cfg: &TrainConfig) -> Result<HostData> {
              images"
         );
     }
-    let has_idx = path.is_file()
-        || idx::STANDARD_NAMES
-            .iter()
-            .any(|n| path.join(n).is_file());
+    let has_idx = path.is_file() || idx::STANDARD_NAMES.iter().any(|n| path.join(n).is_file());
     let train = if has_idx {
         idx::load_idx_images(path)?
     } else {

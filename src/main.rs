@@ -12,7 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Parser)]
-#[command(name = "duel", version, about = "Train GANs on any GPU (Vulkan, Metal, DX12) or the CPU")]
+#[command(
+    name = "duel",
+    version,
+    about = "Train GANs on any GPU (Vulkan, Metal, DX12) or the CPU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -179,33 +183,69 @@ struct SampleArgs {
 
 /// Options that fix a run's model and data; a resumed run keeps them.
 const FIXED_ON_RESUME: &[&str] = &[
-    "preset", "dataset", "channels", "image-size", "batch", "k", "g-loss", "opt-g", "opt-d",
-    "lr-g", "lr-d", "beta1", "beta2", "momentum", "noise", "noise-dim", "seed",
+    "preset",
+    "dataset",
+    "channels",
+    "image-size",
+    "batch",
+    "k",
+    "g-loss",
+    "opt-g",
+    "opt-d",
+    "lr-g",
+    "lr-d",
+    "beta1",
+    "beta2",
+    "momentum",
+    "noise",
+    "noise-dim",
+    "seed",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {
     let cli = toml::Table::try_from(&args).context("reading options")?;
     let (cfg, opts) = if let Some(dir) = &args.resume {
         if let Some(k) = FIXED_ON_RESUME.iter().find(|k| cli.contains_key(**k)) {
-            bail!("--{k} cannot change when resuming; the run keeps its own (see {}/config.toml)", dir.display());
+            bail!(
+                "--{k} cannot change when resuming; the run keeps its own (see {}/config.toml)",
+                dir.display()
+            );
         }
         let ck = Checkpoint::load(&dir.join(checkpoint::FILE_NAME))?;
         let mut table = toml::Table::try_from(&ck.config).expect("config serializes");
         table.extend(cli);
         let cfg = TrainConfig::resolve(None, table)?;
-        let opts = RunOptions { out: dir.clone(), force: false, resume: true, quiet: args.quiet };
+        let opts = RunOptions {
+            out: dir.clone(),
+            force: false,
+            resume: true,
+            quiet: args.quiet,
+        };
         (cfg, opts)
     } else {
         let text = match &args.config {
             Some(p) => Some(
-                std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the config file", p.display()))?,
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("{}: cannot read the config file", p.display()))?,
             ),
             None => None,
         };
-        let origin = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let origin = args
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let cfg = TrainConfig::resolve(text.as_deref().map(|t| (t, origin.as_str())), cli)?;
         let out = args.out.clone().unwrap_or_else(default_run_dir);
-        (cfg, RunOptions { out, force: args.force, resume: false, quiet: args.quiet })
+        (
+            cfg,
+            RunOptions {
+                out,
+                force: args.force,
+                resume: false,
+                quiet: args.quiet,
+            },
+        )
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

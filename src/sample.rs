@@ -13,7 +13,12 @@ use std::path::Path;
 
 /// `count` samples of the checkpoint's generator, row-major [count, dim], in G's output range.
 /// Noise comes from `seed`'s sample stream, so the same seed gives the same samples.
-pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, count: usize, seed: u64) -> Result<Vec<f32>> {
+pub fn generate(
+    ck: &Checkpoint,
+    be: &mut dyn Backend,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<f32>> {
     let gan = ck.config.gan(ck.dim, ck.image_shape.is_some());
     let zdim = gan.g.input;
     let chunk = count.clamp(1, 1024);

@@ -2,6 +2,7 @@
 //! leave everything in the run directory — config, metrics, sample grids, loss plot,
 //! checkpoints — so the run can be inspected, sampled, resumed and repeated.
 
+use crate::CpuBackend;
 use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{BackendName, TrainConfig};
@@ -9,7 +10,6 @@ use crate::dataset::{self, HostData};
 use crate::gan::{Gan, Stats};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::output;
-use crate::CpuBackend;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -233,20 +233,27 @@ impl Run<'_> {
                 }
             }
         }
-        let series = |i: usize| -> Vec<(f64, f64)> {
-            self.history.iter().map(|r| (r[0], r[i])).collect()
-        };
+        let series =
+            |i: usize| -> Vec<(f64, f64)> { self.history.iter().map(|r| (r[0], r[i])).collect() };
         output::write_line_plot_png(
             &self.opts.out.join("losses.png"),
             "losses",
-            &[("D loss", series(1)), ("G loss", series(2)), ("D(x)", series(3)), ("D(G(z))", series(4))],
+            &[
+                ("D loss", series(1)),
+                ("G loss", series(2)),
+                ("D(x)", series(3)),
+                ("D(G(z))", series(4)),
+            ],
             (800, 450),
         )
     }
 
     fn checkpoint(&mut self, be: &mut dyn Backend, gan: &mut Gan) -> Result<()> {
         let state = gan.state(be)?;
-        for (name, v) in [("generator weights", &state.g.params), ("discriminator weights", &state.d.params)] {
+        for (name, v) in [
+            ("generator weights", &state.g.params),
+            ("discriminator weights", &state.d.params),
+        ] {
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(self.diverged(state.iteration, name));
             }
@@ -307,9 +314,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let be: &mut dyn Backend = be_box.as_mut();
     let gan_cfg = cfg.gan(data.dim(), data.is_images());
-    let device_data = data.upload(be, cfg.data_range()).map_err(|e| {
-        e.context(format!("uploading the dataset to {}", be.name()))
-    })?;
+    let device_data = data
+        .upload(be, cfg.data_range())
+        .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
     let mut gan = Gan::new(be, &gan_cfg, device_data, None)?;
     let mut run = Run {
         cfg,
@@ -337,7 +344,11 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             cfg.k,
             cfg.batch,
             opts.out.display(),
-            if opts.resume { format!(", resuming at {}", gan.iteration) } else { String::new() }
+            if opts.resume {
+                format!(", resuming at {}", gan.iteration)
+            } else {
+                String::new()
+            }
         );
     }
 
