@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a GAN (Goodfellow et al. 2014, Algorithm 1); with no options, on the embedded MNIST digits.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Write fresh samples of a trained generator to a PNG grid or a NumPy .npy file.
     Sample(SampleArgs),
     /// List the GPU adapters wgpu finds, with their key limits.
@@ -303,7 +303,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => train(a),
+        Command::Train(a) => train(*a),
         Command::Sample(a) => sample(a),
         Command::Devices => devices(),
     };

@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn duel(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_duel"))
+    Command::new(env!("CARGO_BIN_EXE_duel"))
         .args(args)
         .output()
-        .expect("the duel binary runs");
-    out
+        .expect("the duel binary runs")
 }
 
 fn ok(args: &[&str]) -> String {
