@@ -330,6 +330,24 @@ pub trait Backend {
             label,
         )
     }
+
+    /// out[r] = Σ_c x[r, c]² for r < rows: the squared norms of the rows of x [rows, cols].
+    fn row_sum_squares(&mut self, out: Tensor, x: Tensor, rows: usize, cols: usize);
+    /// out[r] = log (1/n) Σ_j N(x_r; μ_j, σ²·I_dim) for r < rows: a Gaussian Parzen window's log
+    /// density, from dot[r, j] = x_r·μ_j ([rows, n], from `matmul`), x_sq[r] = ‖x_r‖² and
+    /// mu_sq[j] = ‖μ_j‖² (from `row_sum_squares`).
+    #[allow(clippy::too_many_arguments)]
+    fn parzen_log_density(
+        &mut self,
+        out: Tensor,
+        dot: Tensor,
+        x_sq: Tensor,
+        mu_sq: Tensor,
+        rows: usize,
+        n: usize,
+        dim: usize,
+        sigma: f32,
+    );
 }
 
 /// `upload_rows_u8` with an explicit chunk size in bytes (tests use small ones to cover chunking).

@@ -7,12 +7,16 @@ pub mod config;
 pub mod cpu;
 pub mod data;
 pub mod dataset;
+pub mod eval;
 pub mod gan;
 pub mod gpu;
 pub mod model;
+pub mod modes;
 pub mod output;
+pub mod parzen;
 pub mod rng;
 pub mod sample;
+pub mod theory;
 pub mod train;
 
 pub use backend::{Backend, Tensor};

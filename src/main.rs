@@ -30,6 +30,120 @@ enum Command {
     Sample(SampleArgs),
     /// List the GPU adapters wgpu finds, with their key limits.
     Devices,
+    /// Check the paper's theory on the project's kernels: the optimal discriminator, the value
+    /// at the optimum (−log 4 + 2·JSD), the equilibrium D = 1/2, and the saturating G loss.
+    Theory(TheoryArgs),
+    /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
+    Eval(EvalArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TheoryCheck {
+    /// Every check
+    All,
+    /// D against D* = p_data/(p_data + p_g), and V(D, G) against −log 4 + 2·JSD
+    OptimalD,
+    /// p_g = p_data gives D = 1/2
+    Equilibrium,
+    /// Gradients reaching G under log(1 − D(G(z))) and −log D(G(z))
+    Saturation,
+}
+
+#[derive(Args)]
+struct TheoryArgs {
+    /// Which check to run
+    #[arg(long, value_enum, default_value_t = TheoryCheck::All)]
+    check: TheoryCheck,
+    /// Discriminator updates per check
+    #[arg(long, default_value_t = duel::theory::TheoryOptions::default().steps)]
+    steps: usize,
+    /// Real samples per update (and as many of G)
+    #[arg(long, default_value_t = duel::theory::TheoryOptions::default().batch)]
+    batch: usize,
+    /// Adam learning rate of D, cosine-annealed
+    #[arg(long, default_value_t = duel::theory::TheoryOptions::default().lr)]
+    lr: f32,
+    /// Seed of the weights and samples
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory for the plots (optimal_d.png, equilibrium.png)
+    #[arg(long, value_name = "DIR", default_value = "runs/theory")]
+    out: PathBuf,
+    /// gpu (any adapter, lavapipe included), cpu, or auto (a hardware GPU, else the CPU)
+    #[arg(long, value_enum, default_value_t = BackendName::Gpu)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(subcommand)]
+    metric: EvalMetric,
+}
+
+#[derive(Subcommand)]
+enum EvalMetric {
+    /// Parzen-window log-likelihood of an image run (the paper's Table 1: MNIST GAN 225 ± 2)
+    Parzen(ParzenArgs),
+    /// Mode coverage of a ring8 or grid25 run (VEEGAN/PacGAN: modes captured, high-quality
+    /// samples, KL from uniform)
+    Modes(ModesArgs),
+}
+
+#[derive(Args)]
+struct ParzenArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// MNIST-format IDX test images (.gz ok) [default: the second 500 of the embedded set's 1,000
+    /// held-out digits]
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// IDX images to choose σ on [default: the embedded held-out digits not used for testing]
+    #[arg(long, value_name = "PATH")]
+    valid: Option<PathBuf>,
+    /// Images of --valid to skip (the paper: 50000, the start of MNIST's validation digits)
+    #[arg(long, default_value_t = 0, requires = "valid")]
+    valid_skip: usize,
+    /// Images of --valid to use after the skipped ones (the paper: 1000)
+    #[arg(long, default_value_t = 1000, requires = "valid")]
+    valid_count: usize,
+    /// Samples of G the window is fitted to
+    #[arg(long, default_value_t = 10_000)]
+    samples: usize,
+    /// Seed of G's noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Skip the real-data baseline (the run's training digits as the centres)
+    #[arg(long)]
+    no_baseline: bool,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+#[derive(Args)]
+struct ModesArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Samples of G to score (the papers use 2,500)
+    #[arg(long, default_value_t = duel::modes::EVAL_SAMPLES)]
+    samples: usize,
+    /// Seed of G's noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
 }
 
 /// Every training option. Unset options take the value of `--config`, else the preset's default.
@@ -295,6 +409,85 @@ fn devices() -> Result<()> {
     Ok(())
 }
 
+fn theory(args: TheoryArgs) -> Result<()> {
+    use duel::theory::{Check, TheoryOptions};
+    let opts = TheoryOptions {
+        steps: args.steps,
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+    };
+    let checks = match args.check {
+        TheoryCheck::All => vec![Check::OptimalD, Check::Equilibrium, Check::Saturation],
+        TheoryCheck::OptimalD => vec![Check::OptimalD],
+        TheoryCheck::Equilibrium => vec![Check::Equilibrium],
+        TheoryCheck::Saturation => vec![Check::Saturation],
+    };
+    let (mut be, why) = open_backend(args.backend, &args.adapter)?;
+    println!("duel theory: the claims of Goodfellow et al. 2014, checked on the project's kernels");
+    println!("backend: {why}");
+    println!(
+        "D: {}, Adam {} (cosine-annealed), {} updates of {} real and {} generated samples\n",
+        duel::theory::discriminator_spec().describe(),
+        opts.lr,
+        opts.steps,
+        opts.batch,
+        opts.batch
+    );
+    let start = std::time::Instant::now();
+    let verdicts = duel::theory::run(be.as_mut(), &opts, &checks, Some(&args.out), &mut |v| {
+        println!("{v}\n")
+    })?;
+    let passed = verdicts.iter().filter(|v| v.passed).count();
+    println!(
+        "{passed} of {} checks passed in {}",
+        verdicts.len(),
+        duel::train::fmt_duration(start.elapsed().as_secs_f64())
+    );
+    if passed < verdicts.len() {
+        bail!(
+            "{} of {} checks failed (see FAIL above)",
+            verdicts.len() - passed,
+            verdicts.len()
+        );
+    }
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    match args.metric {
+        EvalMetric::Parzen(a) => {
+            let ck = duel::eval::load_run(&a.run)?;
+            let data = duel::eval::ParzenData {
+                test: a.data,
+                valid: a.valid,
+                valid_skip: a.valid_skip,
+                valid_count: a.valid_count,
+            };
+            let opts = duel::eval::ParzenOptions {
+                samples: a.samples,
+                seed: a.seed,
+                baseline: !a.no_baseline,
+            };
+            let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+            let start = std::time::Instant::now();
+            let r = duel::eval::parzen(be.as_mut(), &ck, &data, &opts)?;
+            println!("{}", r.text);
+            println!(
+                "backend: {why}; {}",
+                duel::train::fmt_duration(start.elapsed().as_secs_f64())
+            );
+        }
+        EvalMetric::Modes(a) => {
+            let ck = duel::eval::load_run(&a.run)?;
+            let (mut be, _) = open_backend(a.backend, &a.adapter)?;
+            let r = duel::eval::modes(be.as_mut(), &ck, a.samples, a.seed)?;
+            println!("{}", r.text);
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // Mesa's Vulkan and GL drivers complain on every start when this is unset (headless Linux).
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
@@ -306,6 +499,8 @@ fn main() -> ExitCode {
         Command::Train(a) => train(*a),
         Command::Sample(a) => sample(a),
         Command::Devices => devices(),
+        Command::Theory(a) => theory(a),
+        Command::Eval(a) => eval(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -336,3 +336,42 @@ pub fn gather_rows_f32(out: &mut [f32], src: &[f32], idx: &[u32], rows: usize, r
             .copy_from_slice(&src[row * row_len..(row + 1) * row_len]);
     }
 }
+
+/// out[r] = Σ_c x[r, c]² for x [rows, cols].
+pub fn row_sum_squares(out: &mut [f32], x: &[f32], rows: usize, cols: usize) {
+    for (r, o) in out[..rows].iter_mut().enumerate() {
+        *o = x[r * cols..(r + 1) * cols].iter().map(|v| v * v).sum();
+    }
+}
+
+/// (1/(2σ²), log n + (dim/2)·log(2πσ²)): the constants of `parzen_log_density`, computed in f64
+/// once on the host for both backends.
+pub fn parzen_constants(n: usize, dim: usize, sigma: f32) -> (f32, f32) {
+    let var = (sigma as f64).powi(2);
+    let log_norm = (n as f64).ln() + 0.5 * dim as f64 * (std::f64::consts::TAU * var).ln();
+    ((0.5 / var) as f32, log_norm as f32)
+}
+
+/// out[r] = log (1/n) Σ_j N(x_r; μ_j, σ²·I_dim) for r < rows: a Gaussian Parzen window's log
+/// density at x_r, from dot [rows, n] (dot[r, j] = x_r·μ_j), x_sq[r] = ‖x_r‖² and
+/// mu_sq[j] = ‖μ_j‖². The squared distance ‖x_r‖² + ‖μ_j‖² − 2·x_r·μ_j is clamped at 0.
+#[allow(clippy::too_many_arguments)]
+pub fn parzen_log_density(
+    out: &mut [f32],
+    dot: &[f32],
+    x_sq: &[f32],
+    mu_sq: &[f32],
+    rows: usize,
+    n: usize,
+    dim: usize,
+    sigma: f32,
+) {
+    let (inv_two_var, log_norm) = parzen_constants(n, dim, sigma);
+    for r in 0..rows {
+        let row = &dot[r * n..(r + 1) * n];
+        let v = |j: usize| -(x_sq[r] + mu_sq[j] - 2.0 * row[j]).max(0.0) * inv_two_var;
+        let m = (0..n).map(v).fold(f32::NEG_INFINITY, f32::max);
+        let s: f32 = (0..n).map(|j| (v(j) - m).exp()).sum();
+        out[r] = m + s.ln() - log_norm;
+    }
+}

@@ -320,4 +320,35 @@ impl Backend for CpuBackend {
             kernels::gather_rows_f32(o, be.get(src), be.get_u32(idx), rows, row_len)
         });
     }
+
+    fn row_sum_squares(&mut self, out: Tensor, x: Tensor, rows: usize, cols: usize) {
+        self.with_out(out, |o, be| {
+            kernels::row_sum_squares(o, be.get(x), rows, cols)
+        });
+    }
+
+    fn parzen_log_density(
+        &mut self,
+        out: Tensor,
+        dot: Tensor,
+        x_sq: Tensor,
+        mu_sq: Tensor,
+        rows: usize,
+        n: usize,
+        dim: usize,
+        sigma: f32,
+    ) {
+        self.with_out(out, |o, be| {
+            kernels::parzen_log_density(
+                o,
+                be.get(dot),
+                be.get(x_sq),
+                be.get(mu_sq),
+                rows,
+                n,
+                dim,
+                sigma,
+            )
+        });
+    }
 }

@@ -20,6 +20,8 @@ pub enum Kernel {
     RngBits,
     GatherRowsU8,
     GatherRowsF32,
+    RowSumSquares,
+    ParzenLogDensity,
 }
 
 /// Access of a storage binding.
@@ -53,6 +55,7 @@ pub fn shader_source(shader: &str) -> (&'static str, bool) {
         "rng" => (include_str!("../../shaders/rng.wgsl"), true),
         "rng_u32" => (include_str!("../../shaders/rng_u32.wgsl"), true),
         "gather" => (include_str!("../../shaders/gather.wgsl"), false),
+        "parzen" => (include_str!("../../shaders/parzen.wgsl"), false),
         other => panic!("no shader named {other}"),
     }
 }
@@ -77,6 +80,8 @@ impl Kernel {
             Kernel::RngBits => ("rng_u32", "rng_bits", &[W]),
             Kernel::GatherRowsU8 => ("gather", "gather_rows_u8", &[R, W, R, R, R, R]),
             Kernel::GatherRowsF32 => ("gather", "gather_rows_f32", &[R, W, R, R, R, R]),
+            Kernel::RowSumSquares => ("parzen", "row_sum_squares", &[R, R, R, W]),
+            Kernel::ParzenLogDensity => ("parzen", "parzen_log_density", &[R, R, R, W]),
         };
         KernelSpec {
             shader,

@@ -731,4 +731,55 @@ impl Backend for GpuBackend {
             elementwise_groups(rows * row_len),
         );
     }
+
+    fn row_sum_squares(&mut self, out: Tensor, x: Tensor, rows: usize, cols: usize) {
+        let params = Params::default()
+            .u(rows)
+            .u(cols)
+            .u(x.offset as usize)
+            .u(0)
+            .u(0)
+            .u(out.offset as usize);
+        let bufs = [x, self.dummy, self.dummy, out];
+        self.record(
+            Kernel::RowSumSquares,
+            &bufs,
+            params,
+            elementwise_groups(rows),
+        );
+    }
+
+    fn parzen_log_density(
+        &mut self,
+        out: Tensor,
+        dot: Tensor,
+        x_sq: Tensor,
+        mu_sq: Tensor,
+        rows: usize,
+        n: usize,
+        dim: usize,
+        sigma: f32,
+    ) {
+        if rows == 0 {
+            return;
+        }
+        let (inv_two_var, log_norm) = crate::cpu::kernels::parzen_constants(n, dim, sigma);
+        let params = Params::default()
+            .u(rows)
+            .u(n)
+            .u(dot.offset as usize)
+            .u(x_sq.offset as usize)
+            .u(mu_sq.offset as usize)
+            .u(out.offset as usize)
+            .f(inv_two_var)
+            .f(log_norm);
+        // One workgroup per row, rows beyond 65,535 spilling into y.
+        let groups = [rows.min(65_535) as u32, rows.div_ceil(65_535) as u32, 1];
+        self.record(
+            Kernel::ParzenLogDensity,
+            &[dot, x_sq, mu_sq, out],
+            params,
+            groups,
+        );
+    }
 }
