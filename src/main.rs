@@ -57,7 +57,7 @@ struct TheoryArgs {
     /// Discriminator updates per check
     #[arg(long, default_value_t = duel::theory::TheoryOptions::default().steps)]
     steps: usize,
-    /// Real samples per update (and as many of G)
+    /// Real samples per update (and as many of G; half as many in the equilibrium check)
     #[arg(long, default_value_t = duel::theory::TheoryOptions::default().batch)]
     batch: usize,
     /// Adam learning rate of D, cosine-annealed
@@ -105,13 +105,13 @@ struct ParzenArgs {
     #[arg(long, value_name = "PATH")]
     valid: Option<PathBuf>,
     /// Images of --valid to skip (the paper: 50000, the start of MNIST's validation digits)
-    #[arg(long, default_value_t = 0, requires = "valid")]
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "valid")]
     valid_skip: usize,
     /// Images of --valid to use after the skipped ones (the paper: 1000)
-    #[arg(long, default_value_t = 1000, requires = "valid")]
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "valid")]
     valid_count: usize,
-    /// Samples of G the window is fitted to
-    #[arg(long, default_value_t = 10_000)]
+    /// Samples of G the window is fitted to (the paper: 10,000)
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     samples: usize,
     /// Seed of G's noise
     #[arg(long, default_value_t = 7)]
@@ -133,7 +133,7 @@ struct ModesArgs {
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
     /// Samples of G to score (the papers use 2,500)
-    #[arg(long, default_value_t = duel::modes::EVAL_SAMPLES)]
+    #[arg(long, value_name = "N", default_value_t = duel::modes::EVAL_SAMPLES)]
     samples: usize,
     /// Seed of G's noise
     #[arg(long, default_value_t = 7)]

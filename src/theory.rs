@@ -675,7 +675,7 @@ pub fn write_optimal_d_plot(path: &std::path::Path, r: &OptimalD) -> Result<()> 
     };
     crate::output::write_line_plot_png(
         path,
-        "optimal discriminator: trained D vs D = pdata/(pdata+pg)",
+        "optimal discriminator: trained D vs pdata/(pdata+pg)",
         &[
             ("trained D(x)", series(&|i| r.d[i])),
             ("pdata/(pdata+pg)", series(&|i| r.d_star[i])),
