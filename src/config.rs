@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum Preset {
     /// G 100→1024→1024→out (ReLU, tanh), D →1024→1024→1 (LeakyReLU 0.2), Adam 2e-4, β1 0.5.
     Mlp,
+    /// `mlp` with dropout (keep 0.7) after each of D's hidden layers, which keeps D from
+    /// memorising a small dataset and G from collapsing onto a few digits.
+    MlpDropout,
     /// The paper's MNIST model: G 100→1200→1200→out (ReLU, sigmoid); D maxout 240×5 → 240×5 → 1
     /// with dropout (keep 0.8 on the input, 0.5 on hidden layers); SGD with momentum.
     Paper,
@@ -118,7 +121,7 @@ impl TrainConfig {
             adapter: String::new(),
         };
         match preset {
-            Preset::Mlp => base,
+            Preset::Mlp | Preset::MlpDropout => base,
             Preset::Paper => TrainConfig {
                 batch: 100,
                 opt_g: OptName::Sgd,
@@ -233,6 +236,27 @@ impl TrainConfig {
                     Layer::Linear(1),
                 ],
             ),
+            Preset::MlpDropout => {
+                let drop = Layer::Dropout(0.7);
+                (
+                    vec![
+                        Layer::Linear(1024),
+                        relu,
+                        Layer::Linear(1024),
+                        relu,
+                        Layer::Linear(dim),
+                    ],
+                    vec![
+                        Layer::Linear(1024),
+                        lrelu,
+                        drop,
+                        Layer::Linear(1024),
+                        lrelu,
+                        drop,
+                        Layer::Linear(1),
+                    ],
+                )
+            }
             Preset::Paper => (
                 vec![
                     Layer::Linear(1200),
@@ -335,7 +359,7 @@ impl TrainConfig {
         };
         let preset = match layered.get("preset") {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
-                anyhow::anyhow!("unknown preset {v}; choose one of mlp, paper, small")
+                anyhow::anyhow!("unknown preset {v}; choose one of mlp, mlp-dropout, paper, small")
             })?,
             None => Self::default_preset(&dataset),
         };
