@@ -154,6 +154,36 @@ pub struct Gan {
     g_steps: u64,
 }
 
+/// The largest buffer a batch of `m` needs, in words: D holds 2m rows ([real; fake]) of each
+/// of its widths (input included), G m rows of its own.
+fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
+    let mut worst = (cfg.g.input, "the noise batch".to_string());
+    for (w, name) in cfg.g.widths().into_iter().map(|w| (w, "a generator layer")) {
+        worst = worst.max((w, name.into()));
+    }
+    let d_in = std::iter::once(cfg.d.input).chain(cfg.d.widths());
+    for w in d_in {
+        worst = worst.max((2 * w, "a discriminator layer ([real; fake] rows)".into()));
+    }
+    worst
+}
+
+/// Fails, naming the limit and the largest batch that fits, when a batch of `cfg.batch` would
+/// need a buffer larger than the backend can bind.
+pub fn check_batch_fits(cfg: &GanConfig, max_words: usize) -> Result<()> {
+    let (per_row, what) = words_per_batch_row(cfg);
+    let largest = max_words / per_row.max(1);
+    if cfg.batch > largest {
+        bail!(
+            "--batch {} needs a buffer of {} bytes for {what}, over this adapter's              max_storage_buffer_binding_size of {} bytes; the largest batch that fits is {largest}",
+            cfg.batch,
+            4 * cfg.batch * per_row,
+            4 * max_words
+        );
+    }
+    Ok(())
+}
+
 impl Gan {
     /// Builds both networks from their initial parameters (`init_params` of each spec unless
     /// given) and the device-resident data.
@@ -188,6 +218,7 @@ impl Gan {
                 (&g_init[..], &d_init[..])
             }
         };
+        check_batch_fits(cfg, be.max_binding_words())?;
         let m = cfg.batch;
         let dim = cfg.d.input;
         let g = Network::new(be, &cfg.g, m, gp, cfg.seed ^ 0x6e6e, "generator")?;
