@@ -314,7 +314,7 @@ fn kill_9_loses_at_most_the_steps_since_the_last_checkpoint() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let ck = Checkpoint::load(&ck_path).expect("the checkpoint is whole after kill -9");
-    assert!(ck.state.iteration >= 25 && ck.state.iteration % 25 == 0);
+    assert!(ck.state.iteration >= 25 && ck.state.iteration.is_multiple_of(25));
     // The metrics log may have run ahead of the checkpoint; resume redoes those steps.
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let last_logged: u64 = metrics
