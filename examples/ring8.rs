@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         opt_g: Optimizer::adam(1e-3, 0.5, 0.999),
         opt_d: Optimizer::adam(1e-3, 0.5, 0.999),
         seed: 1,
+        ema: 0.999,
     };
     let mut gan = Gan::new(be, &cfg, data, None)?;
     for it in 1..=3000 {

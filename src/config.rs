@@ -83,6 +83,9 @@ pub struct TrainConfig {
     pub momentum: f32,
     pub noise: NoiseName,
     pub noise_dim: usize,
+    /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
+    /// weights.
+    pub ema: f32,
     pub seed: u64,
     pub log_every: u64,
     pub sample_every: u64,
@@ -113,6 +116,7 @@ impl TrainConfig {
             momentum: 0.5,
             noise: NoiseName::Normal,
             noise_dim: 100,
+            ema: 0.999,
             seed: 1,
             log_every: 100,
             sample_every: 1000,
@@ -130,6 +134,7 @@ impl TrainConfig {
                 lr_d: 0.1,
                 momentum: 0.5,
                 noise: NoiseName::Uniform,
+                ema: 0.0,
                 ..base
             },
             Preset::Small => TrainConfig {
@@ -181,6 +186,7 @@ impl TrainConfig {
             ("--beta1", self.beta1),
             ("--beta2", self.beta2),
             ("--momentum", self.momentum),
+            ("--ema", self.ema),
         ] {
             if !(0.0..1.0).contains(&v) {
                 bail!("{name} must be in [0, 1), not {v}");
@@ -332,6 +338,7 @@ impl TrainConfig {
             opt_g: self.optimizer(self.opt_g, self.lr_g),
             opt_d: self.optimizer(self.opt_d, self.lr_d),
             seed: self.seed,
+            ema: self.ema,
         }
     }
 

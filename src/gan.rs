@@ -47,6 +47,9 @@ pub struct GanConfig {
     pub opt_g: Optimizer,
     pub opt_d: Optimizer,
     pub seed: u64,
+    /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
+    /// raw weights).
+    pub ema: f32,
 }
 
 impl GanConfig {
@@ -68,6 +71,9 @@ impl GanConfig {
         }
         if self.batch == 0 {
             bail!("--batch must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.ema) {
+            bail!("--ema must be in [0, 1), not {}", self.ema);
         }
         if self.k == 0 {
             bail!("--k (discriminator steps per generator step) must be at least 1");
@@ -148,6 +154,8 @@ pub struct Gan {
     dlogits: Tensor,
     /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps.
     stats: Tensor,
+    /// The moving average of G's parameters, when `cfg.ema > 0`.
+    pub g_ema: Option<Tensor>,
     pub rng: RngState,
     pub iteration: u64,
     d_steps: u64,
@@ -228,6 +236,13 @@ impl Gan {
         let idx = be.alloc(m, "batch indices")?;
         let dlogits = be.alloc(2 * m, "logit gradients")?;
         let stats = be.alloc(6, "loss statistics")?;
+        let g_ema = if cfg.ema > 0.0 {
+            let t = be.alloc(cfg.g.param_count(), "generator moving average")?;
+            be.write(t, gp);
+            Some(t)
+        } else {
+            None
+        };
         Ok(Self {
             cfg: cfg.clone(),
             g,
@@ -238,6 +253,7 @@ impl Gan {
             idx,
             dlogits,
             stats,
+            g_ema,
             rng: RngState::default(),
             iteration: 0,
             d_steps: 0,
@@ -311,6 +327,12 @@ impl Gan {
             .expect("input gradient requested");
         self.g.backward(be, dx, false, true);
         self.g.update(be, &self.cfg.opt_g);
+        if let Some(avg) = self.g_ema {
+            // Warm-up: average over the steps taken so far until there are enough of them.
+            let t = self.g.steps as f32;
+            let decay = self.cfg.ema.min((1.0 + t) / (10.0 + t));
+            be.ema_update(avg, self.g.params, self.cfg.g.param_count(), decay);
+        }
         self.g_steps += 1;
     }
 
@@ -342,8 +364,24 @@ impl Gan {
         Ok(out)
     }
 
-    /// `n` samples of G from the noise stream `key` (in batches), row-major [n, dim].
+    /// `n` samples of G (its moving average when there is one) from the noise stream `key`,
+    /// row-major [n, dim].
     pub fn generate(&mut self, be: &mut dyn Backend, n: usize, key: RngKey) -> Result<Vec<f32>> {
+        let raw = self.g.params;
+        if let Some(avg) = self.g_ema {
+            self.g.params = avg;
+        }
+        let out = self.generate_with_current_weights(be, n, key);
+        self.g.params = raw;
+        out
+    }
+
+    fn generate_with_current_weights(
+        &mut self,
+        be: &mut dyn Backend,
+        n: usize,
+        key: RngKey,
+    ) -> Result<Vec<f32>> {
         let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input, self.cfg.d.input);
         let mut out = Vec::with_capacity(n * dim);
         let mut done = 0;
@@ -383,6 +421,8 @@ pub struct GanState {
     pub rng: RngState,
     pub g: NetState,
     pub d: NetState,
+    /// The moving average of G's parameters, when the run keeps one.
+    pub g_ema: Option<Vec<f32>>,
 }
 
 fn net_state(be: &mut dyn Backend, n: &Network) -> Result<NetState> {
@@ -421,6 +461,10 @@ impl Gan {
             rng: self.rng,
             g: net_state(be, &self.g)?,
             d: net_state(be, &self.d)?,
+            g_ema: match self.g_ema {
+                Some(t) => Some(be.read(t)?),
+                None => None,
+            },
         })
     }
 
@@ -428,6 +472,13 @@ impl Gan {
     pub fn restore(&mut self, be: &mut dyn Backend, s: &GanState) -> Result<()> {
         restore_net(be, &mut self.g, &s.g, "generator")?;
         restore_net(be, &mut self.d, &s.d, "discriminator")?;
+        match (self.g_ema, &s.g_ema) {
+            (Some(t), Some(v)) if v.len() == t.len() => be.write(t, v),
+            (None, None) => {}
+            _ => {
+                bail!("the checkpoint's generator moving average does not match the config's --ema")
+            }
+        }
         self.iteration = s.iteration;
         self.rng = s.rng;
         Ok(())

@@ -127,6 +127,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise_dim: Option<usize>,
+    /// Decay of the moving average of G's weights that samples are drawn from; 0 samples the raw
+    /// weights [default: 0.999; paper 0]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ema: Option<f32>,
     /// Random seed for weights, noise, batches and dropout [default: 1]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +205,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "noise",
     "noise-dim",
     "seed",
+    "ema",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {
