@@ -84,7 +84,8 @@ pub struct TrainConfig {
     pub noise: NoiseName,
     pub noise_dim: usize,
     /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
-    /// weights.
+    /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
+    #[serde(default)]
     pub ema: f32,
     pub seed: u64,
     pub log_every: u64,
