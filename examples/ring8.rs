@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         opt_d: Optimizer::adam(1e-3, 0.5, 0.999),
         seed: 1,
         ema: 0.999,
+        pack: 1,
     };
     let mut gan = Gan::new(be, &cfg, data, None)?;
     for it in 1..=3000 {

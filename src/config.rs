@@ -87,6 +87,9 @@ pub struct TrainConfig {
     /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
     #[serde(default)]
     pub ema: f32,
+    /// PacGAN packing: D judges this many samples at once (1 = a plain GAN).
+    #[serde(default = "one")]
+    pub pack: usize,
     pub seed: u64,
     pub log_every: u64,
     pub sample_every: u64,
@@ -94,6 +97,10 @@ pub struct TrainConfig {
     pub backend: BackendName,
     /// Adapter index, backend or name substring (see `duel devices`); empty = the best one.
     pub adapter: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -118,6 +125,7 @@ impl TrainConfig {
             noise: NoiseName::Normal,
             noise_dim: 100,
             ema: 0.999,
+            pack: 1,
             seed: 1,
             log_every: 100,
             sample_every: 1000,
@@ -172,6 +180,7 @@ impl TrainConfig {
             ("--sample-every", self.sample_every),
             ("--checkpoint-every", self.checkpoint_every),
             ("--image-size", self.image_size as u64),
+            ("--pack", self.pack as u64),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -307,7 +316,7 @@ impl TrainConfig {
                 layers: g,
             },
             NetSpec {
-                input: dim,
+                input: dim * self.pack,
                 layers: d,
             },
         )
@@ -340,6 +349,7 @@ impl TrainConfig {
             opt_d: self.optimizer(self.opt_d, self.lr_d),
             seed: self.seed,
             ema: self.ema,
+            pack: self.pack,
         }
     }
 

@@ -50,17 +50,29 @@ pub struct GanConfig {
     /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
     /// raw weights).
     pub ema: f32,
+    /// PacGAN packing: D judges `pack` samples at once, concatenated (its input is pack × the
+    /// sample size), which penalises a generator whose samples lack variety. 1 = a plain GAN.
+    pub pack: usize,
 }
 
 impl GanConfig {
     pub fn validate(&self) -> Result<()> {
         self.g.validate("generator")?;
         self.d.validate("discriminator")?;
-        if self.g.output() != self.d.input {
+        if self.pack == 0 || self.batch % self.pack != 0 {
             bail!(
-                "the generator makes {} values per sample but the discriminator reads {}",
+                "--batch {} must be a multiple of --pack {} (D judges packs of samples)",
+                self.batch,
+                self.pack
+            );
+        }
+        if self.g.output() * self.pack != self.d.input {
+            bail!(
+                "the generator makes {} values per sample but the discriminator reads {} per \
+                 pack of {}",
                 self.g.output(),
-                self.d.input
+                self.d.input,
+                self.pack
             );
         }
         if self.d.output() != 1 {
@@ -171,7 +183,9 @@ fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
     }
     let d_in = std::iter::once(cfg.d.input).chain(cfg.d.widths());
     for w in d_in {
-        worst = worst.max((2 * w, "a discriminator layer ([real; fake] rows)".into()));
+        // D's rows are packs: 2m / pack of them.
+        let per_sample = (2 * w).div_ceil(cfg.pack.max(1));
+        worst = worst.max((per_sample, "a discriminator layer ([real; fake] rows)".into()));
     }
     worst
 }
@@ -202,11 +216,11 @@ impl Gan {
         params: Option<(&[f32], &[f32])>,
     ) -> Result<Self> {
         cfg.validate()?;
-        if data.row_len() != cfg.d.input {
+        if data.row_len() != cfg.g.output() {
             bail!(
-                "the data has {} values per sample but the discriminator reads {}",
+                "the data has {} values per sample but the generator makes {}",
                 data.row_len(),
-                cfg.d.input
+                cfg.g.output()
             );
         }
         if data.rows() < cfg.batch {
@@ -228,9 +242,10 @@ impl Gan {
         };
         check_batch_fits(cfg, be.max_binding_words())?;
         let m = cfg.batch;
-        let dim = cfg.d.input;
+        let dim = cfg.g.output();
         let g = Network::new(be, &cfg.g, m, gp, cfg.seed ^ 0x6e6e, "generator")?;
-        let d = Network::new(be, &cfg.d, 2 * m, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        let d_rows = 2 * m / cfg.pack;
+        let d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input, "noise")?;
         let idx = be.alloc(m, "batch indices")?;
@@ -293,18 +308,20 @@ impl Gan {
     }
 
     /// One discriminator update: ascend log D(x) + log(1 − D(G(z))) on a real and a fake batch,
-    /// run through D together as one batch of 2m rows.
+    /// run through D together as one batch of 2m rows (2m / pack packs; a pack of consecutive
+    /// rows is one row of D's input, so packing is only a change of view).
     pub fn discriminator_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.d.input);
+        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let packs = m / self.cfg.pack;
         let real = self.x_d.slice(0, m * dim);
         let fake = self.x_d.slice(m * dim, m * dim);
         self.real_batch(be, real);
         self.fresh_noise(be);
         self.g.forward(be, self.z, m, true, Some(fake));
-        let logits = self.d.forward(be, self.x_d, 2 * m, true, None);
-        let dl = self.dlogits.slice(0, 2 * m);
+        let logits = self.d.forward(be, self.x_d, 2 * packs, true, None);
+        let dl = self.dlogits.slice(0, 2 * packs);
         let stats = self.stats.slice(0, 3);
-        be.gan_loss(GanLossKind::Discriminator, dl, logits, m, m, stats, true);
+        be.gan_loss(GanLossKind::Discriminator, dl, logits, packs, packs, stats, true);
         self.d.backward(be, dl, false, true);
         self.d.update(be, &self.cfg.opt_d);
         self.d_steps += 1;
@@ -313,14 +330,15 @@ impl Gan {
     /// One generator update on fresh noise: gradients flow through D (whose own parameter
     /// gradients are not computed) into G.
     pub fn generator_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.d.input);
+        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let packs = m / self.cfg.pack;
         let fake = self.x_d.slice(m * dim, m * dim);
         self.fresh_noise(be);
         self.g.forward(be, self.z, m, true, Some(fake));
-        let logits = self.d.forward(be, fake, m, true, None);
-        let dl = self.dlogits.slice(0, m);
+        let logits = self.d.forward(be, fake, packs, true, None);
+        let dl = self.dlogits.slice(0, packs);
         let stats = self.stats.slice(3, 3);
-        be.gan_loss(self.cfg.g_loss.kind(), dl, logits, 0, m, stats, true);
+        be.gan_loss(self.cfg.g_loss.kind(), dl, logits, 0, packs, stats, true);
         let dx = self
             .d
             .backward(be, dl, true, false)
@@ -382,7 +400,7 @@ impl Gan {
         n: usize,
         key: RngKey,
     ) -> Result<Vec<f32>> {
-        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input, self.cfg.d.input);
+        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input, self.cfg.g.output());
         let mut out = Vec::with_capacity(n * dim);
         let mut done = 0;
         while done < n {

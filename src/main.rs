@@ -132,6 +132,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     ema: Option<f32>,
+    /// PacGAN packing: D judges this many samples at once, which counters mode collapse; --batch
+    /// must be a multiple [default: 1; small 2]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pack: Option<usize>,
     /// Random seed for weights, noise, batches and dropout [default: 1]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +211,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "noise-dim",
     "seed",
     "ema",
+    "pack",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {

@@ -39,6 +39,7 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         opt_d: opt,
         seed: 42,
         ema: 0.99,
+        pack: 1,
     }
 }
 
@@ -105,6 +106,20 @@ fn sgd_momentum_minimax_uniform_noise() {
         ),
         1e-5,
     );
+}
+
+#[test]
+fn packed_discriminator() {
+    // PacGAN: D reads 3 samples at once; the batch of 12 is 4 packs of real and 4 of fake.
+    let mut cfg = config(
+        Optimizer::adam(1e-3, 0.5, 0.999),
+        GeneratorLoss::NonSaturating,
+        Noise::Normal,
+    );
+    cfg.pack = 3;
+    cfg.batch = 12;
+    cfg.d.input = 65 * 3;
+    compare(cfg, 1e-5);
 }
 
 #[test]
