@@ -266,6 +266,9 @@ pub trait Backend {
         row_len: usize,
     );
 
+    /// avg[i] ← decay·avg[i] + (1 − decay)·param[i] for i < n.
+    fn ema_update(&mut self, avg: Tensor, param: Tensor, n: usize, decay: f32);
+
     /// Y[m,n] = X[m,k]·W[k,n] + b[n].
     #[allow(clippy::too_many_arguments)]
     fn matmul_forward(

@@ -69,6 +69,10 @@ impl Checkpoint {
                 views.push((format!("{prefix}.optimizer.{what}"), view));
             }
         }
+        if let Some(avg) = &self.state.g_ema {
+            let view = TensorView::new(Dtype::F32, vec![avg.len()], bytes(avg))?;
+            views.push(("generator.ema".to_string(), view));
+        }
         let s = &self.state;
         let mut meta = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
@@ -169,6 +173,11 @@ impl Checkpoint {
         }
         let d = nets.pop().expect("two networks");
         let g = nets.pop().expect("two networks");
+        let g_ema = if config.ema > 0.0 {
+            Some(read("generator.ema", &[g.params.len()])?)
+        } else {
+            None
+        };
         Ok(Checkpoint {
             config,
             dim,
@@ -181,6 +190,7 @@ impl Checkpoint {
                 },
                 g,
                 d,
+                g_ema,
             },
         })
     }

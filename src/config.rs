@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum Preset {
     /// G 100→1024→1024→out (ReLU, tanh), D →1024→1024→1 (LeakyReLU 0.2), Adam 2e-4, β1 0.5.
     Mlp,
+    /// `mlp` with dropout (keep 0.7) after each of D's hidden layers, which keeps D from
+    /// memorising a small dataset and G from collapsing onto a few digits.
+    MlpDropout,
     /// The paper's MNIST model: G 100→1200→1200→out (ReLU, sigmoid); D maxout 240×5 → 240×5 → 1
     /// with dropout (keep 0.8 on the input, 0.5 on hidden layers); SGD with momentum.
     Paper,
@@ -80,6 +83,13 @@ pub struct TrainConfig {
     pub momentum: f32,
     pub noise: NoiseName,
     pub noise_dim: usize,
+    /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
+    /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
+    #[serde(default)]
+    pub ema: f32,
+    /// PacGAN packing: D judges this many samples at once (1 = a plain GAN).
+    #[serde(default = "one")]
+    pub pack: usize,
     pub seed: u64,
     pub log_every: u64,
     pub sample_every: u64,
@@ -87,6 +97,10 @@ pub struct TrainConfig {
     pub backend: BackendName,
     /// Adapter index, backend or name substring (see `duel devices`); empty = the best one.
     pub adapter: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -110,6 +124,8 @@ impl TrainConfig {
             momentum: 0.5,
             noise: NoiseName::Normal,
             noise_dim: 100,
+            ema: 0.999,
+            pack: 1,
             seed: 1,
             log_every: 100,
             sample_every: 1000,
@@ -118,7 +134,7 @@ impl TrainConfig {
             adapter: String::new(),
         };
         match preset {
-            Preset::Mlp => base,
+            Preset::Mlp | Preset::MlpDropout => base,
             Preset::Paper => TrainConfig {
                 batch: 100,
                 opt_g: OptName::Sgd,
@@ -127,6 +143,7 @@ impl TrainConfig {
                 lr_d: 0.1,
                 momentum: 0.5,
                 noise: NoiseName::Uniform,
+                ema: 0.0,
                 ..base
             },
             Preset::Small => TrainConfig {
@@ -163,6 +180,7 @@ impl TrainConfig {
             ("--sample-every", self.sample_every),
             ("--checkpoint-every", self.checkpoint_every),
             ("--image-size", self.image_size as u64),
+            ("--pack", self.pack as u64),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -178,6 +196,7 @@ impl TrainConfig {
             ("--beta1", self.beta1),
             ("--beta2", self.beta2),
             ("--momentum", self.momentum),
+            ("--ema", self.ema),
         ] {
             if !(0.0..1.0).contains(&v) {
                 bail!("{name} must be in [0, 1), not {v}");
@@ -233,6 +252,27 @@ impl TrainConfig {
                     Layer::Linear(1),
                 ],
             ),
+            Preset::MlpDropout => {
+                let drop = Layer::Dropout(0.7);
+                (
+                    vec![
+                        Layer::Linear(1024),
+                        relu,
+                        Layer::Linear(1024),
+                        relu,
+                        Layer::Linear(dim),
+                    ],
+                    vec![
+                        Layer::Linear(1024),
+                        lrelu,
+                        drop,
+                        Layer::Linear(1024),
+                        lrelu,
+                        drop,
+                        Layer::Linear(1),
+                    ],
+                )
+            }
             Preset::Paper => (
                 vec![
                     Layer::Linear(1200),
@@ -276,7 +316,7 @@ impl TrainConfig {
                 layers: g,
             },
             NetSpec {
-                input: dim,
+                input: dim * self.pack,
                 layers: d,
             },
         )
@@ -308,6 +348,8 @@ impl TrainConfig {
             opt_g: self.optimizer(self.opt_g, self.lr_g),
             opt_d: self.optimizer(self.opt_d, self.lr_d),
             seed: self.seed,
+            ema: self.ema,
+            pack: self.pack,
         }
     }
 
@@ -335,7 +377,7 @@ impl TrainConfig {
         };
         let preset = match layered.get("preset") {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
-                anyhow::anyhow!("unknown preset {v}; choose one of mlp, paper, small")
+                anyhow::anyhow!("unknown preset {v}; choose one of mlp, mlp-dropout, paper, small")
             })?,
             None => Self::default_preset(&dataset),
         };

@@ -47,17 +47,32 @@ pub struct GanConfig {
     pub opt_g: Optimizer,
     pub opt_d: Optimizer,
     pub seed: u64,
+    /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
+    /// raw weights).
+    pub ema: f32,
+    /// PacGAN packing: D judges `pack` samples at once, concatenated (its input is pack × the
+    /// sample size), which penalises a generator whose samples lack variety. 1 = a plain GAN.
+    pub pack: usize,
 }
 
 impl GanConfig {
     pub fn validate(&self) -> Result<()> {
         self.g.validate("generator")?;
         self.d.validate("discriminator")?;
-        if self.g.output() != self.d.input {
+        if self.pack == 0 || self.batch % self.pack != 0 {
             bail!(
-                "the generator makes {} values per sample but the discriminator reads {}",
+                "--batch {} must be a multiple of --pack {} (D judges packs of samples)",
+                self.batch,
+                self.pack
+            );
+        }
+        if self.g.output() * self.pack != self.d.input {
+            bail!(
+                "the generator makes {} values per sample but the discriminator reads {} per \
+                 pack of {}",
                 self.g.output(),
-                self.d.input
+                self.d.input,
+                self.pack
             );
         }
         if self.d.output() != 1 {
@@ -68,6 +83,9 @@ impl GanConfig {
         }
         if self.batch == 0 {
             bail!("--batch must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.ema) {
+            bail!("--ema must be in [0, 1), not {}", self.ema);
         }
         if self.k == 0 {
             bail!("--k (discriminator steps per generator step) must be at least 1");
@@ -148,10 +166,44 @@ pub struct Gan {
     dlogits: Tensor,
     /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps.
     stats: Tensor,
+    /// The moving average of G's parameters, when `cfg.ema > 0`.
+    pub g_ema: Option<Tensor>,
     pub rng: RngState,
     pub iteration: u64,
     d_steps: u64,
     g_steps: u64,
+}
+
+/// The largest buffer a batch of `m` needs, in words: D holds 2m rows ([real; fake]) of each
+/// of its widths (input included), G m rows of its own.
+fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
+    let mut worst = (cfg.g.input, "the noise batch".to_string());
+    for (w, name) in cfg.g.widths().into_iter().map(|w| (w, "a generator layer")) {
+        worst = worst.max((w, name.into()));
+    }
+    let d_in = std::iter::once(cfg.d.input).chain(cfg.d.widths());
+    for w in d_in {
+        // D's rows are packs: 2m / pack of them.
+        let per_sample = (2 * w).div_ceil(cfg.pack.max(1));
+        worst = worst.max((per_sample, "a discriminator layer ([real; fake] rows)".into()));
+    }
+    worst
+}
+
+/// Fails, naming the limit and the largest batch that fits, when a batch of `cfg.batch` would
+/// need a buffer larger than the backend can bind.
+pub fn check_batch_fits(cfg: &GanConfig, max_words: usize) -> Result<()> {
+    let (per_row, what) = words_per_batch_row(cfg);
+    let largest = max_words / per_row.max(1);
+    if cfg.batch > largest {
+        bail!(
+            "--batch {} needs a buffer of {} bytes for {what}, over this adapter's              max_storage_buffer_binding_size of {} bytes; the largest batch that fits is {largest}",
+            cfg.batch,
+            4 * cfg.batch * per_row,
+            4 * max_words
+        );
+    }
+    Ok(())
 }
 
 impl Gan {
@@ -164,11 +216,11 @@ impl Gan {
         params: Option<(&[f32], &[f32])>,
     ) -> Result<Self> {
         cfg.validate()?;
-        if data.row_len() != cfg.d.input {
+        if data.row_len() != cfg.g.output() {
             bail!(
-                "the data has {} values per sample but the discriminator reads {}",
+                "the data has {} values per sample but the generator makes {}",
                 data.row_len(),
-                cfg.d.input
+                cfg.g.output()
             );
         }
         if data.rows() < cfg.batch {
@@ -188,15 +240,24 @@ impl Gan {
                 (&g_init[..], &d_init[..])
             }
         };
+        check_batch_fits(cfg, be.max_binding_words())?;
         let m = cfg.batch;
-        let dim = cfg.d.input;
+        let dim = cfg.g.output();
         let g = Network::new(be, &cfg.g, m, gp, cfg.seed ^ 0x6e6e, "generator")?;
-        let d = Network::new(be, &cfg.d, 2 * m, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        let d_rows = 2 * m / cfg.pack;
+        let d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input, "noise")?;
         let idx = be.alloc(m, "batch indices")?;
         let dlogits = be.alloc(2 * m, "logit gradients")?;
         let stats = be.alloc(6, "loss statistics")?;
+        let g_ema = if cfg.ema > 0.0 {
+            let t = be.alloc(cfg.g.param_count(), "generator moving average")?;
+            be.write(t, gp);
+            Some(t)
+        } else {
+            None
+        };
         Ok(Self {
             cfg: cfg.clone(),
             g,
@@ -207,6 +268,7 @@ impl Gan {
             idx,
             dlogits,
             stats,
+            g_ema,
             rng: RngState::default(),
             iteration: 0,
             d_steps: 0,
@@ -246,18 +308,20 @@ impl Gan {
     }
 
     /// One discriminator update: ascend log D(x) + log(1 − D(G(z))) on a real and a fake batch,
-    /// run through D together as one batch of 2m rows.
+    /// run through D together as one batch of 2m rows (2m / pack packs; a pack of consecutive
+    /// rows is one row of D's input, so packing is only a change of view).
     pub fn discriminator_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.d.input);
+        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let packs = m / self.cfg.pack;
         let real = self.x_d.slice(0, m * dim);
         let fake = self.x_d.slice(m * dim, m * dim);
         self.real_batch(be, real);
         self.fresh_noise(be);
         self.g.forward(be, self.z, m, true, Some(fake));
-        let logits = self.d.forward(be, self.x_d, 2 * m, true, None);
-        let dl = self.dlogits.slice(0, 2 * m);
+        let logits = self.d.forward(be, self.x_d, 2 * packs, true, None);
+        let dl = self.dlogits.slice(0, 2 * packs);
         let stats = self.stats.slice(0, 3);
-        be.gan_loss(GanLossKind::Discriminator, dl, logits, m, m, stats, true);
+        be.gan_loss(GanLossKind::Discriminator, dl, logits, packs, packs, stats, true);
         self.d.backward(be, dl, false, true);
         self.d.update(be, &self.cfg.opt_d);
         self.d_steps += 1;
@@ -266,20 +330,27 @@ impl Gan {
     /// One generator update on fresh noise: gradients flow through D (whose own parameter
     /// gradients are not computed) into G.
     pub fn generator_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.d.input);
+        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let packs = m / self.cfg.pack;
         let fake = self.x_d.slice(m * dim, m * dim);
         self.fresh_noise(be);
         self.g.forward(be, self.z, m, true, Some(fake));
-        let logits = self.d.forward(be, fake, m, true, None);
-        let dl = self.dlogits.slice(0, m);
+        let logits = self.d.forward(be, fake, packs, true, None);
+        let dl = self.dlogits.slice(0, packs);
         let stats = self.stats.slice(3, 3);
-        be.gan_loss(self.cfg.g_loss.kind(), dl, logits, 0, m, stats, true);
+        be.gan_loss(self.cfg.g_loss.kind(), dl, logits, 0, packs, stats, true);
         let dx = self
             .d
             .backward(be, dl, true, false)
             .expect("input gradient requested");
         self.g.backward(be, dx, false, true);
         self.g.update(be, &self.cfg.opt_g);
+        if let Some(avg) = self.g_ema {
+            // Warm-up: average over the steps taken so far until there are enough of them.
+            let t = self.g.steps as f32;
+            let decay = self.cfg.ema.min((1.0 + t) / (10.0 + t));
+            be.ema_update(avg, self.g.params, self.cfg.g.param_count(), decay);
+        }
         self.g_steps += 1;
     }
 
@@ -311,9 +382,25 @@ impl Gan {
         Ok(out)
     }
 
-    /// `n` samples of G from the noise stream `key` (in batches), row-major [n, dim].
+    /// `n` samples of G (its moving average when there is one) from the noise stream `key`,
+    /// row-major [n, dim].
     pub fn generate(&mut self, be: &mut dyn Backend, n: usize, key: RngKey) -> Result<Vec<f32>> {
-        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input, self.cfg.d.input);
+        let raw = self.g.params;
+        if let Some(avg) = self.g_ema {
+            self.g.params = avg;
+        }
+        let out = self.generate_with_current_weights(be, n, key);
+        self.g.params = raw;
+        out
+    }
+
+    fn generate_with_current_weights(
+        &mut self,
+        be: &mut dyn Backend,
+        n: usize,
+        key: RngKey,
+    ) -> Result<Vec<f32>> {
+        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input, self.cfg.g.output());
         let mut out = Vec::with_capacity(n * dim);
         let mut done = 0;
         while done < n {
@@ -352,6 +439,8 @@ pub struct GanState {
     pub rng: RngState,
     pub g: NetState,
     pub d: NetState,
+    /// The moving average of G's parameters, when the run keeps one.
+    pub g_ema: Option<Vec<f32>>,
 }
 
 fn net_state(be: &mut dyn Backend, n: &Network) -> Result<NetState> {
@@ -390,6 +479,10 @@ impl Gan {
             rng: self.rng,
             g: net_state(be, &self.g)?,
             d: net_state(be, &self.d)?,
+            g_ema: match self.g_ema {
+                Some(t) => Some(be.read(t)?),
+                None => None,
+            },
         })
     }
 
@@ -397,6 +490,13 @@ impl Gan {
     pub fn restore(&mut self, be: &mut dyn Backend, s: &GanState) -> Result<()> {
         restore_net(be, &mut self.g, &s.g, "generator")?;
         restore_net(be, &mut self.d, &s.d, "discriminator")?;
+        match (self.g_ema, &s.g_ema) {
+            (Some(t), Some(v)) if v.len() == t.len() => be.write(t, v),
+            (None, None) => {}
+            _ => {
+                bail!("the checkpoint's generator moving average does not match the config's --ema")
+            }
+        }
         self.iteration = s.iteration;
         self.rng = s.rng;
         Ok(())

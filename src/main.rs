@@ -241,6 +241,16 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise_dim: Option<usize>,
+    /// Decay of the moving average of G's weights that samples are drawn from; 0 samples the raw
+    /// weights [default: 0.999; paper 0]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ema: Option<f32>,
+    /// PacGAN packing: D judges this many samples at once, which counters mode collapse; --batch
+    /// must be a multiple [default: 1; small 2]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pack: Option<usize>,
     /// Random seed for weights, noise, batches and dropout [default: 1]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -314,6 +324,8 @@ const FIXED_ON_RESUME: &[&str] = &[
     "noise",
     "noise-dim",
     "seed",
+    "ema",
+    "pack",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {

@@ -22,7 +22,9 @@ pub fn generate(
     let gan = ck.config.gan(ck.dim, ck.image_shape.is_some());
     let zdim = gan.g.input;
     let chunk = count.clamp(1, 1024);
-    let mut g = Network::new(be, &gan.g, chunk, &ck.state.g.params, seed, "generator")?;
+    // The moving average of G's weights when the run kept one: it is what the run sampled.
+    let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
+    let mut g = Network::new(be, &gan.g, chunk, weights, seed, "generator")?;
     let z = be.alloc(chunk * zdim, "noise")?;
     let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;

@@ -145,6 +145,22 @@ fn read_history(path: &Path) -> Vec<[f64; 7]> {
         .collect()
 }
 
+fn metrics_row(r: &[f64; 7]) -> String {
+    format!(
+        "{},{:.6},{:.6},{:.6},{:.6},{:.3},{:.3}",
+        r[0] as u64, r[1], r[2], r[3], r[4], r[5], r[6]
+    )
+}
+
+fn rewrite_metrics(path: &Path, rows: &[[f64; 7]]) -> Result<()> {
+    let mut text = format!("{METRICS_HEADER}\n");
+    for r in rows {
+        text += &metrics_row(r);
+        text.push('\n');
+    }
+    checkpoint::write_atomic(path, text.as_bytes())
+}
+
 struct Run<'a> {
     cfg: &'a TrainConfig,
     opts: &'a RunOptions,
@@ -158,14 +174,14 @@ impl Run<'_> {
     fn diverged(&self, step: u64, what: &str) -> anyhow::Error {
         let kept = match self.last_checkpoint {
             Some(s) => format!(
-                "the last good checkpoint (step {s}) is kept in {}",
+                "The last good checkpoint (step {s}) is kept in {}",
                 self.opts.out.display()
             ),
-            None => "no checkpoint had been written yet".into(),
+            None => "No checkpoint had been written yet.".into(),
         };
         anyhow::anyhow!(
             "step {step}: {what} became NaN or infinite and training stopped. Likely cause: a \
-             learning rate too high for this model (--lr-d {}, --lr-g {}); try halving them. {kept}",
+             learning rate too high for this model (--lr-d {:e}, --lr-g {:e}); try halving them. {kept}",
             self.cfg.lr_d,
             self.cfg.lr_g
         )
@@ -192,11 +208,7 @@ impl Run<'_> {
         if fresh {
             writeln!(f, "{METRICS_HEADER}")?;
         }
-        writeln!(
-            f,
-            "{step},{:.6},{:.6},{:.6},{:.6},{rate:.3},{:.3}",
-            s.d_loss, s.g_loss, s.d_real, s.d_fake, row[6]
-        )?;
+        writeln!(f, "{}", metrics_row(&row))?;
         if !self.opts.quiet {
             let left = (self.cfg.steps - step) as f64 / rate.max(1e-9);
             println!(
@@ -329,7 +341,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
         run.history = read_history(&opts.out.join(METRICS));
+        // Rows logged after the checkpoint (by a run that was killed) are redone: drop them.
         run.history.retain(|r| r[0] <= ck.state.iteration as f64);
+        rewrite_metrics(&opts.out.join(METRICS), &run.history)?;
         run.wall_offset = run.history.last().map_or(0.0, |r| r[6]);
         run.last_checkpoint = Some(ck.state.iteration);
     }

@@ -38,6 +38,8 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         opt_g: opt,
         opt_d: opt,
         seed: 42,
+        ema: 0.99,
+        pack: 1,
     }
 }
 
@@ -57,11 +59,9 @@ fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, V
         let s = gan.take_stats(be).unwrap();
         losses.extend([s.d_loss, s.g_loss, s.d_real, s.d_fake]);
     }
-    (
-        be.read(gan.g.params).unwrap(),
-        be.read(gan.d.params).unwrap(),
-        losses,
-    )
+    let mut g = be.read(gan.g.params).unwrap();
+    g.extend(be.read(gan.g_ema.unwrap()).unwrap());
+    (g, be.read(gan.d.params).unwrap(), losses)
 }
 
 fn compare(cfg: GanConfig, atol: f32) {
@@ -71,9 +71,11 @@ fn compare(cfg: GanConfig, atol: f32) {
     let init = cfg.g.init_params(cfg.seed, 0);
     let moved = g_cpu.iter().zip(&init).filter(|(a, b)| a != b).count();
     assert!(
-        moved > g_cpu.len() / 2,
+        moved > init.len() / 2,
         "training left G's weights unchanged"
     );
+    let (raw, avg) = g_cpu.split_at(init.len());
+    assert_ne!(raw, avg, "the moving average is a copy of the weights");
     assert_close("losses", &l_gpu, &l_cpu, 1e-4, 1e-3);
     assert_close("generator weights", &g_gpu, &g_cpu, atol, 1e-3);
     assert_close("discriminator weights", &d_gpu, &d_cpu, atol, 1e-3);
@@ -104,6 +106,20 @@ fn sgd_momentum_minimax_uniform_noise() {
         ),
         1e-5,
     );
+}
+
+#[test]
+fn packed_discriminator() {
+    // PacGAN: D reads 3 samples at once; the batch of 12 is 4 packs of real and 4 of fake.
+    let mut cfg = config(
+        Optimizer::adam(1e-3, 0.5, 0.999),
+        GeneratorLoss::NonSaturating,
+        Noise::Normal,
+    );
+    cfg.pack = 3;
+    cfg.batch = 12;
+    cfg.d.input = 65 * 3;
+    compare(cfg, 1e-5);
 }
 
 #[test]

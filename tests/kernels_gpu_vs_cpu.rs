@@ -265,6 +265,13 @@ fn optimizers() {
             ]
             .concat()
         });
+        compare(&format!("ema_update n={n}"), 1e-6, 1e-5, |be| {
+            let (pt, at) = (upload(be, &p), upload(be, &g));
+            for decay in [0.5, 0.9, 0.999] {
+                be.ema_update(at, pt, n, decay);
+            }
+            be.read(at).unwrap()
+        });
         compare(&format!("sgd_momentum n={n}"), 1e-6, 1e-5, |be| {
             let (pt, gt, vt) = (upload(be, &p), upload(be, &g), upload(be, &m0));
             for _ in 0..3 {

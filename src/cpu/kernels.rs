@@ -280,6 +280,12 @@ pub fn adam(
     }
 }
 
+pub fn ema_update(avg: &mut [f32], param: &[f32], n: usize, decay: f32) {
+    for (a, p) in avg[..n].iter_mut().zip(&param[..n]) {
+        *a = decay * *a + (1.0 - decay) * p;
+    }
+}
+
 pub fn rng_uniform(out: &mut [f32], n: usize, lo: f32, hi: f32, key: RngKey) {
     for (i, o) in out[..n].iter_mut().enumerate() {
         *o = rng::uniform(key, i as u64, lo, hi);

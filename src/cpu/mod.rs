@@ -264,6 +264,10 @@ impl Backend for CpuBackend {
         self.put(m, m_buf);
     }
 
+    fn ema_update(&mut self, avg: Tensor, param: Tensor, n: usize, decay: f32) {
+        self.with_out(avg, |a, be| kernels::ema_update(a, be.get(param), n, decay));
+    }
+
     fn rng_uniform(&mut self, out: Tensor, n: usize, lo: f32, hi: f32, key: RngKey) {
         self.with_out(out, |o, _| kernels::rng_uniform(o, n, lo, hi, key));
     }

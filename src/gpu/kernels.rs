@@ -20,6 +20,7 @@ pub enum Kernel {
     RngBits,
     GatherRowsU8,
     GatherRowsF32,
+    EmaUpdate,
     RowSumSquares,
     ParzenLogDensity,
 }
@@ -55,6 +56,7 @@ pub fn shader_source(shader: &str) -> (&'static str, bool) {
         "rng" => (include_str!("../../shaders/rng.wgsl"), true),
         "rng_u32" => (include_str!("../../shaders/rng_u32.wgsl"), true),
         "gather" => (include_str!("../../shaders/gather.wgsl"), false),
+        "ema" => (include_str!("../../shaders/ema.wgsl"), false),
         "parzen" => (include_str!("../../shaders/parzen.wgsl"), false),
         other => panic!("no shader named {other}"),
     }
@@ -80,6 +82,7 @@ impl Kernel {
             Kernel::RngBits => ("rng_u32", "rng_bits", &[W]),
             Kernel::GatherRowsU8 => ("gather", "gather_rows_u8", &[R, W, R, R, R, R]),
             Kernel::GatherRowsF32 => ("gather", "gather_rows_f32", &[R, W, R, R, R, R]),
+            Kernel::EmaUpdate => ("ema", "ema_update", &[R, W]),
             Kernel::RowSumSquares => ("parzen", "row_sum_squares", &[R, R, R, W]),
             Kernel::ParzenLogDensity => ("parzen", "parzen_log_density", &[R, R, R, W]),
         };

@@ -647,6 +647,20 @@ impl Backend for GpuBackend {
         );
     }
 
+    fn ema_update(&mut self, avg: Tensor, param: Tensor, n: usize, decay: f32) {
+        let params = Params::default()
+            .u(n)
+            .u(avg.offset as usize)
+            .u(param.offset as usize)
+            .f(decay);
+        self.record(
+            Kernel::EmaUpdate,
+            &[param, avg],
+            params,
+            elementwise_groups(n),
+        );
+    }
+
     fn rng_uniform(&mut self, out: Tensor, n: usize, lo: f32, hi: f32, key: RngKey) {
         let params = Params::default()
             .u(n)
