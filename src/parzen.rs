@@ -39,6 +39,9 @@ pub struct ParzenWindow {
     mu_sq: Tensor,
     pub n: usize,
     pub dim: usize,
+    /// Largest block of dot products computed at once, in words; points are processed in
+    /// chunks of `block_words / n` rows.
+    pub block_words: usize,
 }
 
 impl ParzenWindow {
@@ -55,7 +58,13 @@ impl ParzenWindow {
         be.write(mu, centres);
         let mu_sq = be.alloc(n, "parzen centre norms")?;
         be.row_sum_squares(mu_sq, mu, n, dim);
-        Ok(Self { mu, mu_sq, n, dim })
+        Ok(Self {
+            mu,
+            mu_sq,
+            n,
+            dim,
+            block_words: MAX_BLOCK_WORDS,
+        })
     }
 
     /// log p(x) of every row of `points` ([rows, dim]) under each width: `out[s][r]`.
@@ -76,7 +85,7 @@ impl ParzenWindow {
             bail!("Parzen window: σ must be positive, not {s}");
         }
         let rows = points.len() / dim;
-        let limit = MAX_BLOCK_WORDS.min(be.max_binding_words());
+        let limit = self.block_words.min(be.max_binding_words());
         let chunk = (limit / n).clamp(1, rows.max(1));
         let x = be.alloc(chunk * dim, "parzen points")?;
         let x_sq = be.alloc(chunk, "parzen point norms")?;

@@ -130,17 +130,24 @@ fn log_density_matches_the_closed_form_on_both_backends() {
 
 #[test]
 fn windows_agree_across_backends_on_ragged_chunks() {
-    // 1,500 centres of 65 values and 301 points: the dot products come from the matmul kernel.
+    // 1,500 centres of 65 values and 301 points in chunks of 64 rows (the last one ragged): the
+    // dot products come from the matmul kernel.
     let (n, dim, rows) = (1500, 65, 301);
     let centres = data(7, n * dim, 0.0, 1.0);
     let points = data(8, rows * dim, 0.0, 1.0);
     let sigmas = paper_sigmas();
     let mut results = Vec::new();
     for be in [&mut gpu() as &mut dyn Backend, &mut cpu()] {
-        let w = ParzenWindow::new(be, &centres, dim).unwrap();
+        let mut w = ParzenWindow::new(be, &centres, dim).unwrap();
+        w.block_words = 64 * n;
         results.push(w.log_density(be, &points, &sigmas).unwrap().concat());
     }
     assert_close("Parzen GPU vs CPU", &results[0], &results[1], 1e-2, 1e-4);
+    // Chunking changes nothing.
+    let mut be = cpu();
+    let w = ParzenWindow::new(&mut be, &centres, dim).unwrap();
+    let whole = w.log_density(&mut be, &points, &sigmas).unwrap().concat();
+    assert_close("one chunk vs five", &whole, &results[1], 1e-4, 1e-6);
 }
 
 #[test]
