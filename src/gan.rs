@@ -185,10 +185,7 @@ fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
     for w in d_in {
         // D's rows are packs: 2m / pack of them.
         let per_sample = (2 * w).div_ceil(cfg.pack.max(1));
-        worst = worst.max((
-            per_sample,
-            "a discriminator layer ([real; fake] rows)".into(),
-        ));
+        worst = worst.max((per_sample, "a discriminator layer ([real; fake] rows)".into()));
     }
     worst
 }
@@ -324,15 +321,7 @@ impl Gan {
         let logits = self.d.forward(be, self.x_d, 2 * packs, true, None);
         let dl = self.dlogits.slice(0, 2 * packs);
         let stats = self.stats.slice(0, 3);
-        be.gan_loss(
-            GanLossKind::Discriminator,
-            dl,
-            logits,
-            packs,
-            packs,
-            stats,
-            true,
-        );
+        be.gan_loss(GanLossKind::Discriminator, dl, logits, packs, packs, stats, true);
         self.d.backward(be, dl, false, true);
         self.d.update(be, &self.cfg.opt_d);
         self.d_steps += 1;
