@@ -59,7 +59,7 @@ impl GanConfig {
     pub fn validate(&self) -> Result<()> {
         self.g.validate("generator")?;
         self.d.validate("discriminator")?;
-        if self.pack == 0 || self.batch % self.pack != 0 {
+        if self.pack == 0 || !self.batch.is_multiple_of(self.pack) {
             bail!(
                 "--batch {} must be a multiple of --pack {} (D judges packs of samples)",
                 self.batch,
@@ -185,7 +185,10 @@ fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
     for w in d_in {
         // D's rows are packs: 2m / pack of them.
         let per_sample = (2 * w).div_ceil(cfg.pack.max(1));
-        worst = worst.max((per_sample, "a discriminator layer ([real; fake] rows)".into()));
+        worst = worst.max((
+            per_sample,
+            "a discriminator layer ([real; fake] rows)".into(),
+        ));
     }
     worst
 }
@@ -321,7 +324,15 @@ impl Gan {
         let logits = self.d.forward(be, self.x_d, 2 * packs, true, None);
         let dl = self.dlogits.slice(0, 2 * packs);
         let stats = self.stats.slice(0, 3);
-        be.gan_loss(GanLossKind::Discriminator, dl, logits, packs, packs, stats, true);
+        be.gan_loss(
+            GanLossKind::Discriminator,
+            dl,
+            logits,
+            packs,
+            packs,
+            stats,
+            true,
+        );
         self.d.backward(be, dl, false, true);
         self.d.update(be, &self.cfg.opt_d);
         self.d_steps += 1;

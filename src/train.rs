@@ -9,6 +9,7 @@ use crate::config::{BackendName, TrainConfig};
 use crate::dataset::{self, HostData};
 use crate::gan::{Gan, Stats};
 use crate::gpu::{GpuBackend, GpuContext};
+use crate::modes::{self, ModeStats};
 use crate::output;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
@@ -132,17 +133,30 @@ fn prepare_dir(opts: &RunOptions) -> Result<()> {
     Ok(())
 }
 
-fn read_history(path: &Path) -> Vec<[f64; 7]> {
+/// The first seven columns of a metrics row.
+fn parse_row(line: &str) -> Option<[f64; 7]> {
+    let v: Vec<f64> = line.split(',').filter_map(|x| x.parse().ok()).collect();
+    v.get(..7).map(|s| s.try_into().expect("seven fields"))
+}
+
+/// Keeps the metrics of steps up to `step` (a killed run may have logged past its last
+/// checkpoint; those steps are redone) and returns them.
+fn truncate_metrics(path: &Path, step: u64) -> Result<Vec<[f64; 7]>> {
     let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let v: Vec<f64> = l.split(',').filter_map(|x| x.parse().ok()).collect();
-            v.get(..7).map(|s| s.try_into().expect("seven fields"))
-        })
-        .collect()
+    let mut lines = text.lines();
+    let mut kept = lines.next().map(|h| format!("{h}\n")).unwrap_or_default();
+    let mut rows = Vec::new();
+    for line in lines {
+        if let Some(r) = parse_row(line).filter(|r| r[0] <= step as f64) {
+            rows.push(r);
+            kept += line;
+            kept.push('\n');
+        }
+    }
+    checkpoint::write_atomic(path, kept.as_bytes())?;
+    Ok(rows)
 }
 
 fn metrics_row(r: &[f64; 7]) -> String {
@@ -150,15 +164,6 @@ fn metrics_row(r: &[f64; 7]) -> String {
         "{},{:.6},{:.6},{:.6},{:.6},{:.3},{:.3}",
         r[0] as u64, r[1], r[2], r[3], r[4], r[5], r[6]
     )
-}
-
-fn rewrite_metrics(path: &Path, rows: &[[f64; 7]]) -> Result<()> {
-    let mut text = format!("{METRICS_HEADER}\n");
-    for r in rows {
-        text += &metrics_row(r);
-        text.push('\n');
-    }
-    checkpoint::write_atomic(path, text.as_bytes())
 }
 
 struct Run<'a> {
@@ -187,7 +192,26 @@ impl Run<'_> {
         )
     }
 
-    fn log(&mut self, step: u64, s: &Stats, rate: f64, wall: f64) -> Result<()> {
+    /// Mode coverage of the 2D sets (VEEGAN/PacGAN), measured at every log step so collapse is
+    /// visible as it happens.
+    fn modes(&self, be: &mut dyn Backend, gan: &mut Gan) -> Result<Option<ModeStats>> {
+        match self.data {
+            HostData::Points { mixture, .. } => {
+                let x = gan.generate(be, modes::EVAL_SAMPLES, gan.sample_key())?;
+                Ok(Some(modes::mode_stats(&x, *mixture)))
+            }
+            HostData::Images { .. } => Ok(None),
+        }
+    }
+
+    fn log(
+        &mut self,
+        step: u64,
+        s: &Stats,
+        modes: Option<&ModeStats>,
+        rate: f64,
+        wall: f64,
+    ) -> Result<()> {
         let row = [
             step as f64,
             s.d_loss as f64,
@@ -206,9 +230,15 @@ impl Run<'_> {
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         if fresh {
-            writeln!(f, "{METRICS_HEADER}")?;
+            match modes {
+                Some(_) => writeln!(f, "{METRICS_HEADER},{}", ModeStats::CSV_HEADER)?,
+                None => writeln!(f, "{METRICS_HEADER}")?,
+            }
         }
-        writeln!(f, "{}", metrics_row(&row))?;
+        match modes {
+            Some(m) => writeln!(f, "{},{}", metrics_row(&row), m.csv_fields())?,
+            None => writeln!(f, "{}", metrics_row(&row))?,
+        }
         if !self.opts.quiet {
             let left = (self.cfg.steps - step) as f64 / rate.max(1e-9);
             println!(
@@ -221,6 +251,9 @@ impl Run<'_> {
                 s.d_fake,
                 fmt_duration(left)
             );
+            if let Some(m) = modes {
+                println!("             {}", m.summary());
+            }
         }
         Ok(())
     }
@@ -340,10 +373,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     };
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
-        run.history = read_history(&opts.out.join(METRICS));
-        // Rows logged after the checkpoint (by a run that was killed) are redone: drop them.
-        run.history.retain(|r| r[0] <= ck.state.iteration as f64);
-        rewrite_metrics(&opts.out.join(METRICS), &run.history)?;
+        run.history = truncate_metrics(&opts.out.join(METRICS), ck.state.iteration)?;
         run.wall_offset = run.history.last().map_or(0.0, |r| r[6]);
         run.last_checkpoint = Some(ck.state.iteration);
     }
@@ -387,7 +417,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
                 }
             }
             let rate = window_iters as f64 / window_start.elapsed().as_secs_f64();
-            run.log(step, &s, rate, start.elapsed().as_secs_f64())?;
+            let wall = start.elapsed().as_secs_f64();
+            let modes = run.modes(be, &mut gan)?;
+            run.log(step, &s, modes.as_ref(), rate, wall)?;
             (window_start, window_iters, last) = (Instant::now(), 0, s);
         }
         if step % cfg.sample_every == 0 || end {

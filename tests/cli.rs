@@ -82,6 +82,15 @@ fn ring8_run_writes_everything_and_samples() {
         4,
         "header and 3 log rows:\n{metrics}"
     );
+    // Mode coverage is logged as training goes, so collapse shows as it happens.
+    let header = metrics.lines().next().unwrap();
+    assert!(
+        header.ends_with(",modes,hq_fraction,kl_uniform"),
+        "{header}"
+    );
+    let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
+    let modes: usize = last[7].parse().unwrap();
+    assert!(modes <= 8);
     let npy = run.join("points.npy");
     ok(&[
         "sample",
