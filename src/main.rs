@@ -189,11 +189,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     image_size: Option<usize>,
-    /// Training iterations, each k D-updates and one G-update [default: 6000; small 4000]
+    /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<u64>,
-    /// Minibatch size [default: 64; paper 100; small 256]
+    /// Minibatch size [default: 64; paper 100; small 512]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
@@ -255,7 +255,7 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
-    /// Print and record losses every N iterations [default: 100]
+    /// Print and record losses every N iterations [default: 100; small 500]
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_every: Option<u64>,
