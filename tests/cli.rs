@@ -3,46 +3,11 @@
 
 use duel::checkpoint::Checkpoint;
 use duel::output::read_npy_f32;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn duel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_duel"))
-        .args(args)
-        .output()
-        .expect("the duel binary runs")
-}
+use common::cli::{fails, ok, s, tmp};
 
-fn ok(args: &[&str]) -> String {
-    let out = duel(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "duel {args:?} failed:\n{text}");
-    text
-}
-
-/// Runs a command that must fail; returns its stderr, which must be one readable error line.
-fn fails(args: &[&str]) -> String {
-    let out = duel(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "duel {args:?} should have failed");
-    assert!(!err.contains("panicked"), "duel {args:?} panicked:\n{err}");
-    assert!(err.starts_with("error: "), "no error line: {err}");
-    err
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("duel-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::Command;
 
 #[test]
 fn ring8_run_writes_everything_and_samples() {

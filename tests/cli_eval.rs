@@ -1,45 +1,10 @@
 //! `duel eval` and `duel theory` as a user runs them: on tiny runs trained by `duel train`,
 //! with one readable error line for runs of the wrong kind.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn duel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_duel"))
-        .args(args)
-        .output()
-        .expect("the duel binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = duel(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "duel {args:?} failed:\n{text}");
-    text
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = duel(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "duel {args:?} should have failed");
-    assert!(!err.contains("panicked"), "duel {args:?} panicked:\n{err}");
-    assert!(err.starts_with("error: "), "no error line: {err}");
-    err
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("duel-cli-eval-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::cli::{duel, fails, ok, s, tmp};
+use std::path::Path;
 
 fn train(dataset: &str, steps: &str, batch: &str, out: &Path) {
     ok(&[

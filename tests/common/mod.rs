@@ -2,6 +2,8 @@
 //! relative+absolute comparison that reports the first mismatch.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use duel::rng::{self, RngKey};
 use duel::{CpuBackend, GpuBackend};
 
