@@ -162,6 +162,21 @@ pub trait Backend {
     fn flush(&mut self);
     fn counters(&self) -> Counters;
 
+    /// C[m,n] = act(A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`)): the product with the
+    /// bias and an activation applied as it is stored, saving a pass over C.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_act(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        bias: Option<Tensor>,
+        act: Activation,
+        m: usize,
+        n: usize,
+        k: usize,
+        accumulate: bool,
+    );
     /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`).
     #[allow(clippy::too_many_arguments)]
     fn matmul(
@@ -174,7 +189,9 @@ pub trait Backend {
         n: usize,
         k: usize,
         accumulate: bool,
-    );
+    ) {
+        self.matmul_act(c, a, b, bias, Activation::Identity, m, n, k, accumulate);
+    }
     /// db[n] (+)= Σ_rows dy[m, n].
     fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool);
     /// y[i] = f(x[i]) for i < n.
@@ -280,6 +297,23 @@ pub trait Backend {
     ) {
         let (a, bm) = (MatView::new(x, k, 1), MatView::new(w, n, 1));
         self.matmul(y, a, bm, b, m, n, k, false);
+    }
+
+    /// Y[m,n] = act(X[m,k]·W[k,n] + b[n]): a linear layer and its activation in one kernel.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward_act(
+        &mut self,
+        y: Tensor,
+        x: Tensor,
+        w: Tensor,
+        b: Option<Tensor>,
+        act: Activation,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        let (a, bm) = (MatView::new(x, k, 1), MatView::new(w, n, 1));
+        self.matmul_act(y, a, bm, b, act, m, n, k, false);
     }
 
     /// dX[m,k] = dY[m,n]·W[k,n]ᵀ.

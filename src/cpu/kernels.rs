@@ -66,6 +66,29 @@ pub fn matmul(
     }
 }
 
+/// C = act(A·B (+ bias) (+ C)): `matmul`, then the activation over C while it is in cache.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_act(
+    c: &mut [f32],
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    bias: Option<&[f32]>,
+    act: Activation,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    matmul(c, a, a_strides, b, b_strides, bias, m, n, k, accumulate);
+    if act != Activation::Identity {
+        for v in &mut c[..m * n] {
+            *v = activation(act, *v);
+        }
+    }
+}
+
 /// db[n] (+)= Σ_r dy[r, n] for dy of m rows.
 pub fn bias_backward(db: &mut [f32], dy: &[f32], m: usize, n: usize, accumulate: bool) {
     if !accumulate {

@@ -108,12 +108,13 @@ impl Backend for CpuBackend {
         self.counters
     }
 
-    fn matmul(
+    fn matmul_act(
         &mut self,
         c: Tensor,
         a: MatView,
         b: MatView,
         bias: Option<Tensor>,
+        act: Activation,
         m: usize,
         n: usize,
         k: usize,
@@ -121,13 +122,14 @@ impl Backend for CpuBackend {
     ) {
         self.with_out(c, |c, be| {
             let bias = bias.map(|t| be.get(t));
-            kernels::matmul(
+            kernels::matmul_act(
                 c,
                 be.get(a.t),
                 (a.rs, a.cs),
                 be.get(b.t),
                 (b.rs, b.cs),
                 bias,
+                act,
                 m,
                 n,
                 k,
