@@ -2,6 +2,7 @@
 //! twin of every kernel.
 
 pub mod backend;
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod gan;
