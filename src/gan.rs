@@ -333,3 +333,72 @@ impl Gan {
         RngKey::new(self.cfg.seed, stream::SAMPLE, 0)
     }
 }
+
+/// A network's complete training state as host arrays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetState {
+    pub params: Vec<f32>,
+    pub opt_m: Vec<f32>,
+    pub opt_v: Vec<f32>,
+    pub steps: u64,
+    pub dropout_counter: u64,
+}
+
+/// Everything that determines how training continues: with the config, a run restored from
+/// this continues exactly as if it had never stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GanState {
+    pub iteration: u64,
+    pub rng: RngState,
+    pub g: NetState,
+    pub d: NetState,
+}
+
+fn net_state(be: &mut dyn Backend, n: &Network) -> Result<NetState> {
+    Ok(NetState {
+        params: be.read(n.params)?,
+        opt_m: be.read(n.opt_m)?,
+        opt_v: be.read(n.opt_v)?,
+        steps: n.steps,
+        dropout_counter: n.dropout_counter,
+    })
+}
+
+fn restore_net(be: &mut dyn Backend, n: &mut Network, s: &NetState, name: &str) -> Result<()> {
+    let want = n.spec.param_count();
+    for (what, v) in [("parameters", &s.params), ("m", &s.opt_m), ("v", &s.opt_v)] {
+        if v.len() != want {
+            bail!(
+                "the checkpoint's {name} {what} hold {} values but this model has {want}",
+                v.len()
+            );
+        }
+    }
+    be.write(n.params, &s.params);
+    be.write(n.opt_m, &s.opt_m);
+    be.write(n.opt_v, &s.opt_v);
+    n.steps = s.steps;
+    n.dropout_counter = s.dropout_counter;
+    Ok(())
+}
+
+impl Gan {
+    /// Reads the whole training state back to the host.
+    pub fn state(&mut self, be: &mut dyn Backend) -> Result<GanState> {
+        Ok(GanState {
+            iteration: self.iteration,
+            rng: self.rng,
+            g: net_state(be, &self.g)?,
+            d: net_state(be, &self.d)?,
+        })
+    }
+
+    /// Puts a saved state back, so training continues exactly where it stopped.
+    pub fn restore(&mut self, be: &mut dyn Backend, s: &GanState) -> Result<()> {
+        restore_net(be, &mut self.g, &s.g, "generator")?;
+        restore_net(be, &mut self.d, &s.d, "discriminator")?;
+        self.iteration = s.iteration;
+        self.rng = s.rng;
+        Ok(())
+    }
+}

@@ -3,13 +3,18 @@
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
+pub mod config;
 pub mod cpu;
 pub mod data;
+pub mod dataset;
 pub mod gan;
 pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod rng;
+pub mod sample;
+pub mod train;
 
 pub use backend::{Backend, Tensor};
 pub use cpu::CpuBackend;

@@ -1,5 +1,317 @@
-fn main() {
-    for a in duel::gpu::list_adapters() {
+//! The `duel` command: a thin layer over the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use duel::checkpoint::{self, Checkpoint};
+use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig};
+use duel::train::{RunOptions, default_run_dir, open_backend};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Parser)]
+#[command(
+    name = "duel",
+    version,
+    about = "Train GANs on any GPU (Vulkan, Metal, DX12) or the CPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a GAN (Goodfellow et al. 2014, Algorithm 1); with no options, on the embedded MNIST digits.
+    Train(Box<TrainArgs>),
+    /// Write fresh samples of a trained generator to a PNG grid or a NumPy .npy file.
+    Sample(SampleArgs),
+    /// List the GPU adapters wgpu finds, with their key limits.
+    Devices,
+}
+
+/// Every training option. Unset options take the value of `--config`, else the preset's default.
+#[derive(Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+struct TrainArgs {
+    /// TOML file of training options (keys as the long options, e.g. lr-d = 2e-4); command-line
+    /// options override it
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Run directory [default: runs/<date-time>]
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip)]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its last checkpoint (--steps may raise its length)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
+    #[serde(skip)]
+    resume: Option<PathBuf>,
+    /// Overwrite a run already in --out
+    #[arg(long)]
+    #[serde(skip)]
+    force: bool,
+    /// Print only errors
+    #[arg(long)]
+    #[serde(skip)]
+    quiet: bool,
+
+    /// Model and defaults [default: mlp for images, small for ring8/grid25]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset: Option<Preset>,
+    /// mnist (embedded), ring8, grid25, IDX images (file or folder, .gz ok) or a folder of PNG/JPEG
+    /// images [default: mnist]
+    #[arg(long, value_name = "NAME|PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset: Option<String>,
+    /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channels: Option<usize>,
+    /// Side an image folder is resized and centre-cropped to [default: 28]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_size: Option<usize>,
+    /// Training iterations, each k D-updates and one G-update [default: 6000; small 4000]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<u64>,
+    /// Minibatch size [default: 64; paper 100; small 256]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    /// D-updates per G-update [default: 1]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k: Option<usize>,
+    /// Generator loss: −log D(G(z)) or the paper's minimax log(1 − D(G(z))) [default: non-saturating]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g_loss: Option<GLossName>,
+    /// Generator optimizer [default: adam; paper sgd]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opt_g: Option<OptName>,
+    /// Discriminator optimizer [default: adam; paper sgd]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opt_d: Option<OptName>,
+    /// Generator learning rate (TTUR: may differ from D's) [default: 2e-4; paper 0.1; small 1e-3]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr_g: Option<f32>,
+    /// Discriminator learning rate [default: 2e-4; paper 0.1; small 1e-3]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr_d: Option<f32>,
+    /// Adam β1 [default: 0.5]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    beta1: Option<f32>,
+    /// Adam β2 [default: 0.999]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    beta2: Option<f32>,
+    /// SGD momentum [default: 0.5]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum: Option<f32>,
+    /// Noise prior p_z: U(−1, 1) or N(0, 1) per dimension [default: normal; paper uniform]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noise: Option<NoiseName>,
+    /// Noise dimension [default: 100; small 8]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noise_dim: Option<usize>,
+    /// Random seed for weights, noise, batches and dropout [default: 1]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    /// Print and record losses every N iterations [default: 100]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_every: Option<u64>,
+    /// Write a sample grid every N iterations [default: 1000; small 500]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_every: Option<u64>,
+    /// Write a checkpoint every N iterations [default: 1000]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint_every: Option<u64>,
+    /// auto: a hardware GPU if there is one, else the CPU path; gpu: any adapter, lavapipe
+    /// included; cpu [default: auto]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<BackendName>,
+    /// Adapter by index, backend (vulkan, metal, dx12, gl) or name substring; also DUEL_ADAPTER
+    /// [default: the best one]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adapter: Option<String>,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Run directory to sample (uses its checkpoint.safetensors)
+    #[arg(long, value_name = "DIR", required_unless_present = "checkpoint")]
+    run: Option<PathBuf>,
+    /// Checkpoint file to sample, in place of --run
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
+    checkpoint: Option<PathBuf>,
+    /// Number of samples
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// Output file: .png (grid, or scatter plot for 2D sets) or .npy (float32 [N,C,H,W] in [0,1],
+    /// or [N,2])
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Seed of the noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto, gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+/// Options that fix a run's model and data; a resumed run keeps them.
+const FIXED_ON_RESUME: &[&str] = &[
+    "preset",
+    "dataset",
+    "channels",
+    "image-size",
+    "batch",
+    "k",
+    "g-loss",
+    "opt-g",
+    "opt-d",
+    "lr-g",
+    "lr-d",
+    "beta1",
+    "beta2",
+    "momentum",
+    "noise",
+    "noise-dim",
+    "seed",
+];
+
+fn train(args: TrainArgs) -> Result<()> {
+    let cli = toml::Table::try_from(&args).context("reading options")?;
+    let (cfg, opts) = if let Some(dir) = &args.resume {
+        if let Some(k) = FIXED_ON_RESUME.iter().find(|k| cli.contains_key(**k)) {
+            bail!(
+                "--{k} cannot change when resuming; the run keeps its own (see {}/config.toml)",
+                dir.display()
+            );
+        }
+        let ck = Checkpoint::load(&dir.join(checkpoint::FILE_NAME))?;
+        let mut table = toml::Table::try_from(&ck.config).expect("config serializes");
+        table.extend(cli);
+        let cfg = TrainConfig::resolve(None, table)?;
+        let opts = RunOptions {
+            out: dir.clone(),
+            force: false,
+            resume: true,
+            quiet: args.quiet,
+        };
+        (cfg, opts)
+    } else {
+        let text = match &args.config {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("{}: cannot read the config file", p.display()))?,
+            ),
+            None => None,
+        };
+        let origin = args
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let cfg = TrainConfig::resolve(text.as_deref().map(|t| (t, origin.as_str())), cli)?;
+        let out = args.out.clone().unwrap_or_else(default_run_dir);
+        (
+            cfg,
+            RunOptions {
+                out,
+                force: args.force,
+                resume: false,
+                quiet: args.quiet,
+            },
+        )
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("duel: second interrupt, exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("duel: interrupted; saving a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let summary = duel::train::train(&cfg, &opts, stop)?;
+    if summary.stopped_early {
+        bail!("interrupted at iteration {}", summary.iterations);
+    }
+    Ok(())
+}
+
+fn sample(args: SampleArgs) -> Result<()> {
+    let path = match (&args.checkpoint, &args.run) {
+        (Some(f), _) => f.clone(),
+        (None, Some(dir)) => dir.join(checkpoint::FILE_NAME),
+        (None, None) => bail!("pass --run DIR or --checkpoint FILE"),
+    };
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let ck = Checkpoint::load(&path)?;
+    let (mut be, _) = open_backend(args.backend, &args.adapter)?;
+    let samples = duel::sample::generate(&ck, be.as_mut(), args.count, args.seed)?;
+    duel::sample::write_samples(&ck, &samples, args.count, &args.out)?;
+    println!("wrote {} samples to {}", args.count, args.out.display());
+    Ok(())
+}
+
+fn devices() -> Result<()> {
+    let adapters = duel::gpu::list_adapters();
+    if adapters.is_empty() {
+        bail!(
+            "no GPU adapter found. On Linux without a GPU install Mesa's lavapipe \
+             (apt-get install mesa-vulkan-drivers libvulkan1); duel train also runs on the CPU"
+        );
+    }
+    for a in adapters {
         println!("{a}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Mesa's Vulkan and GL drivers complain on every start when this is unset (headless Linux).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: at the top of main, before any thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train(*a),
+        Command::Sample(a) => sample(a),
+        Command::Devices => devices(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

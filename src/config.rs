@@ -1,0 +1,400 @@
+//! Every training option in one serializable struct. A run's configuration is resolved as
+//! preset defaults ← `--config FILE` ← command-line options, and saved as `config.toml` in the
+//! run directory so the run can be repeated.
+
+use crate::backend::Activation;
+use crate::gan::{GanConfig, GeneratorLoss, Noise};
+use crate::model::{Layer, NetSpec, Optimizer};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// G 100→1024→1024→out (ReLU, tanh), D →1024→1024→1 (LeakyReLU 0.2), Adam 2e-4, β1 0.5.
+    Mlp,
+    /// The paper's MNIST model: G 100→1200→1200→out (ReLU, sigmoid); D maxout 240×5 → 240×5 → 1
+    /// with dropout (keep 0.8 on the input, 0.5 on hidden layers); SGD with momentum.
+    Paper,
+    /// A small MLP for the 2D point sets.
+    Small,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GLossName {
+    NonSaturating,
+    Minimax,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptName {
+    Adam,
+    Sgd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseName {
+    Uniform,
+    Normal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendName {
+    /// A hardware GPU when there is one, else the CPU path.
+    Auto,
+    /// Any wgpu adapter, software ones (lavapipe) included.
+    Gpu,
+    Cpu,
+}
+
+/// The resolved options of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainConfig {
+    pub preset: Preset,
+    /// `mnist` (embedded), `ring8`, `grid25`, or a path to IDX files or an image folder.
+    pub dataset: String,
+    /// Channels an image folder is converted to (1 gray, 3 RGB).
+    pub channels: usize,
+    /// Side an image folder is resized and centre-cropped to.
+    pub image_size: usize,
+    /// Training iterations (each k D-steps and one G-step).
+    pub steps: u64,
+    pub batch: usize,
+    /// D-steps per G-step.
+    pub k: usize,
+    pub g_loss: GLossName,
+    pub opt_g: OptName,
+    pub opt_d: OptName,
+    pub lr_g: f32,
+    pub lr_d: f32,
+    /// Adam's β1 (both networks).
+    pub beta1: f32,
+    /// Adam's β2 (both networks).
+    pub beta2: f32,
+    /// SGD's momentum (both networks).
+    pub momentum: f32,
+    pub noise: NoiseName,
+    pub noise_dim: usize,
+    pub seed: u64,
+    pub log_every: u64,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub backend: BackendName,
+    /// Adapter index, backend or name substring (see `duel devices`); empty = the best one.
+    pub adapter: String,
+}
+
+impl TrainConfig {
+    /// The defaults of `preset`, tuned so the plain command gives good results.
+    pub fn preset(preset: Preset, dataset: &str) -> Self {
+        let base = TrainConfig {
+            preset,
+            dataset: dataset.to_string(),
+            channels: 1,
+            image_size: 28,
+            steps: 6000,
+            batch: 64,
+            k: 1,
+            g_loss: GLossName::NonSaturating,
+            opt_g: OptName::Adam,
+            opt_d: OptName::Adam,
+            lr_g: 2e-4,
+            lr_d: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            momentum: 0.5,
+            noise: NoiseName::Normal,
+            noise_dim: 100,
+            seed: 1,
+            log_every: 100,
+            sample_every: 1000,
+            checkpoint_every: 1000,
+            backend: BackendName::Auto,
+            adapter: String::new(),
+        };
+        match preset {
+            Preset::Mlp => base,
+            Preset::Paper => TrainConfig {
+                batch: 100,
+                opt_g: OptName::Sgd,
+                opt_d: OptName::Sgd,
+                lr_g: 0.1,
+                lr_d: 0.1,
+                momentum: 0.5,
+                noise: NoiseName::Uniform,
+                ..base
+            },
+            Preset::Small => TrainConfig {
+                steps: 4000,
+                batch: 256,
+                lr_g: 1e-3,
+                lr_d: 1e-3,
+                noise_dim: 8,
+                log_every: 100,
+                sample_every: 500,
+                checkpoint_every: 1000,
+                ..base
+            },
+        }
+    }
+
+    /// The preset a dataset gets when none is named.
+    pub fn default_preset(dataset: &str) -> Preset {
+        if crate::data::Mixture2d::parse(dataset).is_some() {
+            Preset::Small
+        } else {
+            Preset::Mlp
+        }
+    }
+
+    /// Rejects options no run can use, naming the option and a value that works.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("--batch", self.batch as u64),
+            ("--k", self.k as u64),
+            ("--steps", self.steps),
+            ("--noise-dim", self.noise_dim as u64),
+            ("--log-every", self.log_every),
+            ("--sample-every", self.sample_every),
+            ("--checkpoint-every", self.checkpoint_every),
+            ("--image-size", self.image_size as u64),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        for (name, v) in [("--lr-g", self.lr_g), ("--lr-d", self.lr_d)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("{name} must be a positive learning rate such as 2e-4, not {v}");
+            }
+        }
+        for (name, v) in [
+            ("--beta1", self.beta1),
+            ("--beta2", self.beta2),
+            ("--momentum", self.momentum),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                bail!("{name} must be in [0, 1), not {v}");
+            }
+        }
+        if self.channels != 1 && self.channels != 3 {
+            bail!(
+                "--channels must be 1 (gray) or 3 (RGB), not {}",
+                self.channels
+            );
+        }
+        if self.batch > 1 << 16 {
+            bail!("--batch {} is too large; use at most 65536", self.batch);
+        }
+        Ok(())
+    }
+
+    fn optimizer(&self, which: OptName, lr: f32) -> Optimizer {
+        match which {
+            OptName::Adam => Optimizer::adam(lr, self.beta1, self.beta2),
+            OptName::Sgd => Optimizer::Sgd {
+                lr,
+                momentum: self.momentum,
+            },
+        }
+    }
+
+    /// The two networks for samples of `dim` values. Images end in the preset's squashing
+    /// activation (matching `data_range`); 2D points end linear.
+    pub fn networks(&self, dim: usize, images: bool) -> (NetSpec, NetSpec) {
+        let z = self.noise_dim;
+        let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
+        let relu = Layer::Act(Activation::Relu);
+        let out_act = match (images, self.preset) {
+            (false, _) => None,
+            (true, Preset::Paper) => Some(Layer::Act(Activation::Sigmoid)),
+            (true, _) => Some(Layer::Act(Activation::Tanh)),
+        };
+        let (mut g, d) = match self.preset {
+            Preset::Mlp => (
+                vec![
+                    Layer::Linear(1024),
+                    relu,
+                    Layer::Linear(1024),
+                    relu,
+                    Layer::Linear(dim),
+                ],
+                vec![
+                    Layer::Linear(1024),
+                    lrelu,
+                    Layer::Linear(1024),
+                    lrelu,
+                    Layer::Linear(1),
+                ],
+            ),
+            Preset::Paper => (
+                vec![
+                    Layer::Linear(1200),
+                    relu,
+                    Layer::Linear(1200),
+                    relu,
+                    Layer::Linear(dim),
+                ],
+                vec![
+                    Layer::Dropout(0.8),
+                    Layer::Linear(240 * 5),
+                    Layer::Maxout(5),
+                    Layer::Dropout(0.5),
+                    Layer::Linear(240 * 5),
+                    Layer::Maxout(5),
+                    Layer::Dropout(0.5),
+                    Layer::Linear(1),
+                ],
+            ),
+            Preset::Small => (
+                vec![
+                    Layer::Linear(128),
+                    relu,
+                    Layer::Linear(128),
+                    relu,
+                    Layer::Linear(dim),
+                ],
+                vec![
+                    Layer::Linear(128),
+                    lrelu,
+                    Layer::Linear(128),
+                    lrelu,
+                    Layer::Linear(1),
+                ],
+            ),
+        };
+        g.extend(out_act);
+        (
+            NetSpec {
+                input: z,
+                layers: g,
+            },
+            NetSpec {
+                input: dim,
+                layers: d,
+            },
+        )
+    }
+
+    /// The value range G's image outputs (and the real images fed to D) live in.
+    pub fn data_range(&self) -> (f32, f32) {
+        match self.preset {
+            Preset::Paper => (0.0, 1.0),
+            _ => (-1.0, 1.0),
+        }
+    }
+
+    pub fn gan(&self, dim: usize, images: bool) -> GanConfig {
+        let (g, d) = self.networks(dim, images);
+        GanConfig {
+            g,
+            d,
+            batch: self.batch,
+            k: self.k,
+            g_loss: match self.g_loss {
+                GLossName::NonSaturating => GeneratorLoss::NonSaturating,
+                GLossName::Minimax => GeneratorLoss::Minimax,
+            },
+            noise: match self.noise {
+                NoiseName::Uniform => Noise::Uniform,
+                NoiseName::Normal => Noise::Normal,
+            },
+            opt_g: self.optimizer(self.opt_g, self.lr_g),
+            opt_d: self.optimizer(self.opt_d, self.lr_d),
+            seed: self.seed,
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a config always serializes")
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).with_context(|| format!("{origin}: not a duel training config"))
+    }
+
+    /// Resolves defaults ← `file` ← `cli`, where both are partial tables of the same keys.
+    pub fn resolve(file: Option<(&str, &str)>, cli: toml::Table) -> Result<Self> {
+        let mut layered = toml::Table::new();
+        if let Some((text, origin)) = file {
+            let table: toml::Table =
+                toml::from_str(text).with_context(|| format!("{origin}: not valid TOML"))?;
+            layered.extend(table);
+        }
+        layered.extend(cli);
+        let dataset = match layered.get("dataset") {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(other) => bail!("dataset must be a string, not {other}"),
+            None => "mnist".to_string(),
+        };
+        let preset = match layered.get("preset") {
+            Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
+                anyhow::anyhow!("unknown preset {v}; choose one of mlp, paper, small")
+            })?,
+            None => Self::default_preset(&dataset),
+        };
+        let mut table = toml::Table::try_from(Self::preset(preset, &dataset))
+            .expect("a config always serializes");
+        table.extend(layered);
+        let origin = file.map_or("the command line", |(_, o)| o);
+        let cfg: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_overrides_file_overrides_preset() {
+        let file = "preset = \"paper\"\nbatch = 32\nlr-d = 0.05\n";
+        let mut cli = toml::Table::new();
+        cli.insert("batch".into(), toml::Value::Integer(16));
+        let cfg = TrainConfig::resolve(Some((file, "run.toml")), cli).unwrap();
+        assert_eq!(cfg.preset, Preset::Paper);
+        assert_eq!(cfg.batch, 16);
+        assert_eq!(cfg.lr_d, 0.05);
+        assert_eq!(
+            cfg.opt_g,
+            OptName::Sgd,
+            "the paper preset's default survives"
+        );
+        let again = TrainConfig::from_toml(&cfg.to_toml(), "saved").unwrap();
+        assert_eq!(again, cfg);
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let err = |file: &str| {
+            TrainConfig::resolve(Some((file, "f.toml")), toml::Table::new())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("preset = \"huge\"").contains("unknown preset"));
+        assert!(err("batch = 0").contains("--batch must be at least 1"));
+        assert!(err("lr-g = -1.0").contains("--lr-g"));
+        assert!(err("bogus = 1").contains("bogus"));
+        assert!(err("batch = \"x\"").contains("f.toml"));
+    }
+
+    #[test]
+    fn two_d_sets_default_to_the_small_preset() {
+        let mut cli = toml::Table::new();
+        cli.insert("dataset".into(), toml::Value::String("ring8".into()));
+        let cfg = TrainConfig::resolve(None, cli).unwrap();
+        assert_eq!(cfg.preset, Preset::Small);
+        let gan = cfg.gan(2, false);
+        assert_eq!(gan.g.output(), 2);
+        gan.validate().unwrap();
+    }
+}

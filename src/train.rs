@@ -1,0 +1,410 @@
+//! A training run as a user starts it: resolve data and backend, train with Algorithm 1, and
+//! leave everything in the run directory — config, metrics, sample grids, loss plot,
+//! checkpoints — so the run can be inspected, sampled, resumed and repeated.
+
+use crate::CpuBackend;
+use crate::backend::Backend;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{BackendName, TrainConfig};
+use crate::dataset::{self, HostData};
+use crate::gan::{Gan, Stats};
+use crate::gpu::{GpuBackend, GpuContext};
+use crate::output;
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Where and how a run writes.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Write into a directory that already holds a run.
+    pub force: bool,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub iterations: u64,
+    pub stopped_early: bool,
+    pub last: Stats,
+    pub backend: String,
+    pub seconds: f64,
+}
+
+/// Opens the backend `kind` names. `auto` takes a hardware GPU when there is one and otherwise
+/// the CPU path, which outruns software Vulkan (lavapipe); the string says what was chosen and why.
+pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend>, String)> {
+    let selector = crate::gpu::context::selector_from_env(Some(adapter));
+    match kind {
+        BackendName::Cpu => Ok((Box::new(CpuBackend::new()), "cpu (--backend cpu)".into())),
+        BackendName::Gpu => {
+            let be = GpuBackend::new(selector.as_deref())?;
+            let why = format!("gpu: {} (--backend gpu)", be.name());
+            Ok((Box::new(be), why))
+        }
+        BackendName::Auto => match GpuContext::new(selector.as_deref()) {
+            Ok(ctx) if !ctx.is_software() => {
+                let be = GpuBackend::from_context(ctx);
+                let why = format!("gpu: {} (a hardware adapter)", be.name());
+                Ok((Box::new(be), why))
+            }
+            Ok(ctx) => Ok((
+                Box::new(CpuBackend::new()),
+                format!(
+                    "cpu: the only adapter, {}, is a software rasterizer and slower than the CPU \
+                     path (pass --backend gpu to use it anyway)",
+                    ctx.info.name
+                ),
+            )),
+            Err(e) => Ok((
+                Box::new(CpuBackend::new()),
+                format!("cpu: no usable GPU adapter ({e:#})"),
+            )),
+        },
+    }
+}
+
+/// `runs/<UTC date-time>`.
+pub fn default_run_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    PathBuf::from(format!(
+        "runs/{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    ))
+}
+
+const METRICS: &str = "metrics.csv";
+const METRICS_HEADER: &str = "step,d_loss,g_loss,d_real,d_fake,steps_per_s,wall_s";
+
+/// Refuses to write over an earlier run unless forced.
+fn prepare_dir(opts: &RunOptions) -> Result<()> {
+    let dir = &opts.out;
+    if opts.resume {
+        if !dir.join(checkpoint::FILE_NAME).is_file() {
+            bail!(
+                "{}: no {} to resume from; start a new run with --out instead",
+                dir.display(),
+                checkpoint::FILE_NAME
+            );
+        }
+        return Ok(());
+    }
+    let holds_run = ["config.toml", checkpoint::FILE_NAME, METRICS]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    if holds_run && !opts.force {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, --force to overwrite it, or \
+             another --out",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir.join("samples"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    if opts.force {
+        for f in [METRICS, checkpoint::FILE_NAME] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    }
+    Ok(())
+}
+
+fn read_history(path: &Path) -> Vec<[f64; 7]> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let v: Vec<f64> = l.split(',').filter_map(|x| x.parse().ok()).collect();
+            v.get(..7).map(|s| s.try_into().expect("seven fields"))
+        })
+        .collect()
+}
+
+struct Run<'a> {
+    cfg: &'a TrainConfig,
+    opts: &'a RunOptions,
+    data: &'a HostData,
+    history: Vec<[f64; 7]>,
+    wall_offset: f64,
+    last_checkpoint: Option<u64>,
+}
+
+impl Run<'_> {
+    fn diverged(&self, step: u64, what: &str) -> anyhow::Error {
+        let kept = match self.last_checkpoint {
+            Some(s) => format!(
+                "the last good checkpoint (step {s}) is kept in {}",
+                self.opts.out.display()
+            ),
+            None => "no checkpoint had been written yet".into(),
+        };
+        anyhow::anyhow!(
+            "step {step}: {what} became NaN or infinite and training stopped. Likely cause: a \
+             learning rate too high for this model (--lr-d {}, --lr-g {}); try halving them. {kept}",
+            self.cfg.lr_d,
+            self.cfg.lr_g
+        )
+    }
+
+    fn log(&mut self, step: u64, s: &Stats, rate: f64, wall: f64) -> Result<()> {
+        let row = [
+            step as f64,
+            s.d_loss as f64,
+            s.g_loss as f64,
+            s.d_real as f64,
+            s.d_fake as f64,
+            rate,
+            wall + self.wall_offset,
+        ];
+        self.history.push(row);
+        let path = self.opts.out.join(METRICS);
+        let fresh = !path.exists();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        if fresh {
+            writeln!(f, "{METRICS_HEADER}")?;
+        }
+        writeln!(
+            f,
+            "{step},{:.6},{:.6},{:.6},{:.6},{rate:.3},{:.3}",
+            s.d_loss, s.g_loss, s.d_real, s.d_fake, row[6]
+        )?;
+        if !self.opts.quiet {
+            let left = (self.cfg.steps - step) as f64 / rate.max(1e-9);
+            println!(
+                "step {step:>7}/{} | D loss {:.4} G loss {:.4} | D(x) {:.3} D(G(z)) {:.3} | \
+                 {rate:.1} it/s | ETA {}",
+                self.cfg.steps,
+                s.d_loss,
+                s.g_loss,
+                s.d_real,
+                s.d_fake,
+                fmt_duration(left)
+            );
+        }
+        Ok(())
+    }
+
+    fn samples(&self, be: &mut dyn Backend, gan: &mut Gan, step: u64) -> Result<()> {
+        let dir = self.opts.out.join("samples");
+        match self.data {
+            HostData::Images { .. } => {
+                let (c, h, w) = self.data.image_shape().expect("images have a shape");
+                let x = gan.generate(be, 64, gan.sample_key())?;
+                let scale = (256 / h.max(w)).clamp(1, 4) as u32;
+                let range = self.cfg.data_range();
+                for name in [format!("step_{step:08}.png"), "latest.png".into()] {
+                    output::write_png_grid(&dir.join(name), &x, 64, c, h, w, range, scale)?;
+                }
+            }
+            HostData::Points { mixture, .. } => {
+                let x = gan.generate(be, 2500, gan.sample_key())?;
+                let (means, ext) = (mixture.means(), mixture.extent());
+                for name in [format!("step_{step:08}.png"), "latest.png".into()] {
+                    output::write_scatter_png(&dir.join(name), &x, &means, ext, 512)?;
+                }
+            }
+        }
+        let series =
+            |i: usize| -> Vec<(f64, f64)> { self.history.iter().map(|r| (r[0], r[i])).collect() };
+        output::write_line_plot_png(
+            &self.opts.out.join("losses.png"),
+            "losses",
+            &[
+                ("D loss", series(1)),
+                ("G loss", series(2)),
+                ("D(x)", series(3)),
+                ("D(G(z))", series(4)),
+            ],
+            (800, 450),
+        )
+    }
+
+    fn checkpoint(&mut self, be: &mut dyn Backend, gan: &mut Gan) -> Result<()> {
+        let state = gan.state(be)?;
+        for (name, v) in [
+            ("generator weights", &state.g.params),
+            ("discriminator weights", &state.d.params),
+        ] {
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(self.diverged(state.iteration, name));
+            }
+        }
+        let ck = Checkpoint {
+            config: self.cfg.clone(),
+            dim: self.data.dim(),
+            image_shape: self.data.image_shape(),
+            state,
+        };
+        ck.save(&self.opts.out.join(checkpoint::FILE_NAME))?;
+        self.last_checkpoint = Some(ck.state.iteration);
+        Ok(())
+    }
+}
+
+pub fn fmt_duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+/// Trains `cfg` into `opts.out` until `cfg.steps` or until `stop` is set (Ctrl-C), writing a
+/// checkpoint at every `checkpoint_every`, at the end and on stop.
+pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary> {
+    cfg.validate()?;
+    let resumed = if opts.resume {
+        prepare_dir(opts)?;
+        Some(Checkpoint::load(&opts.out.join(checkpoint::FILE_NAME))?)
+    } else {
+        None
+    };
+    let data = dataset::load(cfg)?;
+    if data.len() < cfg.batch {
+        bail!(
+            "the dataset has {} samples, fewer than one batch; use --batch {} or less",
+            data.len(),
+            data.len()
+        );
+    }
+    if let Some(ck) = &resumed {
+        if ck.dim != data.dim() || ck.image_shape != data.image_shape() {
+            bail!(
+                "{}: the checkpoint was trained on samples of {} values, the dataset has {}",
+                opts.out.display(),
+                ck.dim,
+                data.dim()
+            );
+        }
+    } else {
+        prepare_dir(opts)?;
+    }
+    checkpoint::write_atomic(&opts.out.join("config.toml"), cfg.to_toml().as_bytes())?;
+
+    let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
+    let be: &mut dyn Backend = be_box.as_mut();
+    let gan_cfg = cfg.gan(data.dim(), data.is_images());
+    let device_data = data
+        .upload(be, cfg.data_range())
+        .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
+    let mut gan = Gan::new(be, &gan_cfg, device_data, None)?;
+    let mut run = Run {
+        cfg,
+        opts,
+        data: &data,
+        history: Vec::new(),
+        wall_offset: 0.0,
+        last_checkpoint: None,
+    };
+    if let Some(ck) = &resumed {
+        gan.restore(be, &ck.state)?;
+        run.history = read_history(&opts.out.join(METRICS));
+        run.history.retain(|r| r[0] <= ck.state.iteration as f64);
+        run.wall_offset = run.history.last().map_or(0.0, |r| r[6]);
+        run.last_checkpoint = Some(ck.state.iteration);
+    }
+    if !opts.quiet {
+        println!("duel: {} on {}", cfg.dataset, data.describe());
+        println!("backend: {why}");
+        println!("G: {}", gan_cfg.g.describe());
+        println!("D: {}", gan_cfg.d.describe());
+        println!(
+            "training {} iterations (k = {}, batch {}) into {}{}",
+            cfg.steps,
+            cfg.k,
+            cfg.batch,
+            opts.out.display(),
+            if opts.resume {
+                format!(", resuming at {}", gan.iteration)
+            } else {
+                String::new()
+            }
+        );
+    }
+
+    let start = Instant::now();
+    let (mut window_start, mut window_iters) = (Instant::now(), 0u64);
+    let mut last = Stats::default();
+    let mut stopped_early = false;
+    while gan.iteration < cfg.steps {
+        if stop.load(Ordering::Relaxed) {
+            stopped_early = true;
+            break;
+        }
+        gan.train_iteration(be);
+        window_iters += 1;
+        let step = gan.iteration;
+        let end = step == cfg.steps;
+        if step % cfg.log_every == 0 || end {
+            let s = gan.take_stats(be)?;
+            for (what, v) in [("the D loss", s.d_loss), ("the G loss", s.g_loss)] {
+                if !v.is_finite() {
+                    return Err(run.diverged(step, what));
+                }
+            }
+            let rate = window_iters as f64 / window_start.elapsed().as_secs_f64();
+            run.log(step, &s, rate, start.elapsed().as_secs_f64())?;
+            (window_start, window_iters, last) = (Instant::now(), 0, s);
+        }
+        if step % cfg.sample_every == 0 || end {
+            run.samples(be, &mut gan, step)?;
+        }
+        if step % cfg.checkpoint_every == 0 || end {
+            run.checkpoint(be, &mut gan)?;
+        }
+    }
+    if stopped_early {
+        run.checkpoint(be, &mut gan)?;
+        if !opts.quiet {
+            println!(
+                "stopped at iteration {}; checkpoint saved. Continue with: duel train --resume {}",
+                gan.iteration,
+                opts.out.display()
+            );
+        }
+    } else if !opts.quiet {
+        println!(
+            "done: {} iterations in {}; samples in {}",
+            gan.iteration,
+            fmt_duration(start.elapsed().as_secs_f64()),
+            opts.out.join("samples").display()
+        );
+    }
+    Ok(RunSummary {
+        iterations: gan.iteration,
+        stopped_early,
+        last,
+        backend: be.name(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,318 @@
+//! The `duel` command as a user runs it: training runs, their files, sampling, resuming, and
+//! clear errors for bad input.
+
+use duel::checkpoint::Checkpoint;
+use duel::output::read_npy_f32;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn duel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_duel"))
+        .args(args)
+        .output()
+        .expect("the duel binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = duel(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "duel {args:?} failed:\n{text}");
+    text
+}
+
+/// Runs a command that must fail; returns its stderr, which must be one readable error line.
+fn fails(args: &[&str]) -> String {
+    let out = duel(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "duel {args:?} should have failed");
+    assert!(!err.contains("panicked"), "duel {args:?} panicked:\n{err}");
+    assert!(err.starts_with("error: "), "no error line: {err}");
+    err
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("duel-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn ring8_run_writes_everything_and_samples() {
+    let run = tmp("ring8");
+    ok(&[
+        "train",
+        "--dataset",
+        "ring8",
+        "--steps",
+        "30",
+        "--batch",
+        "32",
+        "--log-every",
+        "10",
+        "--sample-every",
+        "10",
+        "--checkpoint-every",
+        "10",
+        "--backend",
+        "cpu",
+        "--out",
+        s(&run),
+    ]);
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "losses.png",
+        "checkpoint.safetensors",
+        "samples/latest.png",
+        "samples/step_00000030.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "header and 3 log rows:\n{metrics}"
+    );
+    let npy = run.join("points.npy");
+    ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--count",
+        "100",
+        "--out",
+        s(&npy),
+        "--backend",
+        "cpu",
+    ]);
+    let (shape, v) = read_npy_f32(&npy).unwrap();
+    assert_eq!(shape, vec![100, 2]);
+    assert!(v.iter().all(|x| x.is_finite()));
+    // The already-written run is never overwritten without --force.
+    let err = fails(&[
+        "train",
+        "--dataset",
+        "ring8",
+        "--steps",
+        "5",
+        "--out",
+        s(&run),
+    ]);
+    assert!(err.contains("already holds a run"), "{err}");
+    ok(&[
+        "train",
+        "--dataset",
+        "ring8",
+        "--steps",
+        "5",
+        "--backend",
+        "cpu",
+        "--force",
+        "--quiet",
+        "--out",
+        s(&run),
+    ]);
+}
+
+#[test]
+fn mnist_on_the_gpu_then_sampled_as_npy_and_png() {
+    let run = tmp("mnist-gpu");
+    ok(&[
+        "train",
+        "--steps",
+        "4",
+        "--batch",
+        "16",
+        "--log-every",
+        "2",
+        "--backend",
+        "gpu",
+        "--out",
+        s(&run),
+    ]);
+    let npy = run.join("digits.npy");
+    ok(&[
+        "sample",
+        "--checkpoint",
+        s(&run.join("checkpoint.safetensors")),
+        "--count",
+        "10",
+        "--out",
+        s(&npy),
+        "--backend",
+        "gpu",
+    ]);
+    let (shape, v) = read_npy_f32(&npy).unwrap();
+    assert_eq!(shape, vec![10, 1, 28, 28]);
+    assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
+    let png = run.join("grid.png");
+    ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--count",
+        "9",
+        "--out",
+        s(&png),
+        "--backend",
+        "cpu",
+    ]);
+    let img = image::open(&png).unwrap();
+    assert!(img.width() > 3 * 28 && img.height() > 3 * 28);
+    // NumPy itself loads the file with the documented shape and range.
+    let py = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, numpy as np; a = np.load(sys.argv[1]); \
+             assert a.dtype == np.float32 and a.shape == (10, 1, 28, 28), (a.dtype, a.shape); \
+             assert 0 <= a.min() and a.max() <= 1; print('numpy ok')",
+            s(&npy),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        py.status.success(),
+        "NumPy could not load the .npy (install numpy: pip install numpy): {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+}
+
+#[test]
+fn resumed_cpu_run_is_bit_identical_to_an_uninterrupted_one() {
+    let (a, b) = (tmp("whole"), tmp("halves"));
+    let common = [
+        "--dataset",
+        "ring8",
+        "--batch",
+        "16",
+        "--log-every",
+        "5",
+        "--backend",
+        "cpu",
+        "--quiet",
+    ];
+    ok(&[&["train", "--steps", "20", "--out", s(&a)], &common[..]].concat());
+    ok(&[&["train", "--steps", "10", "--out", s(&b)], &common[..]].concat());
+    ok(&["train", "--resume", s(&b), "--steps", "20", "--quiet"]);
+    let ca = Checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
+    let cb = Checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(cb.state.iteration, 20);
+    assert_eq!(
+        ca.state, cb.state,
+        "resumed run differs from the uninterrupted one"
+    );
+    let err = fails(&["train", "--resume", s(&b), "--batch", "8"]);
+    assert!(err.contains("--batch cannot change when resuming"), "{err}");
+}
+
+#[test]
+fn bad_options_and_files_give_one_clear_line() {
+    let out = tmp("bad").join("run");
+    let o = s(&out);
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "--preset", "huge", "--out", o], "huge"),
+        (
+            &["train", "--batch", "0", "--out", o],
+            "--batch must be at least 1",
+        ),
+        (&["train", "--lr-d=-1", "--out", o], "--lr-d"),
+        (
+            &["train", "--steps", "0", "--out", o],
+            "--steps must be at least 1",
+        ),
+        (
+            &["train", "--dataset", "/no/such/data", "--out", o],
+            "neither a built-in set",
+        ),
+        (
+            &[
+                "train",
+                "--dataset",
+                "ring8",
+                "--batch",
+                "200000",
+                "--out",
+                o,
+            ],
+            "--batch",
+        ),
+        (
+            &[
+                "train",
+                "--backend",
+                "gpu",
+                "--adapter",
+                "no-such-gpu",
+                "--steps",
+                "1",
+                "--out",
+                o,
+            ],
+            "matches no adapter",
+        ),
+        (
+            &["sample", "--run", "/no/such/run", "--out", "x.png"],
+            "cannot read the checkpoint",
+        ),
+    ];
+    for (args, want) in cases {
+        let err = fails(args);
+        assert!(
+            err.contains(want),
+            "duel {args:?}: expected {want:?} in: {err}"
+        );
+    }
+    // A corrupt checkpoint is named, and left as it was.
+    let dir = tmp("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = dir.join("checkpoint.safetensors");
+    std::fs::write(&ck, b"not a checkpoint").unwrap();
+    let err = fails(&["sample", "--run", s(&dir), "--out", s(&dir.join("x.png"))]);
+    assert!(err.contains("checkpoint.safetensors"), "{err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), b"not a checkpoint");
+    // A config file with an unknown key names the file and the key.
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, "batch = 16\nlearning-rate = 3\n").unwrap();
+    let err = fails(&["train", "--config", s(&cfg), "--out", o]);
+    assert!(
+        err.contains("run.toml") && err.contains("learning-rate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_every_option_with_its_default() {
+    let help = ok(&["train", "--help"]);
+    for opt in [
+        "--preset",
+        "--dataset",
+        "--k",
+        "--batch",
+        "--g-loss",
+        "--opt-g",
+        "--lr-d",
+        "--noise",
+        "--noise-dim",
+        "--steps",
+        "--seed",
+        "--backend",
+        "--adapter",
+        "--config",
+        "--resume",
+        "--out",
+    ] {
+        assert!(help.contains(opt), "train --help lacks {opt}");
+    }
+    assert!(help.contains("default"));
+    let help = ok(&["sample", "--help"]);
+    assert!(help.contains("--count") && help.contains("--checkpoint"));
+}
