@@ -4,7 +4,7 @@
 
 use super::train::{AnyBackend, linear_shapes, preset};
 use super::{KernelOpts, Stat, load_average};
-use crate::backend::{Activation, AdamStep, Backend, GanLossKind, MatView, Tensor};
+use crate::backend::{Activation, AdamStep, Backend, GanLossKind, Tensor};
 use crate::gpu::{GpuBackend, MatmulChoice};
 use crate::rng::{self, RngKey, stream};
 use anyhow::Result;
@@ -64,10 +64,7 @@ fn matmul_cases(batch: usize) -> Result<Vec<Case>> {
         for (net, spec, m) in [("G", &g, batch), ("D", &d, 2 * batch)] {
             for (k, n) in linear_shapes(spec) {
                 let label = format!("{name} {net}");
-                if let Some(s) = shapes
-                    .iter_mut()
-                    .find(|s| (s.1, s.2, s.3) == (m, k, n))
-                {
+                if let Some(s) = shapes.iter_mut().find(|s| (s.1, s.2, s.3) == (m, k, n)) {
                     s.0 += &format!(", {label}");
                 } else {
                     shapes.push((label, m, k, n));
@@ -407,7 +404,10 @@ fn time_case(
 }
 
 /// Runs every kernel case on the backends of `opts`; `emit` sees each row as it is finished.
-pub fn bench_kernels(opts: &KernelOpts, emit: &mut dyn FnMut(&KernelRow)) -> Result<Vec<KernelRow>> {
+pub fn bench_kernels(
+    opts: &KernelOpts,
+    emit: &mut dyn FnMut(&KernelRow),
+) -> Result<Vec<KernelRow>> {
     let batch = opts.batch;
     let mut cases = matmul_cases(batch)?;
     cases.extend(other_cases(batch));
@@ -433,7 +433,13 @@ pub fn bench_kernels(opts: &KernelOpts, emit: &mut dyn FnMut(&KernelRow)) -> Res
         let cpu_us = match &mut cpu {
             Some(c) => {
                 let mut run = (case.setup)(c.be())?;
-                Some(time_case(c, &mut run, opts.common.repeats, opts.min_ms, false)?)
+                Some(time_case(
+                    c,
+                    &mut run,
+                    opts.common.repeats,
+                    opts.min_ms,
+                    false,
+                )?)
             }
             None => None,
         };
@@ -452,7 +458,13 @@ pub fn bench_kernels(opts: &KernelOpts, emit: &mut dyn FnMut(&KernelRow)) -> Res
                 }
                 let any = gpu.as_mut().expect("gpu is open");
                 let mut run = (case.setup)(any.be())?;
-                gpu_us = Some(time_case(any, &mut run, opts.common.repeats, opts.min_ms, timestamps)?);
+                gpu_us = Some(time_case(
+                    any,
+                    &mut run,
+                    opts.common.repeats,
+                    opts.min_ms,
+                    timestamps,
+                )?);
                 if let Some(AnyBackend::Gpu(g)) = &mut gpu {
                     g.set_matmul_choice(keep)?;
                 }
@@ -506,7 +518,17 @@ fn gpu_variants(g: &GpuBackend) -> Vec<MatmulChoice> {
 pub fn print_table(rows: &[KernelRow]) {
     println!(
         "{:<34} {:<34} {:<8} {:>10} {:>6} {:>10} {:>6} {:>9} {:>9} {:>8} {:>7}",
-        "kernel", "shape", "gpu var", "gpu µs", "±%", "cpu µs", "±%", "gpu rate", "cpu rate", "unit", "gpu/cpu"
+        "kernel",
+        "shape",
+        "gpu var",
+        "gpu µs",
+        "±%",
+        "cpu µs",
+        "±%",
+        "gpu rate",
+        "cpu rate",
+        "unit",
+        "gpu/cpu"
     );
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     for r in rows {
@@ -514,7 +536,11 @@ pub fn print_table(rows: &[KernelRow]) {
             "{:<34} {:<34} {:<8} {:>10} {:>6} {:>10} {:>6} {:>9} {:>9} {:>8} {:>7}",
             r.kernel,
             r.shape,
-            if r.variant.is_empty() { "-" } else { &r.variant },
+            if r.variant.is_empty() {
+                "-"
+            } else {
+                &r.variant
+            },
             f(r.gpu_us.map(|s| s.median), 1),
             f(r.gpu_us.map(|s| s.spread_pct()), 0),
             f(r.cpu_us.map(|s| s.median), 1),
@@ -526,6 +552,10 @@ pub fn print_table(rows: &[KernelRow]) {
         );
     }
     if let Some(r) = rows.iter().find(|r| !r.gpu_timing.is_empty()) {
-        println!("GPU times from {}; load average {:?}", r.gpu_timing, load_average());
+        println!(
+            "GPU times from {}; load average {:?}",
+            r.gpu_timing,
+            load_average()
+        );
     }
 }

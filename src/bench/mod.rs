@@ -107,7 +107,10 @@ pub struct BenchArgs {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "duel bench", about = "Benchmarks of duel's kernels and training")]
+#[command(
+    name = "duel bench",
+    about = "Benchmarks of duel's kernels and training"
+)]
 struct BenchCli {
     #[command(flatten)]
     args: BenchArgs,

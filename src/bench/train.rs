@@ -55,13 +55,7 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
             },
             NetSpec {
                 input: 784,
-                layers: vec![
-                    Linear(1200),
-                    Maxout(5),
-                    Linear(1200),
-                    Maxout(5),
-                    Linear(1),
-                ],
+                layers: vec![Linear(1200), Maxout(5), Linear(1200), Maxout(5), Linear(1)],
             },
         ),
         other => bail!("unknown benchmark preset {other:?}; use mlp or paper"),
@@ -405,7 +399,8 @@ pub fn print_table(rows: &[TrainRow]) {
 }
 
 pub fn print_profile(rows: &[ProfileRow]) {
-    let mut groups: Vec<(&str, usize)> = rows.iter().map(|r| (r.preset.as_str(), r.batch)).collect();
+    let mut groups: Vec<(&str, usize)> =
+        rows.iter().map(|r| (r.preset.as_str(), r.batch)).collect();
     groups.dedup();
     for (preset, batch) in groups {
         let mut g: Vec<&ProfileRow> = rows
@@ -430,7 +425,10 @@ pub fn print_profile(rows: &[ProfileRow]) {
             }
         }
         by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
-        println!("{:<22} {:>6} {:>10} {:>7}", "kernel", "calls", "µs", "share");
+        println!(
+            "{:<22} {:>6} {:>10} {:>7}",
+            "kernel", "calls", "µs", "share"
+        );
         for (k, us, n) in by_kernel {
             println!(
                 "{k:<22} {n:>6} {us:>10.0} {:>6.1}%",

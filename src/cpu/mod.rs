@@ -3,7 +3,8 @@
 pub mod kernels;
 
 use crate::backend::{
-    Activation, AdamStep, Backend, Counters, DeviceRows, GanLossKind, MatView, Tensor,
+    Activation, AdamStep, Backend, Counters, DeviceRows, GanLossKind, MAX_ROW_CHUNKS, MatView,
+    Tensor,
 };
 use crate::rng::RngKey;
 use anyhow::Result;
@@ -292,14 +293,13 @@ impl Backend for CpuBackend {
         offset: f32,
     ) {
         self.with_out(out, |o, be| {
-            let chunks: Vec<&[u8]> = src
-                .chunks
-                .iter()
-                .map(|&t| bytemuck::cast_slice::<f32, u8>(be.get(t)))
-                .collect();
+            let mut chunks: [&[u8]; MAX_ROW_CHUNKS] = [&[]; MAX_ROW_CHUNKS];
+            for (c, &t) in chunks.iter_mut().zip(&src.chunks) {
+                *c = bytemuck::cast_slice::<f32, u8>(be.get(t));
+            }
             kernels::gather_rows_u8(
                 o,
-                &chunks,
+                &chunks[..src.chunks.len().min(MAX_ROW_CHUNKS)],
                 src.chunk_rows,
                 src.row_len,
                 be.get_u32(idx),
