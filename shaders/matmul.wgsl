@@ -15,7 +15,7 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    flags: u32,     // bit 0: add bias; bit 1: accumulate into C
+    flags: u32,     // bit 0: add bias; bit 1: accumulate into C; bit 2: bias is one scalar
     a_off: u32,
     a_rs: u32,
     a_cs: u32,

@@ -131,9 +131,15 @@ fn aligned_shapes_take_the_subgroup_kernel_in_every_layout() {
     }
 }
 
+/// D's logit layer: N = 1 (computed transposed by the subgroup kernel), and K = 1 products.
+const MATVEC: [(usize, usize, usize); 4] =
+    [(128, 1024, 1), (64, 784, 1), (4, 240, 1), (128, 1, 1024)];
+
 #[test]
 fn subgroup_matmul_on_aligned_shapes() {
     check_choice(MatmulChoice::Subgroup, &ALIGNED, 0);
+    check_choice(MatmulChoice::Subgroup, &MATVEC, 0);
+    check_choice(MatmulChoice::Subgroup, &MATVEC, 8);
     // Offsets that are multiples of 4 words keep the subgroup kernel; others fall back.
     check_choice(MatmulChoice::Subgroup, &ALIGNED[..4], 4);
     check_choice(MatmulChoice::Subgroup, &ALIGNED[..4], 3);

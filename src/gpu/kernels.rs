@@ -49,7 +49,8 @@ pub const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
 pub const EPILOGUE: &str = "
 fn epilogue(v: f32, ci: u32, col: u32) -> f32 {
     var r = v;
-    if (p.flags & 1u) != 0u { r += bias[p.bias_off + col]; }
+    // flags bit 2: one bias value for every column (a product computed transposed).
+    if (p.flags & 1u) != 0u { r += bias[p.bias_off + select(col, 0u, (p.flags & 4u) != 0u)]; }
     if (p.flags & 2u) != 0u { r += c[ci]; }
     switch p.act {
         case 1u: { r = max(r, 0.0); }

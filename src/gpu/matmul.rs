@@ -66,16 +66,17 @@ fn aligned(x: usize) -> bool {
 pub fn sg_layout(a: &MatView, b: &MatView, m: usize, n: usize, k: usize) -> Option<SgLayout> {
     let a_off = a.t.offset as usize;
     let b_off = b.t.offset as usize;
-    let a_k_fast = if a.cs == 1 && aligned(a.rs) && aligned(k) {
+    // A stride only matters along a dimension longer than 1.
+    let a_k_fast = if a.cs == 1 && (aligned(a.rs) || m == 1) && aligned(k) {
         true
-    } else if a.rs == 1 && aligned(a.cs) && aligned(m) {
+    } else if a.rs == 1 && (aligned(a.cs) || k == 1) && aligned(m) {
         false
     } else {
         return None;
     };
-    let b_n_fast = if b.cs == 1 && aligned(b.rs) && aligned(n) {
+    let b_n_fast = if b.cs == 1 && (aligned(b.rs) || k == 1) && aligned(n) {
         true
-    } else if b.rs == 1 && aligned(b.cs) && aligned(k) {
+    } else if b.rs == 1 && (aligned(b.cs) || n == 1) && aligned(k) {
         false
     } else {
         return None;

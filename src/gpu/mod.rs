@@ -703,8 +703,24 @@ impl Backend for GpuBackend {
                 "matmul: bias outside its buffer"
             );
         }
-        let flags = bias.is_some() as usize | (accumulate as usize) << 1;
+        let mut flags = bias.is_some() as usize | (accumulate as usize) << 1;
         let bias_t = bias.unwrap_or(a.t);
+        let (mut a, mut b, mut m, mut n) = (a, b, m, n);
+        let mut layout = match self.matmul_choice {
+            MatmulChoice::Subgroup => matmul::sg_layout(&a, &b, m, n, k),
+            MatmulChoice::Tiled => None,
+        };
+        if self.matmul_choice == MatmulChoice::Subgroup && n == 1 && m > 1 {
+            // A matrix–vector product (D's logit layer): computed as Cᵀ[1,m] = Bᵀ·Aᵀ, which
+            // has C's memory layout, so the wide dimension runs along the kernel's columns
+            // instead of wasting all but one of them.
+            let at = MatView::new(b.t, 0, b.rs);
+            let bt = MatView::new(a.t, a.cs, a.rs);
+            if let Some(l) = matmul::sg_layout(&at, &bt, 1, m, k) {
+                (a, b, m, n, layout) = (at, bt, 1, m, Some(l));
+                flags |= 4;
+            }
+        }
         let params = Params::default()
             .u(m)
             .u(n)
@@ -720,10 +736,6 @@ impl Backend for GpuBackend {
             .u(bias_t.offset as usize)
             .u(act.code() as usize)
             .f(act.alpha());
-        let layout = match self.matmul_choice {
-            MatmulChoice::Subgroup => matmul::sg_layout(&a, &b, m, n, k),
-            MatmulChoice::Tiled => None,
-        };
         let (kernel, groups) = match layout {
             Some(l) => (
                 Kernel::MatmulSubgroup(l),
