@@ -158,3 +158,39 @@ fn both_kernels_on_ragged_shapes() {
         check_choice(choice, &ALIGNED, 1);
     }
 }
+
+/// Adam's vec4 kernel (bulk) and scalar tail, on ragged sizes, at aligned and unaligned offsets.
+#[test]
+fn adam_vec4_bulk_and_tail_match_the_cpu() {
+    use duel::backend::AdamStep;
+    for &n in &RAGGED {
+        for pad in [0, 4, 3] {
+            let run = |be: &mut dyn Backend| {
+                let padded = |seed, lo, hi| [vec![0.5; pad], data(seed, n, lo, hi)].concat();
+                let p = upload(be, &padded(1, -1.0, 1.0)).slice(pad, n);
+                let g = upload(be, &padded(2, -1.0, 1.0)).slice(pad, n);
+                let m = upload(be, &padded(3, -0.1, 0.1)).slice(pad, n);
+                let v = upload(be, &padded(4, 0.0, 0.1)).slice(pad, n);
+                for t in 1..=2 {
+                    let step = AdamStep {
+                        lr: 2e-4,
+                        beta1: 0.5,
+                        beta2: 0.999,
+                        eps: 1e-8,
+                        t,
+                    };
+                    be.adam(p, g, m, v, n, &step);
+                }
+                [
+                    be.read(p).unwrap(),
+                    be.read(m).unwrap(),
+                    be.read(v).unwrap(),
+                ]
+                .concat()
+            };
+            let got = run(&mut gpu());
+            let want = run(&mut cpu());
+            assert_close(&format!("adam n={n} pad={pad}"), &got, &want, 1e-6, 1e-5);
+        }
+    }
+}

@@ -925,24 +925,39 @@ impl Backend for GpuBackend {
         step: &AdamStep,
     ) {
         let (step_size, bc2_sqrt) = step.corrections();
-        let params = Params::default()
-            .u(n)
-            .u(param.offset as usize)
-            .u(grad.offset as usize)
-            .u(m.offset as usize)
-            .u(v.offset as usize)
-            .f(step.lr)
-            .f(step.beta1)
-            .f(step.beta2)
-            .f(step.eps)
-            .f(step_size)
-            .f(bc2_sqrt);
-        self.record(
-            Kernel::Adam,
-            &[grad, param, m, v],
-            params,
-            elementwise_groups(n),
-        );
+        let offs = [param.offset, grad.offset, m.offset, v.offset];
+        // The bulk as vec4 when every view starts on a 16-byte boundary, the rest scalar.
+        let bulk = if offs.iter().all(|o| o % 4 == 0) {
+            n / 4 * 4
+        } else {
+            0
+        };
+        let run = |kernel: Kernel, count: usize, unit: u32, skip: usize| {
+            let o = |t: Tensor| (t.offset as usize + skip) / unit as usize;
+            let params = Params::default()
+                .u(count)
+                .u(o(param))
+                .u(o(grad))
+                .u(o(m))
+                .u(o(v))
+                .f(step.lr)
+                .f(step.beta1)
+                .f(step.beta2)
+                .f(step.eps)
+                .f(step_size)
+                .f(bc2_sqrt);
+            (kernel, params, elementwise_groups(count))
+        };
+        let mut calls = Vec::with_capacity(2);
+        if bulk > 0 {
+            calls.push(run(Kernel::AdamVec4, bulk / 4, 4, 0));
+        }
+        if n > bulk {
+            calls.push(run(Kernel::Adam, n - bulk, 1, bulk));
+        }
+        for (kernel, params, groups) in calls {
+            self.record(kernel, &[grad, param, m, v], params, groups);
+        }
     }
 
     fn rng_uniform(&mut self, out: Tensor, n: usize, lo: f32, hi: f32, key: RngKey) {
