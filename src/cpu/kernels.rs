@@ -421,7 +421,8 @@ pub fn adam(
 ) {
     let (step_size, bc2_sqrt) = step.corrections();
     let (b1, b2, eps) = (step.beta1, step.beta2, step.eps);
-    let seq = |(((p, m), v), g): (((&mut [f32], &mut [f32]), &mut [f32]), &[f32])| {
+    type Chunk<'a> = (((&'a mut [f32], &'a mut [f32]), &'a mut [f32]), &'a [f32]);
+    let seq = |(((p, m), v), g): Chunk| {
         for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
             let mi = b1 * *m + (1.0 - b1) * g;
             let vi = b2 * *v + (1.0 - b2) * g * g;

@@ -174,10 +174,9 @@ impl GpuBackend {
         if let Some(c) = std::env::var("DUEL_MATMUL")
             .ok()
             .and_then(|s| MatmulChoice::parse(&s))
+            && self.set_matmul_choice(c).is_ok()
         {
-            if self.set_matmul_choice(c).is_ok() {
-                return c;
-            }
+            return c;
         }
         if !self.ctx.subgroups {
             return MatmulChoice::Tiled;
