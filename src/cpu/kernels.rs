@@ -24,21 +24,24 @@ fn par_chunk(n: usize, min: usize) -> Option<usize> {
 pub enum Gemm {
     /// `matrixmultiply`'s packed SIMD kernel, threaded over M blocks by its own pool.
     MatrixMultiply,
-    /// The `gemm` crate, parallel on the rayon pool that also runs the elementwise kernels.
+    /// The `gemm` crate (AVX-512 kernels with `x86-v4`), parallel on the rayon pool that also
+    /// runs the elementwise kernels.
     Gemm,
+    /// `gemm`, except matrixmultiply when B is read transposed (backward-input's Wᵀ), where
+    /// it measured faster on the benchmark machine (see the commit that chose it).
+    Auto,
 }
 
-/// `DUEL_CPU_GEMM=matrixmultiply|gemm`, else the default measured on the benchmark machine.
+/// `DUEL_CPU_GEMM=matrixmultiply|gemm|auto` (default auto).
 pub fn gemm_choice() -> Gemm {
     static CHOICE: OnceLock<Gemm> = OnceLock::new();
     *CHOICE.get_or_init(|| match std::env::var("DUEL_CPU_GEMM").as_deref() {
         Ok("matrixmultiply") => Gemm::MatrixMultiply,
         Ok("gemm") => Gemm::Gemm,
-        _ => DEFAULT_GEMM,
+        Ok("auto") => Gemm::Auto,
+        _ => Gemm::Auto,
     })
 }
-
-const DEFAULT_GEMM: Gemm = Gemm::Gemm;
 
 /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if accumulate). A(r,c) = a[r·a_rs + c·a_cs], and so
 /// for B; C is row-major with row stride n. The GEMM is `matrixmultiply`'s blocked SIMD kernel.
@@ -81,8 +84,13 @@ pub fn matmul(
         return;
     }
     // SAFETY: the asserts above keep every strided access inside the slices.
+    let choice = match gemm_choice() {
+        Gemm::Auto if b_rs == 1 && b_cs != 1 && n > 1 => Gemm::MatrixMultiply,
+        Gemm::Auto => Gemm::Gemm,
+        c => c,
+    };
     unsafe {
-        match gemm_choice() {
+        match choice {
             Gemm::MatrixMultiply => matrixmultiply::sgemm(
                 m,
                 k,
@@ -100,7 +108,7 @@ pub fn matmul(
                 1,
             ),
             // dst = alpha·dst + beta·lhs·rhs, strides given as (column, row).
-            Gemm::Gemm => gemm::gemm(
+            Gemm::Gemm | Gemm::Auto => gemm::gemm(
                 m,
                 n,
                 k,
@@ -157,7 +165,14 @@ pub fn matmul_act(
 }
 
 fn activate_in_place(act: Activation, v: &mut [f32]) {
-    let seq = |v: &mut [f32]| v.iter_mut().for_each(|x| *x = activation(act, *x));
+    let seq = |v: &mut [f32]| match act {
+        Activation::Identity => {}
+        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::LeakyRelu(a) => v
+            .iter_mut()
+            .for_each(|x| *x = if *x > 0.0 { *x } else { a * *x }),
+        _ => v.iter_mut().for_each(|x| *x = activation(act, *x)),
+    };
     match par_chunk(v.len(), PAR_MIN) {
         Some(c) => v.par_chunks_mut(c).for_each(seq),
         None => seq(v),
@@ -247,12 +262,41 @@ pub fn activation_grad(act: Activation, g: f32, y: f32) -> f32 {
     }
 }
 
-pub fn activation_forward(act: Activation, y: &mut [f32], x: &[f32], n: usize) {
-    let seq = |(y, x): (&mut [f32], &[f32])| {
+/// y[i] = f(x[i]) with `act` resolved outside the loop, so each activation gets its own
+/// branch-free (vectorised) loop instead of a `match` per element.
+fn map_act(act: Activation, y: &mut [f32], x: &[f32]) {
+    fn each(y: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
         for (yi, xi) in y.iter_mut().zip(x) {
-            *yi = activation(act, *xi);
+            *yi = f(*xi);
         }
-    };
+    }
+    match act {
+        Activation::Identity => y.copy_from_slice(x),
+        Activation::Relu => each(y, x, |v| v.max(0.0)),
+        Activation::LeakyRelu(a) => each(y, x, |v| if v > 0.0 { v } else { a * v }),
+        Activation::Tanh => each(y, x, stable_tanh),
+        Activation::Sigmoid => each(y, x, stable_sigmoid),
+    }
+}
+
+/// dx[i] = f'·dy[i] from y[i], `act` resolved outside the loop (see `map_act`).
+fn map_act_grad(act: Activation, dx: &mut [f32], dy: &[f32], y: &[f32]) {
+    fn each(dx: &mut [f32], dy: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) {
+        for ((d, g), yi) in dx.iter_mut().zip(dy).zip(y) {
+            *d = f(*g, *yi);
+        }
+    }
+    match act {
+        Activation::Identity => dx.copy_from_slice(dy),
+        Activation::Relu => each(dx, dy, y, |g, y| if y > 0.0 { g } else { 0.0 }),
+        Activation::LeakyRelu(a) => each(dx, dy, y, |g, y| if y > 0.0 { g } else { a * g }),
+        Activation::Tanh => each(dx, dy, y, |g, y| g * (1.0 - y * y)),
+        Activation::Sigmoid => each(dx, dy, y, |g, y| g * y * (1.0 - y)),
+    }
+}
+
+pub fn activation_forward(act: Activation, y: &mut [f32], x: &[f32], n: usize) {
+    let seq = |(y, x): (&mut [f32], &[f32])| map_act(act, y, x);
     match par_chunk(n, PAR_MIN) {
         Some(c) => y[..n]
             .par_chunks_mut(c)
@@ -263,11 +307,7 @@ pub fn activation_forward(act: Activation, y: &mut [f32], x: &[f32], n: usize) {
 }
 
 pub fn activation_backward(act: Activation, dx: &mut [f32], dy: &[f32], y: &[f32], n: usize) {
-    let seq = |((dx, dy), y): ((&mut [f32], &[f32]), &[f32])| {
-        for ((d, g), yi) in dx.iter_mut().zip(dy).zip(y) {
-            *d = activation_grad(act, *g, *yi);
-        }
-    };
+    let seq = |((dx, dy), y): ((&mut [f32], &[f32]), &[f32])| map_act_grad(act, dx, dy, y);
     match par_chunk(n, PAR_MIN) {
         Some(c) => dx[..n]
             .par_chunks_mut(c)
