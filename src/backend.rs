@@ -177,6 +177,20 @@ pub trait Backend {
         k: usize,
         accumulate: bool,
     );
+    /// C[m,n] = (A[m,k]·B[k,n]) ⊙ f'(y): the product times the derivative of `act`, written in
+    /// terms of that activation's output `y` ([m,n] like C), applied as C is stored.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_act_grad(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        n: usize,
+        k: usize,
+    );
     /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`).
     #[allow(clippy::too_many_arguments)]
     fn matmul(
@@ -329,6 +343,24 @@ pub trait Backend {
     ) {
         let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
         self.matmul(dx, a, b, None, m, k, n, false);
+    }
+
+    /// dX[m,k] = (dY[m,n]·W[k,n]ᵀ) ⊙ f'(y): backward through a Linear and the activation
+    /// below it, whose output y ([m,k]) is this Linear's input, in one kernel.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_backward_input_act(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        w: Tensor,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
+        self.matmul_act_grad(dx, a, b, act, y, m, k, n);
     }
 
     /// dW[k,n] (+)= X[m,k]ᵀ·dY[m,n].

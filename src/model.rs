@@ -333,7 +333,16 @@ impl Network {
         let input = self.input.expect("backward needs a forward first");
         let mut linear = slots.len();
         let mut d = dout;
+        // Set when a Linear's backward-input already applied the gradient of the activation
+        // below it (one fused kernel), so that activation's own backward is skipped.
+        let mut act_done = false;
         for i in (0..self.spec.layers.len()).rev() {
+            if std::mem::take(&mut act_done) {
+                if !(i > 0 || input_grad) {
+                    return None;
+                }
+                continue;
+            }
             let w_out = widths[i];
             let w_in = if i == 0 {
                 self.spec.input
@@ -354,7 +363,14 @@ impl Network {
                         be.bias_backward(self.grads.slice(b_off, n), d, m, n, false);
                     }
                     if need_dx {
-                        be.matmul_backward_input(dx, d, w, m, fan_in, n);
+                        match i.checked_sub(1).map(|j| self.spec.layers[j]) {
+                            Some(Layer::Act(act)) => {
+                                let y = self.outs[i - 1];
+                                be.matmul_backward_input_act(dx, d, w, act, y, m, fan_in, n);
+                                act_done = true;
+                            }
+                            _ => be.matmul_backward_input(dx, d, w, m, fan_in, n),
+                        }
                     }
                 }
                 Layer::Act(act) => be.activation_backward(act, dx, d, self.outs[i], m * w_out),

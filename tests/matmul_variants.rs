@@ -1,5 +1,6 @@
 //! Every GPU matmul kernel (tiled, and the subgroup kernel in each of its four operand layouts)
-//! against the CPU twin, with the fused bias + activation epilogue, on ragged and aligned shapes.
+//! against the CPU twin, with the fused bias + activation and activation-gradient epilogues, on
+//! ragged and aligned shapes.
 
 mod common;
 
@@ -23,7 +24,8 @@ const ACTS: [Activation; 5] = [
 ];
 
 /// The four products of one shape: forward with bias and activation, backward-input,
-/// backward-weights (accumulating), and Xᵀ·Wᵀ (the one layout no layer uses, for coverage).
+/// backward-weights (accumulating), Xᵀ·Wᵀ (the one layout no layer uses, for coverage), and
+/// backward-input fused with the gradient of the activation below.
 /// `pad` words in front of every operand move their offsets off (or onto) 16-byte boundaries.
 fn products(
     be: &mut dyn Backend,
@@ -46,6 +48,10 @@ fn products(
     let dx = be.alloc(m * k, "dx").unwrap();
     let dw = upload(be, &prior);
     let xtwt = be.alloc(k * k, "xt wt").unwrap();
+    // The activation output below the layer, for the fused backward-input.
+    let y_below = upload(be, &padded(&data(seed + 5, m * k, -1.0, 1.0))).slice(pad, m * k);
+    let dx_act = be.alloc(m * k, "dx act").unwrap();
+    be.matmul_backward_input_act(dx_act, dyt, wt, act, y_below, m, k, n);
     be.matmul_forward_act(y, xt, wt, Some(bt), act, m, k, n);
     be.matmul_backward_input(dx, dyt, wt, m, k, n);
     be.matmul_backward_weights(dw, xt, dyt, m, k, n, true);
@@ -67,6 +73,7 @@ fn products(
         be.read(dx).unwrap(),
         be.read(dw).unwrap(),
         be.read(xtwt).unwrap(),
+        be.read(dx_act).unwrap(),
     ]
     .concat()
 }

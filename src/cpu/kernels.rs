@@ -164,6 +164,34 @@ pub fn matmul_act(
     }
 }
 
+/// C = (A·B) ⊙ f'(y): `matmul`, then the activation gradient from y (C's shape) over C.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_act_grad(
+    c: &mut [f32],
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    act: Activation,
+    y: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    matmul(c, a, a_strides, b, b_strides, None, m, n, k, false);
+    let c = &mut c[..m * n];
+    let y = &y[..m * n];
+    let seq = |(c, y): (&mut [f32], &[f32])| {
+        for (ci, yi) in c.iter_mut().zip(y) {
+            *ci = activation_grad(act, *ci, *yi);
+        }
+    };
+    match par_chunk(m * n, PAR_MIN) {
+        Some(ch) => c.par_chunks_mut(ch).zip(y.par_chunks(ch)).for_each(seq),
+        None => seq((c, y)),
+    }
+}
+
 fn activate_in_place(act: Activation, v: &mut [f32]) {
     let seq = |v: &mut [f32]| match act {
         Activation::Identity => {}

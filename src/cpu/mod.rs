@@ -139,6 +139,33 @@ impl Backend for CpuBackend {
         });
     }
 
+    fn matmul_act_grad(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) {
+        self.with_out(c, |c, be| {
+            kernels::matmul_act_grad(
+                c,
+                be.get(a.t),
+                (a.rs, a.cs),
+                be.get(b.t),
+                (b.rs, b.cs),
+                act,
+                be.get(y),
+                m,
+                n,
+                k,
+            )
+        });
+    }
+
     fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool) {
         self.with_out(db, |db, be| {
             kernels::bias_backward(db, be.get(dy), m, n, accumulate)

@@ -54,6 +54,19 @@ fn epilogue(v: f32, ci: u32, col: u32) -> f32 {
     // flags bit 2: one bias value for every column (a product computed transposed).
     if (p.flags & 1u) != 0u { r += bias[p.bias_off + select(col, 0u, (p.flags & 4u) != 0u)]; }
     if (p.flags & 2u) != 0u { r += c[ci]; }
+    // flags bit 3: multiply by f' of activation p.act from its output y, bound in place of the
+    // bias and indexed like C.
+    if (p.flags & 8u) != 0u {
+        let y = bias[p.bias_off + ci - p.c_off];
+        switch p.act {
+            case 1u: { r = select(0.0, r, y > 0.0); }
+            case 2u: { r = select(p.alpha * r, r, y > 0.0); }
+            case 3u: { r = r * (1.0 - y * y); }
+            case 4u: { r = r * y * (1.0 - y); }
+            default: {}
+        }
+        return r;
+    }
     switch p.act {
         case 1u: { r = max(r, 0.0); }
         case 2u: { r = select(p.alpha * r, r, r > 0.0); }

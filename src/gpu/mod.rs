@@ -495,6 +495,104 @@ impl GpuBackend {
         });
     }
 
+    /// Records C = act(A·B + bias (+ C)), or with `act_grad_y` C = (A·B) ⊙ f'(y).
+    #[allow(clippy::too_many_arguments)]
+    fn record_matmul(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        bias: Option<Tensor>,
+        act_grad_y: Option<Tensor>,
+        act: Activation,
+        m: usize,
+        n: usize,
+        k: usize,
+        accumulate: bool,
+    ) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        // The matmul modules are compiled without runtime bounds checks: every view must lie
+        // inside its buffer (the kernels keep their indices inside the views).
+        let len = |t: Tensor| self.buffers[t.buf as usize].size() as usize / 4;
+        let a_end = matmul::view_extent(&a, m, k);
+        let b_end = matmul::view_extent(&b, k, n);
+        let c_end = matmul::view_extent(&MatView::new(c, n, 1), m, n);
+        for (what, t, end) in [("A", a.t, a_end), ("B", b.t, b_end), ("C", c, c_end)] {
+            if let Some(end) = end {
+                assert!(
+                    end < len(t) && end < t.offset as usize + t.len().max(1),
+                    "matmul: {what} reaches word {end}, outside its view or buffer"
+                );
+            }
+        }
+        if let Some(bt) = bias {
+            assert!(bt.len() >= n, "matmul: bias holds {} < {n}", bt.len);
+            assert!(
+                bt.offset as usize + n <= len(bt),
+                "matmul: bias outside its buffer"
+            );
+        }
+        if let Some(y) = act_grad_y {
+            assert!(y.len() >= m * n, "matmul: y holds {} < {m}×{n}", y.len);
+            assert!(
+                y.offset as usize + m * n <= len(y),
+                "matmul: y outside its buffer"
+            );
+        }
+        let mut flags = bias.is_some() as usize
+            | (accumulate as usize) << 1
+            | (act_grad_y.is_some() as usize) << 3;
+        let bias_t = act_grad_y.or(bias).unwrap_or(a.t);
+        let (mut a, mut b, mut m, mut n) = (a, b, m, n);
+        let mut layout = match self.matmul_choice {
+            MatmulChoice::Subgroup => matmul::sg_layout(&a, &b, m, n, k),
+            MatmulChoice::Tiled => None,
+        };
+        if self.matmul_choice == MatmulChoice::Subgroup && n == 1 && m > 1 {
+            // A matrix–vector product (D's logit layer): computed as Cᵀ[1,m] = Bᵀ·Aᵀ, which
+            // has C's memory layout, so the wide dimension runs along the kernel's columns
+            // instead of wasting all but one of them.
+            let at = MatView::new(b.t, 0, b.rs);
+            let bt = MatView::new(a.t, a.cs, a.rs);
+            if let Some(l) = matmul::sg_layout(&at, &bt, 1, m, k) {
+                (a, b, m, n, layout) = (at, bt, 1, m, Some(l));
+                flags |= 4;
+            }
+        }
+        let params = Params::default()
+            .u(m)
+            .u(n)
+            .u(k)
+            .u(flags)
+            .u(a.t.offset as usize)
+            .u(a.rs)
+            .u(a.cs)
+            .u(b.t.offset as usize)
+            .u(b.rs)
+            .u(b.cs)
+            .u(c.offset as usize)
+            .u(bias_t.offset as usize)
+            .u(act.code() as usize)
+            .f(act.alpha());
+        let (kernel, groups) = match layout {
+            Some(l) => (
+                Kernel::MatmulSubgroup(l),
+                [
+                    n.div_ceil(matmul::SG_TILE_N as usize) as u32,
+                    m.div_ceil(matmul::SG_ROWS as usize) as u32,
+                    1,
+                ],
+            ),
+            None => (
+                Kernel::Matmul,
+                [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
+            ),
+        };
+        self.record(kernel, &[a.t, b.t, bias_t, c], params, groups);
+    }
+
     fn read_bytes(&mut self, t: Tensor) -> Result<Vec<u8>> {
         self.flush();
         let size = 4 * t.len as u64;
@@ -678,78 +776,21 @@ impl Backend for GpuBackend {
         k: usize,
         accumulate: bool,
     ) {
-        if m == 0 || n == 0 {
-            return;
-        }
-        // The matmul modules are compiled without runtime bounds checks: every view must lie
-        // inside its buffer (the kernels keep their indices inside the views).
-        let len = |t: Tensor| self.buffers[t.buf as usize].size() as usize / 4;
-        let a_end = matmul::view_extent(&a, m, k);
-        let b_end = matmul::view_extent(&b, k, n);
-        let c_end = matmul::view_extent(&MatView::new(c, n, 1), m, n);
-        for (what, t, end) in [("A", a.t, a_end), ("B", b.t, b_end), ("C", c, c_end)] {
-            if let Some(end) = end {
-                assert!(
-                    end < len(t) && end < t.offset as usize + t.len().max(1),
-                    "matmul: {what} reaches word {end}, outside its view or buffer"
-                );
-            }
-        }
-        if let Some(bt) = bias {
-            assert!(bt.len() >= n, "matmul: bias holds {} < {n}", bt.len);
-            assert!(
-                bt.offset as usize + n <= len(bt),
-                "matmul: bias outside its buffer"
-            );
-        }
-        let mut flags = bias.is_some() as usize | (accumulate as usize) << 1;
-        let bias_t = bias.unwrap_or(a.t);
-        let (mut a, mut b, mut m, mut n) = (a, b, m, n);
-        let mut layout = match self.matmul_choice {
-            MatmulChoice::Subgroup => matmul::sg_layout(&a, &b, m, n, k),
-            MatmulChoice::Tiled => None,
-        };
-        if self.matmul_choice == MatmulChoice::Subgroup && n == 1 && m > 1 {
-            // A matrix–vector product (D's logit layer): computed as Cᵀ[1,m] = Bᵀ·Aᵀ, which
-            // has C's memory layout, so the wide dimension runs along the kernel's columns
-            // instead of wasting all but one of them.
-            let at = MatView::new(b.t, 0, b.rs);
-            let bt = MatView::new(a.t, a.cs, a.rs);
-            if let Some(l) = matmul::sg_layout(&at, &bt, 1, m, k) {
-                (a, b, m, n, layout) = (at, bt, 1, m, Some(l));
-                flags |= 4;
-            }
-        }
-        let params = Params::default()
-            .u(m)
-            .u(n)
-            .u(k)
-            .u(flags)
-            .u(a.t.offset as usize)
-            .u(a.rs)
-            .u(a.cs)
-            .u(b.t.offset as usize)
-            .u(b.rs)
-            .u(b.cs)
-            .u(c.offset as usize)
-            .u(bias_t.offset as usize)
-            .u(act.code() as usize)
-            .f(act.alpha());
-        let (kernel, groups) = match layout {
-            Some(l) => (
-                Kernel::MatmulSubgroup(l),
-                [
-                    n.div_ceil(matmul::SG_TILE_N as usize) as u32,
-                    m.div_ceil(matmul::SG_ROWS as usize) as u32,
-                    1,
-                ],
-            ),
-            None => (
-                Kernel::Matmul,
-                [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
-            ),
-        };
-        self.record(kernel, &[a.t, b.t, bias_t, c], params, groups);
+        self.record_matmul(c, a, b, bias, None, act, m, n, k, accumulate);
+    }
+
+    fn matmul_act_grad(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) {
+        self.record_matmul(c, a, b, None, Some(y), act, m, n, k, false);
     }
 
     fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool) {
