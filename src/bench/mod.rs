@@ -211,3 +211,14 @@ pub fn load_average() -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat: on a
+/// shared machine a steadier measure of the work done than wall-clock time.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}

@@ -2,7 +2,7 @@
 //! update on a real and a fake batch, then one G update on fresh noise), with the work each
 //! iteration submits, and with `--profile` the GPU time of every kernel of one iteration.
 
-use super::{Stat, TrainOpts, load_average};
+use super::{Stat, TrainOpts, load_average, process_cpu_seconds};
 use crate::backend::{Activation, Backend, Counters};
 use crate::cpu::CpuBackend;
 use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
@@ -127,6 +127,8 @@ pub struct TrainRow {
     pub dispatches_per_iter: f64,
     pub submits_per_iter: f64,
     pub bytes_read_per_iter: f64,
+    /// Process CPU time (all threads, 10 ms ticks) per iteration over the timed windows.
+    pub cpu_ms_per_iter: Option<f64>,
     pub load_avg: Option<f64>,
 }
 
@@ -281,6 +283,7 @@ fn train_one(
     let iters = ((opts.window_secs / per).ceil() as usize).max(2);
     let mut rates = Vec::new();
     let before = any.be().counters();
+    let cpu_before = process_cpu_seconds();
     for _ in 0..opts.common.repeats.max(1) {
         let t = Instant::now();
         for _ in 0..iters {
@@ -290,6 +293,11 @@ fn train_one(
         rates.push(iters as f64 / t.elapsed().as_secs_f64());
     }
     let after = any.be().counters();
+    let total_iters = (iters * opts.common.repeats.max(1)) as f64;
+    let cpu_ms_per_iter = match (cpu_before, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some((b - a) * 1e3 / total_iters),
+        _ => None,
+    };
     // Reading the losses back is what a training loop does at a log step; it stays outside.
     gan.take_stats(any.be())?;
     let (dispatches, submits, bytes_read) =
@@ -311,6 +319,7 @@ fn train_one(
         dispatches_per_iter: dispatches,
         submits_per_iter: submits,
         bytes_read_per_iter: bytes_read,
+        cpu_ms_per_iter,
         load_avg: load_average(),
     })
 }
@@ -362,7 +371,7 @@ pub fn print_table(rows: &[TrainRow]) {
         return;
     }
     println!(
-        "{:<7} {:>5} {:<4} {:<9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8} {:>10} {:>5}",
+        "{:<7} {:>5} {:<4} {:<9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8} {:>10} {:>9} {:>5}",
         "preset",
         "batch",
         "be",
@@ -374,11 +383,12 @@ pub fn print_table(rows: &[TrainRow]) {
         "disp/it",
         "subm/it",
         "B read/it",
+        "cpu ms/it",
         "load"
     );
     for r in rows {
         println!(
-            "{:<7} {:>5} {:<4} {:<9} {:>9.2} {:>9.1} {:>9.1} {:>8.1} {:>11.1} {:>8.2} {:>10.0} {:>5}",
+            "{:<7} {:>5} {:<4} {:<9} {:>9.2} {:>9.1} {:>9.1} {:>8.1} {:>11.1} {:>8.2} {:>10.0} {:>9} {:>5}",
             r.preset,
             r.batch,
             r.backend,
@@ -390,6 +400,7 @@ pub fn print_table(rows: &[TrainRow]) {
             r.dispatches_per_iter,
             r.submits_per_iter,
             r.bytes_read_per_iter,
+            r.cpu_ms_per_iter.map_or("?".into(), |c| format!("{c:.0}")),
             r.load_avg.map_or("?".into(), |l| format!("{l:.2}")),
         );
     }

@@ -1,7 +1,7 @@
 //! The table of WGSL kernels: shader file, entry point, and the access of each storage binding
 //! (binding 0 is always the kernel's parameter block, a uniform with a dynamic offset).
 
-use super::matmul::{self, SgLayout};
+use super::matmul::{self, SgLayout, SgTile};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
@@ -89,9 +89,9 @@ pub fn trusted(shader: &str) -> bool {
 
 /// Full WGSL text of a shader: its file (with the Philox prelude where needed) or, for the
 /// subgroup matmul, the generated source.
-pub fn shader_text(kernel: Kernel) -> String {
+pub fn shader_text(kernel: Kernel, tile: SgTile) -> String {
     if let Kernel::MatmulSubgroup(layout) = kernel {
-        return matmul::subgroup_source(layout);
+        return matmul::subgroup_source(layout, tile);
     }
     let (source, philox) = shader_source(kernel.spec().shader);
     if kernel == Kernel::Matmul {

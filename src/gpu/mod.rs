@@ -79,6 +79,7 @@ pub struct GpuBackend {
     recorded: Vec<Recorded>,
     counters: Counters,
     matmul_choice: MatmulChoice,
+    sg_tile: matmul::SgTile,
     profiler: Option<Profiler>,
 }
 
@@ -142,6 +143,7 @@ impl GpuBackend {
             recorded: Vec::new(),
             counters: Counters::default(),
             matmul_choice: MatmulChoice::Tiled,
+            sg_tile: matmul::SgTile::from_env(),
             profiler: None,
         };
         be.dummy = be.alloc(1, "unused binding").expect("one word always fits");
@@ -346,10 +348,11 @@ impl GpuBackend {
         if !self.compiled.contains_key(&kernel) {
             let spec = kernel.spec();
             let device = &self.ctx.device;
+            let sg_tile = self.sg_tile;
             let module = self.modules.entry(spec.shader).or_insert_with(|| {
                 let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(spec.shader),
-                    source: wgpu::ShaderSource::Wgsl(kernels::shader_text(kernel).into()),
+                    source: wgpu::ShaderSource::Wgsl(kernels::shader_text(kernel, sg_tile).into()),
                 };
                 if kernels::trusted(spec.shader) {
                     // SAFETY: see `kernels::trusted`: the host checks each view against its
@@ -580,8 +583,8 @@ impl GpuBackend {
             Some(l) => (
                 Kernel::MatmulSubgroup(l),
                 [
-                    n.div_ceil(matmul::SG_TILE_N as usize) as u32,
-                    m.div_ceil(matmul::SG_ROWS as usize) as u32,
+                    n.div_ceil(self.sg_tile.tile_n() as usize) as u32,
+                    m.div_ceil(self.sg_tile.rows as usize) as u32,
                     1,
                 ],
             ),
