@@ -1,9 +1,10 @@
-// C[M,N] = A[M,K]·B[K,N] (+ bias[N]) (+ C when accumulating). A and B are read through
+// C[M,N] = act(A[M,K]·B[K,N] (+ bias[N]) (+ C when accumulating)). A and B are read through
 // (row, column) strides, so this one kernel serves all three products of a linear layer:
 //   forward          Y[M,N]  = X[M,K]·W[K,N] + b      A = X  (K, 1)   B = W  (N, 1)
 //   backward_input   dX[M,K] = dY[M,N]·Wᵀ            A = dY (N, 1)   B = Wᵀ (1, N)
 //   backward_weights dW[K,N] += Xᵀ[K,M]·dY[M,N]       A = Xᵀ (1, K)   B = dY (N, 1)
-// Twin: src/cpu/kernels.rs::matmul.
+// Twin: src/cpu/kernels.rs::matmul_act. The store step `epilogue` (bias, accumulate, activation)
+// is appended from src/gpu/kernels.rs::EPILOGUE; src/gpu/matmul.rs has the barrier-free variant.
 //
 // Each workgroup owns a TM×TN tile of C; each of its 16×16 invocations accumulates a 4×4 block
 // in registers (rows ly + 16i, columns lx + 16j). K is walked in TK-deep slices staged through
@@ -14,7 +15,7 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    flags: u32,     // bit 0: add bias; bit 1: accumulate into C
+    flags: u32,     // bit 0: add bias; bit 1: accumulate into C; bit 2: bias is one scalar
     a_off: u32,
     a_rs: u32,
     a_cs: u32,
@@ -23,6 +24,8 @@ struct Params {
     b_cs: u32,
     c_off: u32,
     bias_off: u32,
+    act: u32,       // activation code of shaders/activation.wgsl, applied last
+    alpha: f32,     // LeakyReLU slope
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -100,8 +103,6 @@ fn matmul(
         workgroupBarrier();
     }
 
-    let add_bias = (p.flags & 1u) != 0u;
-    let accumulate = (p.flags & 2u) != 0u;
     var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + lid.y + 16u * i;
@@ -111,15 +112,8 @@ fn matmul(
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + lid.x + 16u * j;
             if col < p.n {
-                var v = accs[i][j];
-                if add_bias {
-                    v += bias[p.bias_off + col];
-                }
                 let ci = p.c_off + row * p.n + col;
-                if accumulate {
-                    v += c[ci];
-                }
-                c[ci] = v;
+                c[ci] = epilogue(accs[i][j], ci, col);
             }
         }
     }

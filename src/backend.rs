@@ -162,6 +162,35 @@ pub trait Backend {
     fn flush(&mut self);
     fn counters(&self) -> Counters;
 
+    /// C[m,n] = act(A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`)): the product with the
+    /// bias and an activation applied as it is stored, saving a pass over C.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_act(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        bias: Option<Tensor>,
+        act: Activation,
+        m: usize,
+        n: usize,
+        k: usize,
+        accumulate: bool,
+    );
+    /// C[m,n] = (A[m,k]·B[k,n]) ⊙ f'(y): the product times the derivative of `act`, written in
+    /// terms of that activation's output `y` ([m,n] like C), applied as C is stored.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_act_grad(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        n: usize,
+        k: usize,
+    );
     /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`).
     #[allow(clippy::too_many_arguments)]
     fn matmul(
@@ -174,7 +203,9 @@ pub trait Backend {
         n: usize,
         k: usize,
         accumulate: bool,
-    );
+    ) {
+        self.matmul_act(c, a, b, bias, Activation::Identity, m, n, k, accumulate);
+    }
     /// db[n] (+)= Σ_rows dy[m, n].
     fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool);
     /// y[i] = f(x[i]) for i < n.
@@ -285,6 +316,23 @@ pub trait Backend {
         self.matmul(y, a, bm, b, m, n, k, false);
     }
 
+    /// Y[m,n] = act(X[m,k]·W[k,n] + b[n]): a linear layer and its activation in one kernel.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward_act(
+        &mut self,
+        y: Tensor,
+        x: Tensor,
+        w: Tensor,
+        b: Option<Tensor>,
+        act: Activation,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        let (a, bm) = (MatView::new(x, k, 1), MatView::new(w, n, 1));
+        self.matmul_act(y, a, bm, b, act, m, n, k, false);
+    }
+
     /// dX[m,k] = dY[m,n]·W[k,n]ᵀ.
     #[allow(clippy::too_many_arguments)]
     fn matmul_backward_input(
@@ -298,6 +346,24 @@ pub trait Backend {
     ) {
         let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
         self.matmul(dx, a, b, None, m, k, n, false);
+    }
+
+    /// dX[m,k] = (dY[m,n]·W[k,n]ᵀ) ⊙ f'(y): backward through a Linear and the activation
+    /// below it, whose output y ([m,k]) is this Linear's input, in one kernel.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_backward_input_act(
+        &mut self,
+        dx: Tensor,
+        dy: Tensor,
+        w: Tensor,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
+        self.matmul_act_grad(dx, a, b, act, y, m, k, n);
     }
 
     /// dW[k,n] (+)= X[m,k]ᵀ·dY[m,n].

@@ -2,6 +2,7 @@
 //! twin of every kernel.
 
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;

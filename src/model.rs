@@ -267,20 +267,33 @@ impl Network {
         self.input = Some(cur);
         self.outs.clear();
         self.batch = m;
+        let out_view = |layers: &[LayerBuffers], i: usize| match (i == last, out) {
+            (true, Some(o)) => o.slice(0, m * widths[i]),
+            _ => layers[i].out.slice(0, m * widths[i]),
+        };
+        // A Linear followed by an activation runs as one fused kernel writing the activation's
+        // output; the Linear's own output buffer is then left unwritten (backward never reads
+        // it: the activation's backward uses its output, the Linear's uses its input).
+        let mut fused_act = false;
         for (i, layer) in self.spec.layers.iter().enumerate() {
             let w_out = widths[i];
-            let y = match (i == last, out) {
-                (true, Some(o)) => o.slice(0, m * w_out),
-                _ => self.layers[i].out.slice(0, m * w_out),
-            };
+            let y = out_view(&self.layers, i);
             match *layer {
                 Layer::Linear(_) => {
                     let (w_off, b_off, fan_in, n) = slots[linear];
                     let w = self.params.slice(w_off, fan_in * n);
                     let b = self.params.slice(b_off, n);
-                    be.matmul_forward(y, cur, w, Some(b), m, fan_in, n);
+                    match self.spec.layers.get(i + 1) {
+                        Some(&Layer::Act(act)) => {
+                            let y_act = out_view(&self.layers, i + 1);
+                            be.matmul_forward_act(y_act, cur, w, Some(b), act, m, fan_in, n);
+                            fused_act = true;
+                        }
+                        _ => be.matmul_forward(y, cur, w, Some(b), m, fan_in, n),
+                    }
                     linear += 1;
                 }
+                Layer::Act(_) if fused_act => fused_act = false,
                 Layer::Act(act) => be.activation_forward(act, y, cur, m * w_out),
                 Layer::Maxout(p) => {
                     let idx = self.layers[i].idx.expect("maxout has an index buffer");
@@ -320,7 +333,16 @@ impl Network {
         let input = self.input.expect("backward needs a forward first");
         let mut linear = slots.len();
         let mut d = dout;
+        // Set when a Linear's backward-input already applied the gradient of the activation
+        // below it (one fused kernel), so that activation's own backward is skipped.
+        let mut act_done = false;
         for i in (0..self.spec.layers.len()).rev() {
+            if std::mem::take(&mut act_done) {
+                if !(i > 0 || input_grad) {
+                    return None;
+                }
+                continue;
+            }
             let w_out = widths[i];
             let w_in = if i == 0 {
                 self.spec.input
@@ -341,7 +363,14 @@ impl Network {
                         be.bias_backward(self.grads.slice(b_off, n), d, m, n, false);
                     }
                     if need_dx {
-                        be.matmul_backward_input(dx, d, w, m, fan_in, n);
+                        match i.checked_sub(1).map(|j| self.spec.layers[j]) {
+                            Some(Layer::Act(act)) => {
+                                let y = self.outs[i - 1];
+                                be.matmul_backward_input_act(dx, d, w, act, y, m, fan_in, n);
+                                act_done = true;
+                            }
+                            _ => be.matmul_backward_input(dx, d, w, m, fan_in, n),
+                        }
                     }
                 }
                 Layer::Act(act) => be.activation_backward(act, dx, d, self.outs[i], m * w_out),

@@ -4,6 +4,44 @@
 
 use crate::backend::{Activation, AdamStep, GanLossKind};
 use crate::rng::{self, RngKey};
+use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// Elementwise work below this many elements stays on the calling thread: handing a chunk to
+/// the rayon pool costs a few microseconds, as much as ~16K cheap elements.
+const PAR_MIN: usize = 1 << 14;
+/// The same for elements that cost ~30 ns each (Philox draws, Box–Muller).
+const PAR_MIN_RNG: usize = 1 << 11;
+
+/// Chunk length splitting `n` elements over the pool, or None to run on this thread.
+fn par_chunk(n: usize, min: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    (n >= min && threads > 1).then(|| n.div_ceil(threads).max(1))
+}
+
+/// Which GEMM the CPU path multiplies with (see `matmul`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gemm {
+    /// `matrixmultiply`'s packed SIMD kernel, threaded over M blocks by its own pool.
+    MatrixMultiply,
+    /// The `gemm` crate (AVX-512 kernels with `x86-v4`), parallel on the rayon pool that also
+    /// runs the elementwise kernels.
+    Gemm,
+    /// `gemm`, except matrixmultiply when B is read transposed (backward-input's Wᵀ), where
+    /// it measured faster on the benchmark machine (see the commit that chose it).
+    Auto,
+}
+
+/// `DUEL_CPU_GEMM=matrixmultiply|gemm|auto` (default auto).
+pub fn gemm_choice() -> Gemm {
+    static CHOICE: OnceLock<Gemm> = OnceLock::new();
+    *CHOICE.get_or_init(|| match std::env::var("DUEL_CPU_GEMM").as_deref() {
+        Ok("matrixmultiply") => Gemm::MatrixMultiply,
+        Ok("gemm") => Gemm::Gemm,
+        Ok("auto") => Gemm::Auto,
+        _ => Gemm::Auto,
+    })
+}
 
 /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if accumulate). A(r,c) = a[r·a_rs + c·a_cs], and so
 /// for B; C is row-major with row stride n. The GEMM is `matrixmultiply`'s blocked SIMD kernel.
@@ -46,35 +84,152 @@ pub fn matmul(
         return;
     }
     // SAFETY: the asserts above keep every strided access inside the slices.
+    let choice = match gemm_choice() {
+        Gemm::Auto if b_rs == 1 && b_cs != 1 && n > 1 => Gemm::MatrixMultiply,
+        Gemm::Auto => Gemm::Gemm,
+        c => c,
+    };
     unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            a_rs as isize,
-            a_cs as isize,
-            b.as_ptr(),
-            b_rs as isize,
-            b_cs as isize,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
+        match choice {
+            Gemm::MatrixMultiply => matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                a_rs as isize,
+                a_cs as isize,
+                b.as_ptr(),
+                b_rs as isize,
+                b_cs as isize,
+                beta,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            ),
+            // dst = alpha·dst + beta·lhs·rhs, strides given as (column, row).
+            Gemm::Gemm | Gemm::Auto => gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                beta != 0.0,
+                a.as_ptr(),
+                a_cs as isize,
+                a_rs as isize,
+                b.as_ptr(),
+                b_cs as isize,
+                b_rs as isize,
+                beta,
+                1.0,
+                false,
+                false,
+                false,
+                gemm_parallelism(m, n, k),
+            ),
+        }
+    }
+}
+
+/// Both cores for products worth splitting; one for tiny ones (a split costs microseconds).
+fn gemm_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m * n * k >= 1 << 18 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// C = act(A·B (+ bias) (+ C)): `matmul`, then the activation over C while it is in cache.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_act(
+    c: &mut [f32],
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    bias: Option<&[f32]>,
+    act: Activation,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    matmul(c, a, a_strides, b, b_strides, bias, m, n, k, accumulate);
+    if act != Activation::Identity {
+        activate_in_place(act, &mut c[..m * n]);
+    }
+}
+
+/// C = (A·B) ⊙ f'(y): `matmul`, then the activation gradient from y (C's shape) over C.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_act_grad(
+    c: &mut [f32],
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+    act: Activation,
+    y: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    matmul(c, a, a_strides, b, b_strides, None, m, n, k, false);
+    let c = &mut c[..m * n];
+    let y = &y[..m * n];
+    let seq = |(c, y): (&mut [f32], &[f32])| {
+        for (ci, yi) in c.iter_mut().zip(y) {
+            *ci = activation_grad(act, *ci, *yi);
+        }
+    };
+    match par_chunk(m * n, PAR_MIN) {
+        Some(ch) => c.par_chunks_mut(ch).zip(y.par_chunks(ch)).for_each(seq),
+        None => seq((c, y)),
+    }
+}
+
+fn activate_in_place(act: Activation, v: &mut [f32]) {
+    let seq = |v: &mut [f32]| match act {
+        Activation::Identity => {}
+        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::LeakyRelu(a) => v
+            .iter_mut()
+            .for_each(|x| *x = if *x > 0.0 { *x } else { a * *x }),
+        _ => v.iter_mut().for_each(|x| *x = activation(act, *x)),
+    };
+    match par_chunk(v.len(), PAR_MIN) {
+        Some(c) => v.par_chunks_mut(c).for_each(seq),
+        None => seq(v),
     }
 }
 
 /// db[n] (+)= Σ_r dy[r, n] for dy of m rows.
 pub fn bias_backward(db: &mut [f32], dy: &[f32], m: usize, n: usize, accumulate: bool) {
-    if !accumulate {
-        db[..n].fill(0.0);
-    }
-    for row in dy[..m * n].chunks_exact(n) {
-        for (d, g) in db[..n].iter_mut().zip(row) {
-            *d += g;
+    // Columns [c0, c0 + db.len()) of every row; column blocks are independent.
+    let columns = |c0: usize, db: &mut [f32]| {
+        if !accumulate {
+            db.fill(0.0);
         }
+        let w = db.len();
+        for row in dy[..m * n].chunks_exact(n) {
+            for (d, g) in db.iter_mut().zip(&row[c0..c0 + w]) {
+                *d += g;
+            }
+        }
+    };
+    match par_chunk(m * n, PAR_MIN) {
+        Some(_) if n >= 64 => {
+            let c = n.div_ceil(rayon::current_num_threads());
+            db[..n]
+                .par_chunks_mut(c)
+                .enumerate()
+                .for_each(|(i, d)| columns(i * c, d));
+        }
+        _ => columns(0, &mut db[..n]),
     }
 }
 
@@ -135,15 +290,59 @@ pub fn activation_grad(act: Activation, g: f32, y: f32) -> f32 {
     }
 }
 
+/// y[i] = f(x[i]) with `act` resolved outside the loop, so each activation gets its own
+/// branch-free (vectorised) loop instead of a `match` per element.
+fn map_act(act: Activation, y: &mut [f32], x: &[f32]) {
+    fn each(y: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
+        for (yi, xi) in y.iter_mut().zip(x) {
+            *yi = f(*xi);
+        }
+    }
+    match act {
+        Activation::Identity => y.copy_from_slice(x),
+        Activation::Relu => each(y, x, |v| v.max(0.0)),
+        Activation::LeakyRelu(a) => each(y, x, |v| if v > 0.0 { v } else { a * v }),
+        Activation::Tanh => each(y, x, stable_tanh),
+        Activation::Sigmoid => each(y, x, stable_sigmoid),
+    }
+}
+
+/// dx[i] = f'·dy[i] from y[i], `act` resolved outside the loop (see `map_act`).
+fn map_act_grad(act: Activation, dx: &mut [f32], dy: &[f32], y: &[f32]) {
+    fn each(dx: &mut [f32], dy: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) {
+        for ((d, g), yi) in dx.iter_mut().zip(dy).zip(y) {
+            *d = f(*g, *yi);
+        }
+    }
+    match act {
+        Activation::Identity => dx.copy_from_slice(dy),
+        Activation::Relu => each(dx, dy, y, |g, y| if y > 0.0 { g } else { 0.0 }),
+        Activation::LeakyRelu(a) => each(dx, dy, y, |g, y| if y > 0.0 { g } else { a * g }),
+        Activation::Tanh => each(dx, dy, y, |g, y| g * (1.0 - y * y)),
+        Activation::Sigmoid => each(dx, dy, y, |g, y| g * y * (1.0 - y)),
+    }
+}
+
 pub fn activation_forward(act: Activation, y: &mut [f32], x: &[f32], n: usize) {
-    for (yi, xi) in y[..n].iter_mut().zip(&x[..n]) {
-        *yi = activation(act, *xi);
+    let seq = |(y, x): (&mut [f32], &[f32])| map_act(act, y, x);
+    match par_chunk(n, PAR_MIN) {
+        Some(c) => y[..n]
+            .par_chunks_mut(c)
+            .zip(x[..n].par_chunks(c))
+            .for_each(seq),
+        None => seq((&mut y[..n], &x[..n])),
     }
 }
 
 pub fn activation_backward(act: Activation, dx: &mut [f32], dy: &[f32], y: &[f32], n: usize) {
-    for ((d, g), yi) in dx[..n].iter_mut().zip(&dy[..n]).zip(&y[..n]) {
-        *d = activation_grad(act, *g, *yi);
+    let seq = |((dx, dy), y): ((&mut [f32], &[f32]), &[f32])| map_act_grad(act, dx, dy, y);
+    match par_chunk(n, PAR_MIN) {
+        Some(c) => dx[..n]
+            .par_chunks_mut(c)
+            .zip(dy[..n].par_chunks(c))
+            .zip(y[..n].par_chunks(c))
+            .for_each(seq),
+        None => seq(((&mut dx[..n], &dy[..n]), &y[..n])),
     }
 }
 
@@ -186,9 +385,20 @@ pub fn maxout_backward(
 }
 
 fn dropout_apply(dst: &mut [f32], src: &[f32], n: usize, keep: f32, key: RngKey) {
-    for i in 0..n {
-        let kept = rng::unit_open_high(rng::words(key, i as u64)[0]) < keep;
-        dst[i] = if kept { src[i] / keep } else { 0.0 };
+    // Elements [i0, i0 + dst.len()).
+    let seq = |i0: usize, dst: &mut [f32], src: &[f32]| {
+        for (j, (d, s)) in dst.iter_mut().zip(src).enumerate() {
+            let kept = rng::unit_open_high(rng::words(key, (i0 + j) as u64)[0]) < keep;
+            *d = if kept { s / keep } else { 0.0 };
+        }
+    };
+    match par_chunk(n, PAR_MIN_RNG) {
+        Some(c) => dst[..n]
+            .par_chunks_mut(c)
+            .zip(src[..n].par_chunks(c))
+            .enumerate()
+            .for_each(|(i, (d, s))| seq(i * c, d, s)),
+        None => seq(0, &mut dst[..n], &src[..n]),
     }
 }
 
@@ -253,10 +463,19 @@ pub fn sgd_momentum(
     lr: f32,
     momentum: f32,
 ) {
-    for i in 0..n {
-        let v = momentum * velocity[i] - lr * grad[i];
-        velocity[i] = v;
-        param[i] += v;
+    let seq = |((p, v), g): ((&mut [f32], &mut [f32]), &[f32])| {
+        for ((p, v), g) in p.iter_mut().zip(v).zip(g) {
+            *v = momentum * *v - lr * g;
+            *p += *v;
+        }
+    };
+    match par_chunk(n, PAR_MIN) {
+        Some(c) => param[..n]
+            .par_chunks_mut(c)
+            .zip(velocity[..n].par_chunks_mut(c))
+            .zip(grad[..n].par_chunks(c))
+            .for_each(seq),
+        None => seq(((&mut param[..n], &mut velocity[..n]), &grad[..n])),
     }
 }
 
@@ -270,13 +489,24 @@ pub fn adam(
 ) {
     let (step_size, bc2_sqrt) = step.corrections();
     let (b1, b2, eps) = (step.beta1, step.beta2, step.eps);
-    for i in 0..n {
-        let g = grad[i];
-        let mi = b1 * m[i] + (1.0 - b1) * g;
-        let vi = b2 * v[i] + (1.0 - b2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        param[i] -= step_size * mi / (vi.sqrt() / bc2_sqrt + eps);
+    type Chunk<'a> = (((&'a mut [f32], &'a mut [f32]), &'a mut [f32]), &'a [f32]);
+    let seq = |(((p, m), v), g): Chunk| {
+        for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+            let mi = b1 * *m + (1.0 - b1) * g;
+            let vi = b2 * *v + (1.0 - b2) * g * g;
+            *m = mi;
+            *v = vi;
+            *p -= step_size * mi / (vi.sqrt() / bc2_sqrt + eps);
+        }
+    };
+    match par_chunk(n, PAR_MIN) {
+        Some(c) => param[..n]
+            .par_chunks_mut(c)
+            .zip(m[..n].par_chunks_mut(c))
+            .zip(v[..n].par_chunks_mut(c))
+            .zip(grad[..n].par_chunks(c))
+            .for_each(seq),
+        None => seq((((&mut param[..n], &mut m[..n]), &mut v[..n]), &grad[..n])),
     }
 }
 
@@ -287,14 +517,32 @@ pub fn ema_update(avg: &mut [f32], param: &[f32], n: usize, decay: f32) {
 }
 
 pub fn rng_uniform(out: &mut [f32], n: usize, lo: f32, hi: f32, key: RngKey) {
-    for (i, o) in out[..n].iter_mut().enumerate() {
-        *o = rng::uniform(key, i as u64, lo, hi);
+    let seq = |i0: usize, out: &mut [f32]| {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = rng::uniform(key, (i0 + j) as u64, lo, hi);
+        }
+    };
+    match par_chunk(n, PAR_MIN_RNG) {
+        Some(c) => out[..n]
+            .par_chunks_mut(c)
+            .enumerate()
+            .for_each(|(i, o)| seq(i * c, o)),
+        None => seq(0, &mut out[..n]),
     }
 }
 
 pub fn rng_normal(out: &mut [f32], n: usize, key: RngKey) {
-    for (i, o) in out[..n].iter_mut().enumerate() {
-        *o = rng::normal(key, i as u64);
+    let seq = |i0: usize, out: &mut [f32]| {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = rng::normal(key, (i0 + j) as u64);
+        }
+    };
+    match par_chunk(n, PAR_MIN_RNG) {
+        Some(c) => out[..n]
+            .par_chunks_mut(c)
+            .enumerate()
+            .for_each(|(i, o)| seq(i * c, o)),
+        None => seq(0, &mut out[..n]),
     }
 }
 
@@ -322,16 +570,18 @@ pub fn gather_rows_u8(
     scale: f32,
     offset: f32,
 ) {
-    for r in 0..rows {
+    let one_row = |(r, out): (usize, &mut [f32])| {
         let row = idx[r] as usize;
         let chunk = chunks[row / chunk_rows];
         let start = (row % chunk_rows) * row_len;
-        for (o, &b) in out[r * row_len..(r + 1) * row_len]
-            .iter_mut()
-            .zip(&chunk[start..start + row_len])
-        {
+        for (o, &b) in out.iter_mut().zip(&chunk[start..start + row_len]) {
             *o = b as f32 * scale + offset;
         }
+    };
+    let out = &mut out[..rows * row_len];
+    match par_chunk(rows * row_len, PAR_MIN) {
+        Some(_) => out.par_chunks_mut(row_len).enumerate().for_each(one_row),
+        None => out.chunks_mut(row_len).enumerate().for_each(one_row),
     }
 }
 

@@ -3,7 +3,8 @@
 pub mod kernels;
 
 use crate::backend::{
-    Activation, AdamStep, Backend, Counters, DeviceRows, GanLossKind, MatView, Tensor,
+    Activation, AdamStep, Backend, Counters, DeviceRows, GanLossKind, MAX_ROW_CHUNKS, MatView,
+    Tensor,
 };
 use crate::rng::RngKey;
 use anyhow::Result;
@@ -108,12 +109,13 @@ impl Backend for CpuBackend {
         self.counters
     }
 
-    fn matmul(
+    fn matmul_act(
         &mut self,
         c: Tensor,
         a: MatView,
         b: MatView,
         bias: Option<Tensor>,
+        act: Activation,
         m: usize,
         n: usize,
         k: usize,
@@ -121,17 +123,45 @@ impl Backend for CpuBackend {
     ) {
         self.with_out(c, |c, be| {
             let bias = bias.map(|t| be.get(t));
-            kernels::matmul(
+            kernels::matmul_act(
                 c,
                 be.get(a.t),
                 (a.rs, a.cs),
                 be.get(b.t),
                 (b.rs, b.cs),
                 bias,
+                act,
                 m,
                 n,
                 k,
                 accumulate,
+            )
+        });
+    }
+
+    fn matmul_act_grad(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) {
+        self.with_out(c, |c, be| {
+            kernels::matmul_act_grad(
+                c,
+                be.get(a.t),
+                (a.rs, a.cs),
+                be.get(b.t),
+                (b.rs, b.cs),
+                act,
+                be.get(y),
+                m,
+                n,
+                k,
             )
         });
     }
@@ -294,14 +324,13 @@ impl Backend for CpuBackend {
         offset: f32,
     ) {
         self.with_out(out, |o, be| {
-            let chunks: Vec<&[u8]> = src
-                .chunks
-                .iter()
-                .map(|&t| bytemuck::cast_slice::<f32, u8>(be.get(t)))
-                .collect();
+            let mut chunks: [&[u8]; MAX_ROW_CHUNKS] = [&[]; MAX_ROW_CHUNKS];
+            for (c, &t) in chunks.iter_mut().zip(&src.chunks) {
+                *c = bytemuck::cast_slice::<f32, u8>(be.get(t));
+            }
             kernels::gather_rows_u8(
                 o,
-                &chunks,
+                &chunks[..src.chunks.len().min(MAX_ROW_CHUNKS)],
                 src.chunk_rows,
                 src.row_len,
                 be.get_u32(idx),

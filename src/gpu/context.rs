@@ -214,6 +214,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub timestamps: bool,
+    /// Subgroup operations with subgroups of at least 8 invocations (the subgroup matmul).
+    pub subgroups: bool,
 }
 
 impl GpuContext {
@@ -231,6 +233,11 @@ impl GpuContext {
         if timestamps {
             features |= wgpu::Features::TIMESTAMP_QUERY;
         }
+        let subgroups =
+            adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+        if subgroups {
+            features |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("duel device"),
             required_features: features,
@@ -245,6 +252,7 @@ impl GpuContext {
             device,
             queue,
             timestamps,
+            subgroups,
         })
     }
 

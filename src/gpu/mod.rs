@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod kernels;
+pub mod matmul;
 
 use crate::backend::{
     Activation, AdamStep, Backend, Counters, DeviceRows, GanLossKind, MAX_ROW_CHUNKS, MatView,
@@ -14,7 +15,9 @@ use crate::rng::RngKey;
 use anyhow::{Context, Result, bail};
 pub use context::{AdapterSummary, GpuContext, list_adapters};
 use kernels::{Access, Kernel};
+pub use matmul::MatmulChoice;
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// Bytes of one kernel's parameter block (every `Params` struct in `shaders/` fits).
 const PARAMS_BYTES: u64 = 64;
@@ -33,6 +36,30 @@ struct Recorded {
     bind_group: usize,
     slot: u32,
     groups: [u32; 3],
+    /// The first parameter words (sizes), for profile labels.
+    dims: [u32; 3],
+}
+
+/// Most dispatches one profiled flush can time (two timestamps each).
+const PROFILE_SLOTS: usize = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
+
+/// Timestamp queries around every dispatch while profiling is on.
+struct Profiler {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    period_ns: f64,
+    done: Vec<ProfiledDispatch>,
+}
+
+/// One dispatch's GPU time from timestamp queries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfiledDispatch {
+    /// The WGSL entry point.
+    pub kernel: &'static str,
+    /// The kernel's leading size parameters, e.g. (m, n, k) of a matmul.
+    pub dims: [u32; 3],
+    pub ns: f64,
 }
 
 /// Buffers bound to one dispatch, in binding order (unused entries are u32::MAX).
@@ -51,6 +78,9 @@ pub struct GpuBackend {
     params: Vec<u8>,
     recorded: Vec<Recorded>,
     counters: Counters,
+    matmul_choice: MatmulChoice,
+    sg_tile: matmul::SgTile,
+    profiler: Option<Profiler>,
 }
 
 /// A kernel's parameter block: 4-byte fields in the order of its WGSL `Params` struct.
@@ -112,9 +142,202 @@ impl GpuBackend {
             params: Vec::with_capacity(slot_stride * PARAM_SLOTS),
             recorded: Vec::new(),
             counters: Counters::default(),
+            matmul_choice: MatmulChoice::Tiled,
+            sg_tile: matmul::SgTile::from_env(),
+            profiler: None,
         };
         be.dummy = be.alloc(1, "unused binding").expect("one word always fits");
+        be.matmul_choice = be.pick_matmul();
         be
+    }
+
+    /// The matmul kernel this backend records (see `gpu::matmul`).
+    pub fn matmul_choice(&self) -> MatmulChoice {
+        self.matmul_choice
+    }
+
+    /// Forces a matmul kernel (tests and benchmarks compare them). `Subgroup` needs an adapter
+    /// with subgroups of at least 8 invocations.
+    pub fn set_matmul_choice(&mut self, choice: MatmulChoice) -> Result<()> {
+        if choice == MatmulChoice::Subgroup && !self.ctx.subgroups {
+            bail!(
+                "adapter {} has no subgroups of 8 or more invocations; the subgroup matmul \
+                 cannot run on it",
+                self.ctx.info.name
+            );
+        }
+        self.matmul_choice = choice;
+        Ok(())
+    }
+
+    /// `DUEL_MATMUL=tiled|subgroup` if set, else the faster of the two on a training-sized
+    /// product, timed on this adapter (a few ms of work; pipelines are compiled once anyway).
+    fn pick_matmul(&mut self) -> MatmulChoice {
+        if let Some(c) = std::env::var("DUEL_MATMUL")
+            .ok()
+            .and_then(|s| MatmulChoice::parse(&s))
+            && self.set_matmul_choice(c).is_ok()
+        {
+            return c;
+        }
+        if !self.ctx.subgroups {
+            return MatmulChoice::Tiled;
+        }
+        match self.time_matmul_choices() {
+            Ok(times) => {
+                times
+                    .into_iter()
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .expect("two candidates")
+                    .0
+            }
+            Err(_) => MatmulChoice::Tiled,
+        }
+    }
+
+    /// Seconds per (64×256)·(256×512) product of each matmul kernel, best of three.
+    pub fn time_matmul_choices(&mut self) -> Result<Vec<(MatmulChoice, f64)>> {
+        let (m, k, n) = (64, 256, 512);
+        let x = self.alloc(m * k, "matmul probe x")?;
+        let w = self.alloc(k * n, "matmul probe w")?;
+        let y = self.alloc(m * n, "matmul probe y")?;
+        let keep = self.matmul_choice;
+        let mut out = Vec::new();
+        for choice in [MatmulChoice::Tiled, MatmulChoice::Subgroup] {
+            if self.set_matmul_choice(choice).is_err() {
+                continue;
+            }
+            self.matmul_forward(y, x, w, None, m, k, n);
+            self.wait()?;
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let t = Instant::now();
+                self.matmul_forward(y, x, w, None, m, k, n);
+                self.wait()?;
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            out.push((choice, best));
+        }
+        self.matmul_choice = keep;
+        Ok(out)
+    }
+
+    /// Times every dispatch with timestamp queries from now on (each in its own compute pass,
+    /// which costs a little), until turned off; `take_profile` returns the timings.
+    pub fn set_profiling(&mut self, on: bool) -> Result<()> {
+        self.flush();
+        if !on {
+            self.profiler = None;
+            return Ok(());
+        }
+        if !self.ctx.timestamps {
+            bail!(
+                "adapter {} does not support timestamp queries, so per-kernel GPU times cannot \
+                 be measured on it",
+                self.ctx.info.name
+            );
+        }
+        let n = 2 * PROFILE_SLOTS as u64;
+        let device = &self.ctx.device;
+        self.profiler = Some(Profiler {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: n as u32,
+            }),
+            resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamp resolve"),
+                size: 8 * n,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamp readback"),
+                size: 8 * n,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            period_ns: self.ctx.queue.get_timestamp_period() as f64,
+            done: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// The dispatches timed since profiling was turned on or last taken, in recording order.
+    pub fn take_profile(&mut self) -> Vec<ProfiledDispatch> {
+        self.flush();
+        self.profiler
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.done))
+            .unwrap_or_default()
+    }
+
+    /// Records `recorded` with a timestamp pair around each dispatch, submits, and reads the
+    /// times back (profiling only: this waits for the GPU).
+    fn flush_profiled(&mut self) -> Result<()> {
+        let prof = self.profiler.as_ref().expect("profiling is on");
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("duel profiled step"),
+            });
+        for (i, r) in self.recorded.iter().enumerate() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(r.kernel.spec().entry),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &prof.queries,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            pass.set_pipeline(&self.compiled[&r.kernel].pipeline);
+            pass.set_bind_group(0, &self.bind_groups[r.bind_group], &[r.slot]);
+            pass.dispatch_workgroups(r.groups[0], r.groups[1], r.groups[2]);
+        }
+        let n = 2 * self.recorded.len() as u32;
+        encoder.resolve_query_set(&prof.queries, 0..n, &prof.resolve, 0);
+        encoder.copy_buffer_to_buffer(&prof.resolve, 0, &prof.readback, 0, 8 * n as u64);
+        self.ctx.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        prof.readback
+            .slice(..8 * n as u64)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .context("waiting for the GPU")?;
+        rx.recv()
+            .context("the GPU dropped a readback")?
+            .context("mapping the timestamps")?;
+        let ticks: Vec<u64> = {
+            let view = prof
+                .readback
+                .slice(..8 * n as u64)
+                .get_mapped_range()
+                .map_err(|e| anyhow::anyhow!("reading timestamps: {e:?}"))?;
+            bytemuck::pod_collect_to_vec(&view)
+        };
+        prof.readback.unmap();
+        let period = prof.period_ns;
+        let timed: Vec<ProfiledDispatch> = self
+            .recorded
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ProfiledDispatch {
+                kernel: r.kernel.spec().entry,
+                dims: r.dims,
+                ns: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period,
+            })
+            .collect();
+        self.profiler
+            .as_mut()
+            .expect("profiling is on")
+            .done
+            .extend(timed);
+        Ok(())
     }
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
@@ -125,17 +348,24 @@ impl GpuBackend {
         if !self.compiled.contains_key(&kernel) {
             let spec = kernel.spec();
             let device = &self.ctx.device;
+            let sg_tile = self.sg_tile;
             let module = self.modules.entry(spec.shader).or_insert_with(|| {
-                let (source, philox) = kernels::shader_source(spec.shader);
-                let text = if philox {
-                    format!("{}\n{}", kernels::PHILOX, source)
-                } else {
-                    source.to_string()
-                };
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(spec.shader),
-                    source: wgpu::ShaderSource::Wgsl(text.into()),
-                })
+                    source: wgpu::ShaderSource::Wgsl(kernels::shader_text(kernel, sg_tile).into()),
+                };
+                if kernels::trusted(spec.shader) {
+                    // SAFETY: see `kernels::trusted`: the host checks each view against its
+                    // buffer and the kernel keeps every index inside the view.
+                    unsafe {
+                        device.create_shader_module_trusted(
+                            desc,
+                            wgpu::ShaderRuntimeChecks::unchecked(),
+                        )
+                    }
+                } else {
+                    device.create_shader_module(desc)
+                }
             });
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -204,7 +434,12 @@ impl GpuBackend {
                 }
             }
         }
-        if self.recorded.len() == PARAM_SLOTS {
+        let limit = if self.profiler.is_some() {
+            PROFILE_SLOTS
+        } else {
+            PARAM_SLOTS
+        };
+        if self.recorded.len() == limit {
             self.flush();
         }
         let mut key: BindKey = (kernel, [u32::MAX; MAX_BINDINGS]);
@@ -253,12 +488,112 @@ impl GpuBackend {
             "{kernel:?}: params too large"
         );
         self.params.extend_from_slice(bytes);
+        let word = |i: usize| params.0.get(i).copied().unwrap_or(0);
         self.recorded.push(Recorded {
             kernel,
             bind_group,
             slot: (slot * self.slot_stride) as u32,
             groups,
+            dims: [word(0), word(1), word(2)],
         });
+    }
+
+    /// Records C = act(A·B + bias (+ C)), or with `act_grad_y` C = (A·B) ⊙ f'(y).
+    #[allow(clippy::too_many_arguments)]
+    fn record_matmul(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        bias: Option<Tensor>,
+        act_grad_y: Option<Tensor>,
+        act: Activation,
+        m: usize,
+        n: usize,
+        k: usize,
+        accumulate: bool,
+    ) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        // The matmul modules are compiled without runtime bounds checks: every view must lie
+        // inside its buffer (the kernels keep their indices inside the views).
+        let len = |t: Tensor| self.buffers[t.buf as usize].size() as usize / 4;
+        let a_end = matmul::view_extent(&a, m, k);
+        let b_end = matmul::view_extent(&b, k, n);
+        let c_end = matmul::view_extent(&MatView::new(c, n, 1), m, n);
+        for (what, t, end) in [("A", a.t, a_end), ("B", b.t, b_end), ("C", c, c_end)] {
+            if let Some(end) = end {
+                assert!(
+                    end < len(t) && end < t.offset as usize + t.len().max(1),
+                    "matmul: {what} reaches word {end}, outside its view or buffer"
+                );
+            }
+        }
+        if let Some(bt) = bias {
+            assert!(bt.len() >= n, "matmul: bias holds {} < {n}", bt.len);
+            assert!(
+                bt.offset as usize + n <= len(bt),
+                "matmul: bias outside its buffer"
+            );
+        }
+        if let Some(y) = act_grad_y {
+            assert!(y.len() >= m * n, "matmul: y holds {} < {m}×{n}", y.len);
+            assert!(
+                y.offset as usize + m * n <= len(y),
+                "matmul: y outside its buffer"
+            );
+        }
+        let mut flags = bias.is_some() as usize
+            | (accumulate as usize) << 1
+            | (act_grad_y.is_some() as usize) << 3;
+        let bias_t = act_grad_y.or(bias).unwrap_or(a.t);
+        let (mut a, mut b, mut m, mut n) = (a, b, m, n);
+        let mut layout = match self.matmul_choice {
+            MatmulChoice::Subgroup => matmul::sg_layout(&a, &b, m, n, k),
+            MatmulChoice::Tiled => None,
+        };
+        if self.matmul_choice == MatmulChoice::Subgroup && n == 1 && m > 1 {
+            // A matrix–vector product (D's logit layer): computed as Cᵀ[1,m] = Bᵀ·Aᵀ, which
+            // has C's memory layout, so the wide dimension runs along the kernel's columns
+            // instead of wasting all but one of them.
+            let at = MatView::new(b.t, 0, b.rs);
+            let bt = MatView::new(a.t, a.cs, a.rs);
+            if let Some(l) = matmul::sg_layout(&at, &bt, 1, m, k) {
+                (a, b, m, n, layout) = (at, bt, 1, m, Some(l));
+                flags |= 4;
+            }
+        }
+        let params = Params::default()
+            .u(m)
+            .u(n)
+            .u(k)
+            .u(flags)
+            .u(a.t.offset as usize)
+            .u(a.rs)
+            .u(a.cs)
+            .u(b.t.offset as usize)
+            .u(b.rs)
+            .u(b.cs)
+            .u(c.offset as usize)
+            .u(bias_t.offset as usize)
+            .u(act.code() as usize)
+            .f(act.alpha());
+        let (kernel, groups) = match layout {
+            Some(l) => (
+                Kernel::MatmulSubgroup(l),
+                [
+                    n.div_ceil(self.sg_tile.tile_n() as usize) as u32,
+                    m.div_ceil(self.sg_tile.rows as usize) as u32,
+                    1,
+                ],
+            ),
+            None => (
+                Kernel::Matmul,
+                [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
+            ),
+        };
+        self.record(kernel, &[a.t, b.t, bias_t, c], params, groups);
     }
 
     fn read_bytes(&mut self, t: Tensor) -> Result<Vec<u8>> {
@@ -390,6 +725,16 @@ impl Backend for GpuBackend {
         self.ctx
             .queue
             .write_buffer(&self.params_buffer, 0, &self.params);
+        if self.profiler.is_some() {
+            if let Err(e) = self.flush_profiled() {
+                panic!("profiling a flush failed: {e:#}");
+            }
+            self.counters.submits += 1;
+            self.counters.dispatches += self.recorded.len() as u64;
+            self.recorded.clear();
+            self.params.clear();
+            return;
+        }
         let mut encoder = self
             .ctx
             .device
@@ -422,37 +767,33 @@ impl Backend for GpuBackend {
         self.counters
     }
 
-    fn matmul(
+    fn matmul_act(
         &mut self,
         c: Tensor,
         a: MatView,
         b: MatView,
         bias: Option<Tensor>,
+        act: Activation,
         m: usize,
         n: usize,
         k: usize,
         accumulate: bool,
     ) {
-        if m == 0 || n == 0 {
-            return;
-        }
-        let flags = bias.is_some() as usize | (accumulate as usize) << 1;
-        let bias_t = bias.unwrap_or(a.t);
-        let params = Params::default()
-            .u(m)
-            .u(n)
-            .u(k)
-            .u(flags)
-            .u(a.t.offset as usize)
-            .u(a.rs)
-            .u(a.cs)
-            .u(b.t.offset as usize)
-            .u(b.rs)
-            .u(b.cs)
-            .u(c.offset as usize)
-            .u(bias_t.offset as usize);
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
-        self.record(Kernel::Matmul, &[a.t, b.t, bias_t, c], params, groups);
+        self.record_matmul(c, a, b, bias, None, act, m, n, k, accumulate);
+    }
+
+    fn matmul_act_grad(
+        &mut self,
+        c: Tensor,
+        a: MatView,
+        b: MatView,
+        act: Activation,
+        y: Tensor,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) {
+        self.record_matmul(c, a, b, None, Some(y), act, m, n, k, false);
     }
 
     fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool) {
@@ -627,24 +968,39 @@ impl Backend for GpuBackend {
         step: &AdamStep,
     ) {
         let (step_size, bc2_sqrt) = step.corrections();
-        let params = Params::default()
-            .u(n)
-            .u(param.offset as usize)
-            .u(grad.offset as usize)
-            .u(m.offset as usize)
-            .u(v.offset as usize)
-            .f(step.lr)
-            .f(step.beta1)
-            .f(step.beta2)
-            .f(step.eps)
-            .f(step_size)
-            .f(bc2_sqrt);
-        self.record(
-            Kernel::Adam,
-            &[grad, param, m, v],
-            params,
-            elementwise_groups(n),
-        );
+        let offs = [param.offset, grad.offset, m.offset, v.offset];
+        // The bulk as vec4 when every view starts on a 16-byte boundary, the rest scalar.
+        let bulk = if offs.iter().all(|o| o % 4 == 0) {
+            n / 4 * 4
+        } else {
+            0
+        };
+        let run = |kernel: Kernel, count: usize, unit: u32, skip: usize| {
+            let o = |t: Tensor| (t.offset as usize + skip) / unit as usize;
+            let params = Params::default()
+                .u(count)
+                .u(o(param))
+                .u(o(grad))
+                .u(o(m))
+                .u(o(v))
+                .f(step.lr)
+                .f(step.beta1)
+                .f(step.beta2)
+                .f(step.eps)
+                .f(step_size)
+                .f(bc2_sqrt);
+            (kernel, params, elementwise_groups(count))
+        };
+        let mut calls = Vec::with_capacity(2);
+        if bulk > 0 {
+            calls.push(run(Kernel::AdamVec4, bulk / 4, 4, 0));
+        }
+        if n > bulk {
+            calls.push(run(Kernel::Adam, n - bulk, 1, bulk));
+        }
+        for (kernel, params, groups) in calls {
+            self.record(kernel, &[grad, param, m, v], params, groups);
+        }
     }
 
     fn ema_update(&mut self, avg: Tensor, param: Tensor, n: usize, decay: f32) {

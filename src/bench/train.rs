@@ -1,0 +1,461 @@
+//! `duel bench train`: iterations per second of the benchmark presets (one iteration = one D
+//! update on a real and a fake batch, then one G update on fresh noise), with the work each
+//! iteration submits, and with `--profile` the GPU time of every kernel of one iteration.
+
+use super::{Stat, TrainOpts, load_average, process_cpu_seconds};
+use crate::backend::{Activation, Backend, Counters};
+use crate::cpu::CpuBackend;
+use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
+use crate::gpu::{GpuBackend, ProfiledDispatch, context::selector_from_env};
+use crate::model::{Layer, NetSpec, Optimizer};
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::time::Instant;
+
+/// The benchmark presets, as in the peer benchmarks (shared/peers/pytorch): (G, D).
+/// Private copies until the trainer's presets module exists; keep the two identical.
+pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
+    use Activation::*;
+    use Layer::*;
+    Ok(match name {
+        "mlp" => (
+            NetSpec {
+                input: 100,
+                layers: vec![
+                    Linear(1024),
+                    Act(Relu),
+                    Linear(1024),
+                    Act(Relu),
+                    Linear(784),
+                    Act(Tanh),
+                ],
+            },
+            NetSpec {
+                input: 784,
+                layers: vec![
+                    Linear(1024),
+                    Act(LeakyRelu(0.2)),
+                    Linear(1024),
+                    Act(LeakyRelu(0.2)),
+                    Linear(1),
+                ],
+            },
+        ),
+        "paper" => (
+            NetSpec {
+                input: 100,
+                layers: vec![
+                    Linear(1200),
+                    Act(Relu),
+                    Linear(1200),
+                    Act(Relu),
+                    Linear(784),
+                    Act(Sigmoid),
+                ],
+            },
+            NetSpec {
+                input: 784,
+                layers: vec![Linear(1200), Maxout(5), Linear(1200), Maxout(5), Linear(1)],
+            },
+        ),
+        other => bail!("unknown benchmark preset {other:?}; use mlp or paper"),
+    })
+}
+
+/// (fan-in, fan-out) of every Linear layer.
+pub fn linear_shapes(spec: &NetSpec) -> Vec<(usize, usize)> {
+    let mut w = spec.input;
+    let mut out = Vec::new();
+    for l in &spec.layers {
+        match *l {
+            Layer::Linear(o) => {
+                out.push((w, o));
+                w = o;
+            }
+            Layer::Maxout(p) => w /= p,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Matmul FLOPs one iteration must do, counted as the peer benchmarks count them: D update = G
+/// forward, D forward and backward (dW everywhere, dX past the first layer) on 2·batch rows;
+/// G update = G forward, D forward, D dX everywhere, G backward (dW, dX past the first layer).
+pub fn min_flops_per_iteration(g: &NetSpec, d: &NetSpec, batch: usize) -> f64 {
+    let mac = |s: &[(usize, usize)]| s.iter().map(|&(i, o)| i * o).sum::<usize>();
+    let (gs, ds) = (linear_shapes(g), linear_shapes(d));
+    let (gm, dm) = (mac(&gs), mac(&ds));
+    let g_dx = gm - gs[0].0 * gs[0].1;
+    let d_dx = dm - ds[0].0 * ds[0].1;
+    let d_step = gm + 2 * dm + 2 * (dm + d_dx);
+    let g_step = gm + dm + dm + (gm + g_dx);
+    2.0 * batch as f64 * (d_step + g_step) as f64
+}
+
+pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
+    let (g, d) = preset(name)?;
+    let adam = Optimizer::adam(2e-4, 0.5, 0.999);
+    Ok(GanConfig {
+        g,
+        d,
+        batch,
+        k: 1,
+        g_loss: GeneratorLoss::NonSaturating,
+        noise: Noise::Normal,
+        opt_g: adam,
+        opt_d: adam,
+        seed: 1,
+    })
+}
+
+/// One measured (preset, batch, backend).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainRow {
+    pub bench: &'static str,
+    pub preset: String,
+    pub batch: usize,
+    pub backend: &'static str,
+    pub device: String,
+    /// The GPU matmul kernel in use ("" on the CPU).
+    pub matmul: String,
+    pub it_per_s: Stat,
+    pub ms_per_iter: f64,
+    pub iters_per_window: usize,
+    pub min_gflop_per_iter: f64,
+    pub effective_gflops: f64,
+    pub dispatches_per_iter: f64,
+    pub submits_per_iter: f64,
+    pub bytes_read_per_iter: f64,
+    /// Process CPU time (all threads, 10 ms ticks) per iteration over the timed windows.
+    pub cpu_ms_per_iter: Option<f64>,
+    pub load_avg: Option<f64>,
+}
+
+/// One kernel dispatch of a profiled iteration.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileRow {
+    pub bench: &'static str,
+    pub preset: String,
+    pub batch: usize,
+    pub device: String,
+    pub order: usize,
+    pub kernel: &'static str,
+    pub dims: String,
+    pub us: f64,
+    pub share_pct: f64,
+}
+
+/// A backend the benchmark can also wait on.
+pub enum AnyBackend {
+    Cpu(CpuBackend),
+    Gpu(Box<GpuBackend>),
+}
+
+impl AnyBackend {
+    pub fn be(&mut self) -> &mut dyn Backend {
+        match self {
+            AnyBackend::Cpu(b) => b,
+            AnyBackend::Gpu(b) => b.as_mut(),
+        }
+    }
+
+    /// Blocks until everything recorded has run.
+    pub fn sync(&mut self) -> Result<()> {
+        match self {
+            AnyBackend::Cpu(_) => Ok(()),
+            AnyBackend::Gpu(b) => b.wait(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyBackend::Cpu(_) => "cpu",
+            AnyBackend::Gpu(_) => "gpu",
+        }
+    }
+
+    pub fn matmul(&self) -> String {
+        match self {
+            AnyBackend::Cpu(_) => String::new(),
+            AnyBackend::Gpu(b) => b.matmul_choice().name().into(),
+        }
+    }
+
+    pub fn open(gpu: bool, adapter: Option<&str>) -> Result<AnyBackend> {
+        Ok(if gpu {
+            let sel = selector_from_env(adapter);
+            AnyBackend::Gpu(Box::new(GpuBackend::new(sel.as_deref())?))
+        } else {
+            AnyBackend::Cpu(CpuBackend::new())
+        })
+    }
+}
+
+/// 60000 rows of 784 fixed pseudo-random bytes (mapped to [−1, 1]), like the peers' real data.
+fn dataset(be: &mut dyn Backend) -> Result<DeviceData> {
+    let (rows, dim) = (60_000, 784);
+    let mut x = 0x9E37_79B9u32;
+    let bytes: Vec<u8> = (0..rows * dim)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    Ok(DeviceData::Bytes {
+        rows: be.upload_rows_u8(&bytes, rows, dim, "benchmark data")?,
+        scale: 2.0 / 255.0,
+        offset: -1.0,
+    })
+}
+
+fn per_iter(before: Counters, after: Counters, iters: usize) -> (f64, f64, f64) {
+    let n = iters.max(1) as f64;
+    (
+        (after.dispatches - before.dispatches) as f64 / n,
+        (after.submits - before.submits) as f64 / n,
+        (after.bytes_read - before.bytes_read) as f64 / n,
+    )
+}
+
+/// Runs every (preset, batch, backend) of `opts`; `emit` sees each row as it is measured.
+pub fn bench_train(
+    opts: &TrainOpts,
+    emit: &mut dyn FnMut(&TrainRow),
+) -> Result<(Vec<TrainRow>, Vec<ProfileRow>)> {
+    let mut rows = Vec::new();
+    let mut profile = Vec::new();
+    let mut kinds = Vec::new();
+    if opts.common.backend.gpu() {
+        kinds.push(true);
+    }
+    if opts.common.backend.cpu() {
+        kinds.push(false);
+    }
+    for gpu in kinds {
+        let mut any = AnyBackend::open(gpu, opts.common.adapter.as_deref())?;
+        let data = dataset(any.be())?;
+        for name in &opts.preset {
+            for &batch in &opts.batch {
+                let cfg = config(name, batch)?;
+                let data = match &data {
+                    DeviceData::Bytes {
+                        rows,
+                        scale,
+                        offset,
+                    } => DeviceData::Bytes {
+                        rows: rows.clone(),
+                        scale: *scale,
+                        offset: *offset,
+                    },
+                    DeviceData::Floats { .. } => unreachable!("the benchmark data is bytes"),
+                };
+                let row = train_one(&mut any, &cfg, name, data, opts)?;
+                emit(&row);
+                rows.push(row);
+                if opts.profile
+                    && let AnyBackend::Gpu(g) = &mut any
+                {
+                    profile.extend(profile_one(g, &cfg, name, opts)?);
+                }
+            }
+        }
+    }
+    Ok((rows, profile))
+}
+
+fn train_one(
+    any: &mut AnyBackend,
+    cfg: &GanConfig,
+    name: &str,
+    data: DeviceData,
+    opts: &TrainOpts,
+) -> Result<TrainRow> {
+    let mut gan = Gan::new(any.be(), cfg, data, None)?;
+    let t = Instant::now();
+    for _ in 0..opts.warmup.max(1) {
+        gan.train_iteration(any.be());
+    }
+    any.sync()?;
+    let per = t.elapsed().as_secs_f64() / opts.warmup.max(1) as f64;
+    let iters = ((opts.window_secs / per).ceil() as usize).max(2);
+    let mut rates = Vec::new();
+    let before = any.be().counters();
+    let cpu_before = process_cpu_seconds();
+    for _ in 0..opts.common.repeats.max(1) {
+        let t = Instant::now();
+        for _ in 0..iters {
+            gan.train_iteration(any.be());
+        }
+        any.sync()?;
+        rates.push(iters as f64 / t.elapsed().as_secs_f64());
+    }
+    let after = any.be().counters();
+    let total_iters = (iters * opts.common.repeats.max(1)) as f64;
+    let cpu_ms_per_iter = match (cpu_before, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some((b - a) * 1e3 / total_iters),
+        _ => None,
+    };
+    // Reading the losses back is what a training loop does at a log step; it stays outside.
+    gan.take_stats(any.be())?;
+    let (dispatches, submits, bytes_read) =
+        per_iter(before, after, iters * opts.common.repeats.max(1));
+    let it = Stat::of(&rates);
+    let flops = min_flops_per_iteration(&cfg.g, &cfg.d, cfg.batch);
+    Ok(TrainRow {
+        bench: "train",
+        preset: name.into(),
+        batch: cfg.batch,
+        backend: any.kind(),
+        device: any.be().name(),
+        matmul: any.matmul(),
+        it_per_s: it,
+        ms_per_iter: 1e3 / it.median,
+        iters_per_window: iters,
+        min_gflop_per_iter: flops / 1e9,
+        effective_gflops: flops * it.median / 1e9,
+        dispatches_per_iter: dispatches,
+        submits_per_iter: submits,
+        bytes_read_per_iter: bytes_read,
+        cpu_ms_per_iter,
+        load_avg: load_average(),
+    })
+}
+
+/// "m×k×n" for matmuls, else the leading size.
+fn dims_label(p: &ProfiledDispatch) -> String {
+    let [a, b, c] = p.dims;
+    if p.kernel.starts_with("matmul") {
+        format!("{a}x{c}x{b} (m×k×n)")
+    } else {
+        format!("{a}")
+    }
+}
+
+fn profile_one(
+    g: &mut GpuBackend,
+    cfg: &GanConfig,
+    name: &str,
+    _opts: &TrainOpts,
+) -> Result<Vec<ProfileRow>> {
+    let data = dataset(g)?;
+    let mut gan = Gan::new(g, cfg, data, None)?;
+    gan.train_iteration(g);
+    g.wait()?;
+    g.set_profiling(true)?;
+    gan.train_iteration(g);
+    let timed = g.take_profile();
+    g.set_profiling(false)?;
+    let total: f64 = timed.iter().map(|p| p.ns).sum();
+    Ok(timed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ProfileRow {
+            bench: "train_profile",
+            preset: name.into(),
+            batch: cfg.batch,
+            device: g.name(),
+            order: i,
+            kernel: p.kernel,
+            dims: dims_label(p),
+            us: p.ns / 1e3,
+            share_pct: 100.0 * p.ns / total.max(1.0),
+        })
+        .collect())
+}
+
+pub fn print_table(rows: &[TrainRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "{:<7} {:>5} {:<4} {:<9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8} {:>10} {:>9} {:>5}",
+        "preset",
+        "batch",
+        "be",
+        "matmul",
+        "it/s",
+        "±%",
+        "ms/it",
+        "GFLOP/s",
+        "disp/it",
+        "subm/it",
+        "B read/it",
+        "cpu ms/it",
+        "load"
+    );
+    for r in rows {
+        println!(
+            "{:<7} {:>5} {:<4} {:<9} {:>9.2} {:>9.1} {:>9.1} {:>8.1} {:>11.1} {:>8.2} {:>10.0} {:>9} {:>5}",
+            r.preset,
+            r.batch,
+            r.backend,
+            if r.matmul.is_empty() { "-" } else { &r.matmul },
+            r.it_per_s.median,
+            r.it_per_s.spread_pct(),
+            r.ms_per_iter,
+            r.effective_gflops,
+            r.dispatches_per_iter,
+            r.submits_per_iter,
+            r.bytes_read_per_iter,
+            r.cpu_ms_per_iter.map_or("?".into(), |c| format!("{c:.0}")),
+            r.load_avg.map_or("?".into(), |l| format!("{l:.2}")),
+        );
+    }
+    let mut devices: Vec<&str> = rows.iter().map(|r| r.device.as_str()).collect();
+    devices.dedup();
+    println!("devices: {}", devices.join("; "));
+}
+
+pub fn print_profile(rows: &[ProfileRow]) {
+    let mut groups: Vec<(&str, usize)> =
+        rows.iter().map(|r| (r.preset.as_str(), r.batch)).collect();
+    groups.dedup();
+    for (preset, batch) in groups {
+        let mut g: Vec<&ProfileRow> = rows
+            .iter()
+            .filter(|r| r.preset == preset && r.batch == batch)
+            .collect();
+        let total: f64 = g.iter().map(|r| r.us).sum();
+        println!(
+            "\nprofile: {preset} batch {batch}, one iteration, {} dispatches, {:.2} ms GPU time \
+             (timestamp queries)",
+            g.len(),
+            total / 1e3
+        );
+        let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();
+        for r in &g {
+            match by_kernel.iter_mut().find(|k| k.0 == r.kernel) {
+                Some(k) => {
+                    k.1 += r.us;
+                    k.2 += 1;
+                }
+                None => by_kernel.push((r.kernel, r.us, 1)),
+            }
+        }
+        by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
+        println!(
+            "{:<22} {:>6} {:>10} {:>7}",
+            "kernel", "calls", "µs", "share"
+        );
+        for (k, us, n) in by_kernel {
+            println!(
+                "{k:<22} {n:>6} {us:>10.0} {:>6.1}%",
+                100.0 * us / total.max(1e-9)
+            );
+        }
+        g.sort_by(|a, b| b.us.total_cmp(&a.us));
+        println!(
+            "\n{:>5} {:<22} {:<24} {:>10} {:>7}",
+            "order", "kernel", "size", "µs", "share"
+        );
+        for r in g.iter().take(15) {
+            println!(
+                "{:>5} {:<22} {:<24} {:>10.0} {:>6.1}%",
+                r.order, r.kernel, r.dims, r.us, r.share_pct
+            );
+        }
+    }
+}
