@@ -106,6 +106,9 @@ pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
         opt_g: adam,
         opt_d: adam,
         seed: 1,
+        // The peers' spec: no weight average, no packing.
+        ema: 0.0,
+        pack: 1,
     })
 }
 
