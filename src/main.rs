@@ -35,6 +35,8 @@ enum Command {
     Theory(TheoryArgs),
     /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
     Eval(EvalArgs),
+    /// Time every kernel on the GPU and the CPU path side by side, or whole training iterations.
+    Bench(duel::bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -513,6 +515,7 @@ fn main() -> ExitCode {
         Command::Devices => devices(),
         Command::Theory(a) => theory(a),
         Command::Eval(a) => eval(a),
+        Command::Bench(a) => duel::bench::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
