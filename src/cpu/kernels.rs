@@ -27,19 +27,21 @@ pub enum Gemm {
     /// The `gemm` crate (AVX-512 kernels with `x86-v4`), parallel on the rayon pool that also
     /// runs the elementwise kernels.
     Gemm,
-    /// `gemm`, except matrixmultiply when B is read transposed (backward-input's Wᵀ), where
-    /// it measured faster on the benchmark machine (see the commit that chose it).
+    /// `gemm`, except matrixmultiply when B is read transposed (backward-input's Wᵀ). Looked
+    /// faster per kernel under load; slower in whole iterations on a quiet machine.
     Auto,
 }
 
-/// `DUEL_CPU_GEMM=matrixmultiply|gemm|auto` (default auto).
+/// `DUEL_CPU_GEMM=matrixmultiply|gemm|auto`, default gemm: on the 2-core Zen 4 benchmark box,
+/// quiet, mlp trains at 28–31 it/s (batch 64) and 12.2–12.4 (batch 256) with gemm against
+/// 25–26 and 11.2–11.8 with auto, and matrixmultiply alone was slower still.
 pub fn gemm_choice() -> Gemm {
     static CHOICE: OnceLock<Gemm> = OnceLock::new();
     *CHOICE.get_or_init(|| match std::env::var("DUEL_CPU_GEMM").as_deref() {
         Ok("matrixmultiply") => Gemm::MatrixMultiply,
         Ok("gemm") => Gemm::Gemm,
         Ok("auto") => Gemm::Auto,
-        _ => Gemm::Auto,
+        _ => Gemm::Gemm,
     })
 }
 
