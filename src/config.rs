@@ -238,44 +238,27 @@ impl TrainConfig {
             (true, Preset::Paper) => Some(Layer::Act(Activation::Sigmoid)),
             (true, _) => Some(Layer::Act(Activation::Tanh)),
         };
-        let (mut g, d) = match self.preset {
-            Preset::Mlp => (
-                vec![
-                    Layer::Linear(1024),
-                    relu,
-                    Layer::Linear(1024),
-                    relu,
-                    Layer::Linear(dim),
-                ],
-                vec![
-                    Layer::Linear(1024),
-                    lrelu,
-                    Layer::Linear(1024),
-                    lrelu,
-                    Layer::Linear(1),
-                ],
-            ),
-            Preset::MlpDropout => {
-                let drop = Layer::Dropout(0.7);
-                (
-                    vec![
-                        Layer::Linear(1024),
-                        relu,
-                        Layer::Linear(1024),
-                        relu,
-                        Layer::Linear(dim),
-                    ],
-                    vec![
-                        Layer::Linear(1024),
-                        lrelu,
-                        drop,
-                        Layer::Linear(1024),
-                        lrelu,
-                        drop,
-                        Layer::Linear(1),
-                    ],
-                )
+        // Two hidden layers of `width` in each network; D optionally drops out after each.
+        let two_hidden = |width: usize, drop: Option<Layer>| {
+            let g = vec![
+                Layer::Linear(width),
+                relu,
+                Layer::Linear(width),
+                relu,
+                Layer::Linear(dim),
+            ];
+            let mut d = Vec::new();
+            for _ in 0..2 {
+                d.extend([Layer::Linear(width), lrelu]);
+                d.extend(drop);
             }
+            d.push(Layer::Linear(1));
+            (g, d)
+        };
+        let (mut g, d) = match self.preset {
+            Preset::Mlp => two_hidden(1024, None),
+            Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
+            Preset::Small => two_hidden(128, None),
             Preset::Paper => (
                 vec![
                     Layer::Linear(1200),
@@ -292,22 +275,6 @@ impl TrainConfig {
                     Layer::Linear(240 * 5),
                     Layer::Maxout(5),
                     Layer::Dropout(0.5),
-                    Layer::Linear(1),
-                ],
-            ),
-            Preset::Small => (
-                vec![
-                    Layer::Linear(128),
-                    relu,
-                    Layer::Linear(128),
-                    relu,
-                    Layer::Linear(dim),
-                ],
-                vec![
-                    Layer::Linear(128),
-                    lrelu,
-                    Layer::Linear(128),
-                    lrelu,
                     Layer::Linear(1),
                 ],
             ),

@@ -182,6 +182,9 @@ pub struct Network {
     pub seed: u64,
     pub dropout_counter: u64,
     layers: Vec<LayerBuffers>,
+    /// `spec.widths()` and `spec.linear_slots()`, fixed for the network's life.
+    widths: Vec<usize>,
+    slots: Vec<(usize, usize, usize, usize)>,
     /// Views used by the last forward: its input and each layer's output.
     input: Option<Tensor>,
     outs: Vec<Tensor>,
@@ -239,6 +242,8 @@ impl Network {
             seed,
             dropout_counter: 0,
             layers,
+            widths: spec.widths(),
+            slots: spec.linear_slots(),
             input: None,
             outs: Vec::new(),
             batch: 0,
@@ -260,8 +265,7 @@ impl Network {
             "batch {m} exceeds the network's {}",
             self.max_batch
         );
-        let widths = self.spec.widths();
-        let slots = self.spec.linear_slots();
+        let (widths, slots) = (&self.widths, &self.slots);
         let last = self.spec.layers.len() - 1;
         let (mut cur, mut linear) = (x.slice(0, m * self.spec.input), 0);
         self.input = Some(cur);
@@ -328,8 +332,7 @@ impl Network {
         param_grads: bool,
     ) -> Option<Tensor> {
         let m = self.batch;
-        let widths = self.spec.widths();
-        let slots = self.spec.linear_slots();
+        let (widths, slots) = (&self.widths, &self.slots);
         let input = self.input.expect("backward needs a forward first");
         let mut linear = slots.len();
         let mut d = dout;
