@@ -23,7 +23,12 @@ fn main() -> anyhow::Result<()> {
     println!("backend: {why}");
 
     let device_data = data.upload(be, cfg.data_range())?; // stays 8-bit on the device
-    let mut gan = Gan::new(be, &cfg.gan(data.dim(), true), device_data, None)?;
+    let mut gan = Gan::new(
+        be,
+        &cfg.gan(data.dim(), data.image_shape()),
+        device_data,
+        None,
+    )?;
     for it in 1..=steps {
         gan.train_iteration(be); // k D-steps + one G-step, one submit on a GPU
         if it % 250 == 0 {

@@ -28,15 +28,17 @@ fn main() -> anyhow::Result<()> {
         row_len: 2,
     };
 
-    let mlp = |input, out, act| NetSpec {
-        input,
-        layers: vec![
-            Layer::Linear(128),
-            act,
-            Layer::Linear(128),
-            act,
-            Layer::Linear(out),
-        ],
+    let mlp = |input, out, act| {
+        NetSpec::flat(
+            input,
+            vec![
+                Layer::Linear(128),
+                act,
+                Layer::Linear(128),
+                act,
+                Layer::Linear(out),
+            ],
+        )
     };
     let relu = Layer::Act(duel::backend::Activation::Relu);
     let lrelu = Layer::Act(duel::backend::Activation::LeakyRelu(0.2));

@@ -1,6 +1,6 @@
 // db[N] (+)= Σ_m dY[m, N]: column sums of the output gradient. Each workgroup owns 64 columns;
 // its 4 row-lanes sum every 4th row and a fixed-order tree joins them, so the result is
-// deterministic (no float atomics). Twin: src/cpu/kernels.rs::bias_backward.
+// deterministic (no float atomics). Twin: src/kernels/bias.rs.
 
 struct Params {
     m: u32,

@@ -1,12 +1,12 @@
 // Inverted dropout: keep each element with probability q and scale kept ones by 1/q, so the
 // expected activation is unchanged and evaluation needs no rescaling. The mask is never stored:
 // element i keeps iff uniform(seed, stream, counter + i) < q, and backward redraws it.
-// Twin: src/cpu/kernels.rs (dropout_forward, dropout_backward).
+// Twin: src/kernels/dropout.rs. Philox (philox.wgsl) is prepended.
 
 struct Params {
     n: u32,
-    in_off: u32,
-    out_off: u32,
+    src_off: u32,
+    dst_off: u32,
     keep: f32,
     seed_lo: u32,
     seed_hi: u32,
@@ -22,7 +22,7 @@ struct Params {
 fn dropout_apply(i: u32) {
     let w = philox_words(p.seed_lo, p.seed_hi, p.stream, p.ctr_lo, p.ctr_hi, i);
     let kept = unit_open_high(w.x) < p.keep;
-    dst[p.out_off + i] = select(0.0, src[p.in_off + i] / p.keep, kept);
+    dst[p.dst_off + i] = select(0.0, src[p.src_off + i] / p.keep, kept);
 }
 
 // y = x · mask / q

@@ -1,6 +1,6 @@
 // Exponential moving average of parameters: avg ← decay·avg + (1 − decay)·param. Sampling from
 // the averaged generator (Yazıcı et al. 2019) removes the step-to-step jitter of GAN training.
-// Twin: src/cpu/kernels.rs::ema_update.
+// Twin: src/kernels/ema.rs.
 
 struct Params {
     n: u32,

@@ -7,7 +7,7 @@
 // The first n_real logits are real samples, the next n_fake fakes. Writes dL/dl and, in one
 // workgroup with a fixed-order tree, reduces the batch to stats[stats_off ..+3] =
 // (L, mean D(x), mean D(G(z))), added to what is there when `accumulate` is set.
-// Twin: src/cpu/kernels.rs::gan_loss.
+// Twin: src/kernels/gan_loss.rs.
 
 struct Params {
     n_real: u32,

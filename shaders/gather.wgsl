@@ -2,7 +2,7 @@
 // gather_rows_u8: 8-bit rows stay 8-bit in memory (four to a word) and are converted here:
 // out[i, j] = byte(row idx[i], column j) · scale + offset. A dataset larger than one storage
 // binding is split into up to four chunks of `chunk_rows` rows each.
-// Twin: src/cpu/kernels.rs (gather_rows_u8, gather_rows_f32).
+// Twin: src/kernels/gather.rs.
 
 struct Params {
     rows: u32,

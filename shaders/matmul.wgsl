@@ -3,8 +3,8 @@
 //   forward          Y[M,N]  = X[M,K]·W[K,N] + b      A = X  (K, 1)   B = W  (N, 1)
 //   backward_input   dX[M,K] = dY[M,N]·Wᵀ            A = dY (N, 1)   B = Wᵀ (1, N)
 //   backward_weights dW[K,N] += Xᵀ[K,M]·dY[M,N]       A = Xᵀ (1, K)   B = dY (N, 1)
-// Twin: src/cpu/kernels.rs::matmul_act. The store step `epilogue` (bias, accumulate, activation)
-// is appended from src/gpu/kernels.rs::EPILOGUE; src/gpu/matmul.rs has the barrier-free variant.
+// Twin: src/kernels/matmul.rs. The store step `epilogue` (bias, accumulate, activation) is
+// matmul_epilogue.wgsl, prepended; src/gpu/matmul.rs generates the barrier-free variant.
 //
 // Each workgroup owns a TM×TN tile of C; each of its 16×16 invocations accumulates a 4×4 block
 // in registers (rows ly + 16i, columns lx + 16j). K is walked in TK-deep slices staged through
@@ -15,7 +15,8 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    flags: u32,     // bit 0: add bias; bit 1: accumulate into C; bit 2: bias is one scalar
+    flags: u32,     // bit 0: add bias; bit 1: accumulate into C; bit 2: bias is one scalar;
+                    // bit 3: C = (A·B) ⊙ f'(y), y bound in place of the bias
     a_off: u32,
     a_rs: u32,
     a_cs: u32,

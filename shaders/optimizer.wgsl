@@ -1,8 +1,10 @@
-// Fused optimizer updates over a whole network's flat parameter buffer, one dispatch each.
-// Twin: src/cpu/kernels.rs (sgd_momentum, adam).
+// Fused optimizer updates over a whole network's flat parameter buffer, one dispatch each, four
+// parameters per invocation (the host pads every parameter buffer to a multiple of 4 words and
+// binds whole buffers, so views are 16-byte aligned; offsets are in words).
+// Twin: src/kernels/optimizer.rs.
 
 struct Params {
-    n: u32,
+    n: u32,          // parameters, a multiple of 4
     param_off: u32,
     grad_off: u32,
     m_off: u32,
@@ -16,18 +18,21 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> param: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> param: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;   // SGD: the velocity
+@group(0) @binding(4) var<storage, read_write> v: array<vec4<f32>>;   // Adam only
 
-// The paper's SGD with momentum: v ← μ·v − lr·g;  θ ← θ + v.  (`v` is unused.)
+// The paper's SGD with momentum: v ← μ·v − lr·g;  θ ← θ + v.
 @compute @workgroup_size(256)
 fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.n; i += nwg.x * 256u) {
-        let vel = p.beta1 * m[p.m_off + i] - p.lr * grad[p.grad_off + i];
-        m[p.m_off + i] = vel;
-        param[p.param_off + i] += vel;
+    let po = p.param_off / 4u;
+    let go = p.grad_off / 4u;
+    let mo = p.m_off / 4u;
+    for (var i = gid.x; i < p.n / 4u; i += nwg.x * 256u) {
+        let vel = p.beta1 * m[mo + i] - p.lr * grad[go + i];
+        m[mo + i] = vel;
+        param[po + i] += vel;
     }
 }
 
@@ -35,12 +40,16 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // θ ← θ − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + ε).
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < p.n; i += nwg.x * 256u) {
-        let g = grad[p.grad_off + i];
-        let mi = p.beta1 * m[p.m_off + i] + (1.0 - p.beta1) * g;
-        let vi = p.beta2 * v[p.v_off + i] + (1.0 - p.beta2) * g * g;
-        m[p.m_off + i] = mi;
-        v[p.v_off + i] = vi;
-        param[p.param_off + i] -= p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + p.eps);
+    let po = p.param_off / 4u;
+    let go = p.grad_off / 4u;
+    let mo = p.m_off / 4u;
+    let vo = p.v_off / 4u;
+    for (var i = gid.x; i < p.n / 4u; i += nwg.x * 256u) {
+        let g = grad[go + i];
+        let mi = p.beta1 * m[mo + i] + (1.0 - p.beta1) * g;
+        let vi = p.beta2 * v[vo + i] + (1.0 - p.beta2) * g * g;
+        m[mo + i] = mi;
+        v[vo + i] = vi;
+        param[po + i] -= p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + p.eps);
     }
 }

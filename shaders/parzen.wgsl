@@ -6,8 +6,8 @@
 //   parzen_log_density   out[r] = log (1/n) Σ_j N(x_r; μ_j, σ²·I_dim)   (a workgroup per row)
 //                              = logsumexp_j(−d²_rj / (2σ²)) − log n − (dim/2)·log(2πσ²)
 // The host passes 1/(2σ²) and log n + (dim/2)·log(2πσ²), computed in f64 (see
-// `cpu::kernels::parzen_constants`), so both backends use identical constants.
-// Twins: src/cpu/kernels.rs::{row_sum_squares, parzen_log_density}.
+// `kernels::parzen::parzen_constants`), so both backends use identical constants.
+// Twins: src/kernels/parzen.rs.
 
 // Both entry points share one parameter block and one layout (row_sum_squares leaves
 // bindings 2 and 3 alone). For row_sum_squares `a` is x [rows, n]; for parzen_log_density it is

@@ -1,5 +1,5 @@
 // Noise and batch indices: uniform U(lo, hi), normal N(0, 1) and uniform integers in [0, range).
-// Twin: src/rng.rs and src/cpu/kernels.rs (rng_uniform, rng_normal, rng_index).
+// Twin: src/kernels/rng.rs (with src/rng.rs). Philox (philox.wgsl) is prepended.
 
 struct Params {
     n: u32,

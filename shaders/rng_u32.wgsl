@@ -1,5 +1,5 @@
 // Random integers: batch indices in [0, range) and raw Philox words (for the bit-identity test).
-// Twin: src/cpu/kernels.rs (rng_index, rng_bits).
+// Twin: src/kernels/rng.rs (with src/rng.rs). Philox (philox.wgsl) is prepended.
 
 struct Params {
     n: u32,

@@ -1,8 +1,8 @@
-//! The interface both backends implement: buffers, and one method per kernel with the same name
-//! and arguments as its WGSL entry point and its CPU twin in `cpu::kernels`. Model and training
-//! code is written once against this trait.
+//! The interface both backends implement: buffers, and `launch`, which runs any kernel of the
+//! table in `crate::kernels`. Model and training code is written once against this trait, through
+//! the typed launchers each kernel's file provides.
 
-use crate::rng::RngKey;
+use crate::kernels::KernelDef;
 use anyhow::Result;
 
 /// A view of `len` 4-byte words starting `offset` words into buffer `buf` of a backend.
@@ -53,75 +53,9 @@ impl MatView {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    Identity,
-    Relu,
-    LeakyRelu(f32),
-    Tanh,
-    Sigmoid,
-}
-
-impl Activation {
-    /// The `kind` code of `shaders/activation.wgsl`.
-    pub fn code(self) -> u32 {
-        match self {
-            Activation::Identity => 0,
-            Activation::Relu => 1,
-            Activation::LeakyRelu(_) => 2,
-            Activation::Tanh => 3,
-            Activation::Sigmoid => 4,
-        }
-    }
-
-    pub fn alpha(self) -> f32 {
-        match self {
-            Activation::LeakyRelu(a) => a,
-            _ => 0.0,
-        }
-    }
-}
-
-/// Which GAN loss `gan_loss` computes (see `shaders/gan_loss.wgsl`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GanLossKind {
-    /// −[log D(x) + log(1 − D(G(z)))] over n_real real then n_fake fake logits.
-    Discriminator,
-    /// log(1 − D(G(z))): the paper's minimax G loss, which saturates when D wins.
-    GeneratorMinimax,
-    /// −log D(G(z)): the non-saturating G loss the paper recommends in practice.
-    GeneratorNonSaturating,
-}
-
-impl GanLossKind {
-    pub fn code(self) -> u32 {
-        match self {
-            GanLossKind::Discriminator => 0,
-            GanLossKind::GeneratorMinimax => 1,
-            GanLossKind::GeneratorNonSaturating => 2,
-        }
-    }
-}
-
-/// One Adam step's hyper-parameters; `t` is the 1-based step used for bias correction.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamStep {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub t: u64,
-}
-
-impl AdamStep {
-    /// (lr / (1 − β1^t), sqrt(1 − β2^t)), computed in f64 on the host for both backends.
-    pub fn corrections(&self) -> (f32, f32) {
-        let t = self.t.max(1) as i32;
-        let bc1 = 1.0 - (self.beta1 as f64).powi(t);
-        let bc2 = 1.0 - (self.beta2 as f64).powi(t);
-        ((self.lr as f64 / bc1) as f32, bc2.sqrt() as f32)
-    }
-}
+pub use crate::kernels::activation::Activation;
+pub use crate::kernels::gan_loss::GanLossKind;
+pub use crate::kernels::optimizer::AdamStep;
 
 /// 8-bit rows resident on a backend, packed four to a word, split into chunks of `chunk_rows`
 /// rows so no chunk exceeds the adapter's largest storage binding.
@@ -162,225 +96,10 @@ pub trait Backend {
     fn flush(&mut self);
     fn counters(&self) -> Counters;
 
-    /// C[m,n] = act(A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`)): the product with the
-    /// bias and an activation applied as it is stored, saving a pass over C.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_act(
-        &mut self,
-        c: Tensor,
-        a: MatView,
-        b: MatView,
-        bias: Option<Tensor>,
-        act: Activation,
-        m: usize,
-        n: usize,
-        k: usize,
-        accumulate: bool,
-    );
-    /// C[m,n] = (A[m,k]·B[k,n]) ⊙ f'(y): the product times the derivative of `act`, written in
-    /// terms of that activation's output `y` ([m,n] like C), applied as C is stored.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_act_grad(
-        &mut self,
-        c: Tensor,
-        a: MatView,
-        b: MatView,
-        act: Activation,
-        y: Tensor,
-        m: usize,
-        n: usize,
-        k: usize,
-    );
-    /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if `accumulate`).
-    #[allow(clippy::too_many_arguments)]
-    fn matmul(
-        &mut self,
-        c: Tensor,
-        a: MatView,
-        b: MatView,
-        bias: Option<Tensor>,
-        m: usize,
-        n: usize,
-        k: usize,
-        accumulate: bool,
-    ) {
-        self.matmul_act(c, a, b, bias, Activation::Identity, m, n, k, accumulate);
-    }
-    /// db[n] (+)= Σ_rows dy[m, n].
-    fn bias_backward(&mut self, db: Tensor, dy: Tensor, m: usize, n: usize, accumulate: bool);
-    /// y[i] = f(x[i]) for i < n.
-    fn activation_forward(&mut self, act: Activation, y: Tensor, x: Tensor, n: usize);
-    /// dx[i] = f'(x[i])·dy[i], with f' computed from the forward output y.
-    fn activation_backward(&mut self, act: Activation, dx: Tensor, dy: Tensor, y: Tensor, n: usize);
-    /// y[r,u] = max_j x[r, u·pieces + j]; idx[r,u] = the winning j (a u32 view).
-    fn maxout_forward(
-        &mut self,
-        y: Tensor,
-        idx: Tensor,
-        x: Tensor,
-        rows: usize,
-        units: usize,
-        pieces: usize,
-    );
-    /// dx[r, u·pieces + j] = dy[r,u] if j won, else 0.
-    fn maxout_backward(
-        &mut self,
-        dx: Tensor,
-        dy: Tensor,
-        idx: Tensor,
-        rows: usize,
-        units: usize,
-        pieces: usize,
-    );
-    /// y = x·mask/keep, mask[i] = uniform(key, i) < keep.
-    fn dropout_forward(&mut self, y: Tensor, x: Tensor, n: usize, keep: f32, key: RngKey);
-    /// dx = dy·mask/keep with the forward's mask (same key).
-    fn dropout_backward(&mut self, dx: Tensor, dy: Tensor, n: usize, keep: f32, key: RngKey);
-    /// Loss gradient w.r.t. the logits into `grad`, and (loss, mean D(x), mean D(G(z))) into
-    /// the 3-word `stats` view (added to it when `accumulate`).
-    #[allow(clippy::too_many_arguments)]
-    fn gan_loss(
-        &mut self,
-        kind: GanLossKind,
-        grad: Tensor,
-        logits: Tensor,
-        n_real: usize,
-        n_fake: usize,
-        stats: Tensor,
-        accumulate: bool,
-    );
-    /// velocity ← momentum·velocity − lr·grad; param ← param + velocity.
-    fn sgd_momentum(
-        &mut self,
-        param: Tensor,
-        grad: Tensor,
-        velocity: Tensor,
-        n: usize,
-        lr: f32,
-        momentum: f32,
-    );
-    /// One Adam step with bias correction over n parameters.
-    fn adam(
-        &mut self,
-        param: Tensor,
-        grad: Tensor,
-        m: Tensor,
-        v: Tensor,
-        n: usize,
-        step: &AdamStep,
-    );
-    /// out[i] = U(lo, hi) from word 0 of element i's block.
-    fn rng_uniform(&mut self, out: Tensor, n: usize, lo: f32, hi: f32, key: RngKey);
-    /// out[i] = N(0, 1) by Box–Muller.
-    fn rng_normal(&mut self, out: Tensor, n: usize, key: RngKey);
-    /// out[i] = uniform integer in [0, range) (a u32 view).
-    fn rng_index(&mut self, out: Tensor, n: usize, range: u32, key: RngKey);
-    /// out[i] = word i % 4 of block i / 4 (a u32 view): the generator's raw output.
-    fn rng_bits(&mut self, out: Tensor, n: usize, key: RngKey);
-    /// out[r, :] = src row idx[r] as bytes · scale + offset, for r < rows.
-    fn gather_rows_u8(
-        &mut self,
-        out: Tensor,
-        src: &DeviceRows,
-        idx: Tensor,
-        rows: usize,
-        scale: f32,
-        offset: f32,
-    );
-    /// out[r, :] = src[idx[r], :] for f32 rows of `row_len`.
-    fn gather_rows_f32(
-        &mut self,
-        out: Tensor,
-        src: Tensor,
-        idx: Tensor,
-        rows: usize,
-        row_len: usize,
-    );
-
-    /// avg[i] ← decay·avg[i] + (1 − decay)·param[i] for i < n.
-    fn ema_update(&mut self, avg: Tensor, param: Tensor, n: usize, decay: f32);
-
-    /// Y[m,n] = X[m,k]·W[k,n] + b[n].
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_forward(
-        &mut self,
-        y: Tensor,
-        x: Tensor,
-        w: Tensor,
-        b: Option<Tensor>,
-        m: usize,
-        k: usize,
-        n: usize,
-    ) {
-        let (a, bm) = (MatView::new(x, k, 1), MatView::new(w, n, 1));
-        self.matmul(y, a, bm, b, m, n, k, false);
-    }
-
-    /// Y[m,n] = act(X[m,k]·W[k,n] + b[n]): a linear layer and its activation in one kernel.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_forward_act(
-        &mut self,
-        y: Tensor,
-        x: Tensor,
-        w: Tensor,
-        b: Option<Tensor>,
-        act: Activation,
-        m: usize,
-        k: usize,
-        n: usize,
-    ) {
-        let (a, bm) = (MatView::new(x, k, 1), MatView::new(w, n, 1));
-        self.matmul_act(y, a, bm, b, act, m, n, k, false);
-    }
-
-    /// dX[m,k] = dY[m,n]·W[k,n]ᵀ.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_backward_input(
-        &mut self,
-        dx: Tensor,
-        dy: Tensor,
-        w: Tensor,
-        m: usize,
-        k: usize,
-        n: usize,
-    ) {
-        let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
-        self.matmul(dx, a, b, None, m, k, n, false);
-    }
-
-    /// dX[m,k] = (dY[m,n]·W[k,n]ᵀ) ⊙ f'(y): backward through a Linear and the activation
-    /// below it, whose output y ([m,k]) is this Linear's input, in one kernel.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_backward_input_act(
-        &mut self,
-        dx: Tensor,
-        dy: Tensor,
-        w: Tensor,
-        act: Activation,
-        y: Tensor,
-        m: usize,
-        k: usize,
-        n: usize,
-    ) {
-        let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
-        self.matmul_act_grad(dx, a, b, act, y, m, k, n);
-    }
-
-    /// dW[k,n] (+)= X[m,k]ᵀ·dY[m,n].
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_backward_weights(
-        &mut self,
-        dw: Tensor,
-        x: Tensor,
-        dy: Tensor,
-        m: usize,
-        k: usize,
-        n: usize,
-        accumulate: bool,
-    ) {
-        let (a, b) = (MatView::new(x, 1, k), MatView::new(dy, n, 1));
-        self.matmul(dw, a, b, None, k, n, m, accumulate);
-    }
+    /// Runs `kernel` (the GPU records it for the next flush, the CPU runs its twin at once) with
+    /// the parameter block `params` (offsets already filled) over `bufs`, its storage bindings in
+    /// order. Model code calls the typed launchers of `crate::kernels` instead.
+    fn launch(&mut self, kernel: &'static KernelDef, params: &[u8], bufs: &[Tensor]);
 
     /// Uploads `rows` rows of `row_len` bytes, chunked to fit the largest binding.
     fn upload_rows_u8(
@@ -400,23 +119,12 @@ pub trait Backend {
         )
     }
 
-    /// out[r] = Σ_c x[r, c]² for r < rows: the squared norms of the rows of x [rows, cols].
-    fn row_sum_squares(&mut self, out: Tensor, x: Tensor, rows: usize, cols: usize);
-    /// out[r] = log (1/n) Σ_j N(x_r; μ_j, σ²·I_dim) for r < rows: a Gaussian Parzen window's log
-    /// density, from dot[r, j] = x_r·μ_j ([rows, n], from `matmul`), x_sq[r] = ‖x_r‖² and
-    /// mu_sq[j] = ‖μ_j‖² (from `row_sum_squares`).
-    #[allow(clippy::too_many_arguments)]
-    fn parzen_log_density(
-        &mut self,
-        out: Tensor,
-        dot: Tensor,
-        x_sq: Tensor,
-        mu_sq: Tensor,
-        rows: usize,
-        n: usize,
-        dim: usize,
-        sigma: f32,
-    );
+    /// A buffer holding `data`.
+    fn upload(&mut self, data: &[f32], label: &str) -> Result<Tensor> {
+        let t = self.alloc(data.len(), label)?;
+        self.write(t, data);
+        Ok(t)
+    }
 }
 
 /// `upload_rows_u8` with an explicit chunk size in bytes (tests use small ones to cover chunking).

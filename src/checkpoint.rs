@@ -1,19 +1,25 @@
-//! Checkpoints in the safetensors format, readable by PyTorch (`safetensors.torch.load_file`)
-//! and other tools: each linear layer's weight [in, out] (y = x·W + b) and bias, both
-//! optimizers' state, and in the metadata the step, the RNG counters and the run's config.
+//! Checkpoints in the safetensors format, laid out for PyTorch: each network's tensors are named
+//! as in an `nn.Sequential` of its layers ("generator.2.weight", a Linear weight [out, in]), the
+//! generator samples come from (the moving average, when the run keeps one) under
+//! `generator_ema.`, and the optimizers' state under `optimizer.`; the metadata holds the step,
+//! the RNG counters and the run's config. `safetensors.torch.load_file` reads it, and a
+//! state_dict with the prefix stripped loads into the matching `nn.Sequential` (README).
+//!
 //! Writes are atomic: a temporary file is written, flushed and renamed over the old one, so the
-//! previous checkpoint survives until the new one is whole.
+//! previous checkpoint survives until the new one is whole. Checkpoints of format 1 (before the
+//! PyTorch layout) still load.
 
 use crate::config::TrainConfig;
 use crate::gan::{GanState, NetState, RngState};
-use crate::model::{Layer, NetSpec};
+use crate::model::{NamedTensor, NetSpec};
 use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-const FORMAT: &str = "duel-checkpoint-1";
+const FORMAT: &str = "duel-checkpoint-2";
+const FORMAT_V1: &str = "duel-checkpoint-1";
 pub const FILE_NAME: &str = "checkpoint.safetensors";
 
 #[derive(Clone, Debug, PartialEq)]
@@ -25,55 +31,92 @@ pub struct Checkpoint {
     pub state: GanState,
 }
 
-/// (name, shape) of each parameter tensor of a network, in flat-buffer order.
-fn param_tensors(prefix: &str, spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
-    let mut out = Vec::new();
-    let mut w = spec.input;
-    let mut i = 0;
-    for l in &spec.layers {
-        match *l {
-            Layer::Linear(n) => {
-                out.push((format!("{prefix}.linear{i}.weight"), vec![w, n]));
-                out.push((format!("{prefix}.linear{i}.bias"), vec![n]));
-                w = n;
-                i += 1;
-            }
-            Layer::Maxout(p) => w /= p,
-            _ => {}
+/// `t`'s values from the flat buffer, in PyTorch's layout.
+fn to_torch(t: &NamedTensor, flat: &[f32]) -> Vec<f32> {
+    let v = &flat[t.offset..t.offset + t.len];
+    if !t.transposed {
+        return v.to_vec();
+    }
+    // Stored [cols, rows] = the transpose of PyTorch's [rows, cols].
+    let (rows, cols) = (t.shape[0], t.shape[1]);
+    let mut out = vec![0.0; t.len];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[r * cols + c] = v[c * rows + r];
         }
     }
     out
 }
 
-fn bytes(v: &[f32]) -> &[u8] {
-    bytemuck::cast_slice(v)
+/// The inverse of `to_torch`, into the flat buffer.
+fn from_torch(t: &NamedTensor, torch: &[f32], flat: &mut [f32]) {
+    let v = &mut flat[t.offset..t.offset + t.len];
+    if !t.transposed {
+        v.copy_from_slice(torch);
+        return;
+    }
+    let (rows, cols) = (t.shape[0], t.shape[1]);
+    for r in 0..rows {
+        for c in 0..cols {
+            v[c * rows + r] = torch[r * cols + c];
+        }
+    }
+}
+
+/// (name, shape, values) of every tensor a network contributes under `prefix`.
+fn net_tensors(
+    prefix: &str,
+    spec: &NetSpec,
+    params: &[f32],
+    state: &[f32],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = Vec::new();
+    for t in spec.param_tensors() {
+        out.push((
+            format!("{prefix}.{}", t.key),
+            t.shape.clone(),
+            to_torch(&t, params),
+        ));
+    }
+    for t in spec.state_tensors() {
+        out.push((
+            format!("{prefix}.{}", t.key),
+            t.shape.clone(),
+            state[t.offset..t.offset + t.len].to_vec(),
+        ));
+    }
+    out
 }
 
 impl Checkpoint {
     pub fn save(&self, path: &Path) -> Result<()> {
-        let gan = self.config.gan(self.dim, self.image_shape.is_some());
-        let mut views: Vec<(String, TensorView<'_>)> = Vec::new();
-        for (prefix, spec, net) in [
-            ("generator", &gan.g, &self.state.g),
-            ("discriminator", &gan.d, &self.state.d),
-        ] {
-            let mut off = 0;
-            for (name, shape) in param_tensors(prefix, spec) {
-                let n: usize = shape.iter().product();
-                let data = bytes(&net.params[off..off + n]);
-                views.push((name, TensorView::new(Dtype::F32, shape, data)?));
-                off += n;
-            }
-            for (what, v) in [("m", &net.opt_m), ("v", &net.opt_v)] {
-                let view = TensorView::new(Dtype::F32, vec![v.len()], bytes(v))?;
-                views.push((format!("{prefix}.optimizer.{what}"), view));
-            }
-        }
-        if let Some(avg) = &self.state.g_ema {
-            let view = TensorView::new(Dtype::F32, vec![avg.len()], bytes(avg))?;
-            views.push(("generator.ema".to_string(), view));
-        }
+        let gan = self.config.gan(self.dim, self.image_shape);
         let s = &self.state;
+        let mut tensors = Vec::new();
+        tensors.extend(net_tensors("generator", &gan.g, &s.g.params, &s.g.state));
+        if let Some(avg) = &s.g_ema {
+            tensors.extend(net_tensors("generator_ema", &gan.g, avg, &s.g.state));
+        }
+        tensors.extend(net_tensors(
+            "discriminator",
+            &gan.d,
+            &s.d.params,
+            &s.d.state,
+        ));
+        for (name, net) in [("generator", &s.g), ("discriminator", &s.d)] {
+            for (what, v) in [("m", &net.opt_m), ("v", &net.opt_v)] {
+                tensors.push((format!("optimizer.{name}.{what}"), vec![v.len()], v.clone()));
+            }
+        }
+        let views = tensors
+            .iter()
+            .map(|(n, shape, v)| {
+                Ok((
+                    n.clone(),
+                    TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(v))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut meta = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("config".to_string(), self.config.to_toml()),
@@ -91,6 +134,8 @@ impl Checkpoint {
                 "discriminator.dropout".to_string(),
                 s.d.dropout_counter.to_string(),
             ),
+            ("generator.describe".to_string(), gan.g.describe()),
+            ("discriminator.describe".to_string(), gan.d.describe()),
         ]);
         if let Some((c, h, w)) = self.image_shape {
             meta.insert("image_shape".into(), format!("{c},{h},{w}"));
@@ -118,8 +163,13 @@ impl Checkpoint {
             meta.get(k)
                 .with_context(|| format!("metadata key {k:?} is missing"))
         };
-        if get("format")? != FORMAT {
-            bail!("format {:?}, expected {FORMAT:?}", get("format")?);
+        let format = get("format")?.as_str();
+        if format != FORMAT && format != FORMAT_V1 {
+            bail!(
+                "it was written as {format:?}, which this version of duel ({}) cannot read; it \
+                 reads {FORMAT:?} and {FORMAT_V1:?}",
+                env!("CARGO_PKG_VERSION")
+            );
         }
         let num = |k: &str| -> Result<u64> {
             get(k)?
@@ -142,7 +192,7 @@ impl Checkpoint {
                 }
             }
         };
-        let gan = config.gan(dim, image_shape.is_some());
+        let gan = config.gan(dim, image_shape);
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = st
                 .tensor(name)
@@ -156,27 +206,64 @@ impl Checkpoint {
             }
             Ok(bytemuck::pod_collect_to_vec(t.data()))
         };
+        let v1 = format == FORMAT_V1;
+        // A network's parameters (and state) under `prefix`, into flat buffers.
+        let read_net = |prefix: &str, spec: &NetSpec| -> Result<(Vec<f32>, Vec<f32>)> {
+            let mut params = vec![0.0; spec.param_count()];
+            for (i, t) in spec.param_tensors().iter().enumerate() {
+                if v1 {
+                    // Format 1: "prefix.linear{j}.weight" [in, out] and ".bias", already in the
+                    // flat layout (every parametrised layer was a Linear).
+                    let name = format!(
+                        "{prefix}.linear{}.{}",
+                        i / 2,
+                        t.key.rsplit('.').next().unwrap_or("")
+                    );
+                    let shape = if t.transposed {
+                        vec![t.shape[1], t.shape[0]]
+                    } else {
+                        t.shape.clone()
+                    };
+                    params[t.offset..t.offset + t.len].copy_from_slice(&read(&name, &shape)?);
+                } else {
+                    let v = read(&format!("{prefix}.{}", t.key), &t.shape)?;
+                    from_torch(t, &v, &mut params);
+                }
+            }
+            let mut state = vec![0.0; spec.state_count()];
+            for t in spec.state_tensors() {
+                let v = read(&format!("{prefix}.{}", t.key), &t.shape)?;
+                state[t.offset..t.offset + t.len].copy_from_slice(&v);
+            }
+            Ok((params, state))
+        };
         let mut nets = Vec::new();
         for (prefix, spec) in [("generator", &gan.g), ("discriminator", &gan.d)] {
-            let mut params = Vec::with_capacity(spec.param_count());
-            for (name, shape) in param_tensors(prefix, spec) {
-                params.extend(read(&name, &shape)?);
-            }
+            let (params, state) = read_net(prefix, spec)?;
             let n = params.len();
+            let opt = |what: &str| {
+                let name = if v1 {
+                    format!("{prefix}.optimizer.{what}")
+                } else {
+                    format!("optimizer.{prefix}.{what}")
+                };
+                read(&name, &[n])
+            };
             nets.push(NetState {
+                opt_m: opt("m")?,
+                opt_v: opt("v")?,
                 params,
-                opt_m: read(&format!("{prefix}.optimizer.m"), &[n])?,
-                opt_v: read(&format!("{prefix}.optimizer.v"), &[n])?,
+                state,
                 steps: num(&format!("{prefix}.steps"))?,
                 dropout_counter: num(&format!("{prefix}.dropout"))?,
             });
         }
         let d = nets.pop().expect("two networks");
         let g = nets.pop().expect("two networks");
-        let g_ema = if config.ema > 0.0 {
-            Some(read("generator.ema", &[g.params.len()])?)
-        } else {
-            None
+        let g_ema = match (config.ema > 0.0, v1) {
+            (false, _) => None,
+            (true, true) => Some(read("generator.ema", &[g.params.len()])?),
+            (true, false) => Some(read_net("generator_ema", &gan.g)?.0),
         };
         Ok(Checkpoint {
             config,

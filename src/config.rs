@@ -227,9 +227,10 @@ impl TrainConfig {
         }
     }
 
-    /// The two networks for samples of `dim` values. Images end in the preset's squashing
-    /// activation (matching `data_range`); 2D points end linear.
-    pub fn networks(&self, dim: usize, images: bool) -> (NetSpec, NetSpec) {
+    /// The two networks for samples of `dim` values (images of `image` = (C, H, W)). Images end
+    /// in the preset's squashing activation (matching `data_range`); 2D points end linear.
+    pub fn networks(&self, dim: usize, image: Option<(usize, usize, usize)>) -> (NetSpec, NetSpec) {
+        let images = image.is_some();
         let z = self.noise_dim;
         let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
         let relu = Layer::Act(Activation::Relu);
@@ -280,16 +281,7 @@ impl TrainConfig {
             ),
         };
         g.extend(out_act);
-        (
-            NetSpec {
-                input: z,
-                layers: g,
-            },
-            NetSpec {
-                input: dim * self.pack,
-                layers: d,
-            },
-        )
+        (NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d))
     }
 
     /// The value range G's image outputs (and the real images fed to D) live in.
@@ -300,8 +292,8 @@ impl TrainConfig {
         }
     }
 
-    pub fn gan(&self, dim: usize, images: bool) -> GanConfig {
-        let (g, d) = self.networks(dim, images);
+    pub fn gan(&self, dim: usize, image: Option<(usize, usize, usize)>) -> GanConfig {
+        let (g, d) = self.networks(dim, image);
         GanConfig {
             g,
             d,
@@ -405,7 +397,7 @@ mod tests {
         cli.insert("dataset".into(), toml::Value::String("ring8".into()));
         let cfg = TrainConfig::resolve(None, cli).unwrap();
         assert_eq!(cfg.preset, Preset::Small);
-        let gan = cfg.gan(2, false);
+        let gan = cfg.gan(2, None);
         assert_eq!(gan.g.output(), 2);
         gan.validate().unwrap();
     }

@@ -1,129 +1,13 @@
-//! Multilayer networks written once for both backends: a list of layers, one flat parameter
-//! buffer (each tensor a slice of it, llm.c style) with gradients and optimizer state mirroring
-//! it, and forward/backward passes that are sequences of named kernel calls.
+//! A network on a backend: its built modules over one flat parameter buffer (each tensor a slice
+//! of it, llm.c style) with gradients and optimizer state mirroring it, and forward and backward
+//! passes that walk the modules in order and in reverse.
 
-use crate::backend::{Activation, AdamStep, Backend, Tensor};
+use crate::backend::{AdamStep, Backend, Tensor};
+use crate::kernels::optimizer::{adam, pad4, sgd_momentum};
+use crate::layers::{Built, Bwd, Fwd, Init, NetRng, ParamSpec, StateSpec, Tangent};
+pub use crate::layers::{Layer, NetSpec, Shape};
 use crate::rng::{self, RngKey};
 use anyhow::{Result, bail};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Layer {
-    /// A fully connected layer with this many outputs: y = x·W + b, W is [in, out].
-    Linear(usize),
-    Act(Activation),
-    /// Max over consecutive groups of this many inputs (follows a Linear of units × pieces).
-    Maxout(usize),
-    /// Inverted dropout keeping each input with this probability while training.
-    Dropout(f32),
-}
-
-/// A network's shape: input width and layers in order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NetSpec {
-    pub input: usize,
-    pub layers: Vec<Layer>,
-}
-
-impl NetSpec {
-    /// Output width of each layer.
-    pub fn widths(&self) -> Vec<usize> {
-        let mut w = self.input;
-        self.layers
-            .iter()
-            .map(|l| {
-                w = match *l {
-                    Layer::Linear(out) => out,
-                    Layer::Maxout(p) => w / p,
-                    _ => w,
-                };
-                w
-            })
-            .collect()
-    }
-
-    pub fn output(&self) -> usize {
-        self.widths().last().copied().unwrap_or(self.input)
-    }
-
-    /// (W offset, b offset, fan-in, fan-out) of each Linear in the flat parameter buffer.
-    fn linear_slots(&self) -> Vec<(usize, usize, usize, usize)> {
-        let mut slots = Vec::new();
-        let (mut w, mut off) = (self.input, 0);
-        for l in &self.layers {
-            match *l {
-                Layer::Linear(out) => {
-                    slots.push((off, off + w * out, w, out));
-                    off += w * out + out;
-                    w = out;
-                }
-                Layer::Maxout(p) => w /= p,
-                _ => {}
-            }
-        }
-        slots
-    }
-
-    pub fn param_count(&self) -> usize {
-        self.linear_slots()
-            .last()
-            .map_or(0, |&(_, b, _, out)| b + out)
-    }
-
-    pub fn validate(&self, name: &str) -> Result<()> {
-        if self.input == 0 {
-            bail!("{name}: input width must be positive");
-        }
-        let mut w = self.input;
-        for (i, l) in self.layers.iter().enumerate() {
-            match *l {
-                Layer::Linear(0) => bail!("{name}: layer {i} has zero outputs"),
-                Layer::Linear(out) => w = out,
-                Layer::Maxout(p) if p == 0 || !w.is_multiple_of(p) => {
-                    bail!("{name}: maxout with {p} pieces after a layer of width {w}")
-                }
-                Layer::Maxout(p) => w /= p,
-                Layer::Dropout(q) if !(q > 0.0 && q <= 1.0) => {
-                    bail!("{name}: dropout keep probability {q} is not in (0, 1]")
-                }
-                _ => {}
-            }
-        }
-        if !self.layers.iter().any(|l| matches!(l, Layer::Linear(_))) {
-            bail!("{name}: a network needs at least one linear layer");
-        }
-        Ok(())
-    }
-
-    /// "784 → 1024 → LeakyReLU(0.2) → …"
-    pub fn describe(&self) -> String {
-        let mut s = self.input.to_string();
-        for l in &self.layers {
-            s += &match l {
-                Layer::Linear(o) => format!(" → {o}"),
-                Layer::Act(Activation::LeakyRelu(a)) => format!(" LeakyReLU({a})"),
-                Layer::Act(a) => format!(" {a:?}"),
-                Layer::Maxout(p) => format!(" maxout×{p}"),
-                Layer::Dropout(q) => format!(" dropout(keep {q})"),
-            };
-        }
-        s
-    }
-
-    /// PyTorch's default Linear init: W and b uniform in ±1/sqrt(fan_in), drawn from the
-    /// counter-based RNG so every backend starts from the same numbers.
-    pub fn init_params(&self, seed: u64, stream_offset: u64) -> Vec<f32> {
-        let mut p = vec![0.0f32; self.param_count()];
-        for (li, &(w_off, _, fan_in, out)) in self.linear_slots().iter().enumerate() {
-            let bound = 1.0 / (fan_in as f32).sqrt();
-            let key = RngKey::new(seed, rng::stream::INIT, stream_offset + ((li as u64) << 32));
-            let n = fan_in * out + out;
-            for (i, v) in p[w_off..w_off + n].iter_mut().enumerate() {
-                *v = rng::uniform(key, i as u64, -bound, bound);
-            }
-        }
-        p
-    }
-}
 
 /// How a network's parameters are updated.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -155,39 +39,147 @@ impl Optimizer {
     }
 }
 
-struct LayerBuffers {
-    /// Output activations, [max_batch, out width].
-    out: Tensor,
-    /// Gradient w.r.t. this layer's input, [max_batch, in width].
-    d_in: Tensor,
-    /// Maxout's winning pieces.
-    idx: Option<Tensor>,
-    /// Dropout's key in the last forward, redrawn by backward.
-    key: RngKey,
+/// A tensor of a network as a checkpoint names it: `key` is its name in a PyTorch
+/// `nn.Sequential` of the unfused layers ("2.weight"), `offset..offset + len` its slice of the
+/// flat buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub key: String,
+    /// PyTorch's shape.
+    pub shape: Vec<usize>,
+    /// Stored as the transpose of `shape`.
+    pub transposed: bool,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl NetSpec {
+    /// The trainable tensors, in flat-buffer order.
+    pub fn param_tensors(&self) -> Vec<NamedTensor> {
+        let built = self.build("network").unwrap_or_default();
+        let mut off = 0;
+        let mut out = Vec::new();
+        for b in &built {
+            for p in b.module.params() {
+                out.push(NamedTensor {
+                    key: format!("{}.{}", b.index, p.name),
+                    shape: p.shape.clone(),
+                    transposed: p.transposed,
+                    offset: off,
+                    len: p.len(),
+                });
+                off += p.len();
+            }
+        }
+        out
+    }
+
+    /// The persistent non-trainable tensors, in flat-buffer order.
+    pub fn state_tensors(&self) -> Vec<NamedTensor> {
+        let built = self.build("network").unwrap_or_default();
+        let mut off = 0;
+        let mut out = Vec::new();
+        for b in &built {
+            for s in b.module.state() {
+                let len = s.shape.iter().product();
+                out.push(NamedTensor {
+                    key: format!("{}.{}", b.index, s.name),
+                    shape: s.shape.clone(),
+                    transposed: false,
+                    offset: off,
+                    len,
+                });
+                off += len;
+            }
+        }
+        out
+    }
+
+    pub fn state_count(&self) -> usize {
+        self.state_tensors().iter().map(|t| t.len).sum()
+    }
+
+    /// Initial parameters, drawn from the counter-based RNG so every backend starts from the
+    /// same numbers: module j's tensors from stream (seed, INIT, stream_offset + j·2³²), each
+    /// value by its position in the module's slice.
+    pub fn init_params(&self, seed: u64, stream_offset: u64) -> Vec<f32> {
+        let built = self.build("network").unwrap_or_default();
+        let mut p = Vec::with_capacity(self.param_count());
+        let with_params = built.iter().filter(|b| !b.module.params().is_empty());
+        for (j, b) in with_params.enumerate() {
+            let key = RngKey::new(seed, rng::stream::INIT, stream_offset + ((j as u64) << 32));
+            let mut at = 0u64;
+            for spec in b.module.params() {
+                p.extend((0..spec.len() as u64).map(|i| draw(&spec, key, at + i)));
+                at += spec.len() as u64;
+            }
+        }
+        p
+    }
+
+    /// Initial persistent state.
+    pub fn init_state(&self) -> Vec<f32> {
+        let built = self.build("network").unwrap_or_default();
+        built
+            .iter()
+            .flat_map(|b| b.module.state())
+            .flat_map(|s: StateSpec| {
+                let n: usize = s.shape.iter().product();
+                std::iter::repeat_n(s.init, n)
+            })
+            .collect()
+    }
+
+    /// Forward FLOPs of the whole network for `rows` samples.
+    pub fn flops(&self, rows: usize) -> f64 {
+        self.build("network")
+            .map(|b| b.iter().map(|m| m.module.flops(rows)).sum())
+            .unwrap_or(0.0)
+    }
+}
+
+fn draw(spec: &ParamSpec, key: RngKey, i: u64) -> f32 {
+    match spec.init {
+        Init::Uniform(b) => rng::uniform(key, i, -b, b),
+        Init::Normal(s) => s * rng::normal(key, i),
+        Init::Const(v) => v,
+    }
+}
+
+/// Where one module's tensors sit in the flat buffers.
+struct Slots {
+    params: Vec<(usize, usize)>,
+    state: Vec<(usize, usize)>,
 }
 
 /// A network's buffers on one backend.
 pub struct Network {
     pub spec: NetSpec,
+    pub modules: Vec<Built>,
     pub max_batch: usize,
+    /// Trainable values (the buffers below hold `pad4` of it).
+    pub n_params: usize,
     pub params: Tensor,
     pub grads: Tensor,
     /// Adam's first moment, or SGD's velocity.
     pub opt_m: Tensor,
     /// Adam's second moment.
     pub opt_v: Tensor,
+    /// Persistent non-trainable state (at least one word).
+    pub state: Tensor,
+    pub n_state: usize,
     /// Optimizer steps taken (Adam's t).
     pub steps: u64,
-    /// Seed and next counter of this network's dropout masks.
-    pub seed: u64,
-    pub dropout_counter: u64,
-    layers: Vec<LayerBuffers>,
-    /// `spec.widths()` and `spec.linear_slots()`, fixed for the network's life.
-    widths: Vec<usize>,
-    slots: Vec<(usize, usize, usize, usize)>,
-    /// Views used by the last forward: its input and each layer's output.
+    /// This network's dropout stream.
+    pub rng: NetRng,
+    slots: Vec<Slots>,
+    /// Each module's output and input-gradient buffers (None for views).
+    outs: Vec<Option<Tensor>>,
+    d_ins: Vec<Option<Tensor>>,
+    /// The last forward: its input, each module's output view, and the batch.
     input: Option<Tensor>,
-    outs: Vec<Tensor>,
+    ys: Vec<Tensor>,
+    /// Each module's input gradient in the last backward (the tangent pass reads them).
     batch: usize,
 }
 
@@ -201,7 +193,7 @@ impl Network {
         seed: u64,
         name: &str,
     ) -> Result<Self> {
-        spec.validate(name)?;
+        let mut modules = spec.build(name)?;
         let n = spec.param_count();
         if params.len() != n {
             bail!(
@@ -209,119 +201,149 @@ impl Network {
                 params.len()
             );
         }
-        let p = be.alloc(n, &format!("{name} parameters"))?;
-        be.write(p, params);
-        let grads = be.alloc(n, &format!("{name} gradients"))?;
-        let opt_m = be.alloc(n, &format!("{name} optimizer m"))?;
-        let opt_v = be.alloc(n, &format!("{name} optimizer v"))?;
-        let mut layers = Vec::new();
-        let mut w_in = spec.input;
-        for (i, (l, w_out)) in spec.layers.iter().zip(spec.widths()).enumerate() {
-            let label = format!("{name} layer {i}");
-            layers.push(LayerBuffers {
-                out: be.alloc(max_batch * w_out, &format!("{label} output"))?,
-                d_in: be.alloc(max_batch * w_in, &format!("{label} input gradient"))?,
-                idx: match l {
-                    Layer::Maxout(_) => {
-                        Some(be.alloc(max_batch * w_out, &format!("{label} argmax"))?)
-                    }
-                    _ => None,
-                },
-                key: RngKey::new(seed, rng::stream::DROPOUT, 0),
+        let alloc_padded = |be: &mut dyn Backend, what: &str| {
+            be.alloc(pad4(n), &format!("{name} {what}"))
+                .map(|t| t.slice(0, pad4(n)))
+        };
+        let p = alloc_padded(be, "parameters")?;
+        be.write(p.slice(0, n), params);
+        let grads = alloc_padded(be, "gradients")?;
+        let opt_m = alloc_padded(be, "optimizer m")?;
+        let opt_v = alloc_padded(be, "optimizer v")?;
+        let n_state = spec.state_count();
+        let state = be.alloc(n_state.max(1), &format!("{name} state"))?;
+        if n_state > 0 {
+            be.write(state.slice(0, n_state), &spec.init_state());
+        }
+        let (mut slots, mut outs, mut d_ins) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut p_off, mut s_off) = (0, 0);
+        for (i, b) in modules.iter_mut().enumerate() {
+            let m = &mut b.module;
+            let label = format!("{name} layer {}", b.index);
+            m.alloc(be, max_batch, &label)?;
+            let take = |len: usize, off: &mut usize| {
+                let s = (*off, len);
+                *off += len;
+                s
+            };
+            slots.push(Slots {
+                params: m
+                    .params()
+                    .iter()
+                    .map(|t| take(t.len(), &mut p_off))
+                    .collect(),
+                state: m
+                    .state()
+                    .iter()
+                    .map(|t| take(t.shape.iter().product(), &mut s_off))
+                    .collect(),
             });
-            w_in = w_out;
+            if m.is_view() {
+                outs.push(None);
+                d_ins.push(None);
+            } else {
+                let out = max_batch * m.output().len();
+                outs.push(Some(be.alloc(out, &format!("{label} output"))?));
+                // The first module's input gradient is only wanted by callers that ask for it.
+                let d_in = max_batch * m.input().len();
+                d_ins.push(Some(
+                    be.alloc(d_in, &format!("{label} input gradient ({i})"))?,
+                ));
+            }
         }
         Ok(Self {
             spec: spec.clone(),
+            modules,
             max_batch,
+            n_params: n,
             params: p,
             grads,
             opt_m,
             opt_v,
+            state,
+            n_state,
             steps: 0,
-            seed,
-            dropout_counter: 0,
-            layers,
-            widths: spec.widths(),
-            slots: spec.linear_slots(),
+            rng: NetRng { seed, counter: 0 },
+            slots,
+            outs,
+            d_ins,
             input: None,
-            outs: Vec::new(),
+            ys: Vec::new(),
             batch: 0,
         })
     }
 
-    /// Runs the network on `x` ([m, input]). With `out`, the last layer writes there (for
-    /// example straight into D's input buffer). Returns the output view [m, output].
+    /// Views of module `i`'s parameter tensors in the flat buffer `base` (params or grads).
+    fn views(&self, base: Tensor, i: usize) -> Vec<Tensor> {
+        self.slots[i]
+            .params
+            .iter()
+            .map(|&(o, l)| base.slice(o, l))
+            .collect()
+    }
+
+    fn state_views(&self, i: usize) -> Vec<Tensor> {
+        self.slots[i]
+            .state
+            .iter()
+            .map(|&(o, l)| self.state.slice(o, l))
+            .collect()
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.spec.input.len()
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.modules
+            .last()
+            .map_or(self.input_len(), |b| b.module.output().len())
+    }
+
+    /// Runs the network on `x` ([rows, input]). With `out`, the last module writes there (for
+    /// example straight into D's input buffer). Returns the output view [rows, output].
     pub fn forward(
         &mut self,
         be: &mut dyn Backend,
         x: Tensor,
-        m: usize,
+        rows: usize,
         train: bool,
         out: Option<Tensor>,
     ) -> Tensor {
         assert!(
-            m <= self.max_batch,
-            "batch {m} exceeds the network's {}",
+            rows <= self.max_batch,
+            "batch {rows} exceeds the network's {}",
             self.max_batch
         );
-        let (widths, slots) = (&self.widths, &self.slots);
-        let last = self.spec.layers.len() - 1;
-        let (mut cur, mut linear) = (x.slice(0, m * self.spec.input), 0);
+        let last = self.modules.len() - 1;
+        let mut cur = x.slice(0, rows * self.input_len());
         self.input = Some(cur);
-        self.outs.clear();
-        self.batch = m;
-        let out_view = |layers: &[LayerBuffers], i: usize| match (i == last, out) {
-            (true, Some(o)) => o.slice(0, m * widths[i]),
-            _ => layers[i].out.slice(0, m * widths[i]),
-        };
-        // A Linear followed by an activation runs as one fused kernel writing the activation's
-        // output; the Linear's own output buffer is then left unwritten (backward never reads
-        // it: the activation's backward uses its output, the Linear's uses its input).
-        let mut fused_act = false;
-        for (i, layer) in self.spec.layers.iter().enumerate() {
-            let w_out = widths[i];
-            let y = out_view(&self.layers, i);
-            match *layer {
-                Layer::Linear(_) => {
-                    let (w_off, b_off, fan_in, n) = slots[linear];
-                    let w = self.params.slice(w_off, fan_in * n);
-                    let b = self.params.slice(b_off, n);
-                    match self.spec.layers.get(i + 1) {
-                        Some(&Layer::Act(act)) => {
-                            let y_act = out_view(&self.layers, i + 1);
-                            be.matmul_forward_act(y_act, cur, w, Some(b), act, m, fan_in, n);
-                            fused_act = true;
-                        }
-                        _ => be.matmul_forward(y, cur, w, Some(b), m, fan_in, n),
-                    }
-                    linear += 1;
-                }
-                Layer::Act(_) if fused_act => fused_act = false,
-                Layer::Act(act) => be.activation_forward(act, y, cur, m * w_out),
-                Layer::Maxout(p) => {
-                    let idx = self.layers[i].idx.expect("maxout has an index buffer");
-                    be.maxout_forward(y, idx.slice(0, m * w_out), cur, m, w_out, p);
-                }
-                Layer::Dropout(q) => {
-                    if train && q < 1.0 {
-                        let key =
-                            RngKey::new(self.seed, rng::stream::DROPOUT, self.dropout_counter);
-                        self.dropout_counter += (m * w_out) as u64;
-                        self.layers[i].key = key;
-                        be.dropout_forward(y, cur, m * w_out, q, key);
-                    } else {
-                        be.dropout_forward(y, cur, m * w_out, 1.0, self.layers[i].key);
-                    }
-                }
-            }
-            self.outs.push(y);
+        self.batch = rows;
+        self.ys.clear();
+        for i in 0..self.modules.len() {
+            let len = rows * self.modules[i].module.output().len();
+            let y = match (&self.outs[i], out) {
+                (_, Some(o)) if i == last => o.slice(0, len),
+                (None, _) => cur,
+                (Some(buf), _) => buf.slice(0, len),
+            };
+            let (params, state) = (self.views(self.params, i), self.state_views(i));
+            let f = Fwd {
+                x: cur,
+                y,
+                rows,
+                params: &params,
+                state: &state,
+                train,
+            };
+            self.modules[i].module.forward(be, &f, &mut self.rng);
+            self.ys.push(y);
             cur = y;
         }
         cur
     }
 
-    /// Backpropagates `dout` ([m, output]) through the last forward. Parameter gradients are
+    /// Backpropagates `dout` ([rows, output]) through the last forward. Parameter gradients are
     /// overwritten when `param_grads`; the gradient w.r.t. the input is returned when
     /// `input_grad` (it is skipped otherwise, saving the first layer's largest product).
     pub fn backward(
@@ -331,58 +353,29 @@ impl Network {
         input_grad: bool,
         param_grads: bool,
     ) -> Option<Tensor> {
-        let m = self.batch;
-        let (widths, slots) = (&self.widths, &self.slots);
+        let rows = self.batch;
         let input = self.input.expect("backward needs a forward first");
-        let mut linear = slots.len();
         let mut d = dout;
-        // Set when a Linear's backward-input already applied the gradient of the activation
-        // below it (one fused kernel), so that activation's own backward is skipped.
-        let mut act_done = false;
-        for i in (0..self.spec.layers.len()).rev() {
-            if std::mem::take(&mut act_done) {
-                if !(i > 0 || input_grad) {
-                    return None;
-                }
-                continue;
-            }
-            let w_out = widths[i];
-            let w_in = if i == 0 {
-                self.spec.input
-            } else {
-                widths[i - 1]
-            };
-            let x = if i == 0 { input } else { self.outs[i - 1] };
+        for i in (0..self.modules.len()).rev() {
             let need_dx = i > 0 || input_grad;
-            let dx = self.layers[i].d_in.slice(0, m * w_in);
-            match self.spec.layers[i] {
-                Layer::Linear(_) => {
-                    linear -= 1;
-                    let (w_off, b_off, fan_in, n) = slots[linear];
-                    let w = self.params.slice(w_off, fan_in * n);
-                    if param_grads {
-                        let dw = self.grads.slice(w_off, fan_in * n);
-                        be.matmul_backward_weights(dw, x, d, m, fan_in, n, false);
-                        be.bias_backward(self.grads.slice(b_off, n), d, m, n, false);
-                    }
-                    if need_dx {
-                        match i.checked_sub(1).map(|j| self.spec.layers[j]) {
-                            Some(Layer::Act(act)) => {
-                                let y = self.outs[i - 1];
-                                be.matmul_backward_input_act(dx, d, w, act, y, m, fan_in, n);
-                                act_done = true;
-                            }
-                            _ => be.matmul_backward_input(dx, d, w, m, fan_in, n),
-                        }
-                    }
-                }
-                Layer::Act(act) => be.activation_backward(act, dx, d, self.outs[i], m * w_out),
-                Layer::Maxout(p) => {
-                    let idx = self.layers[i].idx.expect("maxout has an index buffer");
-                    be.maxout_backward(dx, d, idx.slice(0, m * w_out), m, w_out, p);
-                }
-                Layer::Dropout(q) => be.dropout_backward(dx, d, m * w_out, q, self.layers[i].key),
-            }
+            let m = &self.modules[i].module;
+            let dx = match self.d_ins[i] {
+                None => d,
+                Some(buf) => buf.slice(0, rows * m.input().len()),
+            };
+            let (params, state) = (self.views(self.params, i), self.state_views(i));
+            let grads = self.views(self.grads, i);
+            let b = Bwd {
+                x: if i == 0 { input } else { self.ys[i - 1] },
+                y: self.ys[i],
+                dy: d,
+                dx: need_dx.then_some(dx),
+                rows,
+                params: &params,
+                grads: param_grads.then_some(&grads[..]),
+                state: &state,
+            };
+            self.modules[i].module.backward(be, &b);
             if !need_dx {
                 return None;
             }
@@ -391,13 +384,40 @@ impl Network {
         Some(d)
     }
 
+    /// The tangent pass of a gradient penalty, after a `backward` to the input: sweeps `v`
+    /// ([rows, input], the penalty's derivative w.r.t. the input gradient) forward through every
+    /// module, adding each module's penalty term to the parameter gradients. `scratch` holds two
+    /// buffers of the widest layer.
+    pub fn tangent(&mut self, be: &mut dyn Backend, v: Tensor, scratch: [Tensor; 2]) -> Result<()> {
+        let rows = self.batch;
+        let input = self.input.expect("the tangent pass needs a forward first");
+        let mut cur = v;
+        for i in 0..self.modules.len() {
+            let len = rows * self.modules[i].module.output().len();
+            let v_out = scratch[i % 2].slice(0, len);
+            let (params, grads) = (self.views(self.params, i), self.views(self.grads, i));
+            let t = Tangent {
+                x: if i == 0 { input } else { self.ys[i - 1] },
+                y: self.ys[i],
+                v_in: cur,
+                v_out,
+                rows,
+                params: &params,
+                grads: &grads,
+            };
+            self.modules[i].module.tangent(be, &t)?;
+            cur = v_out;
+        }
+        Ok(())
+    }
+
     /// One optimizer step on the gradients of the last backward.
     pub fn update(&mut self, be: &mut dyn Backend, opt: &Optimizer) {
         self.steps += 1;
-        let n = self.spec.param_count();
+        let n = pad4(self.n_params);
         match *opt {
             Optimizer::Sgd { lr, momentum } => {
-                be.sgd_momentum(self.params, self.grads, self.opt_m, n, lr, momentum)
+                sgd_momentum(be, self.params, self.grads, self.opt_m, n, lr, momentum)
             }
             Optimizer::Adam {
                 lr,
@@ -412,8 +432,21 @@ impl Network {
                     eps,
                     t: self.steps,
                 };
-                be.adam(self.params, self.grads, self.opt_m, self.opt_v, n, &step)
+                adam(
+                    be,
+                    self.params,
+                    self.grads,
+                    self.opt_m,
+                    self.opt_v,
+                    n,
+                    &step,
+                )
             }
         }
+    }
+
+    /// The unpadded view of a padded flat buffer.
+    pub fn unpadded(&self, t: Tensor) -> Tensor {
+        t.slice(0, self.n_params)
     }
 }

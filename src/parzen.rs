@@ -11,6 +11,9 @@
 //! runs on either backend.
 
 use crate::backend::{Backend, MatView, Tensor};
+use crate::kernels::matmul::matmul;
+use crate::kernels::parzen::parzen_log_density;
+use crate::kernels::parzen::row_sum_squares;
 use anyhow::{Result, bail};
 
 /// The paper's σ grid: `count` values log-spaced over [10^lo, 10^hi] (NumPy's logspace).
@@ -57,7 +60,7 @@ impl ParzenWindow {
         let mu = be.alloc(centres.len(), "parzen centres")?;
         be.write(mu, centres);
         let mu_sq = be.alloc(n, "parzen centre norms")?;
-        be.row_sum_squares(mu_sq, mu, n, dim);
+        row_sum_squares(be, mu_sq, mu, n, dim);
         Ok(Self {
             mu,
             mu_sq,
@@ -96,14 +99,14 @@ impl ParzenWindow {
             let m = block.len() / dim;
             let xv = x.slice(0, m * dim);
             be.write(xv, block);
-            be.row_sum_squares(x_sq, xv, m, dim);
+            row_sum_squares(be, x_sq, xv, m, dim);
             // dot[r, j] = x_r·μ_j: A = X [m, dim], B = Mᵀ [dim, n] read through strides.
             let a = MatView::new(xv, dim, 1);
             let b = MatView::new(self.mu, 1, dim);
-            be.matmul(dot.slice(0, m * n), a, b, None, m, n, dim, false);
+            matmul(be, dot.slice(0, m * n), a, b, None, m, n, dim, false);
             for (s, &sigma) in sigmas.iter().enumerate() {
                 let o = out.slice(s * chunk, m);
-                be.parzen_log_density(o, dot, x_sq, self.mu_sq, m, n, dim, sigma);
+                parzen_log_density(be, o, dot, x_sq, self.mu_sq, m, n, dim, sigma);
             }
             let got = be.read(out)?;
             for (s, r) in result.iter_mut().enumerate() {

@@ -5,6 +5,8 @@ use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
 use crate::data::Mixture2d;
 use crate::gan::Noise;
+use crate::kernels::rng::rng_normal;
+use crate::kernels::rng::rng_uniform;
 use crate::model::Network;
 use crate::output;
 use crate::rng::{RngKey, stream};
@@ -19,8 +21,8 @@ pub fn generate(
     count: usize,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    let gan = ck.config.gan(ck.dim, ck.image_shape.is_some());
-    let zdim = gan.g.input;
+    let gan = ck.config.gan(ck.dim, ck.image_shape);
+    let zdim = gan.g.input.len();
     let chunk = count.clamp(1, 1024);
     // The moving average of G's weights when the run kept one: it is what the run sampled.
     let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
@@ -33,8 +35,8 @@ pub fn generate(
         let n = rows * zdim;
         let key = RngKey::new(seed, stream::SAMPLE, (done * zdim) as u64);
         match gan.noise {
-            Noise::Uniform => be.rng_uniform(z.slice(0, n), n, -1.0, 1.0, key),
-            Noise::Normal => be.rng_normal(z.slice(0, n), n, key),
+            Noise::Uniform => rng_uniform(be, z.slice(0, n), n, -1.0, 1.0, key),
+            Noise::Normal => rng_normal(be, z.slice(0, n), n, key),
         }
         let y = g.forward(be, z, rows, false, None);
         out.extend(be.read(y)?);

@@ -358,7 +358,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
 
     let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let be: &mut dyn Backend = be_box.as_mut();
-    let gan_cfg = cfg.gan(data.dim(), data.is_images());
+    let gan_cfg = cfg.gan(data.dim(), data.image_shape());
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;

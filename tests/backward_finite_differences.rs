@@ -1,13 +1,14 @@
-//! Every backward pass against central finite differences of its forward, on the CPU path.
+//! Every backward pass against central finite differences of its forward, on the CPU path:
+//! each layer kind alone (through a one-layer network, so the module's own backward is what is
+//! checked), every fused combination in a whole network, and the GAN losses.
 #![allow(clippy::needless_range_loop)]
 
 mod common;
 
 use common::{cpu, data};
 use duel::backend::{Activation, Backend, GanLossKind};
-use duel::cpu::kernels;
-use duel::model::{Layer, NetSpec, Network};
-use duel::rng::{RngKey, stream};
+use duel::kernels::gan_loss::gan_loss;
+use duel::model::{Layer, NetSpec, Network, Shape};
 
 /// Central difference of `f` at `x` along coordinate `i`.
 fn central(f: &mut dyn FnMut(&[f32]) -> f64, x: &[f32], i: usize, h: f32) -> f64 {
@@ -30,119 +31,114 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
 }
 
-#[test]
-fn matmul_backward_matches_finite_differences() {
-    let (m, k, n) = (5, 7, 3);
-    let x = data(1, m * k, -1.0, 1.0);
-    let w = data(2, k * n, -1.0, 1.0);
-    let b = data(3, n, -1.0, 1.0);
-    let r = data(4, m * n, -1.0, 1.0);
-    // L = Σ r ⊙ (X·W + b), so dL/dY = r.
-    let loss = |x: &[f32], w: &[f32], b: &[f32]| {
-        let mut y = vec![0.0; m * n];
-        kernels::matmul(&mut y, x, (k, 1), w, (n, 1), Some(b), m, n, k, false);
-        dot(&y, &r)
+/// Checks a network's backward against central differences of L = Σ r ⊙ net(x): the input
+/// gradient and every parameter gradient. Dropout draws the same mask every time. Inputs are
+/// drawn from `x_range`; `h` is the difference step.
+fn check_network(what: &str, spec: &NetSpec, rows: usize, x_range: f32, h: f32, tol: f64) {
+    let params = spec.init_params(3, 0);
+    let x = data(13, rows * spec.input.len(), -x_range, x_range);
+    let r = data(14, rows * spec.output(), -1.0, 1.0);
+    let mut be = cpu();
+    let mut net = Network::new(&mut be, spec, rows, &params, 5, "net").unwrap();
+    let xt = be.upload(&x, "x").unwrap();
+    let rt = be.upload(&r, "r").unwrap();
+    let loss = |be: &mut dyn Backend, net: &mut Network, p: &[f32], x: &[f32]| {
+        be.write(net.unpadded(net.params), p);
+        be.write(xt, x);
+        net.rng.counter = 0;
+        let y = net.forward(be, xt, rows, true, None);
+        dot(&be.read(y).unwrap(), &r)
     };
-    let mut dx = vec![0.0; m * k];
-    let mut dw = vec![0.0; k * n];
-    let mut db = vec![0.0; n];
-    kernels::matmul(&mut dx, &r, (n, 1), &w, (1, n), None, m, k, n, false);
-    kernels::matmul(&mut dw, &x, (1, k), &r, (n, 1), None, k, n, m, false);
-    kernels::bias_backward(&mut db, &r, m, n, false);
-    for i in 0..m * k {
-        let num = central(&mut |v| loss(v, &w, &b), &x, i, 1e-2);
-        check(&format!("dX[{i}]"), dx[i] as f64, num, 1e-3, 1e-3);
+    loss(&mut be, &mut net, &params, &x);
+    let dx = net.backward(&mut be, rt, true, true).unwrap();
+    let dx = be.read(dx).unwrap();
+    let grads = be.read(net.unpadded(net.grads)).unwrap();
+    for i in 0..params.len() {
+        let num = central(&mut |p| loss(&mut be, &mut net, p, &x), &params, i, h);
+        check(
+            &format!("{what}: dparam[{i}]"),
+            grads[i] as f64,
+            num,
+            tol,
+            20.0 * tol,
+        );
     }
-    for i in 0..k * n {
-        let num = central(&mut |v| loss(&x, v, &b), &w, i, 1e-2);
-        check(&format!("dW[{i}]"), dw[i] as f64, num, 1e-3, 1e-3);
-    }
-    for i in 0..n {
-        let num = central(&mut |v| loss(&x, &w, v), &b, i, 1e-2);
-        check(&format!("db[{i}]"), db[i] as f64, num, 1e-3, 1e-3);
-    }
-}
-
-#[test]
-fn activation_backward_matches_finite_differences() {
-    let n = 200;
-    // Keep clear of ReLU's kink at 0 so the central difference is defined.
-    let x: Vec<f32> = data(5, n, -4.0, 4.0)
-        .into_iter()
-        .map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })
-        .collect();
-    let r = data(6, n, -1.0, 1.0);
-    for act in [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::LeakyRelu(0.2),
-        Activation::Tanh,
-        Activation::Sigmoid,
-    ] {
-        let mut y = vec![0.0; n];
-        let mut dx = vec![0.0; n];
-        kernels::activation_forward(act, &mut y, &x, n);
-        kernels::activation_backward(act, &mut dx, &r, &y, n);
-        let mut loss = |v: &[f32]| {
-            let mut y = vec![0.0; n];
-            kernels::activation_forward(act, &mut y, v, n);
-            dot(&y, &r)
-        };
-        for i in 0..n {
-            let num = central(&mut loss, &x, i, 1e-3);
-            check(&format!("{act:?} dx[{i}]"), dx[i] as f64, num, 2e-3, 1e-2);
-        }
-    }
-}
-
-#[test]
-fn maxout_and_dropout_backward_match_finite_differences() {
-    let (rows, units, pieces) = (3, 4, 5);
-    let x = data(7, rows * units * pieces, -1.0, 1.0);
-    let r = data(8, rows * units, -1.0, 1.0);
-    let mut y = vec![0.0; rows * units];
-    let mut idx = vec![0u32; rows * units];
-    let mut dx = vec![0.0; x.len()];
-    kernels::maxout_forward(&mut y, &mut idx, &x, rows, units, pieces);
-    kernels::maxout_backward(&mut dx, &r, &idx, rows, units, pieces);
-    let mut loss = |v: &[f32]| {
-        let (mut y, mut i) = (vec![0.0; rows * units], vec![0u32; rows * units]);
-        kernels::maxout_forward(&mut y, &mut i, v, rows, units, pieces);
-        dot(&y, &r)
-    };
     for i in 0..x.len() {
-        // A step small enough not to change which piece wins (inputs are distinct).
-        let num = central(&mut loss, &x, i, 1e-4);
-        check(&format!("maxout dx[{i}]"), dx[i] as f64, num, 5e-3, 1e-2);
+        let num = central(&mut |v| loss(&mut be, &mut net, &params, v), &x, i, h);
+        check(
+            &format!("{what}: dx[{i}]"),
+            dx[i] as f64,
+            num,
+            tol,
+            20.0 * tol,
+        );
     }
-
-    let n = 300;
-    let key = RngKey::new(11, stream::DROPOUT, 77);
-    let x = data(9, n, -1.0, 1.0);
-    let r = data(10, n, -1.0, 1.0);
-    let mut dx = vec![0.0; n];
-    kernels::dropout_backward(&mut dx, &r, n, 0.8, key);
-    let mut loss = |v: &[f32]| {
-        let mut y = vec![0.0; n];
-        kernels::dropout_forward(&mut y, v, n, 0.8, key);
-        dot(&y, &r)
-    };
-    let mut zeros = 0;
-    for i in 0..n {
-        let num = central(&mut loss, &x, i, 1e-2);
-        check(&format!("dropout dx[{i}]"), dx[i] as f64, num, 1e-3, 1e-3);
-        zeros += (dx[i] == 0.0) as usize;
-    }
-    // About 20% dropped: the mask is neither all-keep nor all-drop.
     assert!(
-        (30..=90).contains(&zeros),
-        "{zeros} of {n} dropped at keep 0.8"
+        dx.iter().any(|g| g.abs() > 1e-3),
+        "{what}: input gradients are all ~0"
     );
 }
 
+const ACTS: [Activation; 5] = [
+    Activation::Identity,
+    Activation::Relu,
+    Activation::LeakyRelu(0.2),
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
+
 #[test]
-fn gan_loss_gradients_match_finite_differences() {
+fn linear_and_its_fused_activations() {
+    for act in ACTS {
+        let spec = NetSpec::flat(7, vec![Layer::Linear(5), Layer::Act(act)]);
+        check_network(&format!("Linear + {act:?}"), &spec, 3, 1.0, 1e-3, 2e-3);
+    }
+}
+
+#[test]
+fn standalone_activations() {
+    for act in ACTS {
+        // An activation after maxout cannot be fused into a linear layer.
+        let spec = NetSpec::flat(6, vec![Layer::Linear(8), Layer::Maxout(2), Layer::Act(act)]);
+        check_network(&format!("Maxout → {act:?}"), &spec, 3, 1.0, 1e-3, 2e-3);
+    }
+}
+
+#[test]
+fn maxout_and_dropout() {
+    // A step small enough not to change which piece wins.
+    let spec = NetSpec::flat(5, vec![Layer::Linear(12), Layer::Maxout(3)]);
+    check_network("Linear → Maxout", &spec, 3, 1.0, 1e-4, 5e-3);
+    let spec = NetSpec::flat(9, vec![Layer::Dropout(0.6), Layer::Linear(4)]);
+    check_network("Dropout → Linear", &spec, 4, 1.0, 1e-3, 2e-3);
+}
+
+#[test]
+fn whole_network_with_every_fusion() {
+    // Every layer kind as D and G compose them: backward-input products fused with the
+    // activation below (LeakyReLU, Tanh), an activation gradient taken in the layer itself
+    // (Sigmoid at the end), dropout and maxout.
+    let spec = NetSpec {
+        input: Shape::flat(6),
+        layers: vec![
+            Layer::Dropout(0.8),
+            Layer::Linear(12),
+            Layer::Maxout(3),
+            Layer::Linear(5),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(4),
+            Layer::Act(Activation::Tanh),
+            Layer::Linear(3),
+            Layer::Act(Activation::Sigmoid),
+        ],
+    };
+    check_network("network", &spec, 4, 1.0, 1e-3, 3e-3);
+}
+
+#[test]
+fn gan_loss_gradients() {
     let m = 6;
+    let mut be = cpu();
     for kind in [
         GanLossKind::Discriminator,
         GanLossKind::GeneratorMinimax,
@@ -153,20 +149,20 @@ fn gan_loss_gradients_match_finite_differences() {
             _ => (0, m),
         };
         let l = data(12, n_real + n_fake, -6.0, 6.0);
-        let mut grad = vec![0.0; l.len()];
-        let mut stats = [0.0f32; 3];
-        kernels::gan_loss(kind, &mut grad, &l, n_real, n_fake, &mut stats, false);
-        let mut loss = |v: &[f32]| {
-            let mut g = vec![0.0; v.len()];
-            let mut s = [0.0f32; 3];
-            kernels::gan_loss(kind, &mut g, v, n_real, n_fake, &mut s, false);
-            s[0] as f64
+        let lt = be.upload(&l, "logits").unwrap();
+        let grad = be.alloc(l.len(), "grad").unwrap();
+        let stats = be.alloc(3, "stats").unwrap();
+        let run = |be: &mut dyn Backend, v: &[f32]| {
+            be.write(lt, v);
+            gan_loss(be, kind, grad, lt, n_real, n_fake, stats, false);
+            (be.read(grad).unwrap(), be.read(stats).unwrap())
         };
+        let (g, s) = run(&mut be, &l);
         for i in 0..l.len() {
-            let num = central(&mut loss, &l, i, 1e-2);
+            let num = central(&mut |v| run(&mut be, v).1[0] as f64, &l, i, 1e-2);
             check(
                 &format!("{kind:?} dL/dl[{i}]"),
-                grad[i] as f64,
+                g[i] as f64,
                 num,
                 2e-4,
                 1e-2,
@@ -187,56 +183,6 @@ fn gan_loss_gradients_match_finite_differences() {
                 -l.iter().map(|&v| d(v).ln()).sum::<f64>() / m as f64
             }
         };
-        check(&format!("{kind:?} loss"), stats[0] as f64, want, 1e-5, 1e-5);
+        check(&format!("{kind:?} loss"), s[0] as f64, want, 1e-5, 1e-5);
     }
-}
-
-#[test]
-fn network_backward_matches_finite_differences() {
-    // Every layer kind in one network, as D and G compose them.
-    let spec = NetSpec {
-        input: 6,
-        layers: vec![
-            Layer::Dropout(0.8),
-            Layer::Linear(12),
-            Layer::Maxout(3),
-            Layer::Linear(5),
-            Layer::Act(Activation::LeakyRelu(0.2)),
-            Layer::Linear(4),
-            Layer::Act(Activation::Tanh),
-            Layer::Linear(3),
-            Layer::Act(Activation::Sigmoid),
-        ],
-    };
-    let m = 4;
-    let params = spec.init_params(3, 0);
-    let x = data(13, m * spec.input, -1.0, 1.0);
-    let r = data(14, m * spec.output(), -1.0, 1.0);
-    let mut be = cpu();
-    let mut net = Network::new(&mut be, &spec, m, &params, 5, "net").unwrap();
-    let xt = be.alloc(x.len(), "x").unwrap();
-    let rt = be.alloc(r.len(), "r").unwrap();
-    be.write(xt, &x);
-    be.write(rt, &r);
-    // L = Σ r ⊙ net(x), with the same dropout mask every time.
-    let loss = |be: &mut dyn Backend, net: &mut Network, p: &[f32], x: &[f32]| {
-        be.write(net.params, p);
-        be.write(xt, x);
-        net.dropout_counter = 0;
-        let y = net.forward(be, xt, m, true, None);
-        dot(&be.read(y).unwrap(), &r)
-    };
-    loss(&mut be, &mut net, &params, &x);
-    let dx = net.backward(&mut be, rt, true, true).unwrap();
-    let dx = be.read(dx).unwrap();
-    let grads = be.read(net.grads).unwrap();
-    for i in 0..params.len() {
-        let num = central(&mut |p| loss(&mut be, &mut net, p, &x), &params, i, 1e-3);
-        check(&format!("dparam[{i}]"), grads[i] as f64, num, 3e-3, 2e-2);
-    }
-    for i in 0..x.len() {
-        let num = central(&mut |v| loss(&mut be, &mut net, &params, v), &x, i, 1e-3);
-        check(&format!("dx[{i}]"), dx[i] as f64, num, 3e-3, 2e-2);
-    }
-    assert!(grads.iter().any(|g| g.abs() > 1e-3), "gradients are all ~0");
 }

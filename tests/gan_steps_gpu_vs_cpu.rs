@@ -6,12 +6,12 @@ mod common;
 use common::{assert_close, cpu, gpu};
 use duel::backend::{Activation, Backend};
 use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
-use duel::model::{Layer, NetSpec, Optimizer};
+use duel::model::{Layer, NetSpec, Optimizer, Shape};
 
 fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
     GanConfig {
         g: NetSpec {
-            input: 10,
+            input: Shape::flat(10),
             layers: vec![
                 Layer::Linear(33),
                 Layer::Act(Activation::Relu),
@@ -20,7 +20,7 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
             ],
         },
         d: NetSpec {
-            input: 65,
+            input: Shape::flat(65),
             layers: vec![
                 Layer::Dropout(0.8),
                 Layer::Linear(30),
@@ -118,7 +118,7 @@ fn packed_discriminator() {
     );
     cfg.pack = 3;
     cfg.batch = 12;
-    cfg.d.input = 65 * 3;
+    cfg.d.input = Shape::flat(65 * 3);
     compare(cfg, 1e-5);
 }
 

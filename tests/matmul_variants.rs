@@ -8,6 +8,10 @@ use common::{RAGGED, assert_close, cpu, data, gpu};
 use duel::backend::{Activation, Backend, MatView};
 use duel::gpu::MatmulChoice;
 use duel::gpu::matmul::sg_layout;
+use duel::kernels::matmul::matmul;
+use duel::kernels::matmul::matmul_backward_input;
+use duel::kernels::matmul::matmul_backward_weights;
+use duel::kernels::matmul::matmul_forward;
 
 fn upload<B: Backend + ?Sized>(be: &mut B, values: &[f32]) -> duel::Tensor {
     let t = be.alloc(values.len(), "test input").unwrap();
@@ -51,13 +55,14 @@ fn products(
     // The activation output below the layer, for the fused backward-input.
     let y_below = upload(be, &padded(&data(seed + 5, m * k, -1.0, 1.0))).slice(pad, m * k);
     let dx_act = be.alloc(m * k, "dx act").unwrap();
-    be.matmul_backward_input_act(dx_act, dyt, wt, act, y_below, m, k, n);
-    be.matmul_forward_act(y, xt, wt, Some(bt), act, m, k, n);
-    be.matmul_backward_input(dx, dyt, wt, m, k, n);
-    be.matmul_backward_weights(dw, xt, dyt, m, k, n, true);
+    matmul_backward_input(be, dx_act, dyt, wt, Some((act, y_below)), m, k, n);
+    matmul_forward(be, y, xt, wt, Some(bt), act, m, k, n);
+    matmul_backward_input(be, dx, dyt, wt, None, m, k, n);
+    matmul_backward_weights(be, dw, xt, dyt, m, k, n, true);
     if n == m {
         // (Xᵀ)[k,m]·(Wᵀ)[n,k] with n = m: A read with a_rs = 1, B with b_rs = 1.
-        be.matmul(
+        matmul(
+            be,
             xtwt,
             MatView::new(xt, 1, k),
             MatView::new(wt, 1, n),
@@ -163,41 +168,5 @@ fn both_kernels_on_ragged_shapes() {
     for choice in [MatmulChoice::Tiled, MatmulChoice::Subgroup] {
         check_choice(choice, &shapes, 0);
         check_choice(choice, &ALIGNED, 1);
-    }
-}
-
-/// Adam's vec4 kernel (bulk) and scalar tail, on ragged sizes, at aligned and unaligned offsets.
-#[test]
-fn adam_vec4_bulk_and_tail_match_the_cpu() {
-    use duel::backend::AdamStep;
-    for &n in &RAGGED {
-        for pad in [0, 4, 3] {
-            let run = |be: &mut dyn Backend| {
-                let padded = |seed, lo, hi| [vec![0.5; pad], data(seed, n, lo, hi)].concat();
-                let p = upload(be, &padded(1, -1.0, 1.0)).slice(pad, n);
-                let g = upload(be, &padded(2, -1.0, 1.0)).slice(pad, n);
-                let m = upload(be, &padded(3, -0.1, 0.1)).slice(pad, n);
-                let v = upload(be, &padded(4, 0.0, 0.1)).slice(pad, n);
-                for t in 1..=2 {
-                    let step = AdamStep {
-                        lr: 2e-4,
-                        beta1: 0.5,
-                        beta2: 0.999,
-                        eps: 1e-8,
-                        t,
-                    };
-                    be.adam(p, g, m, v, n, &step);
-                }
-                [
-                    be.read(p).unwrap(),
-                    be.read(m).unwrap(),
-                    be.read(v).unwrap(),
-                ]
-                .concat()
-            };
-            let got = run(&mut gpu());
-            let want = run(&mut cpu());
-            assert_close(&format!("adam n={n} pad={pad}"), &got, &want, 1e-6, 1e-5);
-        }
     }
 }

@@ -53,9 +53,6 @@ pub struct CommonOpts {
 pub struct KernelOpts {
     #[command(flatten)]
     pub common: CommonOpts,
-    /// Batch size of the preset layer shapes (D's products use twice this many rows).
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
     /// Only rows whose kernel or shape contains this text.
     #[arg(long)]
     pub filter: Option<String>,

@@ -7,20 +7,19 @@ use crate::backend::{Activation, Backend, Counters};
 use crate::cpu::CpuBackend;
 use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
 use crate::gpu::{GpuBackend, ProfiledDispatch, context::selector_from_env};
-use crate::model::{Layer, NetSpec, Optimizer};
+use crate::model::{Layer, NetSpec, Optimizer, Shape};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
 
 /// The benchmark presets, as in the peer benchmarks (shared/peers/pytorch): (G, D).
-/// Private copies until the trainer's presets module exists; keep the two identical.
 pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
     use Activation::*;
     use Layer::*;
     Ok(match name {
         "mlp" => (
             NetSpec {
-                input: 100,
+                input: Shape::flat(100),
                 layers: vec![
                     Linear(1024),
                     Act(Relu),
@@ -31,7 +30,7 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
                 ],
             },
             NetSpec {
-                input: 784,
+                input: Shape::flat(784),
                 layers: vec![
                     Linear(1024),
                     Act(LeakyRelu(0.2)),
@@ -43,7 +42,7 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
         ),
         "paper" => (
             NetSpec {
-                input: 100,
+                input: Shape::flat(100),
                 layers: vec![
                     Linear(1200),
                     Act(Relu),
@@ -54,7 +53,7 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
                 ],
             },
             NetSpec {
-                input: 784,
+                input: Shape::flat(784),
                 layers: vec![Linear(1200), Maxout(5), Linear(1200), Maxout(5), Linear(1)],
             },
         ),
@@ -62,35 +61,27 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
     })
 }
 
-/// (fan-in, fan-out) of every Linear layer.
-pub fn linear_shapes(spec: &NetSpec) -> Vec<(usize, usize)> {
-    let mut w = spec.input;
-    let mut out = Vec::new();
-    for l in &spec.layers {
-        match *l {
-            Layer::Linear(o) => {
-                out.push((w, o));
-                w = o;
-            }
-            Layer::Maxout(p) => w /= p,
-            _ => {}
-        }
-    }
-    out
+/// Forward FLOPs per sample of the whole network and of its first module with parameters.
+fn flops_per_row(spec: &NetSpec) -> (f64, f64) {
+    let built = spec.build("network").unwrap_or_default();
+    let total = built.iter().map(|b| b.module.flops(1)).sum();
+    let first = built
+        .iter()
+        .find(|b| !b.module.params().is_empty())
+        .map_or(0.0, |b| b.module.flops(1));
+    (total, first)
 }
 
-/// Matmul FLOPs one iteration must do, counted as the peer benchmarks count them: D update = G
-/// forward, D forward and backward (dW everywhere, dX past the first layer) on 2·batch rows;
-/// G update = G forward, D forward, D dX everywhere, G backward (dW, dX past the first layer).
+/// FLOPs one iteration must do, counted as the peer benchmarks count them, from the modules'
+/// forward FLOPs (a backward product costs what its forward does): D update = G forward, D
+/// forward and backward (dW everywhere, dX past the first layer) on 2·batch rows; G update =
+/// G forward, D forward, D dX everywhere, G backward (dW, dX past the first layer).
 pub fn min_flops_per_iteration(g: &NetSpec, d: &NetSpec, batch: usize) -> f64 {
-    let mac = |s: &[(usize, usize)]| s.iter().map(|&(i, o)| i * o).sum::<usize>();
-    let (gs, ds) = (linear_shapes(g), linear_shapes(d));
-    let (gm, dm) = (mac(&gs), mac(&ds));
-    let g_dx = gm - gs[0].0 * gs[0].1;
-    let d_dx = dm - ds[0].0 * ds[0].1;
-    let d_step = gm + 2 * dm + 2 * (dm + d_dx);
+    let ((gm, g_first), (dm, d_first)) = (flops_per_row(g), flops_per_row(d));
+    let (g_dx, d_dx) = (gm - g_first, dm - d_first);
+    let d_step = gm + 2.0 * dm + 2.0 * (dm + d_dx);
     let g_step = gm + dm + dm + (gm + g_dx);
-    2.0 * batch as f64 * (d_step + g_step) as f64
+    batch as f64 * (d_step + g_step)
 }
 
 pub fn config(name: &str, batch: usize) -> Result<GanConfig> {

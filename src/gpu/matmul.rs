@@ -12,13 +12,15 @@
 //!   multiples of 4, the vectorised dimensions multiples of 4); other products fall back to
 //!   `Tiled`.
 //!
-//! Which one a backend uses is decided by timing both at start-up (`GpuBackend::new`) unless
-//! `DUEL_MATMUL=tiled|subgroup` says otherwise.
+//! Which one a backend uses for each class of product is decided by timing both once per
+//! adapter and driver (`gpu::autotune`, remembered across runs) unless `DUEL_MATMUL=tiled|subgroup`
+//! says otherwise.
 
 use crate::backend::MatView;
 
 /// Which matmul kernel a backend records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatmulChoice {
     Tiled,
     Subgroup,
@@ -146,7 +148,7 @@ pub fn subgroup_source(layout: SgLayout, tile: SgTile) -> String {
     line("@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;".into());
     line("@group(0) @binding(3) var<storage, read> bias: array<f32>;".into());
     line("@group(0) @binding(4) var<storage, read_write> c: array<f32>;".into());
-    line(crate::gpu::kernels::EPILOGUE.into());
+    line(crate::kernels::matmul::EPILOGUE.text());
     line(format!(
         "@compute @workgroup_size({wg})\nfn matmul_subgroup(@builtin(workgroup_id) wg: vec3<u32>, \
          @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {{"

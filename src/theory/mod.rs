@@ -13,6 +13,11 @@
 //! forms computed in f64 on the host.
 
 use crate::backend::{Activation, Backend, GanLossKind, Tensor};
+use crate::kernels::activation::activation_forward;
+use crate::kernels::gan_loss::gan_loss;
+use crate::kernels::gather::gather_rows_f32;
+use crate::kernels::rng::rng_index;
+use crate::kernels::rng::rng_normal;
 use crate::model::{Layer, NetSpec, Network, Optimizer};
 use crate::rng::{self, RngKey, stream};
 use anyhow::{Result, bail};
@@ -188,7 +193,7 @@ const HIDDEN: usize = 64;
 pub fn discriminator_spec() -> NetSpec {
     let tanh = Layer::Act(Activation::Tanh);
     NetSpec {
-        input: 1,
+        input: crate::model::Shape::flat(1),
         layers: vec![
             Layer::Linear(HIDDEN),
             tanh,
@@ -245,7 +250,7 @@ impl Rig {
         let d_init = spec.init_params(opts.seed, 1 << 40);
         let d = Network::new(be, &spec, EVAL_ROWS, &d_init, opts.seed, "discriminator")?;
         let g_spec = NetSpec {
-            input: 1,
+            input: crate::model::Shape::flat(1),
             layers: vec![Layer::Linear(1)],
         };
         // W = [σ], b = [μ]: G(z) = σ·z + μ.
@@ -278,7 +283,7 @@ impl Rig {
     fn fake(&mut self, be: &mut dyn Backend, out: Tensor, n: usize, stream: u32) {
         let key = RngKey::new(self.seed, stream, self.noise_drawn);
         self.noise_drawn += n as u64;
-        be.rng_normal(self.z, n, key);
+        rng_normal(be, self.z, n, key);
         self.g.forward(be, self.z, n, false, Some(out));
     }
 
@@ -288,12 +293,13 @@ impl Rig {
         let (m, f) = (self.batch, self.fake_batch);
         let key = RngKey::new(self.seed, stream::BATCH, self.batches_drawn);
         self.batches_drawn += m as u64;
-        be.rng_index(self.idx, m, self.pool_rows as u32, key);
-        be.gather_rows_f32(self.x, self.pool, self.idx, m, 1);
+        rng_index(be, self.idx, m, self.pool_rows as u32, key);
+        gather_rows_f32(be, self.x, self.pool, self.idx, m, 1);
         self.fake(be, self.x.slice(m, f), f, stream::NOISE);
         let logits = self.d.forward(be, self.x, m + f, true, None);
         let dl = self.dlogits.slice(0, m + f);
-        be.gan_loss(
+        gan_loss(
+            be,
             GanLossKind::Discriminator,
             dl,
             logits,
@@ -327,7 +333,7 @@ impl Rig {
             be.write(self.x.slice(0, n), &v);
             let logits = self.d.forward(be, self.x, n, false, None);
             let p = self.probs.slice(0, n);
-            be.activation_forward(Activation::Sigmoid, p, logits, n);
+            activation_forward(be, Activation::Sigmoid, p, logits, n);
             out.extend(be.read(p)?.into_iter().map(f64::from));
         }
         Ok(out)
@@ -351,7 +357,8 @@ impl Rig {
             self.fake(be, self.x.slice(c, c), c, stream::SAMPLE);
             let logits = self.d.forward(be, self.x, 2 * c, false, None);
             let dl = self.dlogits.slice(0, 2 * c);
-            be.gan_loss(
+            gan_loss(
+                be,
                 GanLossKind::Discriminator,
                 dl,
                 logits,
@@ -595,11 +602,11 @@ impl Rig {
     ) -> Result<(f64, Vec<f32>, Vec<f32>)> {
         let m = self.batch;
         let fake = self.x.slice(0, m);
-        be.rng_normal(self.z, m, key);
+        rng_normal(be, self.z, m, key);
         self.g.forward(be, self.z, m, false, Some(fake));
         let logits = self.d.forward(be, fake, m, false, None);
         let dl = self.dlogits.slice(0, m);
-        be.gan_loss(kind, dl, logits, 0, m, self.stats, false);
+        gan_loss(be, kind, dl, logits, 0, m, self.stats, false);
         let dx = self
             .d
             .backward(be, dl, true, false)
@@ -624,7 +631,7 @@ impl Rig {
         let mut worst = 0.0f64;
         let mut d_fake = 0.0;
         for ((&a, &b), &l) in dx_sat.iter().zip(&dx_ns).zip(&logits) {
-            let d = crate::cpu::kernels::stable_sigmoid(l) as f64;
+            let d = crate::kernels::activation::stable_sigmoid(l) as f64;
             d_fake += d;
             // D/(1 − D) = e^l, exactly and without cancellation.
             worst = worst.max((a as f64 - b as f64 * (l as f64).exp()).abs());

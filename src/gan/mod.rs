@@ -3,104 +3,21 @@
 //! minibatch, then one generator update on fresh noise. On the GPU an iteration is one command
 //! encoder and one submit; nothing is read back until `take_stats`.
 
+mod config;
+mod state;
+
+pub use config::{GanConfig, GeneratorLoss, Noise};
+pub use state::{GanState, NetState};
+
 use crate::backend::{Backend, DeviceRows, GanLossKind, Tensor};
-use crate::model::{NetSpec, Network, Optimizer};
+use crate::kernels::ema::ema_update;
+use crate::kernels::gan_loss::gan_loss;
+use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
+use crate::kernels::optimizer::pad4;
+use crate::kernels::rng::{rng_index, rng_normal, rng_uniform};
+use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
-
-/// The generator's objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GeneratorLoss {
-    /// −log D(G(z)): strong gradients early in training (the paper's practical choice).
-    NonSaturating,
-    /// log(1 − D(G(z))): the minimax objective as written, which saturates when D wins.
-    Minimax,
-}
-
-impl GeneratorLoss {
-    pub fn kind(self) -> GanLossKind {
-        match self {
-            GeneratorLoss::NonSaturating => GanLossKind::GeneratorNonSaturating,
-            GeneratorLoss::Minimax => GanLossKind::GeneratorMinimax,
-        }
-    }
-}
-
-/// The prior p_z the generator's input is drawn from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Noise {
-    /// U(−1, 1) in every dimension.
-    Uniform,
-    /// N(0, 1) in every dimension.
-    Normal,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct GanConfig {
-    pub g: NetSpec,
-    pub d: NetSpec,
-    pub batch: usize,
-    /// Discriminator updates per generator update.
-    pub k: usize,
-    pub g_loss: GeneratorLoss,
-    pub noise: Noise,
-    pub opt_g: Optimizer,
-    pub opt_d: Optimizer,
-    pub seed: u64,
-    /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
-    /// raw weights).
-    pub ema: f32,
-    /// PacGAN packing: D judges `pack` samples at once, concatenated (its input is pack × the
-    /// sample size), which penalises a generator whose samples lack variety. 1 = a plain GAN.
-    pub pack: usize,
-}
-
-impl GanConfig {
-    pub fn validate(&self) -> Result<()> {
-        self.g.validate("generator")?;
-        self.d.validate("discriminator")?;
-        if self.pack == 0 || !self.batch.is_multiple_of(self.pack) {
-            bail!(
-                "--batch {} must be a multiple of --pack {} (D judges packs of samples)",
-                self.batch,
-                self.pack
-            );
-        }
-        if self.g.output() * self.pack != self.d.input {
-            bail!(
-                "the generator makes {} values per sample but the discriminator reads {} per \
-                 pack of {}",
-                self.g.output(),
-                self.d.input,
-                self.pack
-            );
-        }
-        if self.d.output() != 1 {
-            bail!(
-                "the discriminator must output one logit, not {}",
-                self.d.output()
-            );
-        }
-        if self.batch == 0 {
-            bail!("--batch must be at least 1");
-        }
-        if !(0.0..1.0).contains(&self.ema) {
-            bail!("--ema must be in [0, 1), not {}", self.ema);
-        }
-        if self.k == 0 {
-            bail!("--k (discriminator steps per generator step) must be at least 1");
-        }
-        for (name, opt) in [("generator", self.opt_g), ("discriminator", self.opt_d)] {
-            if !(opt.lr() > 0.0 && opt.lr().is_finite()) {
-                bail!(
-                    "the {name}'s learning rate must be positive, not {}",
-                    opt.lr()
-                );
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Real data resident on the backend, and how a gathered row becomes D's input.
 pub enum DeviceData {
@@ -177,11 +94,11 @@ pub struct Gan {
 /// The largest buffer a batch of `m` needs, in words: D holds 2m rows ([real; fake]) of each
 /// of its widths (input included), G m rows of its own.
 fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
-    let mut worst = (cfg.g.input, "the noise batch".to_string());
+    let mut worst = (cfg.g.input.len(), "the noise batch".to_string());
     for (w, name) in cfg.g.widths().into_iter().map(|w| (w, "a generator layer")) {
         worst = worst.max((w, name.into()));
     }
-    let d_in = std::iter::once(cfg.d.input).chain(cfg.d.widths());
+    let d_in = std::iter::once(cfg.d.input.len()).chain(cfg.d.widths());
     for w in d_in {
         // D's rows are packs: 2m / pack of them.
         let per_sample = (2 * w).div_ceil(cfg.pack.max(1));
@@ -250,13 +167,13 @@ impl Gan {
         let d_rows = 2 * m / cfg.pack;
         let d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
-        let z = be.alloc(m * cfg.g.input, "noise")?;
+        let z = be.alloc(m * cfg.g.input.len(), "noise")?;
         let idx = be.alloc(m, "batch indices")?;
         let dlogits = be.alloc(2 * m, "logit gradients")?;
         let stats = be.alloc(6, "loss statistics")?;
         let g_ema = if cfg.ema > 0.0 {
-            let t = be.alloc(cfg.g.param_count(), "generator moving average")?;
-            be.write(t, gp);
+            let t = be.alloc(pad4(gp.len()), "generator moving average")?;
+            be.write(t.slice(0, gp.len()), gp);
             Some(t)
         } else {
             None
@@ -281,13 +198,13 @@ impl Gan {
 
     fn draw_noise(&mut self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
         match self.cfg.noise {
-            Noise::Uniform => be.rng_uniform(z, n, -1.0, 1.0, key),
-            Noise::Normal => be.rng_normal(z, n, key),
+            Noise::Uniform => rng_uniform(be, z, n, -1.0, 1.0, key),
+            Noise::Normal => rng_normal(be, z, n, key),
         }
     }
 
     fn fresh_noise(&mut self, be: &mut dyn Backend) {
-        let n = self.cfg.batch * self.cfg.g.input;
+        let n = self.cfg.batch * self.cfg.g.input.len();
         let key = RngKey::new(self.cfg.seed, stream::NOISE, self.rng.noise);
         self.rng.noise += n as u64;
         self.draw_noise(be, self.z, n, key);
@@ -297,15 +214,15 @@ impl Gan {
         let m = self.cfg.batch;
         let key = RngKey::new(self.cfg.seed, stream::BATCH, self.rng.batch);
         self.rng.batch += m as u64;
-        be.rng_index(self.idx, m, self.data.rows() as u32, key);
+        rng_index(be, self.idx, m, self.data.rows() as u32, key);
         match &self.data {
             DeviceData::Bytes {
                 rows,
                 scale,
                 offset,
-            } => be.gather_rows_u8(out, rows, self.idx, m, *scale, *offset),
+            } => gather_rows_u8(be, out, rows, self.idx, m, *scale, *offset),
             DeviceData::Floats { t, row_len, .. } => {
-                be.gather_rows_f32(out, *t, self.idx, m, *row_len)
+                gather_rows_f32(be, out, *t, self.idx, m, *row_len)
             }
         }
     }
@@ -324,7 +241,8 @@ impl Gan {
         let logits = self.d.forward(be, self.x_d, 2 * packs, true, None);
         let dl = self.dlogits.slice(0, 2 * packs);
         let stats = self.stats.slice(0, 3);
-        be.gan_loss(
+        gan_loss(
+            be,
             GanLossKind::Discriminator,
             dl,
             logits,
@@ -349,7 +267,16 @@ impl Gan {
         let logits = self.d.forward(be, fake, packs, true, None);
         let dl = self.dlogits.slice(0, packs);
         let stats = self.stats.slice(3, 3);
-        be.gan_loss(self.cfg.g_loss.kind(), dl, logits, 0, packs, stats, true);
+        gan_loss(
+            be,
+            self.cfg.g_loss.kind(),
+            dl,
+            logits,
+            0,
+            packs,
+            stats,
+            true,
+        );
         let dx = self
             .d
             .backward(be, dl, true, false)
@@ -360,7 +287,7 @@ impl Gan {
             // Warm-up: average over the steps taken so far until there are enough of them.
             let t = self.g.steps as f32;
             let decay = self.cfg.ema.min((1.0 + t) / (10.0 + t));
-            be.ema_update(avg, self.g.params, self.cfg.g.param_count(), decay);
+            ema_update(be, avg, self.g.params, self.g.n_params, decay);
         }
         self.g_steps += 1;
     }
@@ -411,7 +338,7 @@ impl Gan {
         n: usize,
         key: RngKey,
     ) -> Result<Vec<f32>> {
-        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input, self.cfg.g.output());
+        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input.len(), self.cfg.g.output());
         let mut out = Vec::with_capacity(n * dim);
         let mut done = 0;
         while done < n {
@@ -429,87 +356,5 @@ impl Gan {
     /// The fixed noise batch of the progress grids: the same z at every sample step.
     pub fn sample_key(&self) -> RngKey {
         RngKey::new(self.cfg.seed, stream::SAMPLE, 0)
-    }
-}
-
-/// A network's complete training state as host arrays.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NetState {
-    pub params: Vec<f32>,
-    pub opt_m: Vec<f32>,
-    pub opt_v: Vec<f32>,
-    pub steps: u64,
-    pub dropout_counter: u64,
-}
-
-/// Everything that determines how training continues: with the config, a run restored from
-/// this continues exactly as if it had never stopped.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GanState {
-    pub iteration: u64,
-    pub rng: RngState,
-    pub g: NetState,
-    pub d: NetState,
-    /// The moving average of G's parameters, when the run keeps one.
-    pub g_ema: Option<Vec<f32>>,
-}
-
-fn net_state(be: &mut dyn Backend, n: &Network) -> Result<NetState> {
-    Ok(NetState {
-        params: be.read(n.params)?,
-        opt_m: be.read(n.opt_m)?,
-        opt_v: be.read(n.opt_v)?,
-        steps: n.steps,
-        dropout_counter: n.dropout_counter,
-    })
-}
-
-fn restore_net(be: &mut dyn Backend, n: &mut Network, s: &NetState, name: &str) -> Result<()> {
-    let want = n.spec.param_count();
-    for (what, v) in [("parameters", &s.params), ("m", &s.opt_m), ("v", &s.opt_v)] {
-        if v.len() != want {
-            bail!(
-                "the checkpoint's {name} {what} hold {} values but this model has {want}",
-                v.len()
-            );
-        }
-    }
-    be.write(n.params, &s.params);
-    be.write(n.opt_m, &s.opt_m);
-    be.write(n.opt_v, &s.opt_v);
-    n.steps = s.steps;
-    n.dropout_counter = s.dropout_counter;
-    Ok(())
-}
-
-impl Gan {
-    /// Reads the whole training state back to the host.
-    pub fn state(&mut self, be: &mut dyn Backend) -> Result<GanState> {
-        Ok(GanState {
-            iteration: self.iteration,
-            rng: self.rng,
-            g: net_state(be, &self.g)?,
-            d: net_state(be, &self.d)?,
-            g_ema: match self.g_ema {
-                Some(t) => Some(be.read(t)?),
-                None => None,
-            },
-        })
-    }
-
-    /// Puts a saved state back, so training continues exactly where it stopped.
-    pub fn restore(&mut self, be: &mut dyn Backend, s: &GanState) -> Result<()> {
-        restore_net(be, &mut self.g, &s.g, "generator")?;
-        restore_net(be, &mut self.d, &s.d, "discriminator")?;
-        match (self.g_ema, &s.g_ema) {
-            (Some(t), Some(v)) if v.len() == t.len() => be.write(t, v),
-            (None, None) => {}
-            _ => {
-                bail!("the checkpoint's generator moving average does not match the config's --ema")
-            }
-        }
-        self.iteration = s.iteration;
-        self.rng = s.rng;
-        Ok(())
     }
 }

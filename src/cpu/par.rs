@@ -1,0 +1,26 @@
+//! Splitting elementwise CPU work over the rayon pool.
+
+use rayon::prelude::*;
+
+/// Elementwise work below this many elements stays on the calling thread: handing a chunk to
+/// the rayon pool costs a few microseconds, as much as ~16K cheap elements.
+pub const PAR_MIN: usize = 1 << 14;
+/// The same for elements that cost ~30 ns each (Philox draws, Box–Muller).
+pub const PAR_MIN_RNG: usize = 1 << 11;
+
+/// Chunk length splitting `n` elements over the pool, or None to run on this thread.
+pub fn par_chunk(n: usize, min: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    (n >= min && threads > 1).then(|| n.div_ceil(threads).max(1))
+}
+
+/// Runs `f(start, chunk)` over `out` in parallel chunks when it is large enough.
+pub fn for_chunks<T: Send>(out: &mut [T], min: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    match par_chunk(out.len(), min) {
+        Some(c) => out
+            .par_chunks_mut(c)
+            .enumerate()
+            .for_each(|(i, o)| f(i * c, o)),
+        None => f(0, out),
+    }
+}

@@ -1,0 +1,100 @@
+//! What a GAN is trained with: the two networks' specs, the losses, the optimizers and the
+//! schedule of Algorithm 1, checked before anything is allocated.
+
+use crate::backend::GanLossKind;
+use crate::model::{NetSpec, Optimizer};
+use anyhow::{Result, bail};
+
+/// The generator's objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeneratorLoss {
+    /// −log D(G(z)): strong gradients early in training (the paper's practical choice).
+    NonSaturating,
+    /// log(1 − D(G(z))): the minimax objective as written, which saturates when D wins.
+    Minimax,
+}
+
+impl GeneratorLoss {
+    pub fn kind(self) -> GanLossKind {
+        match self {
+            GeneratorLoss::NonSaturating => GanLossKind::GeneratorNonSaturating,
+            GeneratorLoss::Minimax => GanLossKind::GeneratorMinimax,
+        }
+    }
+}
+
+/// The prior p_z the generator's input is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    /// U(−1, 1) in every dimension.
+    Uniform,
+    /// N(0, 1) in every dimension.
+    Normal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GanConfig {
+    pub g: NetSpec,
+    pub d: NetSpec,
+    pub batch: usize,
+    /// Discriminator updates per generator update.
+    pub k: usize,
+    pub g_loss: GeneratorLoss,
+    pub noise: Noise,
+    pub opt_g: Optimizer,
+    pub opt_d: Optimizer,
+    pub seed: u64,
+    /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
+    /// raw weights).
+    pub ema: f32,
+    /// PacGAN packing: D judges `pack` samples at once, concatenated (its input is pack × the
+    /// sample size), which penalises a generator whose samples lack variety. 1 = a plain GAN.
+    pub pack: usize,
+}
+
+impl GanConfig {
+    pub fn validate(&self) -> Result<()> {
+        self.g.validate("generator")?;
+        self.d.validate("discriminator")?;
+        if self.pack == 0 || !self.batch.is_multiple_of(self.pack) {
+            bail!(
+                "--batch {} must be a multiple of --pack {} (D judges packs of samples)",
+                self.batch,
+                self.pack
+            );
+        }
+        if self.g.output() * self.pack != self.d.input.len() {
+            bail!(
+                "the generator makes {} values per sample but the discriminator reads {} per \
+                 pack of {}",
+                self.g.output(),
+                self.d.input,
+                self.pack
+            );
+        }
+        if self.d.output() != 1 {
+            bail!(
+                "the discriminator must output one logit, not {}",
+                self.d.output()
+            );
+        }
+        if self.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.ema) {
+            bail!("--ema must be in [0, 1), not {}", self.ema);
+        }
+        if self.k == 0 {
+            bail!("--k (discriminator steps per generator step) must be at least 1");
+        }
+        for (name, opt) in [("generator", self.opt_g), ("discriminator", self.opt_d)] {
+            if !(opt.lr() > 0.0 && opt.lr().is_finite()) {
+                bail!(
+                    "the {name}'s learning rate must be positive, not {}",
+                    opt.lr()
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! Layers as modules. A network is described as data (`Layer`, a list of which is a `NetSpec`)
+//! and built into modules: one file per layer kind, each implementing `Module` — its output
+//! shape, its parameter tensors (names, PyTorch shapes, initialisation), its persistent state,
+//! its forward, its backward (which writes parameter gradients), and the tangent pass gradient
+//! penalties need. Names in checkpoints, parameter counts, the model description and the
+//! benchmark's FLOP counts all come from the modules.
+//!
+//! Adding a layer kind: its file here (a `Module`), and one variant of `Layer` with its arm in
+//! `build`.
+
+pub mod activation;
+pub mod dropout;
+pub mod linear;
+pub mod maxout;
+
+use crate::backend::{Activation, Backend, Tensor};
+use crate::rng::RngKey;
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// One sample's shape: channels × height × width. A flat vector of n values is (n, 1, 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Shape {
+    pub const fn flat(n: usize) -> Shape {
+        Shape { c: n, h: 1, w: 1 }
+    }
+
+    pub const fn image(c: usize, h: usize, w: usize) -> Shape {
+        Shape { c, h, w }
+    }
+
+    /// Values per sample.
+    pub const fn len(self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub const fn is_flat(self) -> bool {
+        self.h == 1 && self.w == 1
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_flat() {
+            write!(f, "{}", self.c)
+        } else {
+            write!(f, "{}×{}×{}", self.c, self.h, self.w)
+        }
+    }
+}
+
+/// How a parameter tensor starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// U(−bound, bound).
+    Uniform(f32),
+    /// N(0, std²).
+    Normal(f32),
+    Const(f32),
+}
+
+/// One trainable tensor of a module.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// The PyTorch name ("weight", "bias").
+    pub name: &'static str,
+    /// Its shape in PyTorch's layout (a Linear weight is [out, in]).
+    pub shape: Vec<usize>,
+    /// Stored as the transpose of `shape` (a 2-D tensor kept [in, out] so y = x·W).
+    pub transposed: bool,
+    pub init: Init,
+}
+
+impl ParamSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One persistent, non-trainable tensor of a module (batch-norm statistics, spectral norm's
+/// vector): checkpointed, never updated by the optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateSpec {
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub init: f32,
+}
+
+/// What a module's forward reads and writes.
+pub struct Fwd<'a> {
+    /// Input, [rows, input.len()].
+    pub x: Tensor,
+    /// Output, [rows, output.len()].
+    pub y: Tensor,
+    pub rows: usize,
+    /// This module's parameter tensors (views of the network's flat buffer, `params()` order).
+    pub params: &'a [Tensor],
+    pub state: &'a [Tensor],
+    pub train: bool,
+}
+
+/// What a module's backward reads and writes.
+pub struct Bwd<'a> {
+    /// The last forward's input and output.
+    pub x: Tensor,
+    pub y: Tensor,
+    /// Gradient w.r.t. the output (w.r.t. the pre-activation when the module above applied
+    /// this one's activation gradient; see `Module::set_grad_pre_activation`).
+    pub dy: Tensor,
+    /// Where the gradient w.r.t. the input goes, when wanted.
+    pub dx: Option<Tensor>,
+    pub rows: usize,
+    pub params: &'a [Tensor],
+    /// Parameter gradients to overwrite, when wanted.
+    pub grads: Option<&'a [Tensor]>,
+    pub state: &'a [Tensor],
+}
+
+/// The tangent pass of a gradient penalty (see ../shared/GAN-MATH.md): after a backward to the
+/// input, v flows forward through each module's linear part and activation mask (no bias), and
+/// each module adds its weight-gradient term from (v_in, the δ its last backward saw).
+pub struct Tangent<'a> {
+    pub x: Tensor,
+    pub y: Tensor,
+    pub v_in: Tensor,
+    pub v_out: Tensor,
+    pub rows: usize,
+    pub params: &'a [Tensor],
+    /// Parameter gradients to add the penalty's terms to.
+    pub grads: &'a [Tensor],
+}
+
+/// The stream of random numbers a network's modules draw from (dropout masks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetRng {
+    pub seed: u64,
+    pub counter: u64,
+}
+
+impl NetRng {
+    /// A key for `n` fresh draws.
+    pub fn take(&mut self, n: usize) -> RngKey {
+        let key = RngKey::new(self.seed, crate::rng::stream::DROPOUT, self.counter);
+        self.counter += n as u64;
+        key
+    }
+}
+
+/// A built layer.
+pub trait Module: Send {
+    /// "Linear(784 → 1024) + LeakyReLU(0.2)".
+    fn describe(&self) -> String;
+    fn input(&self) -> Shape;
+    fn output(&self) -> Shape;
+    /// Trainable tensors, in the order they sit in the network's flat parameter buffer.
+    fn params(&self) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    fn state(&self) -> Vec<StateSpec> {
+        Vec::new()
+    }
+    /// Floating-point operations of one forward over `rows` samples (backward is about twice).
+    fn flops(&self, _rows: usize) -> f64 {
+        0.0
+    }
+    /// Scratch buffers for batches of up to `max_rows`.
+    fn alloc(&mut self, _be: &mut dyn Backend, _max_rows: usize, _label: &str) -> Result<()> {
+        Ok(())
+    }
+    /// The output is the input, reinterpreted (no kernel runs and no buffer is needed).
+    fn is_view(&self) -> bool {
+        false
+    }
+    fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, rng: &mut NetRng);
+    fn backward(&mut self, be: &mut dyn Backend, b: &Bwd);
+    fn tangent(&mut self, _be: &mut dyn Backend, _t: &Tangent) -> Result<()> {
+        bail!(
+            "{} has no tangent pass, so a gradient penalty cannot be taken through it",
+            self.describe()
+        )
+    }
+
+    // ---- fusion, decided by `build` ----------------------------------------------------------
+
+    /// The activation this module applies to its output, when its backward can take the
+    /// gradient w.r.t. the pre-activation instead (so the module above may apply it).
+    fn fused_activation(&self) -> Option<Activation> {
+        None
+    }
+    /// From now on the gradient this module receives is w.r.t. its pre-activation.
+    fn set_grad_pre_activation(&mut self) {}
+    /// Asks this module to multiply its input gradient by f' of `act`, the activation that
+    /// produced its input; true if it will.
+    fn fuse_activation_below(&mut self, _act: Activation) -> bool {
+        false
+    }
+}
+
+/// A layer as data: what presets and configs are made of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layer {
+    /// A fully connected layer with this many outputs: y = x·Wᵀ + b (PyTorch's nn.Linear).
+    Linear(usize),
+    Act(Activation),
+    /// Max over consecutive groups of this many inputs (follows a Linear of units × pieces).
+    Maxout(usize),
+    /// Inverted dropout keeping each input with this probability while training.
+    Dropout(f32),
+}
+
+/// A network's shape: its input and layers in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSpec {
+    pub input: Shape,
+    pub layers: Vec<Layer>,
+}
+
+/// A built module and the index of the first `Layer` it came from (its key in a PyTorch
+/// `nn.Sequential` of the unfused layers).
+pub struct Built {
+    pub index: usize,
+    pub module: Box<dyn Module>,
+}
+
+impl NetSpec {
+    pub fn flat(input: usize, layers: Vec<Layer>) -> Self {
+        NetSpec {
+            input: Shape::flat(input),
+            layers,
+        }
+    }
+
+    /// Builds the modules: each layer in turn from the shape before it, a Linear followed by
+    /// an activation fused into one module, and each activation's gradient fused into the
+    /// input-gradient product of the module above it where that module can take it.
+    pub fn build(&self, name: &str) -> Result<Vec<Built>> {
+        if self.input.is_empty() {
+            bail!("{name}: the input must hold at least one value");
+        }
+        let mut out: Vec<Built> = Vec::new();
+        let mut shape = self.input;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let at = |what: String| anyhow::anyhow!("{name}: layer {i} ({what})");
+            let module: Box<dyn Module> = match self.layers[i] {
+                Layer::Linear(n) => {
+                    let act = match self.layers.get(i + 1) {
+                        Some(Layer::Act(a)) => Some(*a),
+                        _ => None,
+                    };
+                    let m = linear::Linear::new(shape, n, act.unwrap_or(Activation::Identity))
+                        .map_err(|e| at(e.to_string()))?;
+                    out.push(Built {
+                        index: i,
+                        module: Box::new(m),
+                    });
+                    i += 1 + act.is_some() as usize;
+                    shape = out.last().expect("just pushed").module.output();
+                    continue;
+                }
+                Layer::Act(a) => Box::new(activation::Act::new(shape, a)),
+                Layer::Maxout(p) => {
+                    Box::new(maxout::Maxout::new(shape, p).map_err(|e| at(e.to_string()))?)
+                }
+                Layer::Dropout(q) => {
+                    Box::new(dropout::Dropout::new(shape, q).map_err(|e| at(e.to_string()))?)
+                }
+            };
+            shape = module.output();
+            out.push(Built { index: i, module });
+            i += 1;
+        }
+        if out.iter().all(|b| b.module.params().is_empty()) {
+            bail!("{name}: a network needs at least one layer with parameters");
+        }
+        for j in 1..out.len() {
+            if let Some(act) = out[j - 1].module.fused_activation()
+                && act != Activation::Identity
+                && out[j].module.fuse_activation_below(act)
+            {
+                out[j - 1].module.set_grad_pre_activation();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The output shape (checks the spec).
+    pub fn output_shape(&self) -> Shape {
+        self.build("network")
+            .ok()
+            .and_then(|b| b.last().map(|m| m.module.output()))
+            .unwrap_or(self.input)
+    }
+
+    /// Values per output sample.
+    pub fn output(&self) -> usize {
+        self.output_shape().len()
+    }
+
+    /// Every module's input and output length, for sizing buffers.
+    pub fn widths(&self) -> Vec<usize> {
+        self.build("network")
+            .map(|b| b.iter().map(|m| m.module.output().len()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Trainable values (unpadded).
+    pub fn param_count(&self) -> usize {
+        self.build("network")
+            .map(|b| {
+                b.iter()
+                    .flat_map(|m| m.module.params())
+                    .map(|p| p.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// "784 → Linear(784 → 1024) + LeakyReLU(0.2) → …"
+    pub fn describe(&self) -> String {
+        match self.build("network") {
+            Ok(b) => {
+                let parts: Vec<String> = b.iter().map(|m| m.module.describe()).collect();
+                format!("{} → {}", self.input, parts.join(" → "))
+            }
+            Err(e) => format!("(invalid: {e})"),
+        }
+    }
+
+    pub fn validate(&self, name: &str) -> Result<()> {
+        self.build(name).map(|_| ())
+    }
+}
