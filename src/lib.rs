@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod eval;
 pub mod gan;
 pub mod gpu;
+pub mod metrics;
 pub mod model;
 pub mod modes;
 pub mod output;
