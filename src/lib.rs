@@ -13,6 +13,7 @@ pub mod gan;
 pub mod gpu;
 pub mod kernels;
 pub mod layers;
+pub mod metrics;
 pub mod model;
 pub mod modes;
 pub mod output;
