@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
 use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig};
+use duel::sample::NoiseSource;
 use duel::train::{RunOptions, default_run_dir, open_backend};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -289,9 +290,9 @@ struct SampleArgs {
     /// Checkpoint file to sample, in place of --run
     #[arg(long, value_name = "FILE", conflicts_with = "run")]
     checkpoint: Option<PathBuf>,
-    /// Number of samples
-    #[arg(long, default_value_t = 64)]
-    count: usize,
+    /// Number of samples (default 64; with --z, the rows of the noise file)
+    #[arg(long)]
+    count: Option<usize>,
     /// Output file: .png (grid, or scatter plot for 2D sets) or .npy (float32 [N,C,H,W] in [0,1],
     /// or [N,2])
     #[arg(long, value_name = "FILE")]
@@ -299,6 +300,11 @@ struct SampleArgs {
     /// Seed of the noise
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// The noise rows to use instead of drawing them: a float32 .npy array of shape
+    /// [N, noise-dim], so a sample can be reproduced elsewhere (see README, "Using a checkpoint
+    /// from Python")
+    #[arg(long, value_name = "FILE.npy", conflicts_with = "seed")]
+    z: Option<PathBuf>,
     /// auto, gpu or cpu
     #[arg(long, value_enum, default_value_t = BackendName::Auto)]
     backend: BackendName,
@@ -398,14 +404,40 @@ fn sample(args: SampleArgs) -> Result<()> {
         (None, Some(dir)) => dir.join(checkpoint::FILE_NAME),
         (None, None) => bail!("pass --run DIR or --checkpoint FILE"),
     };
-    if args.count == 0 {
+    if args.count == Some(0) {
         bail!("--count must be at least 1");
     }
     let ck = Checkpoint::load(&path)?;
+    let noise = match &args.z {
+        None => NoiseSource::Seed {
+            count: args.count.unwrap_or(64),
+            seed: args.seed,
+        },
+        Some(f) => {
+            let (shape, z) = duel::output::read_npy_f32(f)?;
+            let zdim = ck.config.noise_dim;
+            if shape.len() != 2 || shape[1] != zdim {
+                bail!(
+                    "{}: noise of shape {shape:?}; this generator takes [N, {zdim}]",
+                    f.display()
+                );
+            }
+            if args.count.is_some_and(|c| c != shape[0]) {
+                bail!(
+                    "--count {} disagrees with the {} rows of {}; drop --count",
+                    args.count.unwrap_or(0),
+                    shape[0],
+                    f.display()
+                );
+            }
+            NoiseSource::Rows(z)
+        }
+    };
     let (mut be, _) = open_backend(args.backend, &args.adapter)?;
-    let samples = duel::sample::generate(&ck, be.as_mut(), args.count, args.seed)?;
-    duel::sample::write_samples(&ck, &samples, args.count, &args.out)?;
-    println!("wrote {} samples to {}", args.count, args.out.display());
+    let samples = duel::sample::generate(&ck, be.as_mut(), &noise)?;
+    let count = samples.len() / ck.dim;
+    duel::sample::write_samples(&ck, &samples, count, &args.out)?;
+    println!("wrote {count} samples to {}", args.out.display());
     Ok(())
 }
 

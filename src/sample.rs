@@ -13,30 +13,51 @@ use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 use std::path::Path;
 
-/// `count` samples of the checkpoint's generator, row-major [count, dim], in G's output range.
-/// Noise comes from `seed`'s sample stream, so the same seed gives the same samples.
-pub fn generate(
-    ck: &Checkpoint,
-    be: &mut dyn Backend,
-    count: usize,
-    seed: u64,
-) -> Result<Vec<f32>> {
+/// Where a batch of samples' noise comes from.
+pub enum NoiseSource {
+    /// `count` rows from `seed`'s sample stream: the same seed gives the same samples.
+    Seed { count: usize, seed: u64 },
+    /// These noise rows, [N, noise-dim] row-major (`duel sample --z FILE.npy`), so a sample can
+    /// be reproduced elsewhere.
+    Rows(Vec<f32>),
+}
+
+/// Samples of the checkpoint's generator, row-major [count, dim], in G's output range. The
+/// moving average of G's weights is used when the run kept one: it is what the run sampled.
+pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> Result<Vec<f32>> {
     let gan = ck.config.gan(ck.dim, ck.image_shape);
     let zdim = gan.g.input.len();
+    let count = match noise {
+        NoiseSource::Seed { count, .. } => *count,
+        NoiseSource::Rows(z) => {
+            if z.is_empty() || !z.len().is_multiple_of(zdim) {
+                bail!(
+                    "the noise holds {} values, not a whole number of rows of this generator's                      noise dimension {zdim}; pass an array of shape [N, {zdim}]",
+                    z.len()
+                );
+            }
+            z.len() / zdim
+        }
+    };
     let chunk = count.clamp(1, 1024);
-    // The moving average of G's weights when the run kept one: it is what the run sampled.
     let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
-    let mut g = Network::new(be, &gan.g, chunk, weights, seed, "generator")?;
+    let mut g = Network::new(be, &gan.g, chunk, weights, 1, "generator")?;
     let z = be.alloc(chunk * zdim, "noise")?;
     let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;
     while done < count {
         let rows = (count - done).min(chunk);
         let n = rows * zdim;
-        let key = RngKey::new(seed, stream::SAMPLE, (done * zdim) as u64);
-        match gan.noise {
-            Noise::Uniform => rng_uniform(be, z.slice(0, n), n, -1.0, 1.0, key),
-            Noise::Normal => rng_normal(be, z.slice(0, n), n, key),
+        let zt = z.slice(0, n);
+        match noise {
+            NoiseSource::Rows(v) => be.write(zt, &v[done * zdim..done * zdim + n]),
+            NoiseSource::Seed { seed, .. } => {
+                let key = RngKey::new(*seed, stream::SAMPLE, (done * zdim) as u64);
+                match gan.noise {
+                    Noise::Uniform => rng_uniform(be, zt, n, -1.0, 1.0, key),
+                    Noise::Normal => rng_normal(be, zt, n, key),
+                }
+            }
         }
         let y = g.forward(be, z, rows, false, None);
         out.extend(be.read(y)?);
