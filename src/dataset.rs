@@ -221,3 +221,99 @@ pub fn load(cfg: &TrainConfig) -> Result<HostData> {
         heldout: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Preset;
+    use image::{GenericImageView, Luma};
+    use std::path::PathBuf;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("duel-dataset-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn cfg(dataset: &Path, conditional: bool) -> TrainConfig {
+        let mut cfg = TrainConfig::preset(Preset::Mlp, dataset.to_str().unwrap());
+        cfg.conditional = conditional;
+        cfg.image_size = 4;
+        cfg
+    }
+
+    #[test]
+    fn embedded_digits_have_ten_classes_in_roughly_even_numbers() {
+        let (train, held) = embedded_mnist().unwrap();
+        assert_eq!(
+            train.classes,
+            (0..10).map(|d| d.to_string()).collect::<Vec<_>>()
+        );
+        assert_eq!(train.labels.as_ref().map(Vec::len), Some(7000));
+        assert_eq!(held.labels.as_ref().map(Vec::len), Some(1000));
+        for (d, &c) in train.class_counts().iter().enumerate() {
+            assert!((500..900).contains(&c), "digit {d}: {c} of 7000");
+        }
+    }
+
+    #[test]
+    fn conditional_runs_require_labels_and_plain_runs_do_without() {
+        // Class subfolders: labelled either way.
+        let classes = tmp("classes");
+        for (sub, v) in [("zebra", 1u8), ("ant", 2)] {
+            std::fs::create_dir_all(classes.join(sub)).unwrap();
+            image::GrayImage::from_pixel(4, 4, Luma([v]))
+                .save(classes.join(sub).join("x.png"))
+                .unwrap();
+        }
+        let data = load(&cfg(&classes, true)).unwrap();
+        let (labels, names) = data.labels().unwrap();
+        assert_eq!(
+            (labels, names),
+            (&[0, 1][..], &["ant".to_string(), "zebra".into()][..])
+        );
+
+        // IDX images without a label file: refused only when labels are required.
+        let idx_dir = tmp("idx");
+        let mut bytes = 0x0803u32.to_be_bytes().to_vec();
+        [2u32, 4, 4]
+            .iter()
+            .for_each(|d| bytes.extend(d.to_be_bytes()));
+        bytes.extend([7u8; 32]);
+        std::fs::write(idx_dir.join("train-images-idx3-ubyte"), bytes).unwrap();
+        assert!(load(&cfg(&idx_dir, false)).unwrap().labels().is_none());
+        let e = format!("{:#}", load(&cfg(&idx_dir, true)).err().unwrap());
+        assert!(e.contains("no label file beside it"), "{e}");
+        let mut labels = 0x0801u32.to_be_bytes().to_vec();
+        labels.extend(2u32.to_be_bytes());
+        labels.extend([1u8, 0]);
+        std::fs::write(idx_dir.join("train-labels-idx1-ubyte"), labels).unwrap();
+        let data = load(&cfg(&idx_dir, true)).unwrap();
+        assert_eq!(data.labels().unwrap().0, &[1, 0]);
+    }
+
+    #[test]
+    fn the_real_grid_shows_exactly_the_bytes_d_is_fed() {
+        // 256 one-pixel images holding every byte value once; the grid must give each back.
+        let train = ImageSet::unlabelled(256, 1, 1, 1, (0..=255).collect());
+        let data = HostData::Images {
+            train,
+            heldout: None,
+        };
+        for range in [(-1.0, 1.0), (0.0, 1.0)] {
+            let path = tmp("grid").join("samples/real.png");
+            data.write_real_grid(&path, range).unwrap();
+            let img = image::open(&path).unwrap();
+            // 64 images spread evenly: i·256/64 = 4i, in an 8x8 grid of 4x-zoomed pixels.
+            for i in 0..64u32 {
+                let (x, y) = (2 + (i % 8) * 6, 2 + (i / 8) * 6);
+                assert_eq!(
+                    img.get_pixel(x, y).0[0],
+                    (4 * i) as u8,
+                    "{range:?} image {i}"
+                );
+            }
+        }
+    }
+}

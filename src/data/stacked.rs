@@ -83,8 +83,8 @@ mod tests {
         let set = stack(&digits, 200, 1).unwrap();
         let labels = set.labels.as_ref().unwrap();
         let digit_labels = digits.labels.as_ref().unwrap();
-        for i in 0..set.n {
-            let want = digits_of(labels[i]);
+        for (i, &label) in labels.iter().enumerate() {
+            let want = digits_of(label);
             for (c, chunk) in set.image(i).chunks(784).enumerate() {
                 // The digit this channel copied: some training image with identical pixels.
                 let found = (0..digits.n).find(|&d| digits.image(d) == chunk);
