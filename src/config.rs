@@ -3,6 +3,7 @@
 //! run directory so the run can be repeated.
 
 use crate::backend::Activation;
+use crate::data::Background;
 use crate::gan::{GanConfig, GeneratorLoss, Noise};
 use crate::model::{Layer, NetSpec, Optimizer};
 use anyhow::{Context, Result, bail};
@@ -65,6 +66,14 @@ pub struct TrainConfig {
     pub channels: usize,
     /// Side an image folder is resized and centre-cropped to.
     pub image_size: usize,
+    /// What an image folder's transparent pixels are composited onto. (Absent in configs written
+    /// before it existed: those dropped alpha; white is the default now.)
+    #[serde(default)]
+    pub background: Background,
+    /// Train class-conditionally: labels become required (IDX label file, class subfolders).
+    /// Not on the command line until the conditional model exists; only written when set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub conditional: bool,
     /// Training iterations (each k D-steps and one G-step).
     pub steps: u64,
     pub batch: usize,
@@ -103,6 +112,14 @@ fn one() -> usize {
     1
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The largest `--image-size`: beyond it a folder's images take gigabytes each to decode and
+/// resize, and no model duel builds could train on them.
+pub const MAX_IMAGE_SIZE: usize = 1024;
+
 impl TrainConfig {
     /// The defaults of `preset`, tuned so the plain command gives good results.
     pub fn preset(preset: Preset, dataset: &str) -> Self {
@@ -111,6 +128,8 @@ impl TrainConfig {
             dataset: dataset.to_string(),
             channels: 1,
             image_size: 28,
+            background: Background::White,
+            conditional: false,
             steps: 6000,
             batch: 64,
             k: 1,
@@ -209,6 +228,18 @@ impl TrainConfig {
             bail!(
                 "--channels must be 1 (gray) or 3 (RGB), not {}",
                 self.channels
+            );
+        }
+        if self.image_size > MAX_IMAGE_SIZE {
+            bail!(
+                "--image-size {} is too large; use at most {MAX_IMAGE_SIZE}",
+                self.image_size
+            );
+        }
+        if self.conditional {
+            bail!(
+                "conditional = true: class-conditional training is not supported yet; remove \
+                 the key from the config"
             );
         }
         if self.batch > 1 << 16 {
@@ -389,6 +420,30 @@ mod tests {
         assert!(err("lr-g = -1.0").contains("--lr-g"));
         assert!(err("bogus = 1").contains("bogus"));
         assert!(err("batch = \"x\"").contains("f.toml"));
+        assert!(
+            err("image-size = 100000")
+                .contains("--image-size 100000 is too large; use at most 1024")
+        );
+        assert!(err("conditional = true").contains("not supported yet"));
+        assert!(err("background = \"grey\"").contains("f.toml"));
+    }
+
+    #[test]
+    fn configs_written_before_background_and_conditional_still_load() {
+        let mut cfg = TrainConfig::preset(Preset::Mlp, "mnist");
+        let mut table = toml::Table::try_from(&cfg).unwrap();
+        assert!(
+            !table.contains_key("conditional"),
+            "unset, it is not written"
+        );
+        table.remove("background");
+        let old = TrainConfig::from_toml(&toml::to_string(&table).unwrap(), "old").unwrap();
+        assert_eq!(old.background, Background::White);
+        assert!(!old.conditional);
+        cfg.background = Background::Black;
+        cfg.conditional = true;
+        let again = TrainConfig::from_toml(&cfg.to_toml(), "saved").unwrap();
+        assert_eq!(again, cfg);
     }
 
     #[test]

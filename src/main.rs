@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
 use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig};
+use duel::data::Background;
 use duel::sample::NoiseSource;
 use duel::train::{RunOptions, default_run_dir, open_backend};
 use serde::Serialize;
@@ -179,8 +180,8 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     preset: Option<Preset>,
-    /// mnist (embedded), ring8, grid25, IDX images (file or folder, .gz ok) or a folder of PNG/JPEG
-    /// images [default: mnist]
+    /// mnist (embedded), stacked-mnist (three embedded digits as R, G, B), ring8, grid25, IDX
+    /// images (file or folder, .gz ok) or a folder of PNG/JPEG images [default: mnist]
     #[arg(long, value_name = "NAME|PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dataset: Option<String>,
@@ -188,10 +189,14 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     channels: Option<usize>,
-    /// Side an image folder is resized and centre-cropped to [default: 28]
+    /// Side an image folder is resized and centre-cropped to, at most 1024 [default: 28]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     image_size: Option<usize>,
+    /// What an image folder's transparent pixels are composited onto [default: white]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    background: Option<Background>,
     /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -319,6 +324,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "dataset",
     "channels",
     "image-size",
+    "background",
     "batch",
     "k",
     "g-loss",
@@ -347,6 +353,10 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         let ck = Checkpoint::load(&dir.join(checkpoint::FILE_NAME))?;
         let mut table = toml::Table::try_from(&ck.config).expect("config serializes");
+        if cli.contains_key("backend") && !cli.contains_key("adapter") {
+            // The run's adapter went with its backend; a new --backend picks afresh.
+            table.remove("adapter");
+        }
         table.extend(cli);
         let cfg = TrainConfig::resolve(None, table)?;
         let opts = RunOptions {

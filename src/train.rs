@@ -42,9 +42,19 @@ pub struct RunSummary {
 
 /// Opens the backend `kind` names. `auto` takes a hardware GPU when there is one and otherwise
 /// the CPU path, which outruns software Vulkan (lavapipe); the string says what was chosen and why.
+///
+/// An adapter named by `adapter` (or `DUEL_ADAPTER`) must exist: when it matches nothing, or cannot
+/// be opened, the run stops with the reason (and the adapters found) instead of quietly training
+/// on the CPU. `--adapter` with `--backend cpu` is contradictory and refused.
 pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend>, String)> {
-    let selector = crate::gpu::context::selector_from_env(Some(adapter));
+    // An empty --adapter defers to DUEL_ADAPTER (selector_from_env never reads it given Some).
+    let cli = Some(adapter).filter(|a| !a.trim().is_empty());
+    let selector = crate::gpu::context::selector_from_env(cli);
     match kind {
+        BackendName::Cpu if !adapter.trim().is_empty() => bail!(
+            "--adapter {adapter:?} names a GPU adapter but --backend cpu uses none; drop \
+             --adapter, or pass --backend gpu (or auto) to use it"
+        ),
         BackendName::Cpu => Ok((Box::new(CpuBackend::new()), "cpu (--backend cpu)".into())),
         BackendName::Gpu => {
             let be = GpuBackend::new(selector.as_deref())?;
@@ -65,6 +75,14 @@ pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend
                     ctx.info.name
                 ),
             )),
+            Err(e) if selector.is_some() => {
+                let source = if adapter.trim().is_empty() {
+                    "DUEL_ADAPTER"
+                } else {
+                    "--adapter"
+                };
+                Err(e.context(format!("{source} {:?}", selector.unwrap_or_default())))
+            }
             Err(e) => Ok((
                 Box::new(CpuBackend::new()),
                 format!("cpu: no usable GPU adapter ({e:#})"),
@@ -334,6 +352,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     } else {
         None
     };
+    // The backend first: a bad --adapter fails before a large dataset is decoded.
+    let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let data = dataset::load(cfg)?;
     if data.len() < cfg.batch {
         bail!(
@@ -355,8 +375,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         prepare_dir(opts)?;
     }
     checkpoint::write_atomic(&opts.out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    data.write_real_grid(&opts.out.join("samples/real.png"), cfg.data_range())?;
 
-    let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let be: &mut dyn Backend = be_box.as_mut();
     let gan_cfg = cfg.gan(data.dim(), data.image_shape());
     let device_data = data
