@@ -298,3 +298,128 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     }
     result.with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Preset, TrainConfig};
+
+    fn state(cfg: &TrainConfig) -> GanState {
+        let gan = cfg.gan(2, None);
+        let net = |spec: &NetSpec, seed: u64| {
+            let params = spec.init_params(seed, 0);
+            let n = params.len();
+            NetState {
+                opt_m: (0..n).map(|i| i as f32 * 1e-3).collect(),
+                opt_v: (0..n).map(|i| i as f32 * 1e-4).collect(),
+                params,
+                state: Vec::new(),
+                steps: 17,
+                dropout_counter: 5,
+            }
+        };
+        let g = net(&gan.g, 1);
+        GanState {
+            iteration: 17,
+            rng: RngState {
+                noise: 123,
+                batch: 456,
+            },
+            g_ema: Some(g.params.iter().map(|v| v * 0.5).collect()),
+            g,
+            d: net(&gan.d, 2),
+        }
+    }
+
+    /// Writes `s` as format 1 did: "prefix.linear{j}.weight" [in, out] in the flat layout.
+    fn save_v1(cfg: &TrainConfig, s: &GanState) -> Vec<u8> {
+        let gan = cfg.gan(2, None);
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+        for (prefix, spec, net) in [("generator", &gan.g, &s.g), ("discriminator", &gan.d, &s.d)] {
+            for (i, t) in spec.param_tensors().iter().enumerate() {
+                let what = if i % 2 == 0 { "weight" } else { "bias" };
+                let shape = if t.transposed {
+                    vec![t.shape[1], t.shape[0]]
+                } else {
+                    t.shape.clone()
+                };
+                let v = net.params[t.offset..t.offset + t.len].to_vec();
+                tensors.push((format!("{prefix}.linear{}.{what}", i / 2), shape, v));
+            }
+            for (what, v) in [("m", &net.opt_m), ("v", &net.opt_v)] {
+                tensors.push((
+                    format!("{prefix}.optimizer.{what}"),
+                    vec![v.len()],
+                    v.clone(),
+                ));
+            }
+        }
+        let avg = s.g_ema.clone().unwrap();
+        tensors.push(("generator.ema".into(), vec![avg.len()], avg));
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(n, sh, v)| {
+                let view = TensorView::new(Dtype::F32, sh.clone(), bytemuck::cast_slice(v));
+                (n.clone(), view.unwrap())
+            })
+            .collect();
+        let mut meta = HashMap::new();
+        for (k, v) in [
+            ("format", FORMAT_V1.to_string()),
+            ("config", cfg.to_toml()),
+            ("dim", "2".into()),
+            ("iteration", s.iteration.to_string()),
+            ("rng.noise", s.rng.noise.to_string()),
+            ("rng.batch", s.rng.batch.to_string()),
+            ("generator.steps", "17".into()),
+            ("generator.dropout", "5".into()),
+            ("discriminator.steps", "17".into()),
+            ("discriminator.dropout", "5".into()),
+        ] {
+            meta.insert(k.to_string(), v);
+        }
+        safetensors::serialize(views, Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn format_2_round_trips_and_format_1_still_loads() {
+        let cfg = TrainConfig::preset(Preset::Small, "ring8");
+        let s = state(&cfg);
+        let ck = Checkpoint {
+            config: cfg.clone(),
+            dim: 2,
+            image_shape: None,
+            state: s.clone(),
+        };
+        let path = std::env::temp_dir().join(format!("duel-ck-{}.safetensors", std::process::id()));
+        ck.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+        let v1 = Checkpoint::parse(&save_v1(&cfg, &s)).unwrap();
+        assert_eq!(v1, ck, "a format-1 checkpoint loads to the same state");
+        // The PyTorch layout: Linear weights [out, in], the transpose of the flat layout.
+        let bytes = std::fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let w = st.tensor("generator.0.weight").unwrap();
+        assert_eq!(w.shape(), &[128, 8]);
+        let w: Vec<f32> = bytemuck::pod_collect_to_vec(w.data());
+        // Flat [in=8, out=128]: element (i, o) at i·128 + o; PyTorch's (o, i) at o·8 + i.
+        assert_eq!(w[3 * 8 + 5], s.g.params[5 * 128 + 3]);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused_naming_it() {
+        let cfg = TrainConfig::preset(Preset::Small, "ring8");
+        let mut bytes = save_v1(&cfg, &state(&cfg));
+        let at = bytes
+            .windows(FORMAT_V1.len())
+            .position(|w| w == FORMAT_V1.as_bytes())
+            .unwrap();
+        bytes[at..at + FORMAT_V1.len()].copy_from_slice(b"duel-checkpoint-9");
+        let err = format!("{:#}", Checkpoint::parse(&bytes).unwrap_err());
+        assert!(
+            err.contains("duel-checkpoint-9") && err.contains("cannot read"),
+            "{err}"
+        );
+    }
+}
