@@ -196,3 +196,109 @@ pub fn write_training_plot_from_csv(csv: &Path, png: &Path) -> Result<()> {
         .collect();
     write_training_plot(png, &panels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POINTS_HEADER: &str =
+        "step,d_loss,g_loss,d_real,d_fake,steps_per_s,wall_s,modes,hq_fraction,kl_uniform";
+
+    fn titles(table: &MetricsTable) -> Vec<String> {
+        training_panels(table)
+            .into_iter()
+            .map(|p| p.title)
+            .collect()
+    }
+
+    #[test]
+    fn parse_reads_columns_and_marks_missing_fields_nan() {
+        let t = MetricsTable::parse("step,d_loss,fid\n10,1.5,\n20,1.25,31.5\n\n30,x\n");
+        assert_eq!(t.columns, ["step", "d_loss", "fid"]);
+        assert_eq!(t.rows.len(), 3);
+        assert!(t.rows[0][2].is_nan() && t.rows[2][1].is_nan() && t.rows[2][2].is_nan());
+        assert_eq!(t.points(1)[1], (20.0, 1.25));
+        assert_eq!(MetricsTable::parse(""), MetricsTable::default());
+    }
+
+    #[test]
+    fn panels_group_columns_by_kind() {
+        let images = MetricsTable::parse("step,d_loss,g_loss,d_real,d_fake,steps_per_s,wall_s\n");
+        assert_eq!(titles(&images), ["losses", "D's outputs"]);
+        let points = MetricsTable::parse(&format!("{POINTS_HEADER}\n10,1,1,0.5,0.5,9,1,3,0.5,0.2"));
+        let specs = training_panels(&points);
+        assert_eq!(
+            titles(&points),
+            [
+                "losses",
+                "D's outputs",
+                "modes captured",
+                "high-quality fraction",
+                "KL(modes ‖ uniform)"
+            ]
+        );
+        assert_eq!(specs[0].columns, [1, 2]);
+        assert_eq!(specs[1].columns, [3, 4]);
+        assert_eq!(specs[1].y_label, "mean D (probability)");
+        // A column a trainer adds later gets its own panel; FID on a log axis.
+        let fid = MetricsTable::parse("step,d_loss,g_loss,fid\n10,1,1,250");
+        let specs = training_panels(&fid);
+        assert_eq!(titles(&fid), ["losses", "FID"]);
+        assert!(specs[1].log_y && !specs[0].log_y);
+        // Scores outside [0, 1] are a critic's, not probabilities.
+        let critic = MetricsTable::parse("step,d_real,d_fake\n10,3.5,-2");
+        assert_eq!(training_panels(&critic)[0].y_label, "mean critic score");
+    }
+
+    #[test]
+    fn training_plot_from_csv_draws_a_panel_per_group() {
+        let dir = std::env::temp_dir().join(format!("duel-metrics-plot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (csv, png) = (dir.join("metrics.csv"), dir.join("losses.png"));
+        // No log yet: nothing drawn, no error.
+        write_training_plot_from_csv(&csv, &png).unwrap();
+        assert!(!png.exists());
+        let mut text = format!("{POINTS_HEADER}\n");
+        for i in 1..=100 {
+            let x = f64::from(i);
+            let kl = if i % 7 == 0 {
+                "NaN".to_string()
+            } else {
+                format!("{}", 2.0 / x)
+            };
+            text += &format!(
+                "{},{},{},0.5,0.4,100,{x},{},{},{kl}\n",
+                i * 10,
+                1.4 - x * 0.003,
+                0.7 + x * 0.004,
+                i.min(8),
+                x / 100.0
+            );
+        }
+        std::fs::write(&csv, text).unwrap();
+        write_training_plot_from_csv(&csv, &png).unwrap();
+        let img = image::open(&png).unwrap().to_rgb8();
+        // Five panels: two rows of two, then one spanning the last row.
+        assert_eq!(img.dimensions(), (1280, 3 * 380));
+        for (x, y, w) in [
+            (0, 0, 640),
+            (640, 0, 640),
+            (0, 380, 640),
+            (640, 380, 640),
+            (0, 760, 1280),
+        ] {
+            // Every panel's first curve is drawn in (about: lines are anti-aliased) the first
+            // palette colour.
+            let c = crate::output::plot::PALETTE[0];
+            let curve_px = (y + 40..y + 300)
+                .flat_map(|yy| (x + 80..x + w - 20).map(move |xx| (xx, yy)))
+                .filter(|&(xx, yy)| crate::output::plot::near(img.get_pixel(xx, yy).0, c))
+                .count();
+            assert!(
+                curve_px > 100,
+                "panel at ({x}, {y}): {curve_px} curve pixels"
+            );
+        }
+    }
+}

@@ -14,6 +14,7 @@ use image::{DynamicImage, RgbImage};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 
 use super::grid::write_png;
@@ -103,6 +104,7 @@ pub fn write_panels_png(
     let rows = panels.len().div_ceil(columns);
     let (w, h) = (pw * columns as u32, ph * rows as u32);
     render_png(path, (w, h), |root| {
+        let (w, ph) = (w * SUPERSAMPLE, ph * SUPERSAMPLE);
         for (r, row) in panels.chunks(columns).enumerate() {
             let top = r as i32 * ph as i32;
             let band = root.clone().shrink((0, top), (w, ph));
@@ -143,7 +145,7 @@ pub fn write_scatter_png(
         (200..=8192).contains(&size_px),
         "scatter: size must be 200..=8192 px, got {size_px}"
     );
-    let font = Fonts::for_height(size_px);
+    let font = Fonts::for_height(size_px * SUPERSAMPLE);
     render_png(path, (size_px, size_px), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FAMILY, font.title).into_font().color(&INK))
@@ -160,13 +162,16 @@ pub fn write_scatter_png(
             .axis_desc_style((FAMILY, font.axis).into_font().color(&INK))
             .x_label_formatter(&|v| fmt_num(*v))
             .y_label_formatter(&|v| fmt_num(*v))
-            .bold_line_style(RGBColor(220, 220, 220))
-            .light_line_style(RGBColor(242, 242, 242))
-            .max_light_lines(4)
+            .bold_line_style(RGBColor(220, 220, 220).stroke_width(font.px(1.0)))
+            .light_line_style(RGBColor(246, 246, 246).stroke_width(font.px(1.0)))
+            .axis_style(MUTED.stroke_width(font.px(1.0)))
+            .set_all_tick_mark_size(font.px(4.0))
+            .max_light_lines(1)
             .draw()
             .map_err(plot_err)?;
-        let r = (size_px / 300).max(1) as i32 + 1;
+        let r = font.px(1.6) as i32;
         let dot = PALETTE[0].mix(0.35).filled();
+        let dx = font.px(8.0) as i32; // legend marker offset
         let shown = points
             .chunks_exact(2)
             .map(|p| (f64::from(p[0]), f64::from(p[1])))
@@ -175,9 +180,9 @@ pub fn write_scatter_png(
             .draw_series(shown.map(|p| Circle::new(p, r, dot)))
             .map_err(plot_err)?
             .label(format!("G(z), {} samples", n / 2))
-            .legend(move |(x, y)| Circle::new((x + 8, y), r + 1, PALETTE[0].filled()));
-        let arm = (size_px / 60).max(4) as i32;
-        let pen = PALETTE[3].stroke_width((size_px / 300).max(2));
+            .legend(move |(x, y)| Circle::new((x + dx, y), r + r / 2, PALETTE[0].filled()));
+        let arm = font.px(6.5) as i32;
+        let pen = PALETTE[3].stroke_width(font.px(1.5));
         let in_view = means
             .iter()
             .map(|m| (f64::from(m[0]), f64::from(m[1])))
@@ -186,14 +191,20 @@ pub fn write_scatter_png(
             .draw_series(in_view.map(|p| Cross::new(p, arm, pen)))
             .map_err(plot_err)?
             .label("true means")
-            .legend(move |(x, y)| Cross::new((x + 8, y), arm.min(6), pen));
+            .legend(move |(x, y)| Cross::new((x + dx, y), arm * 2 / 3, pen));
         legend(&mut chart, &font, SeriesLabelPosition::UpperRight)
     })
 }
 
-/// Font sizes and margins in px, scaled with the image height.
+/// Plots are drawn at this multiple of their size and scaled down, which anti-aliases lines
+/// and markers (plotters' bitmap backend fills thick lines as unsmoothed polygons).
+const SUPERSAMPLE: u32 = 2;
+
+/// Font sizes, margins and pen widths in px of the drawing canvas, scaled with its height.
 #[derive(Clone, Copy)]
 struct Fonts {
+    /// Canvas px per px of a 380-px-high panel.
+    scale: f64,
     title: u32,
     axis: u32,
     tick: u32,
@@ -205,9 +216,10 @@ struct Fonts {
 
 impl Fonts {
     fn for_height(h: u32) -> Self {
-        let s = (f64::from(h) / 380.0).clamp(0.6, 3.0);
+        let s = (f64::from(h) / 380.0).clamp(0.6, 3.0 * SUPERSAMPLE as f64);
         let px = |v: f64| (v * s).round() as u32;
         Fonts {
+            scale: s,
             title: px(18.0),
             axis: px(14.0),
             tick: px(12.0),
@@ -217,23 +229,30 @@ impl Fonts {
             y_area: px(62.0),
         }
     }
+
+    /// `v` px of a 380-px-high panel in canvas px, at least 1.
+    fn px(&self, v: f64) -> u32 {
+        (v * self.scale).round().max(1.0) as u32
+    }
 }
 
-/// Draws into a white RGB canvas of `size` with `draw`, then writes it as PNG.
+/// Draws with `draw` on a white RGB canvas `SUPERSAMPLE` times `size`, then writes it scaled
+/// down to `size` as PNG.
 fn render_png(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
 ) -> Result<()> {
     register_embedded_font();
-    let (w, h) = size;
+    let (w, h) = (size.0 * SUPERSAMPLE, size.1 * SUPERSAMPLE);
     let mut buf = vec![255u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         draw(&root)?;
         root.present().map_err(plot_err)?;
     }
-    let img = RgbImage::from_raw(w, h, buf).expect("buffer is w·h·3 bytes");
+    let big = RgbImage::from_raw(w, h, buf).expect("buffer is w·h·3 bytes");
+    let img = image::imageops::resize(&big, size.0, size.1, image::imageops::FilterType::Triangle);
     write_png(path, &DynamicImage::ImageRgb8(img))
 }
 
@@ -333,40 +352,43 @@ where
         .axis_desc_style((FAMILY, font.axis).into_font().color(&INK))
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(RGBColor(245, 245, 245))
+        .bold_line_style(RGBColor(225, 225, 225).stroke_width(font.px(1.0)))
+        .light_line_style(RGBColor(245, 245, 245).stroke_width(font.px(1.0)))
+        .axis_style(MUTED.stroke_width(font.px(1.0)))
+        .set_all_tick_mark_size(font.px(4.0))
         .max_light_lines(4)
         .draw()
         .map_err(plot_err)?;
 
     let plot_w = chart.plotting_area().dim_in_pixel().0;
+    let swatch = font.px(20.0) as i32;
     let mut any = false;
     for (i, (name, pts)) in p.series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let segments = finite_segments(pts, keep);
         any |= !segments.is_empty();
         if let Some(w) = smoothing {
-            let faint = color.mix(0.25).stroke_width(1);
+            let faint = color.mix(0.3).stroke_width(font.px(1.0));
             for seg in &segments {
                 chart
                     .draw_series(LineSeries::new(seg.iter().copied(), faint))
                     .map_err(plot_err)?;
             }
             let all: Vec<(f64, f64)> = segments.concat();
-            let line = thin(smooth(&all, w), plot_w as usize / 3);
-            let solid = color.stroke_width(2);
+            let line = thin(smooth(&all, w), plot_w as usize / 4);
+            let solid = color.stroke_width(font.px(2.0));
             chart
                 .draw_series(LineSeries::new(line, solid))
                 .map_err(plot_err)?
                 .label(*name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], solid));
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
         } else {
-            let solid = color.stroke_width(2);
+            let solid = color.stroke_width(font.px(2.0));
             for seg in &segments {
                 // A lone point draws as a dot so it stays visible.
                 if let [q] = seg[..] {
                     chart
-                        .draw_series([Circle::new(q, 3, color.filled())])
+                        .draw_series([Circle::new(q, font.px(3.0), color.filled())])
                         .map_err(plot_err)?;
                 }
                 chart
@@ -377,17 +399,19 @@ where
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(plot_err)?
                 .label(*name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], solid));
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
         }
     }
     if !any {
         let (w, h) = chart.plotting_area().dim_in_pixel();
-        let style = (FAMILY, font.axis).into_font().color(&MUTED);
-        let msg = "no data yet";
+        let style = (FAMILY, font.axis)
+            .into_font()
+            .color(&MUTED)
+            .pos(Pos::new(HPos::Center, VPos::Center));
         chart
             .plotting_area()
             .strip_coord_spec()
-            .draw_text(msg, &style, (w as i32 / 2 - 35, h as i32 / 2 - 8))
+            .draw_text("no data yet", &style, (w as i32 / 2, h as i32 / 2))
             .map_err(plot_err)?;
     }
     if !p.series.is_empty() {
@@ -408,8 +432,10 @@ where
     chart
         .configure_series_labels()
         .position(corner)
+        .margin(font.px(10.0))
+        .legend_area_size(font.px(28.0))
         .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(190, 190, 190))
+        .border_style(RGBColor(190, 190, 190).stroke_width(font.px(1.0)))
         .label_font((FAMILY, font.legend).into_font().color(&INK))
         .draw()
         .map_err(plot_err)
@@ -436,6 +462,13 @@ fn ema_window(series: &[Series]) -> Option<usize> {
     let n = series.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
     let w = n / 15;
     (w >= 3).then_some(w)
+}
+
+/// Whether pixel `p` has colour `c` give or take anti-aliasing (each channel within 24).
+#[cfg(test)]
+pub(crate) fn near(p: [u8; 3], c: RGBColor) -> bool {
+    let d = |a: u8, b: u8| a.abs_diff(b) <= 24;
+    d(p[0], c.0) && d(p[1], c.1) && d(p[2], c.2)
 }
 
 /// Zero-phase smoothing: a debiased exponential moving average over ~`window` points run
@@ -540,7 +573,7 @@ mod tests {
     }
 
     fn count(img: &RgbImage, c: RGBColor) -> usize {
-        img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count()
+        img.pixels().filter(|p| near(p.0, c)).count()
     }
 
     #[test]
@@ -571,9 +604,17 @@ mod tests {
         // Two panels in the first row, the third spanning the second.
         assert_eq!(img.dimensions(), (1280, 760));
         for cell in [(0, 0, 640, 380), (640, 0, 640, 380), (0, 380, 1280, 380)] {
-            // Plot area (the cell less its margins) holds grid, curves and legend.
+            // Plot area (the cell less its margins) holds grid, curves and legend: many
+            // colours, the first series' among them.
             let inner = (cell.0 + 80, cell.1 + 40, cell.2 - 100, cell.3 - 90);
             assert!(colours_in(&img, inner) > 8, "cell {cell:?} looks blank");
+            let (x, y, w, h) = inner;
+            let c = PALETTE[0];
+            let curve_px = (y..y + h)
+                .flat_map(|yy| (x..x + w).map(move |xx| (xx, yy)))
+                .filter(|&(xx, yy)| near(img.get_pixel(xx, yy).0, c))
+                .count();
+            assert!(curve_px > 100, "cell {cell:?}: {curve_px} curve pixels");
             // The title strip at the top centre is not uniform: text was rendered.
             let title = (cell.0 + cell.2 / 2 - 40, cell.1 + 8, 80, 18);
             assert!(colours_in(&img, title) > 2, "no title text in {cell:?}");
