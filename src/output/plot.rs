@@ -327,6 +327,7 @@ where
     Y::CoordDescType: ValueFormatter<f64>,
 {
     let font = Fonts::for_height(area.dim_in_pixel().1);
+    let x_span = (x_range.start, x_range.end);
     let mut chart = ChartBuilder::on(area)
         .caption(p.title, (FAMILY, font.title).into_font().color(&INK))
         .margin(font.margin)
@@ -335,12 +336,21 @@ where
         .build_cartesian_2d(x_range, y_range)
         .map_err(plot_err)?;
     let smoothing = p.smooth.then(|| ema_window(p.series)).flatten();
-    let x_desc = match smoothing {
-        Some(w) => format!(
+    let plot_w = chart.plotting_area().dim_in_pixel().0;
+    // More raw points than every other pixel column: faint lines would pile up into a solid
+    // block hiding the smoothed line, so the range of the raw values is shaded instead.
+    let longest = p.series.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
+    let dense = longest > plot_w as usize / 2;
+    let x_desc = match (smoothing, dense) {
+        (Some(w), false) => format!(
             "{}   (lines: smoothed over ~{w} points; faint: raw)",
             p.x_label
         ),
-        None => p.x_label.to_string(),
+        (Some(w), true) => format!(
+            "{}   (lines: smoothed over ~{w} points; shaded: range of raw values)",
+            p.x_label
+        ),
+        (None, _) => p.x_label.to_string(),
     };
     chart
         .configure_mesh()
@@ -360,7 +370,6 @@ where
         .draw()
         .map_err(plot_err)?;
 
-    let plot_w = chart.plotting_area().dim_in_pixel().0;
     let swatch = font.px(20.0) as i32;
     let mut any = false;
     for (i, (name, pts)) in p.series.iter().enumerate() {
@@ -370,15 +379,20 @@ where
         if let Some(w) = smoothing {
             let faint = color.mix(0.3).stroke_width(font.px(1.0));
             for seg in &segments {
-                chart
-                    .draw_series(LineSeries::new(seg.iter().copied(), faint))
-                    .map_err(plot_err)?;
+                if dense {
+                    let band = envelope(seg, x_span, plot_w as usize / 2);
+                    chart
+                        .draw_series([Polygon::new(band, color.mix(0.22).filled())])
+                        .map_err(plot_err)?;
+                } else {
+                    chart.draw_series(polyline(seg, faint)).map_err(plot_err)?;
+                }
             }
             let all: Vec<(f64, f64)> = segments.concat();
             let line = thin(smooth(&all, w), plot_w as usize / 4);
             let solid = color.stroke_width(font.px(2.0));
             chart
-                .draw_series(LineSeries::new(line, solid))
+                .draw_series(polyline(&line, solid))
                 .map_err(plot_err)?
                 .label(*name)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
@@ -391,9 +405,7 @@ where
                         .draw_series([Circle::new(q, font.px(3.0), color.filled())])
                         .map_err(plot_err)?;
                 }
-                chart
-                    .draw_series(LineSeries::new(seg.iter().copied(), solid))
-                    .map_err(plot_err)?;
+                chart.draw_series(polyline(seg, solid)).map_err(plot_err)?;
             }
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
@@ -439,6 +451,38 @@ where
         .label_font((FAMILY, font.legend).into_font().color(&INK))
         .draw()
         .map_err(plot_err)
+}
+
+/// A line through `pts` as one element per segment. plotters joins the segments of a wide
+/// path with unlimited mitres, which shoot far out of the plot where a noisy curve turns back
+/// on itself; separate segments have no joins.
+fn polyline(
+    pts: &[(f64, f64)],
+    style: ShapeStyle,
+) -> impl Iterator<Item = PathElement<(f64, f64)>> + '_ {
+    pts.windows(2)
+        .map(move |w| PathElement::new(vec![w[0], w[1]], style))
+}
+
+/// The outline of the band between the lowest and highest y of `seg` in each of `columns`
+/// equal slices of the x range `x_span`: upper edge left to right, then lower edge back.
+fn envelope(seg: &[(f64, f64)], x_span: (f64, f64), columns: usize) -> Vec<(f64, f64)> {
+    let width = (x_span.1 - x_span.0) / columns.max(1) as f64;
+    let column = |x: f64| ((x - x_span.0) / width).floor() as i64;
+    // (column, sum of x, count, min y, max y), in x order.
+    let mut bins: Vec<(i64, f64, f64, f64, f64)> = Vec::new();
+    for &(x, y) in seg {
+        match bins.last_mut() {
+            Some(b) if b.0 == column(x) => {
+                (b.1, b.2) = (b.1 + x, b.2 + 1.0);
+                (b.3, b.4) = (b.3.min(y), b.4.max(y));
+            }
+            _ => bins.push((column(x), x, 1.0, y, y)),
+        }
+    }
+    let upper = bins.iter().map(|b| (b.1 / b.2, b.4));
+    let lower = bins.iter().rev().map(|b| (b.1 / b.2, b.3));
+    upper.chain(lower).collect()
 }
 
 /// Runs of consecutive kept points: a skipped point breaks the line there.
@@ -653,6 +697,47 @@ mod tests {
         assert!(write_panels_png(&tmp("x.png"), &[], 1, (320, 200)).is_err());
         let p = Panel::new("t", "y", &[]);
         assert!(write_panels_png(&tmp("x.png"), &[p], 1, (10, 10)).is_err());
+    }
+
+    #[test]
+    fn dense_noisy_curves_stay_readable_and_inside_their_panel() {
+        // A long noisy log (an LCG's values), several points per pixel column.
+        let mut state = 12345u64;
+        let noisy: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (i as f64, (state >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect();
+        let series = [("noisy", &noisy[..])];
+        let panels = [
+            Panel::new("smoothed", "y", &series),
+            Panel {
+                smooth: false,
+                ..Panel::new("raw", "y", &series)
+            },
+            Panel::new("below", "y", &[]),
+        ];
+        let path = tmp("dense.png");
+        write_panels_png(&path, &panels, 1, (640, 380)).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        let img = &img;
+        let pixels = |ys: Range<u32>| -> Vec<[u8; 3]> {
+            ys.flat_map(|y| (0..640).map(move |x| img.get_pixel(x, y).0))
+                .collect()
+        };
+        // The smoothed line shows in full colour over the faint band of the raw values.
+        let solid = pixels(40..330).into_iter().filter(|p| near(*p, PALETTE[0]));
+        assert!(solid.count() > 300, "smoothed line hidden");
+        // Joins of a wide line turning back on itself are not drawn as mitres shooting out of
+        // the plot (plotters' wide paths do that): nothing blue in the empty panel below.
+        let blue_below = pixels(760..1140)
+            .into_iter()
+            .filter(|[r, _, b]| i32::from(*b) - i32::from(*r) > 30)
+            .count();
+        assert_eq!(blue_below, 0, "a curve leaks into the panel below");
     }
 
     #[test]
