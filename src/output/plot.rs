@@ -2,8 +2,9 @@
 //! system font is ever looked up): panels of line curves with labelled axes, ticks and legends,
 //! and the 2-D sample scatter.
 //!
-//! Non-finite points are skipped everywhere (a curve breaks there); a panel without a single
-//! finite point says "no data yet" instead of failing.
+//! Non-finite points (and, on a log axis, non-positive ones) are skipped: a curve joins the
+//! points either side, so a metric logged every Nth row with empty fields between still draws
+//! as one line. A panel without a single point to draw says "no data yet" instead of failing.
 
 use std::ops::Range;
 use std::path::Path;
@@ -264,26 +265,26 @@ fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
 /// line (or as a plain line when `smooth` is off or there are too few points), and a legend.
 fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) -> Result<()> {
     let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!p.log_y || y > 0.0);
-    let kept = || {
-        p.series
-            .iter()
-            .flat_map(|(_, s)| s.iter())
-            .filter(|q| keep(q))
-    };
+    let kept: Vec<Vec<(f64, f64)>> = p
+        .series
+        .iter()
+        .map(|(_, s)| s.iter().copied().filter(keep).collect())
+        .collect();
+    let all = || kept.iter().flatten();
     let (x_range, y_range) = (
-        span(kept().map(|q| q.0), false),
-        span(kept().map(|q| q.1), p.log_y),
+        span(all().map(|q| q.0), false),
+        span(all().map(|q| q.1), p.log_y),
     );
-    let corner = quiet_corner(kept().copied(), &x_range, &y_range, p.log_y);
+    let corner = quiet_corner(all().copied(), &x_range, &y_range, p.log_y);
     if p.log_y {
-        draw_chart(area, p, &keep, corner, x_range, y_range.log_scale())
+        draw_chart(area, p, &kept, corner, x_range, y_range.log_scale())
     } else {
-        draw_chart(area, p, &keep, corner, x_range, y_range)
+        draw_chart(area, p, &kept, corner, x_range, y_range)
     }
 }
 
-/// The upper corner (or, failing that, lower) of the plot where the fewest points fall, for
-/// the legend: each candidate box is 40% of the width and 30% of the height.
+/// The corner of the plot where the fewest points fall (upper right on a tie), for the legend:
+/// each candidate box is 40% of the width and 30% of the height.
 fn quiet_corner(
     pts: impl Iterator<Item = (f64, f64)>,
     x: &Range<f64>,
@@ -317,7 +318,7 @@ fn quiet_corner(
 fn draw_chart<Y>(
     area: &DrawingArea<BitMapBackend, Shift>,
     p: &Panel,
-    keep: &dyn Fn(&(f64, f64)) -> bool,
+    kept: &[Vec<(f64, f64)>],
     corner: SeriesLabelPosition,
     x_range: Range<f64>,
     y_range: Y,
@@ -335,11 +336,11 @@ where
         .y_label_area_size(font.y_area)
         .build_cartesian_2d(x_range, y_range)
         .map_err(plot_err)?;
-    let smoothing = p.smooth.then(|| ema_window(p.series)).flatten();
+    let longest = kept.iter().map(Vec::len).max().unwrap_or(0);
+    let smoothing = if p.smooth { ema_window(longest) } else { None };
     let plot_w = chart.plotting_area().dim_in_pixel().0;
     // More raw points than every other pixel column: faint lines would pile up into a solid
     // block hiding the smoothed line, so the range of the raw values is shaded instead.
-    let longest = p.series.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
     let dense = longest > plot_w as usize / 2;
     let x_desc = match (smoothing, dense) {
         (Some(w), false) => format!(
@@ -371,50 +372,38 @@ where
         .map_err(plot_err)?;
 
     let swatch = font.px(20.0) as i32;
-    let mut any = false;
-    for (i, (name, pts)) in p.series.iter().enumerate() {
+    for (i, ((name, _), pts)) in p.series.iter().zip(kept).enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let segments = finite_segments(pts, keep);
-        any |= !segments.is_empty();
-        if let Some(w) = smoothing {
-            let faint = color.mix(0.3).stroke_width(font.px(1.0));
-            for seg in &segments {
-                if dense {
-                    let band = envelope(seg, x_span, plot_w as usize / 2);
-                    chart
-                        .draw_series([Polygon::new(band, color.mix(0.22).filled())])
-                        .map_err(plot_err)?;
-                } else {
-                    chart.draw_series(polyline(seg, faint)).map_err(plot_err)?;
-                }
-            }
-            let all: Vec<(f64, f64)> = segments.concat();
-            let line = thin(smooth(&all, w), plot_w as usize / 4);
-            let solid = color.stroke_width(font.px(2.0));
+        let solid = color.stroke_width(font.px(2.0));
+        // A lone point draws as a dot so it stays visible.
+        if let [q] = pts[..] {
             chart
-                .draw_series(polyline(&line, solid))
-                .map_err(plot_err)?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
-        } else {
-            let solid = color.stroke_width(font.px(2.0));
-            for seg in &segments {
-                // A lone point draws as a dot so it stays visible.
-                if let [q] = seg[..] {
-                    chart
-                        .draw_series([Circle::new(q, font.px(3.0), color.filled())])
-                        .map_err(plot_err)?;
-                }
-                chart.draw_series(polyline(seg, solid)).map_err(plot_err)?;
-            }
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(plot_err)?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
+                .draw_series([Circle::new(q, font.px(3.0), color.filled())])
+                .map_err(plot_err)?;
         }
+        let line = match smoothing {
+            Some(w) if dense => {
+                let band = envelope(pts, x_span, plot_w as usize / 2);
+                let shade = color.mix(0.22).filled();
+                chart
+                    .draw_series([Polygon::new(band, shade)])
+                    .map_err(plot_err)?;
+                thin(smooth(pts, w), plot_w as usize / 4)
+            }
+            Some(w) => {
+                let faint = color.mix(0.3).stroke_width(font.px(1.0));
+                chart.draw_series(polyline(pts, faint)).map_err(plot_err)?;
+                thin(smooth(pts, w), plot_w as usize / 4)
+            }
+            None => pts.clone(),
+        };
+        chart
+            .draw_series(polyline(&line, solid))
+            .map_err(plot_err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
     }
-    if !any {
+    if longest == 0 {
         let (w, h) = chart.plotting_area().dim_in_pixel();
         let style = (FAMILY, font.axis)
             .into_font()
@@ -485,25 +474,9 @@ fn envelope(seg: &[(f64, f64)], x_span: (f64, f64), columns: usize) -> Vec<(f64,
     upper.chain(lower).collect()
 }
 
-/// Runs of consecutive kept points: a skipped point breaks the line there.
-fn finite_segments(pts: &[(f64, f64)], keep: &dyn Fn(&(f64, f64)) -> bool) -> Vec<Vec<(f64, f64)>> {
-    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut open = false;
-    for q in pts {
-        match (keep(q), open) {
-            (true, true) => out.last_mut().expect("open segment").push(*q),
-            (true, false) => out.push(vec![*q]),
-            (false, _) => {}
-        }
-        open = keep(q);
-    }
-    out
-}
-
-/// The EMA window (in points) for the longest series: about 1/15 of it, or `None` when that is
-/// under 3 points and smoothing would only blur.
-fn ema_window(series: &[Series]) -> Option<usize> {
-    let n = series.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
+/// The smoothing window (in points) for a panel whose longest curve has `n` points: about 1/15
+/// of it, or `None` when that is under 3 points and smoothing would only blur.
+fn ema_window(n: usize) -> Option<usize> {
     let w = n / 15;
     (w >= 3).then_some(w)
 }
@@ -738,6 +711,31 @@ mod tests {
             .filter(|[r, _, b]| i32::from(*b) - i32::from(*r) > 30)
             .count();
         assert_eq!(blue_below, 0, "a curve leaks into the panel below");
+    }
+
+    #[test]
+    fn a_metric_logged_every_tenth_row_draws_as_one_line() {
+        // FID-like: finite every 10th row, NaN (an empty CSV field) between.
+        let sparse: Vec<(f64, f64)> = (0..300)
+            .map(|i| {
+                let y = if i % 10 == 0 {
+                    100.0 / (1.0 + i as f64)
+                } else {
+                    f64::NAN
+                };
+                (i as f64, y)
+            })
+            .collect();
+        let series = [("FID", &sparse[..])];
+        let path = tmp("sparse.png");
+        write_panels_png(&path, &[Panel::new("FID", "FID", &series)], 1, (640, 380)).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // Joined, not dotted: along the flat tail (lower part of the plot, clear of the
+        // legend) nearly every pixel column holds the line.
+        let columns = (120..600)
+            .filter(|&x| (150..345).any(|y| near(img.get_pixel(x, y).0, PALETTE[0])))
+            .count();
+        assert!(columns > 450, "line covers {columns} of 480 columns");
     }
 
     #[test]
