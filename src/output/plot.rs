@@ -161,8 +161,8 @@ pub fn write_scatter_png(
             .y_desc("x₂")
             .label_style((FAMILY, font.tick).into_font().color(&INK))
             .axis_desc_style((FAMILY, font.axis).into_font().color(&INK))
-            .x_label_formatter(&|v| fmt_num(*v))
-            .y_label_formatter(&|v| fmt_num(*v))
+            .x_label_formatter(&|v| fmt_tick(*v, e))
+            .y_label_formatter(&|v| fmt_tick(*v, e))
             .bold_line_style(RGBColor(220, 220, 220).stroke_width(font.px(1.0)))
             .light_line_style(RGBColor(246, 246, 246).stroke_width(font.px(1.0)))
             .axis_style(MUTED.stroke_width(font.px(1.0)))
@@ -329,6 +329,11 @@ where
 {
     let font = Fonts::for_height(area.dim_in_pixel().1);
     let x_span = (x_range.start, x_range.end);
+    let x_max = x_span.0.abs().max(x_span.1.abs());
+    let y_max = kept
+        .iter()
+        .flatten()
+        .fold(0.0, |m: f64, q| m.max(q.1.abs()));
     let mut chart = ChartBuilder::on(area)
         .caption(p.title, (FAMILY, font.title).into_font().color(&INK))
         .margin(font.margin)
@@ -361,8 +366,8 @@ where
         .y_labels(6)
         .label_style((FAMILY, font.tick).into_font().color(&INK))
         .axis_desc_style((FAMILY, font.axis).into_font().color(&INK))
-        .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
+        .x_label_formatter(&|v| fmt_tick(*v, x_max))
+        .y_label_formatter(&|v| fmt_tick(*v, y_max))
         .bold_line_style(RGBColor(225, 225, 225).stroke_width(font.px(1.0)))
         .light_line_style(RGBColor(245, 245, 245).stroke_width(font.px(1.0)))
         .axis_style(MUTED.stroke_width(font.px(1.0)))
@@ -542,20 +547,11 @@ fn span(values: impl Iterator<Item = f64>, log: bool) -> Range<f64> {
     }
 }
 
-/// Compact tick label: ≤4 significant digits, thousands as "12k", tiny or huge values as
-/// `1.5e-4`.
+/// Compact number: ≤4 significant digits, tiny or huge values as `1.5e-4`.
 pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if a < 1e-12 {
         return "0".into();
-    }
-    if (1e4..1e9).contains(&a) && (v / 1e3).fract().abs() < 1e-9 {
-        let k = v / 1e3;
-        return if a >= 1e6 && (v / 1e6).fract().abs() < 1e-9 {
-            format!("{}M", v / 1e6)
-        } else {
-            format!("{k}k")
-        };
     }
     if !(1e-3..1e5).contains(&a) {
         let s = format!("{v:.1e}");
@@ -568,6 +564,20 @@ pub fn fmt_num(v: f64) -> String {
     } else {
         s
     }
+}
+
+/// A tick label on an axis reaching `max_abs`: in thousands ("12.5k") or millions ("2M") when
+/// the axis reaches 10,000 or 10 million, so all labels of one axis share a style.
+pub fn fmt_tick(v: f64, max_abs: f64) -> String {
+    let (unit, suffix) = match max_abs {
+        m if m >= 1e7 => (1e6, "M"),
+        m if m >= 1e4 => (1e3, "k"),
+        _ => return fmt_num(v),
+    };
+    if v.abs() < 1e-12 {
+        return "0".into();
+    }
+    format!("{}{suffix}", fmt_num(v / unit))
 }
 
 #[cfg(test)]
@@ -791,9 +801,15 @@ mod tests {
         assert_eq!(fmt_num(0.0), "0");
         assert_eq!(fmt_num(1.5), "1.5");
         assert_eq!(fmt_num(-0.00123), "-0.00123");
-        assert_eq!(fmt_num(12000.0), "12k");
-        assert_eq!(fmt_num(2_000_000.0), "2M");
         assert_eq!(fmt_num(12345.0), "12345");
+        // One style per axis: every label of a 0..10,000 step axis in thousands.
+        let ticks: Vec<String> = [0.0, 2000.0, 8000.0, 10_000.0, 12_500.0]
+            .iter()
+            .map(|&v| fmt_tick(v, 12_500.0))
+            .collect();
+        assert_eq!(ticks, ["0", "2k", "8k", "10k", "12.5k"]);
+        assert_eq!(fmt_tick(2e7, 3e7), "20M");
+        assert_eq!(fmt_tick(0.25, 1.0), "0.25");
         assert_eq!(fmt_num(1.5e-4), "1.5e-4");
         assert_eq!(fmt_num(1e-4), "1e-4");
     }
