@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     let samples = gan.generate(be, 2500, gan.sample_key())?;
     output::write_scatter_png(
         "ring8.png".as_ref(),
+        "ring8: G's samples after 3000 iterations",
         &samples,
         &ring.means(),
         ring.extent(),

@@ -152,7 +152,8 @@ impl HostData {
             HostData::Points { mixture, points } => {
                 let n = points.len().min(2 * 2500);
                 let (means, ext) = (mixture.means(), mixture.extent());
-                output::write_scatter_png(path, &points[..n], &means, ext, 512)
+                let title = format!("real data: {}", mixture.name());
+                output::write_scatter_png(path, &title, &points[..n / 2 * 2], &means, ext, 512)
             }
         }
     }

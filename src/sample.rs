@@ -94,7 +94,11 @@ pub fn write_samples(ck: &Checkpoint, samples: &[f32], count: usize, path: &Path
                 || samples.iter().fold(1.0f32, |a, v| a.max(v.abs())) * 1.1,
                 |m| m.extent(),
             );
-            output::write_scatter_png(path, samples, &means, extent, 512)
+            let title = format!(
+                "{}: G's samples at step {}",
+                ck.config.dataset, ck.state.iteration
+            );
+            output::write_scatter_png(path, &title, samples, &means, extent, 512)
         }
         _ => bail!(
             "{}: unknown output type; name the file .png (a grid or scatter plot) or .npy \

@@ -1,6 +1,6 @@
 //! A training run as a user starts it: resolve data and backend, train with Algorithm 1, and
 //! leave everything in the run directory — config, metrics, sample grids, loss plot,
-//! checkpoints — so the run can be inspected, sampled, resumed and repeated.
+//! TensorBoard events, checkpoints — so the run can be inspected, sampled, resumed and repeated.
 
 use crate::CpuBackend;
 use crate::backend::Backend;
@@ -11,6 +11,7 @@ use crate::gan::{Gan, Stats};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::modes::{self, ModeStats};
 use crate::output;
+use crate::output::tensorboard::TrainingEvents;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -147,6 +148,7 @@ fn prepare_dir(opts: &RunOptions) -> Result<()> {
         for f in [METRICS, checkpoint::FILE_NAME] {
             let _ = std::fs::remove_file(dir.join(f));
         }
+        output::tensorboard::remove_event_files(dir)?;
     }
     Ok(())
 }
@@ -191,6 +193,8 @@ struct Run<'a> {
     history: Vec<[f64; 7]>,
     wall_offset: f64,
     last_checkpoint: Option<u64>,
+    /// TensorBoard: the metrics rows as scalars, the sample grids as images.
+    events: TrainingEvents,
 }
 
 impl Run<'_> {
@@ -247,16 +251,18 @@ impl Run<'_> {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
+        let (header, line) = match modes {
+            Some(m) => (
+                format!("{METRICS_HEADER},{}", ModeStats::CSV_HEADER),
+                format!("{},{}", metrics_row(&row), m.csv_fields()),
+            ),
+            None => (METRICS_HEADER.to_string(), metrics_row(&row)),
+        };
         if fresh {
-            match modes {
-                Some(_) => writeln!(f, "{METRICS_HEADER},{}", ModeStats::CSV_HEADER)?,
-                None => writeln!(f, "{METRICS_HEADER}")?,
-            }
+            writeln!(f, "{header}")?;
         }
-        match modes {
-            Some(m) => writeln!(f, "{},{}", metrics_row(&row), m.csv_fields())?,
-            None => writeln!(f, "{}", metrics_row(&row))?,
-        }
+        writeln!(f, "{line}")?;
+        self.events.metrics(&header, &line)?;
         if !self.opts.quiet {
             let left = (self.cfg.steps - step) as f64 / rate.max(1e-9);
             println!(
@@ -276,7 +282,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn samples(&self, be: &mut dyn Backend, gan: &mut Gan, step: u64) -> Result<()> {
+    fn samples(&mut self, be: &mut dyn Backend, gan: &mut Gan, step: u64) -> Result<()> {
         let dir = self.opts.out.join("samples");
         match self.data {
             HostData::Images { .. } => {
@@ -291,23 +297,17 @@ impl Run<'_> {
             HostData::Points { mixture, .. } => {
                 let x = gan.generate(be, 2500, gan.sample_key())?;
                 let (means, ext) = (mixture.means(), mixture.extent());
+                let title = format!("{}: G's samples at step {step}", self.cfg.dataset);
                 for name in [format!("step_{step:08}.png"), "latest.png".into()] {
-                    output::write_scatter_png(&dir.join(name), &x, &means, ext, 512)?;
+                    output::write_scatter_png(&dir.join(name), &title, &x, &means, ext, 512)?;
                 }
             }
         }
-        let series =
-            |i: usize| -> Vec<(f64, f64)> { self.history.iter().map(|r| (r[0], r[i])).collect() };
-        output::write_line_plot_png(
+        self.events
+            .image_file(step, "samples", &dir.join("latest.png"))?;
+        output::metrics_log::write_training_plot_from_csv(
+            &self.opts.out.join(METRICS),
             &self.opts.out.join("losses.png"),
-            "losses",
-            &[
-                ("D loss", series(1)),
-                ("G loss", series(2)),
-                ("D(x)", series(3)),
-                ("D(G(z))", series(4)),
-            ],
-            (800, 450),
         )
     }
 
@@ -390,6 +390,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         history: Vec::new(),
         wall_offset: 0.0,
         last_checkpoint: None,
+        events: TrainingEvents::create(&opts.out)?,
     };
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
