@@ -186,3 +186,37 @@ fn gan_loss_gradients() {
         check(&format!("{kind:?} loss"), s[0] as f64, want, 1e-5, 1e-5);
     }
 }
+
+#[test]
+fn cross_entropy_gradient() {
+    use duel::kernels::cross_entropy::cross_entropy;
+    let (rows, classes) = (5, 4);
+    let mut be = cpu();
+    let l = data(21, rows * classes, -3.0, 3.0);
+    let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 3) % classes as u32).collect();
+    let lt = be.upload(&l, "logits").unwrap();
+    let yt = be.alloc(rows, "labels").unwrap();
+    be.write_u32(yt, &labels);
+    let grad = be.alloc(l.len(), "grad").unwrap();
+    let stats = be.alloc(2, "stats").unwrap();
+    let run = |be: &mut dyn Backend, v: &[f32]| {
+        be.write(lt, v);
+        cross_entropy(be, grad, lt, yt, rows, classes, stats, false);
+        (be.read(grad).unwrap(), be.read(stats).unwrap())
+    };
+    let (g, s) = run(&mut be, &l);
+    for i in 0..l.len() {
+        let num = central(&mut |v| run(&mut be, v).1[0] as f64, &l, i, 1e-2);
+        check(&format!("dL/dlogit[{i}]"), g[i] as f64, num, 1e-4, 1e-2);
+    }
+    // The loss against −log softmax on the host, in f64.
+    let want: f64 = (0..rows)
+        .map(|r| {
+            let row = &l[r * classes..(r + 1) * classes];
+            let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+            lse - row[labels[r] as usize] as f64
+        })
+        .sum::<f64>()
+        / rows as f64;
+    check("cross-entropy loss", s[0] as f64, want, 1e-5, 1e-5);
+}

@@ -15,6 +15,7 @@
 pub mod activation;
 pub mod bias;
 pub mod case;
+pub mod cross_entropy;
 pub mod dropout;
 pub mod ema;
 pub mod gan_loss;
@@ -50,6 +51,7 @@ pub static ALL: &[&KernelDef] = &[
     &gather::GATHER_ROWS_F32,
     &parzen::ROW_SUM_SQUARES,
     &parzen::PARZEN_LOG_DENSITY,
+    &cross_entropy::CROSS_ENTROPY,
 ];
 
 /// The kernel named `name` (its WGSL entry point).
