@@ -310,6 +310,10 @@ struct SampleArgs {
     /// from Python")
     #[arg(long, value_name = "FILE.npy", conflicts_with = "seed")]
     z: Option<PathBuf>,
+    /// Spherical interpolations between random noise vectors instead: a .png grid of 8 walks of
+    /// N steps each, and an animated GIF of looping walks beside it (same name, .gif)
+    #[arg(long, value_name = "N", conflicts_with_all = ["z", "count"])]
+    interpolate: Option<usize>,
     /// auto, gpu or cpu
     #[arg(long, value_enum, default_value_t = BackendName::Auto)]
     backend: BackendName,
@@ -418,6 +422,24 @@ fn sample(args: SampleArgs) -> Result<()> {
         bail!("--count must be at least 1");
     }
     let ck = Checkpoint::load(&path)?;
+    if let Some(steps) = args.interpolate {
+        if args.out.extension().and_then(|e| e.to_str()) != Some("png") {
+            bail!(
+                "{}: --interpolate writes a .png grid (and a .gif beside it); name the output .png",
+                args.out.display()
+            );
+        }
+        let (mut be, _) = open_backend(args.backend, &args.adapter)?;
+        let gif =
+            duel::interpolate::write_interpolations(&ck, be.as_mut(), steps, args.seed, &args.out)?;
+        println!(
+            "wrote {} walks of {steps} steps to {} and an animation to {}",
+            duel::interpolate::ROWS,
+            args.out.display(),
+            gif.display()
+        );
+        return Ok(());
+    }
     let noise = match &args.z {
         None => NoiseSource::Seed {
             count: args.count.unwrap_or(64),

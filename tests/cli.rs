@@ -187,6 +187,40 @@ fn mnist_on_the_gpu_then_sampled_as_npy_and_png() {
         "NumPy could not load the .npy (install numpy: pip install numpy): {}",
         String::from_utf8_lossy(&py.stderr)
     );
+
+    // Latent walks: a grid of 8 rows × 5 steps, and a looping GIF beside it.
+    let walk = run.join("walk.png");
+    ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--interpolate",
+        "5",
+        "--out",
+        s(&walk),
+        "--backend",
+        "cpu",
+    ]);
+    let img = image::open(&walk).unwrap();
+    // 28-pixel tiles at 4×, 2-pixel gutters.
+    assert_eq!((img.width(), img.height()), (5 * 114 + 2, 8 * 114 + 2));
+    let gif = std::fs::File::open(run.join("walk.gif")).expect("the GIF is written beside it");
+    let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(gif)).unwrap();
+    let frames = image::AnimationDecoder::into_frames(frames)
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 48, "4 keyframes × 12 frames between");
+    assert!(frames[0].buffer() != frames[6].buffer(), "the walk moves");
+    let err = fails(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--interpolate",
+        "1",
+        "--out",
+        s(&walk),
+    ]);
+    assert!(err.contains("2 to 64"), "{err}");
 }
 
 #[test]
