@@ -252,7 +252,7 @@ fn case(kind: Kind, d: BnDims, variant: usize, seed: u64) -> Case {
     match kind {
         Kind::Statistics => {
             // No update; a moving update; a restart.
-            p.update = (variant % 3 != 0) as u32;
+            p.update = !variant.is_multiple_of(3) as u32;
             p.restart = (variant % 3 == 2) as u32;
             p.momentum = if p.restart != 0 { 1.0 } else { MOMENTUM };
             let mut running = uniform(seed + 3, c, -1.0, 1.0);
