@@ -24,9 +24,15 @@ pub fn generate(
     let gan = ck.config.gan(ck.dim, ck.image_shape);
     let zdim = gan.g.input.len();
     let chunk = count.clamp(1, 1024);
-    // The moving average of G's weights when the run kept one: it is what the run sampled.
-    let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
+    // The moving average of G's weights when the run kept one: it is what the run sampled,
+    // with the state that goes with it (its standing batch-norm statistics).
+    let s = &ck.state;
+    let weights = s.g_ema.as_ref().unwrap_or(&s.g.params);
+    let state = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
     let mut g = Network::new(be, &gan.g, chunk, weights, seed, "generator")?;
+    if g.n_state > 0 {
+        be.write(g.state.slice(0, g.n_state), state);
+    }
     let z = be.alloc(chunk * zdim, "noise")?;
     let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;
