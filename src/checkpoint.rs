@@ -360,3 +360,43 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     }
     result.with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Layer, Shape};
+
+    #[test]
+    fn batch_norm_state_is_stored_as_pytorch_holds_it() {
+        let spec = NetSpec {
+            input: Shape::image(2, 3, 3),
+            layers: vec![
+                Layer::BatchNorm,
+                Layer::Reshape(Shape::flat(18)),
+                Layer::Linear(1),
+            ],
+        };
+        let params = spec.init_params(1, 0);
+        // running_mean, running_var, num_batches_tracked.
+        let state = vec![0.5, -0.25, 1.5, 2.0, 12.0];
+        let tensors = net_tensors("generator", &spec, &params, &state);
+        let views: Vec<_> = tensors
+            .iter()
+            .map(|(n, shape, v)| {
+                let t = TensorView::new(v.dtype(), shape.clone(), v.bytes()).unwrap();
+                (n.clone(), t)
+            })
+            .collect();
+        let data = safetensors::serialize(views, None).unwrap();
+        let st = SafeTensors::deserialize(&data).unwrap();
+        let count = st.tensor("generator.0.num_batches_tracked").unwrap();
+        assert_eq!((count.dtype(), count.shape()), (Dtype::I64, &[][..]));
+        assert_eq!(count.data(), 12i64.to_le_bytes());
+        let var = st.tensor("generator.0.running_var").unwrap();
+        assert_eq!((var.dtype(), var.shape()), (Dtype::F32, &[2][..]));
+        for key in ["0.weight", "0.bias", "0.running_mean", "2.weight", "2.bias"] {
+            assert!(st.tensor(&format!("generator.{key}")).is_ok(), "{key}");
+        }
+        assert_eq!(read_state(&st, "generator", &spec).unwrap(), state);
+    }
+}
