@@ -365,6 +365,19 @@ fn the_average_samples_with_its_own_statistics() {
     assert_eq!(batches(&stats, HIDDEN), n_batches as f32);
     // The raw weights' running statistics are another thing: they describe other weights.
     assert_ne!(stats[..2 * HIDDEN], s.g.state[..2 * HIDDEN]);
+
+    // The saved state reproduces the run's samples as `duel sample` rebuilds G: the averaged
+    // weights and these statistics, in evaluation mode, on the same noise.
+    let key = g.sample_key();
+    let want = g.generate(&mut be, m, key).unwrap();
+    let mut net = Network::new(&mut be, &config().g, m, &avg, 1, "sampler").unwrap();
+    be.write(net.state.slice(0, net.n_state), &stats);
+    let z: Vec<f32> = (0..m * Z)
+        .map(|i| rng::uniform(key, i as u64, -1.0, 1.0))
+        .collect();
+    let zt = be.upload(&z, "z").unwrap();
+    let y = net.forward(&mut be, zt, m, false, None);
+    assert_eq!(be.read(y).unwrap(), want);
 }
 
 #[test]
