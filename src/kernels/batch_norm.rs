@@ -498,42 +498,35 @@ fn backward_input_ref(p: &BatchNormParams, b: &mut Bindings) {
 }
 
 // ---- the CPU twins ----------------------------------------------------------------------------
+// Reductions: blocks of channels split over the pool, each summing its channels over the rows
+// in order (f32 within a plane, in eight lanes; f64 across planes). Elementwise passes: rows
+// split over the pool. Flat layers (spatial 1) go a row of channels at a time, so the inner
+// loops run over contiguous channels and vectorise.
 
-/// Σ_i f(i) for i < n in eight f32 lanes (vectorisable, unlike one running sum).
+/// Σ f(a[i], b[i]) in eight f32 lanes (vectorisable, unlike one running sum).
 #[inline]
-fn sum8(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+fn sum8(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [0.0f32; 8];
-    let whole = n - n % 8;
-    for i in (0..whole).step_by(8) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a += f(i + k);
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += f(x[k], y[k]);
         }
     }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for i in whole..n {
-        s += f(i);
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (&x, &y) in ra.iter().zip(rb) {
+        s += f(x, y);
     }
     s
 }
 
-/// Per channel, the f64 sum over rows of `plane(c, start)` (a sum over the plane of channel c
-/// starting at word `start`); blocks of channels split over the pool, rows in order.
-fn channel_sums<const K: usize>(
+/// Every channel's K sums: `block(c0, sums)` fills channels c0..c0 + sums.len().
+fn by_channel_blocks<const K: usize>(
     d: BnDims,
-    plane: impl Fn(usize, usize) -> [f32; K] + Sync,
+    block: impl Fn(usize, &mut [[f64; K]]) + Sync,
 ) -> Vec<[f64; K]> {
     let mut out = vec![[0.0f64; K]; d.channels];
-    let block = |c0: usize, o: &mut [[f64; K]]| {
-        for r in 0..d.rows {
-            for (k, acc) in o.iter_mut().enumerate() {
-                let c = c0 + k;
-                let v = plane(c, (r * d.channels + c) * d.spatial);
-                for (a, v) in acc.iter_mut().zip(v) {
-                    *a += v as f64;
-                }
-            }
-        }
-    };
     match par_chunk(d.len(), PAR_MIN) {
         Some(_) if d.channels > 1 => {
             let per = d.channels.div_ceil(rayon::current_num_threads());
@@ -546,45 +539,90 @@ fn channel_sums<const K: usize>(
     out
 }
 
-/// Runs `f(channel, start, plane)` over every plane of `out` ([rows, channels, spatial]), rows
-/// split over the pool.
-fn for_planes(out: &mut [f32], d: BnDims, f: impl Fn(usize, usize, &mut [f32]) + Sync) {
-    let s = d.spatial;
-    let run = |q0: usize, o: &mut [f32]| {
-        for (k, plane) in o.chunks_mut(s).enumerate() {
-            let q = q0 + k;
-            f(q % d.channels, q * s, plane);
+/// Per channel Σ f(a, b) over its values of the [rows, channels, spatial] batches a and b.
+fn channel_sums(
+    d: BnDims,
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(usize, f32, f32) -> f32 + Sync,
+) -> Vec<f64> {
+    let (cs, s) = (d.channels * d.spatial, d.spatial);
+    let sums = by_channel_blocks::<1>(d, |c0, acc| {
+        for r in 0..d.rows {
+            let (ra, rb) = (&a[r * cs..(r + 1) * cs], &b[r * cs..(r + 1) * cs]);
+            if s == 1 {
+                let lanes = ra[c0..].iter().zip(&rb[c0..]);
+                for (k, (acc, (&x, &y))) in acc.iter_mut().zip(lanes).enumerate() {
+                    acc[0] += f(c0 + k, x, y) as f64;
+                }
+            } else {
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    let c = c0 + k;
+                    let plane = c * s..(c + 1) * s;
+                    acc[0] += sum8(&ra[plane.clone()], &rb[plane], |x, y| f(c, x, y)) as f64;
+                }
+            }
+        }
+    });
+    sums.into_iter().map(|v| v[0]).collect()
+}
+
+/// Runs `f(row, out_row)` over the rows of `out` ([rows, channels·spatial]), split over the pool.
+fn for_rows(out: &mut [f32], d: BnDims, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let cs = d.channels * d.spatial;
+    let run = |r0: usize, o: &mut [f32]| {
+        for (k, row) in o.chunks_exact_mut(cs).enumerate() {
+            f(r0 + k, row);
         }
     };
     let out = &mut out[..d.len()];
     match par_chunk(d.len(), PAR_MIN) {
-        Some(chunk) => {
-            let planes = chunk.div_ceil(s);
-            out.par_chunks_mut(planes * s)
+        Some(chunk) if d.rows > 1 => {
+            let rows = chunk.div_ceil(cs);
+            out.par_chunks_mut(rows * cs)
                 .enumerate()
-                .for_each(|(i, o)| run(i * planes, o));
+                .for_each(|(i, o)| run(i * rows, o));
         }
-        None => run(0, out),
+        _ => run(0, out),
     }
+}
+
+/// y = (x − mean)·scale + shift per channel, over `out`'s rows.
+fn affine_rows(out: &mut [f32], x: &[f32], d: BnDims, mean: &[f32], scale: &[f32], shift: &[f32]) {
+    let (cs, s) = (d.channels * d.spatial, d.spatial);
+    for_rows(out, d, |r, o| {
+        let xr = &x[r * cs..(r + 1) * cs];
+        if s == 1 {
+            let coef = mean.iter().zip(scale.iter().zip(shift));
+            for ((o, &v), (&m, (&a, &b))) in o.iter_mut().zip(xr).zip(coef) {
+                *o = (v - m) * a + b;
+            }
+        } else {
+            for (c, (o, xs)) in o.chunks_exact_mut(s).zip(xr.chunks_exact(s)).enumerate() {
+                let (m, a, b) = (mean[c], scale[c], shift[c]);
+                for (o, &v) in o.iter_mut().zip(xs) {
+                    *o = (v - m) * a + b;
+                }
+            }
+        }
+    });
 }
 
 pub fn statistics_cpu(p: &BatchNormParams, x: &[f32], saved: &mut [f32], running: &mut [f32]) {
     let d = p.dims();
-    let (c_n, n, s) = (d.channels, d.n() as f64, d.spatial);
-    let sums = channel_sums(d, |_, st| [sum8(s, |i| x[st + i])]);
-    let mean: Vec<f32> = sums.iter().map(|v| (v[0] / n) as f32).collect();
-    let sq = channel_sums(d, |c, st| {
-        let m = mean[c];
-        [sum8(s, |i| (x[st + i] - m) * (x[st + i] - m))]
-    });
+    let (c_n, n) = (d.channels, d.n() as f64);
+    let sums = channel_sums(d, x, x, |_, v, _| v);
+    let mean: Vec<f32> = sums.iter().map(|v| (v / n) as f32).collect();
+    // Centred on the f32 mean, as the GPU: no cancellation.
+    let sq = channel_sums(d, x, x, |c, v, _| (v - mean[c]) * (v - mean[c]));
     for c in 0..c_n {
-        let var = sq[c][0] / n;
+        let var = sq[c] / n;
         saved[c] = mean[c];
         saved[c_n + c] = (1.0 / (var + p.eps as f64).sqrt()) as f32;
         if p.update != 0 {
             let unbiased = if n > 1.0 { var * n / (n - 1.0) } else { var };
             let m = p.momentum as f64;
-            running[c] = ((1.0 - m) * running[c] as f64 + m * sums[c][0] / n) as f32;
+            running[c] = ((1.0 - m) * running[c] as f64 + m * sums[c] / n) as f32;
             running[c_n + c] = ((1.0 - m) * running[c_n + c] as f64 + m * unbiased) as f32;
         }
     }
@@ -598,24 +636,17 @@ fn forward_cpu(p: &BatchNormParams, b: &mut Bindings, eval: bool) {
     let d = p.dims();
     let (x, y, stats, w, bias) = (b.r(0), b.w(1), b.r(3), b.r(4), b.r(5));
     let c_n = d.channels;
-    // Per channel: y = (x − mean)·scale + shift.
-    let coef: Vec<(f32, f32, f32)> = (0..c_n)
+    let scale: Vec<f32> = (0..c_n)
         .map(|c| {
             let invstd = if eval {
                 1.0 / (stats[c_n + c] + p.eps).sqrt()
             } else {
                 stats[c_n + c]
             };
-            (stats[c], invstd * w[c], bias[c])
+            invstd * w[c]
         })
         .collect();
-    for_planes(y, d, |c, st, o| {
-        let (mean, scale, shift) = coef[c];
-        let len = o.len();
-        for (v, &xv) in o.iter_mut().zip(&x[st..st + len]) {
-            *v = (xv - mean) * scale + shift;
-        }
-    });
+    affine_rows(y, x, d, &stats[..c_n], &scale, &bias[..c_n]);
 }
 
 pub fn backward_reduce_cpu(
@@ -626,17 +657,12 @@ pub fn backward_reduce_cpu(
     out: &mut [f32],
 ) {
     let d = p.dims();
-    let (c_n, s) = (d.channels, d.spatial);
-    let sums = channel_sums(d, |c, st| {
-        let m = stats[c];
-        [
-            sum8(s, |i| dy[st + i] * (x[st + i] - m)),
-            sum8(s, |i| dy[st + i]),
-        ]
-    });
+    let c_n = d.channels;
+    let dw = channel_sums(d, x, dy, |c, v, g| g * (v - stats[c]));
+    let db = channel_sums(d, dy, dy, |_, g, _| g);
     for c in 0..c_n {
-        out[c] = (sums[c][0] * stats[c_n + c] as f64) as f32;
-        out[c_n + c] = sums[c][1] as f32;
+        out[c] = (dw[c] * stats[c_n + c] as f64) as f32;
+        out[c_n + c] = db[c] as f32;
     }
 }
 
@@ -644,13 +670,34 @@ fn backward_input_cpu(p: &BatchNormParams, b: &mut Bindings) {
     let d = p.dims();
     let (x, dy, stats, dx, w, dparams) = (b.r(0), b.r(1), b.r(2), b.w(3), b.r(4), b.r(5));
     let (c_n, inv_n) = (d.channels, 1.0 / d.n() as f32);
-    for_planes(dx, d, |c, st, o| {
-        let (mean, invstd) = (stats[c], stats[c_n + c]);
-        let (dw, db) = (dparams[c] * inv_n, dparams[c_n + c] * inv_n);
-        let scale = w[c] * invstd;
-        for (k, v) in o.iter_mut().enumerate() {
-            let xhat = (x[st + k] - mean) * invstd;
-            *v = scale * (dy[st + k] - db - xhat * dw);
+    // dx = scale·(dy − db/n − (x − mean)·invstd·dw/n): per channel scale, invstd·dw/n, db/n.
+    let coef: Vec<[f32; 4]> = (0..c_n)
+        .map(|c| {
+            let invstd = stats[c_n + c];
+            let k = invstd * dparams[c] * inv_n;
+            [stats[c], w[c] * invstd, k, dparams[c_n + c] * inv_n]
+        })
+        .collect();
+    let cs = c_n * d.spatial;
+    for_rows(dx, d, |r, o| {
+        let (xr, gr) = (&x[r * cs..(r + 1) * cs], &dy[r * cs..(r + 1) * cs]);
+        let s = d.spatial;
+        if s == 1 {
+            for (((o, &v), &g), &[m, scale, k, db]) in o.iter_mut().zip(xr).zip(gr).zip(&coef) {
+                *o = scale * (g - db - (v - m) * k);
+            }
+            return;
+        }
+        for (c, ((o, xs), gs)) in o
+            .chunks_exact_mut(s)
+            .zip(xr.chunks_exact(s))
+            .zip(gr.chunks_exact(s))
+            .enumerate()
+        {
+            let [m, scale, k, db] = coef[c];
+            for ((o, &v), &g) in o.iter_mut().zip(xs).zip(gs) {
+                *o = scale * (g - db - (v - m) * k);
+            }
         }
     });
 }
