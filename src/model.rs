@@ -49,6 +49,8 @@ pub struct NamedTensor {
     pub shape: Vec<usize>,
     /// Stored as the transpose of `shape`.
     pub transposed: bool,
+    /// A count, stored as int64 in checkpoints (see `StateSpec::integer`).
+    pub integer: bool,
     pub offset: usize,
     pub len: usize,
 }
@@ -65,6 +67,7 @@ impl NetSpec {
                     key: format!("{}.{}", b.index, p.name),
                     shape: p.shape.clone(),
                     transposed: p.transposed,
+                    integer: false,
                     offset: off,
                     len: p.len(),
                 });
@@ -86,6 +89,7 @@ impl NetSpec {
                     key: format!("{}.{}", b.index, s.name),
                     shape: s.shape.clone(),
                     transposed: false,
+                    integer: s.integer,
                     offset: off,
                     len,
                 });
@@ -315,7 +319,8 @@ impl Network {
             "batch {rows} exceeds the network's {}",
             self.max_batch
         );
-        let last = self.modules.len() - 1;
+        // The last module that writes a buffer (views after it pass its output through).
+        let writer = self.modules.iter().rposition(|b| !b.module.is_view());
         let mut cur = x.slice(0, rows * self.input_len());
         self.input = Some(cur);
         self.batch = rows;
@@ -323,8 +328,8 @@ impl Network {
         for i in 0..self.modules.len() {
             let len = rows * self.modules[i].module.output().len();
             let y = match (&self.outs[i], out) {
-                (_, Some(o)) if i == last => o.slice(0, len),
                 (None, _) => cur,
+                (Some(_), Some(o)) if Some(i) == writer => o.slice(0, len),
                 (Some(buf), _) => buf.slice(0, len),
             };
             let (params, state) = (self.views(self.params, i), self.state_views(i));
@@ -392,9 +397,15 @@ impl Network {
         let rows = self.batch;
         let input = self.input.expect("the tangent pass needs a forward first");
         let mut cur = v;
+        // Views pass v through; the others alternate between the two scratch buffers.
+        let mut written = 0;
         for i in 0..self.modules.len() {
+            if self.modules[i].module.is_view() {
+                continue;
+            }
             let len = rows * self.modules[i].module.output().len();
-            let v_out = scratch[i % 2].slice(0, len);
+            let v_out = scratch[written % 2].slice(0, len);
+            written += 1;
             let (params, grads) = (self.views(self.params, i), self.views(self.grads, i));
             let t = Tangent {
                 x: if i == 0 { input } else { self.ys[i - 1] },
@@ -409,6 +420,19 @@ impl Network {
             cur = v_out;
         }
         Ok(())
+    }
+
+    /// Whether any module normalises with batch statistics (and keeps running ones).
+    pub fn has_batch_statistics(&self) -> bool {
+        self.modules.iter().any(|b| b.module.batch_statistics())
+    }
+
+    /// Turns standing statistics on or off in every batch-norm module: while on, training
+    /// forwards average their batch statistics with equal weights from the first one on.
+    pub fn set_standing_statistics(&mut self, on: bool) {
+        for b in &mut self.modules {
+            b.module.set_standing_statistics(on);
+        }
     }
 
     /// One optimizer step on the gradients of the last backward.

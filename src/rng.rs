@@ -89,6 +89,8 @@ pub mod stream {
     pub const BATCH: u32 = 3;
     pub const DROPOUT: u32 = 4;
     pub const SAMPLE: u32 = 5;
+    /// The noise batches that recompute batch-norm statistics for the averaged generator.
+    pub const STANDING: u32 = 6;
     /// The digits composed into each Stacked MNIST image.
     pub const STACKED_MNIST: u32 = 16;
     pub const TEST: u32 = 99;

@@ -32,7 +32,7 @@ pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> R
         NoiseSource::Rows(z) => {
             if z.is_empty() || !z.len().is_multiple_of(zdim) {
                 bail!(
-                    "the noise holds {} values, not a whole number of rows of this generator's                      noise dimension {zdim}; pass an array of shape [N, {zdim}]",
+                    "the noise holds {} values, not a whole number of rows of this generator's noise dimension {zdim}; pass an array of shape [N, {zdim}]",
                     z.len()
                 );
             }
@@ -40,8 +40,15 @@ pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> R
         }
     };
     let chunk = count.clamp(1, 1024);
-    let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
+    // The moving average of G's weights when the run kept one: it is what the run sampled,
+    // with the state that goes with it (its standing batch-norm statistics).
+    let s = &ck.state;
+    let weights = s.g_ema.as_ref().unwrap_or(&s.g.params);
+    let state = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
     let mut g = Network::new(be, &gan.g, chunk, weights, 1, "generator")?;
+    if g.n_state > 0 {
+        be.write(g.state.slice(0, g.n_state), state);
+    }
     let z = be.alloc(chunk * zdim, "noise")?;
     let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;

@@ -35,7 +35,20 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// gradient and every parameter gradient. Dropout draws the same mask every time. Inputs are
 /// drawn from `x_range`; `h` is the difference step.
 fn check_network(what: &str, spec: &NetSpec, rows: usize, x_range: f32, h: f32, tol: f64) {
-    let params = spec.init_params(3, 0);
+    check_network_at(what, spec, &spec.init_params(3, 0), rows, x_range, h, tol);
+}
+
+/// `check_network` at the parameters `params`.
+fn check_network_at(
+    what: &str,
+    spec: &NetSpec,
+    params: &[f32],
+    rows: usize,
+    x_range: f32,
+    h: f32,
+    tol: f64,
+) {
+    let params = params.to_vec();
     let x = data(13, rows * spec.input.len(), -x_range, x_range);
     let r = data(14, rows * spec.output(), -1.0, 1.0);
     let mut be = cpu();
@@ -219,4 +232,84 @@ fn cross_entropy_gradient() {
         .sum::<f64>()
         / rows as f64;
     check("cross-entropy loss", s[0] as f64, want, 1e-5, 1e-5);
+}
+
+/// The initial parameters moved by up to ±0.3, so constant initialisations (batch norm's γ = 1,
+/// β = 0) do not hide a missing factor.
+fn perturbed(spec: &NetSpec) -> Vec<f32> {
+    let p = spec.init_params(3, 0);
+    let noise = data(21, p.len(), -0.3, 0.3);
+    p.iter().zip(noise).map(|(a, b)| a + b).collect()
+}
+
+#[test]
+fn batch_norm_in_training_mode() {
+    // A flat layer: statistics over the batch, so every sample's output depends on every
+    // other's (the coupling terms of dx).
+    let spec = NetSpec::flat(
+        5,
+        vec![
+            Layer::Linear(6),
+            Layer::BatchNorm,
+            Layer::Act(Activation::Tanh),
+            Layer::Linear(3),
+        ],
+    );
+    check_network_at(
+        "Linear → BatchNorm1d → Tanh",
+        &spec,
+        &perturbed(&spec),
+        4,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+    // Images: statistics over the batch and every position; the input gradient of the first
+    // layer included.
+    let spec = NetSpec {
+        input: Shape::image(3, 3, 5),
+        layers: vec![
+            Layer::BatchNorm,
+            Layer::Reshape(Shape::flat(45)),
+            Layer::Linear(4),
+        ],
+    };
+    check_network_at(
+        "BatchNorm2d → Flatten → Linear",
+        &spec,
+        &perturbed(&spec),
+        3,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+}
+
+#[test]
+fn upsampling_and_reshapes() {
+    let spec = NetSpec {
+        input: Shape::image(2, 3, 5),
+        layers: vec![
+            Layer::Upsample2x,
+            Layer::Reshape(Shape::flat(2 * 6 * 10)),
+            Layer::Linear(3),
+        ],
+    };
+    check_network("Upsample → Flatten → Linear", &spec, 2, 1.0, 1e-3, 2e-3);
+    // A generator's stack: unflatten a linear layer's output, upsample, normalise, flatten; and
+    // a network ending in a view.
+    let spec = NetSpec::flat(
+        4,
+        vec![
+            Layer::Linear(12),
+            Layer::Reshape(Shape::image(3, 2, 2)),
+            Layer::Upsample2x,
+            Layer::BatchNorm,
+            Layer::Act(Activation::Tanh),
+            Layer::Reshape(Shape::flat(48)),
+            Layer::Linear(2),
+            Layer::Reshape(Shape::image(2, 1, 1)),
+        ],
+    );
+    check_network_at("G-like stack", &spec, &perturbed(&spec), 3, 1.0, 1e-3, 3e-3);
 }

@@ -84,6 +84,18 @@ impl GanConfig {
         if !(0.0..1.0).contains(&self.ema) {
             bail!("--ema must be in [0, 1), not {}", self.ema);
         }
+        // Batch norm normalises over the batch: one sample per batch normalises to the bias.
+        for (name, spec, rows) in [
+            ("generator", &self.g, self.batch),
+            ("discriminator", &self.d, self.batch / self.pack.max(1)),
+        ] {
+            if rows < 2 && spec.layers.contains(&crate::model::Layer::BatchNorm) {
+                bail!(
+                    "the {name} uses batch norm, which needs batches of at least 2 samples \
+                     (packs, with --pack); use a larger --batch"
+                );
+            }
+        }
         if self.k == 0 {
             bail!("--k (discriminator steps per generator step) must be at least 1");
         }

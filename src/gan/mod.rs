@@ -19,6 +19,9 @@ use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 
+/// Samples the moving average's standing batch-norm statistics are measured on.
+pub const STANDING_SAMPLES: usize = 1024;
+
 /// Real data resident on the backend, and how a gathered row becomes D's input.
 pub enum DeviceData {
     /// 8-bit pixels mapped by value·scale + offset (to [−1, 1] for a tanh G, [0, 1] for sigmoid).
@@ -85,6 +88,11 @@ pub struct Gan {
     stats: Tensor,
     /// The moving average of G's parameters, when `cfg.ema > 0`.
     pub g_ema: Option<Tensor>,
+    /// The batch-norm statistics of the moving average ("standing statistics", see
+    /// `standing_statistics`), when G has batch norm and `cfg.ema > 0`; and the G-step count
+    /// they were computed at.
+    g_ema_state: Option<Tensor>,
+    standing_at: Option<u64>,
     pub rng: RngState,
     pub iteration: u64,
     d_steps: u64,
@@ -178,6 +186,10 @@ impl Gan {
         } else {
             None
         };
+        let g_ema_state = match g_ema.is_some() && g.has_batch_statistics() {
+            true => Some(be.alloc(g.n_state, "generator moving average's statistics")?),
+            false => None,
+        };
         Ok(Self {
             cfg: cfg.clone(),
             g,
@@ -189,6 +201,8 @@ impl Gan {
             dlogits,
             stats,
             g_ema,
+            g_ema_state,
+            standing_at: None,
             rng: RngState::default(),
             iteration: 0,
             d_steps: 0,
@@ -321,15 +335,49 @@ impl Gan {
     }
 
     /// `n` samples of G (its moving average when there is one) from the noise stream `key`,
-    /// row-major [n, dim].
+    /// row-major [n, dim]. G runs in evaluation mode: batch norm uses the moving average's
+    /// standing statistics, or the running statistics when samples come from the raw weights.
     pub fn generate(&mut self, be: &mut dyn Backend, n: usize, key: RngKey) -> Result<Vec<f32>> {
-        let raw = self.g.params;
+        let raw = (self.g.params, self.g.state);
         if let Some(avg) = self.g_ema {
             self.g.params = avg;
         }
+        if let Some(stats) = self.standing_statistics(be) {
+            self.g.state = stats;
+        }
         let out = self.generate_with_current_weights(be, n, key);
-        self.g.params = raw;
+        (self.g.params, self.g.state) = raw;
         out
+    }
+
+    /// The batch-norm statistics of the moving average of G's weights, recomputed when G has
+    /// been updated since they were last: running statistics gathered with the raw weights do
+    /// not describe the averaged ones, so the average's own are measured ("standing
+    /// statistics", as BigGAN samples): G with the averaged weights runs in training mode over
+    /// `STANDING_SAMPLES` fixed noise samples in batches of the training batch, and each batch
+    /// norm averages those batches' statistics with equal weights. Nothing of the training
+    /// state changes (G's raw state, its dropout counter, the noise streams).
+    pub fn standing_statistics(&mut self, be: &mut dyn Backend) -> Option<Tensor> {
+        let (stats, avg) = (self.g_ema_state?, self.g_ema?);
+        if self.standing_at == Some(self.g.steps) {
+            return Some(stats);
+        }
+        let saved = (self.g.params, self.g.state, self.g.rng);
+        // Other state (none today) follows the raw weights'; every batch-norm statistic is
+        // overwritten by the first batch.
+        ema_update(be, stats, self.g.state, self.g.n_state, 0.0);
+        (self.g.params, self.g.state) = (avg, stats);
+        self.g.set_standing_statistics(true);
+        let (m, zdim) = (self.cfg.batch, self.cfg.g.input.len());
+        for b in 0..STANDING_SAMPLES.div_ceil(m) {
+            let key = RngKey::new(self.cfg.seed, stream::STANDING, (b * m * zdim) as u64);
+            self.draw_noise(be, self.z, m * zdim, key);
+            self.g.forward(be, self.z, m, true, None);
+        }
+        self.g.set_standing_statistics(false);
+        (self.g.params, self.g.state, self.g.rng) = saved;
+        self.standing_at = Some(self.g.steps);
+        Some(stats)
     }
 
     fn generate_with_current_weights(

@@ -13,6 +13,7 @@
 //! `duel bench kernels` times it.
 
 pub mod activation;
+pub mod batch_norm;
 pub mod bias;
 pub mod case;
 pub mod cross_entropy;
@@ -25,6 +26,7 @@ pub mod maxout;
 pub mod optimizer;
 pub mod parzen;
 pub mod rng;
+pub mod upsample;
 
 use crate::backend::{Backend, Tensor};
 pub use case::{Case, Tol, Work};
@@ -52,6 +54,13 @@ pub static ALL: &[&KernelDef] = &[
     &parzen::ROW_SUM_SQUARES,
     &parzen::PARZEN_LOG_DENSITY,
     &cross_entropy::CROSS_ENTROPY,
+    &batch_norm::BATCH_NORM_STATISTICS,
+    &batch_norm::BATCH_NORM_FORWARD,
+    &batch_norm::BATCH_NORM_FORWARD_EVAL,
+    &batch_norm::BATCH_NORM_BACKWARD_REDUCE,
+    &batch_norm::BATCH_NORM_BACKWARD_INPUT,
+    &upsample::UPSAMPLE2X_FORWARD,
+    &upsample::UPSAMPLE2X_BACKWARD,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

@@ -9,9 +9,12 @@
 //! `build`.
 
 pub mod activation;
+pub mod batch_norm;
 pub mod dropout;
 pub mod linear;
 pub mod maxout;
+pub mod reshape;
+pub mod upsample;
 
 use crate::backend::{Activation, Backend, Tensor};
 use crate::rng::RngKey;
@@ -96,8 +99,12 @@ impl ParamSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateSpec {
     pub name: &'static str,
+    /// PyTorch's shape ([] for a scalar, one value).
     pub shape: Vec<usize>,
     pub init: f32,
+    /// A count (batch norm's num_batches_tracked): kept as f32 in the flat state buffer (exact
+    /// to 2²⁴) and stored as PyTorch's int64 in checkpoints.
+    pub integer: bool,
 }
 
 /// What a module's forward reads and writes.
@@ -194,6 +201,17 @@ pub trait Module: Send {
         )
     }
 
+    // ---- batch statistics (batch norm) -------------------------------------------------------
+
+    /// Whether this module normalises with batch statistics and keeps running ones.
+    fn batch_statistics(&self) -> bool {
+        false
+    }
+    /// While on, training forwards average their batch statistics with equal weights since it
+    /// was turned on, instead of the moving average (recomputing the running statistics for
+    /// fixed weights: "standing statistics").
+    fn set_standing_statistics(&mut self, _on: bool) {}
+
     // ---- fusion, decided by `build` ----------------------------------------------------------
 
     /// The activation this module applies to its output, when its backward can take the
@@ -220,6 +238,13 @@ pub enum Layer {
     Maxout(usize),
     /// Inverted dropout keeping each input with this probability while training.
     Dropout(f32),
+    /// Batch normalisation per channel (PyTorch's BatchNorm1d/2d): over the batch and every
+    /// position of (C, H, W) inputs, over the batch for flat ones.
+    BatchNorm,
+    /// Nearest-neighbour upsampling: (C, H, W) → (C, 2H, 2W).
+    Upsample2x,
+    /// The same values seen as another shape (flat ↔ (C, H, W)); free.
+    Reshape(Shape),
 }
 
 /// A network's shape: its input and layers in order.
@@ -278,6 +303,11 @@ impl NetSpec {
                 }
                 Layer::Dropout(q) => {
                     Box::new(dropout::Dropout::new(shape, q).map_err(|e| at(e.to_string()))?)
+                }
+                Layer::BatchNorm => Box::new(batch_norm::BatchNorm::new(shape)),
+                Layer::Upsample2x => Box::new(upsample::Upsample2x::new(shape)),
+                Layer::Reshape(to) => {
+                    Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
                 }
             };
             shape = module.output();
