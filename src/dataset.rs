@@ -176,6 +176,40 @@ pub fn embedded_mnist() -> Result<(ImageSet, ImageSet)> {
 /// with the images where the source has them; `cfg.conditional` makes them required, so a
 /// missing or bad label file (or a folder without class subfolders) is an error.
 pub fn load(cfg: &TrainConfig) -> Result<HostData> {
+    let data = load_all(cfg)?;
+    match cfg.limit {
+        None => Ok(data),
+        Some(n) => limit(data, n, &cfg.dataset),
+    }
+}
+
+/// The first `n` training images of `data` (`--limit`); the held-out set is unchanged.
+fn limit(data: HostData, n: usize, name: &str) -> Result<HostData> {
+    match data {
+        HostData::Images { train, heldout } => {
+            if n > train.n {
+                bail!(
+                    "--limit {n} exceeds the {} training images of {name}; pass --limit {} or \
+                     less, or leave it out",
+                    train.n,
+                    train.n
+                );
+            }
+            let train = if n < train.n {
+                let drop = train.n - n;
+                train.split_tail(drop)?.0
+            } else {
+                train
+            };
+            Ok(HostData::Images { train, heldout })
+        }
+        HostData::Points { .. } => {
+            bail!("--limit takes the first N images of an image dataset; {name} is a 2D point set")
+        }
+    }
+}
+
+fn load_all(cfg: &TrainConfig) -> Result<HostData> {
     let name = cfg.dataset.as_str();
     if name == "mnist" {
         let (train, heldout) = embedded_mnist()?;

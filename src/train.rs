@@ -382,7 +382,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
-    let mut gan = Gan::new(be, &gan_cfg, device_data, None)?;
+    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
+    let mut gan = Gan::new(be, &gan_cfg, device_data, Some((&g_init, &d_init)))?;
     let mut run = Run {
         cfg,
         opts,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_close, cpu, gpu};
 use duel::backend::{Activation, Backend};
-use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
+use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule};
 use duel::model::{Layer, NetSpec, Optimizer, Shape};
 
 fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
@@ -37,6 +37,7 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         noise,
         opt_g: opt,
         opt_d: opt,
+        schedule: Schedule::CONSTANT,
         seed: 42,
         ema: 0.99,
         pack: 1,

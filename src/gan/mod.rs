@@ -4,9 +4,11 @@
 //! encoder and one submit; nothing is read back until `take_stats`.
 
 mod config;
+mod schedule;
 mod state;
 
 pub use config::{GanConfig, GeneratorLoss, Noise};
+pub use schedule::{MomentumRamp, Schedule, epoch};
 pub use state::{GanState, NetState};
 
 use crate::backend::{Backend, DeviceRows, GanLossKind, Tensor};
@@ -14,7 +16,7 @@ use crate::kernels::ema::ema_update;
 use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
-use crate::kernels::rng::{rng_index, rng_normal, rng_uniform};
+use crate::kernels::rng::rng_index;
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
@@ -197,10 +199,7 @@ impl Gan {
     }
 
     fn draw_noise(&mut self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
-        match self.cfg.noise {
-            Noise::Uniform => rng_uniform(be, z, n, -1.0, 1.0, key),
-            Noise::Normal => rng_normal(be, z, n, key),
-        }
+        self.cfg.noise.draw(be, z, n, key)
     }
 
     fn fresh_noise(&mut self, be: &mut dyn Backend) {
@@ -252,7 +251,8 @@ impl Gan {
             true,
         );
         self.d.backward(be, dl, false, true);
-        self.d.update(be, &self.cfg.opt_d);
+        let opt = self.next_d_optimizer();
+        self.d.update(be, &opt);
         self.d_steps += 1;
     }
 
@@ -282,7 +282,8 @@ impl Gan {
             .backward(be, dl, true, false)
             .expect("input gradient requested");
         self.g.backward(be, dx, false, true);
-        self.g.update(be, &self.cfg.opt_g);
+        let opt = self.next_g_optimizer();
+        self.g.update(be, &opt);
         if let Some(avg) = self.g_ema {
             // Warm-up: average over the steps taken so far until there are enough of them.
             let t = self.g.steps as f32;
