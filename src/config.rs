@@ -4,7 +4,7 @@
 
 use crate::backend::Activation;
 use crate::data::Background;
-use crate::gan::{GanConfig, GeneratorLoss, MomentumRamp, Noise, Schedule};
+use crate::gan::{GanConfig, GeneratorLoss, MomentumRamp, Noise, Schedule, Updates};
 use crate::init::{OutputBias, WeightInit};
 use crate::model::{Layer, NetSpec, Optimizer};
 use anyhow::{Context, Result, bail};
@@ -50,6 +50,17 @@ pub enum NoiseName {
     UniformSqrt3,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdatesName {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code: D's and G's gradients from the same batch and D outputs, both taken
+    /// before either network is updated.
+    Simultaneous,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendName {
@@ -84,6 +95,10 @@ pub struct TrainConfig {
     pub batch: usize,
     /// D-steps per G-step.
     pub k: usize,
+    /// Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
+    /// written before it existed: those alternated.)
+    #[serde(default)]
+    pub updates: UpdatesName,
     pub g_loss: GLossName,
     pub opt_g: OptName,
     pub opt_d: OptName,
@@ -172,6 +187,7 @@ impl TrainConfig {
             steps: 6000,
             batch: 64,
             k: 1,
+            updates: UpdatesName::Alternating,
             g_loss: GLossName::NonSaturating,
             opt_g: OptName::Adam,
             opt_d: OptName::Adam,
@@ -206,6 +222,7 @@ impl TrainConfig {
             // mnist.yaml, for pylearn2); README "The paper's MNIST experiment" lists each setting.
             Preset::Paper => TrainConfig {
                 batch: 100,
+                updates: UpdatesName::Simultaneous,
                 opt_g: OptName::Sgd,
                 opt_d: OptName::Sgd,
                 lr_g: 0.1,
@@ -310,6 +327,13 @@ impl TrainConfig {
         if self.momentum_final.is_some() && !sgd {
             bail!(
                 "--momentum-final ramps SGD's momentum, but neither --opt-g nor --opt-d is sgd;                  drop it or pass --opt-d sgd / --opt-g sgd"
+            );
+        }
+        if self.updates == UpdatesName::Simultaneous && self.k != 1 {
+            bail!(
+                "--updates simultaneous makes one D-update and one G-update from each batch; \
+                 --k must be 1, not {}",
+                self.k
             );
         }
         if self.limit == Some(0) {
@@ -425,6 +449,10 @@ impl TrainConfig {
             opt_g: self.optimizer(self.opt_g, self.lr_g),
             opt_d: self.optimizer(self.opt_d, self.lr_d),
             schedule: self.schedule(),
+            updates: match self.updates {
+                UpdatesName::Alternating => Updates::Alternating,
+                UpdatesName::Simultaneous => Updates::Simultaneous,
+            },
             seed: self.seed,
             ema: self.ema,
             pack: self.pack,

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
-use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig};
+use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig, UpdatesName};
 use duel::data::Background;
 use duel::init::{OutputBias, WeightInit};
 use duel::sample::NoiseSource;
@@ -210,6 +210,12 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
+    /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
+    /// (the paper's code: both gradients from one batch before either update; needs --k 1)
+    /// [default: alternating; paper simultaneous]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updates: Option<UpdatesName>,
     /// Generator loss: −log D(G(z)) or the paper's minimax log(1 − D(G(z))) [default: non-saturating]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -371,6 +377,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "background",
     "batch",
     "k",
+    "updates",
     "g-loss",
     "opt-g",
     "opt-d",

@@ -52,6 +52,18 @@ impl Noise {
     }
 }
 
+/// How an iteration updates the two networks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Updates {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code (`AdversaryCost2` under one SGD): one real and one fake batch through D
+    /// once; D's gradient and G's gradient (through the same D outputs and dropout masks) are
+    /// both taken at the current weights, then both networks are updated.
+    Simultaneous,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct GanConfig {
     pub g: NetSpec,
@@ -65,6 +77,7 @@ pub struct GanConfig {
     pub opt_d: Optimizer,
     /// Learning-rate decay and momentum ramp of both optimizers.
     pub schedule: Schedule,
+    pub updates: Updates,
     pub seed: u64,
     /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
     /// raw weights).
@@ -110,6 +123,13 @@ impl GanConfig {
             bail!("--k (discriminator steps per generator step) must be at least 1");
         }
         self.schedule.validate()?;
+        if self.updates == Updates::Simultaneous && self.k != 1 {
+            bail!(
+                "--updates simultaneous makes one D-update and one G-update from each batch; \
+                 --k must be 1, not {}",
+                self.k
+            );
+        }
         for (name, opt) in [("generator", self.opt_g), ("discriminator", self.opt_d)] {
             if !(opt.lr() > 0.0 && opt.lr().is_finite()) {
                 bail!(

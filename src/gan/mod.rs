@@ -5,9 +5,10 @@
 
 mod config;
 mod schedule;
+mod simultaneous;
 mod state;
 
-pub use config::{GanConfig, GeneratorLoss, Noise};
+pub use config::{GanConfig, GeneratorLoss, Noise, Updates};
 pub use schedule::{MomentumRamp, Schedule, epoch};
 pub use state::{GanState, NetState};
 
@@ -82,6 +83,8 @@ pub struct Gan {
     x_d: Tensor,
     z: Tensor,
     idx: Tensor,
+    /// [0, 2m): dL/dlogit of a D-step or G-step. [2m, 4m): the simultaneous step's G-loss
+    /// gradient over [real; fake] logits, whose real half is never written and stays 0.
     dlogits: Tensor,
     /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps.
     stats: Tensor,
@@ -171,7 +174,7 @@ impl Gan {
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input.len(), "noise")?;
         let idx = be.alloc(m, "batch indices")?;
-        let dlogits = be.alloc(2 * m, "logit gradients")?;
+        let dlogits = be.alloc(4 * m, "logit gradients")?;
         let stats = be.alloc(6, "loss statistics")?;
         let g_ema = if cfg.ema > 0.0 {
             let t = be.alloc(pad4(gp.len()), "generator moving average")?;
@@ -284,21 +287,30 @@ impl Gan {
         self.g.backward(be, dx, false, true);
         let opt = self.next_g_optimizer();
         self.g.update(be, &opt);
+        self.update_ema(be);
+        self.g_steps += 1;
+    }
+
+    /// Folds G's new weights into their moving average, when the run keeps one.
+    fn update_ema(&mut self, be: &mut dyn Backend) {
         if let Some(avg) = self.g_ema {
             // Warm-up: average over the steps taken so far until there are enough of them.
             let t = self.g.steps as f32;
             let decay = self.cfg.ema.min((1.0 + t) / (10.0 + t));
             ema_update(be, avg, self.g.params, self.g.n_params, decay);
         }
-        self.g_steps += 1;
     }
 
     /// One iteration of Algorithm 1: k D-steps then one G-step, submitted as one unit of work.
     pub fn train_iteration(&mut self, be: &mut dyn Backend) {
-        for _ in 0..self.cfg.k {
-            self.discriminator_step(be);
+        if self.cfg.updates == Updates::Simultaneous {
+            self.simultaneous_step(be);
+        } else {
+            for _ in 0..self.cfg.k {
+                self.discriminator_step(be);
+            }
+            self.generator_step(be);
         }
-        self.generator_step(be);
         be.flush();
         self.iteration += 1;
     }
