@@ -404,10 +404,13 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         println!("backend: {why}");
         println!("G: {}", gan_cfg.g.describe());
         println!("D: {}", gan_cfg.d.describe());
+        let updates = match cfg.updates {
+            crate::config::UpdatesName::Alternating => format!("k = {}", cfg.k),
+            crate::config::UpdatesName::Simultaneous => "simultaneous updates".into(),
+        };
         println!(
-            "training {} iterations (k = {}, batch {}) into {}{}",
+            "training {} iterations ({updates}, batch {}) into {}{}",
             cfg.steps,
-            cfg.k,
             cfg.batch,
             opts.out.display(),
             if opts.resume {
