@@ -232,7 +232,7 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     lr_g: Option<f32>,
-    /// Discriminator learning rate [default: 2e-4; paper 0.1; small 1e-3]
+    /// Discriminator learning rate [default: 2e-4; paper 0.05 (the original's 0.1 on half this D loss); small 1e-3]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     lr_d: Option<f32>,
