@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// Where G's and D's initial draws come from: stream offsets of the INIT stream, as `Gan::new`
-/// draws them when given no parameters.
+/// Where G's and D's initial draws come from: their offsets in the INIT random stream (`Gan::new`
+/// draws from the same ones when given no parameters).
 pub const G_STREAM: u64 = 0;
 pub const D_STREAM: u64 = 1 << 40;
 

@@ -160,8 +160,8 @@ impl Gan {
         let (gp, dp) = match params {
             Some(p) => p,
             None => {
-                g_init = cfg.g.init_params(cfg.seed, 0);
-                d_init = cfg.d.init_params(cfg.seed, 1 << 40);
+                g_init = cfg.g.init_params(cfg.seed, crate::init::G_STREAM);
+                d_init = cfg.d.init_params(cfg.seed, crate::init::D_STREAM);
                 (&g_init[..], &d_init[..])
             }
         };
@@ -301,7 +301,8 @@ impl Gan {
         }
     }
 
-    /// One iteration of Algorithm 1: k D-steps then one G-step, submitted as one unit of work.
+    /// One iteration, submitted as one unit of work: Algorithm 1's k D-steps then one G-step, or
+    /// one simultaneous update of both (`Updates::Simultaneous`).
     pub fn train_iteration(&mut self, be: &mut dyn Backend) {
         if self.cfg.updates == Updates::Simultaneous {
             self.simultaneous_step(be);
