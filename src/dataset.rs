@@ -329,6 +329,36 @@ mod tests {
     }
 
     #[test]
+    fn limit_keeps_the_first_images_and_their_labels() {
+        let mut cfg = TrainConfig::preset(Preset::Paper, "mnist");
+        let (all, _) = embedded_mnist().unwrap();
+        cfg.limit = Some(123);
+        let data = load(&cfg).unwrap();
+        let HostData::Images { train, heldout } = &data else {
+            panic!("images")
+        };
+        assert_eq!(train.n, 123);
+        assert_eq!(train.pixels, all.pixels[..123 * 784]);
+        assert_eq!(
+            train.labels.as_deref(),
+            Some(&all.labels.as_ref().unwrap()[..123])
+        );
+        assert_eq!(
+            heldout.as_ref().map(|h| h.n),
+            Some(HELD_OUT),
+            "held-out set unchanged"
+        );
+        cfg.limit = Some(7000);
+        assert_eq!(load(&cfg).unwrap().len(), 7000);
+        cfg.limit = Some(7001);
+        let e = load(&cfg).err().unwrap().to_string();
+        assert!(
+            e.contains("--limit 7001 exceeds the 7000 training images"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_real_grid_shows_exactly_the_bytes_d_is_fed() {
         // 256 one-pixel images holding every byte value once; the grid must give each back.
         let train = ImageSet::unlabelled(256, 1, 1, 1, (0..=255).collect());
