@@ -4,7 +4,8 @@
 
 use crate::backend::Activation;
 use crate::data::Background;
-use crate::gan::{GanConfig, GeneratorLoss, Noise};
+use crate::gan::{GanConfig, GeneratorLoss, MomentumRamp, Noise, Schedule, Updates};
+use crate::init::{OutputBias, WeightInit};
 use crate::model::{Layer, NetSpec, Optimizer};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -41,8 +42,23 @@ pub enum OptName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoiseName {
+    /// U(−1, 1) per dimension.
     Uniform,
+    /// N(0, 1) per dimension.
     Normal,
+    /// U(−√3, √3) per dimension (unit variance): the paper code's `uniform`.
+    UniformSqrt3,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdatesName {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code: D's and G's gradients from the same batch and D outputs, both taken
+    /// before either network is updated.
+    Simultaneous,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -79,6 +95,10 @@ pub struct TrainConfig {
     pub batch: usize,
     /// D-steps per G-step.
     pub k: usize,
+    /// Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
+    /// written before it existed: those alternated.)
+    #[serde(default)]
+    pub updates: UpdatesName,
     pub g_loss: GLossName,
     pub opt_g: OptName,
     pub opt_d: OptName,
@@ -92,6 +112,32 @@ pub struct TrainConfig {
     pub momentum: f32,
     pub noise: NoiseName,
     pub noise_dim: usize,
+    /// How G's and D's parameters start (absent in configs written before it existed: those
+    /// used each layer's default).
+    #[serde(default)]
+    pub init_g: WeightInit,
+    #[serde(default)]
+    pub init_d: WeightInit,
+    /// G's output bias: as `init-g` draws it, or from the training data's pixel marginals.
+    #[serde(default)]
+    pub g_output_bias: OutputBias,
+    /// The learning rate is divided by this after every update (1 = constant) ...
+    #[serde(default = "one_f64")]
+    pub lr_decay: f64,
+    /// ... and never falls below this.
+    #[serde(default)]
+    pub lr_min: f32,
+    /// SGD's momentum rises linearly from `momentum` at epoch `momentum-start` to this at epoch
+    /// `momentum-saturate`; unset keeps it constant. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum_final: Option<f32>,
+    #[serde(default = "one_u64")]
+    pub momentum_start: u64,
+    #[serde(default = "one_u64")]
+    pub momentum_saturate: u64,
+    /// Train on the first N images of the dataset only. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
     /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
     /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
     #[serde(default)]
@@ -110,6 +156,14 @@ pub struct TrainConfig {
 
 fn one() -> usize {
     1
+}
+
+fn one_u64() -> u64 {
+    1
+}
+
+fn one_f64() -> f64 {
+    1.0
 }
 
 fn is_false(b: &bool) -> bool {
@@ -133,6 +187,7 @@ impl TrainConfig {
             steps: 6000,
             batch: 64,
             k: 1,
+            updates: UpdatesName::Alternating,
             g_loss: GLossName::NonSaturating,
             opt_g: OptName::Adam,
             opt_d: OptName::Adam,
@@ -143,6 +198,15 @@ impl TrainConfig {
             momentum: 0.5,
             noise: NoiseName::Normal,
             noise_dim: 100,
+            init_g: WeightInit::Default,
+            init_d: WeightInit::Default,
+            g_output_bias: OutputBias::Init,
+            lr_decay: 1.0,
+            lr_min: 0.0,
+            momentum_final: None,
+            momentum_start: 1,
+            momentum_saturate: 1,
+            limit: None,
             ema: 0.999,
             pack: 1,
             seed: 1,
@@ -154,14 +218,27 @@ impl TrainConfig {
         };
         match preset {
             Preset::Mlp | Preset::MlpDropout => base,
+            // The released configuration of the paper's MNIST experiment (goodfeli/adversarial,
+            // mnist.yaml, for pylearn2); README "The paper's MNIST experiment" lists each setting.
             Preset::Paper => TrainConfig {
                 batch: 100,
+                updates: UpdatesName::Simultaneous,
                 opt_g: OptName::Sgd,
                 opt_d: OptName::Sgd,
                 lr_g: 0.1,
-                lr_d: 0.1,
+                // 0.1 on the original's D objective ½(BCE_real + BCE_fake), which is half of
+                // duel's D loss (BCE_real + BCE_fake): the same step.
+                lr_d: 0.05,
                 momentum: 0.5,
-                noise: NoiseName::Uniform,
+                noise: NoiseName::UniformSqrt3,
+                init_g: WeightInit::Uniform(0.05),
+                init_d: WeightInit::Uniform(0.005),
+                g_output_bias: OutputBias::Marginals,
+                lr_decay: 1.000004,
+                lr_min: 1e-6,
+                momentum_final: Some(0.7),
+                momentum_start: 1,
+                momentum_saturate: 250,
                 ema: 0.0,
                 ..base
             },
@@ -245,7 +322,37 @@ impl TrainConfig {
         if self.batch > 1 << 16 {
             bail!("--batch {} is too large; use at most 65536", self.batch);
         }
+        self.schedule().validate()?;
+        let sgd = self.opt_g == OptName::Sgd || self.opt_d == OptName::Sgd;
+        if self.momentum_final.is_some() && !sgd {
+            bail!(
+                "--momentum-final ramps SGD's momentum, but neither --opt-g nor --opt-d is sgd;                  drop it or pass --opt-d sgd / --opt-g sgd"
+            );
+        }
+        if self.updates == UpdatesName::Simultaneous && self.k != 1 {
+            bail!(
+                "--updates simultaneous makes one D-update and one G-update from each batch; \
+                 --k must be 1, not {}",
+                self.k
+            );
+        }
+        if self.limit == Some(0) {
+            bail!("--limit must be at least 1 (or left out to train on the whole dataset)");
+        }
         Ok(())
+    }
+
+    /// The learning-rate decay and momentum ramp of both optimizers.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            lr_decay: self.lr_decay,
+            lr_min: self.lr_min,
+            momentum: self.momentum_final.map(|final_momentum| MomentumRamp {
+                final_momentum,
+                start: self.momentum_start,
+                saturate: self.momentum_saturate,
+            }),
+        }
     }
 
     fn optimizer(&self, which: OptName, lr: f32) -> Optimizer {
@@ -337,9 +444,15 @@ impl TrainConfig {
             noise: match self.noise {
                 NoiseName::Uniform => Noise::Uniform,
                 NoiseName::Normal => Noise::Normal,
+                NoiseName::UniformSqrt3 => Noise::UniformUnitVariance,
             },
             opt_g: self.optimizer(self.opt_g, self.lr_g),
             opt_d: self.optimizer(self.opt_d, self.lr_d),
+            schedule: self.schedule(),
+            updates: match self.updates {
+                UpdatesName::Alternating => Updates::Alternating,
+                UpdatesName::Simultaneous => Updates::Simultaneous,
+            },
             seed: self.seed,
             ema: self.ema,
             pack: self.pack,

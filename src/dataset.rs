@@ -176,6 +176,40 @@ pub fn embedded_mnist() -> Result<(ImageSet, ImageSet)> {
 /// with the images where the source has them; `cfg.conditional` makes them required, so a
 /// missing or bad label file (or a folder without class subfolders) is an error.
 pub fn load(cfg: &TrainConfig) -> Result<HostData> {
+    let data = load_all(cfg)?;
+    match cfg.limit {
+        None => Ok(data),
+        Some(n) => limit(data, n, &cfg.dataset),
+    }
+}
+
+/// The first `n` training images of `data` (`--limit`); the held-out set is unchanged.
+fn limit(data: HostData, n: usize, name: &str) -> Result<HostData> {
+    match data {
+        HostData::Images { train, heldout } => {
+            if n > train.n {
+                bail!(
+                    "--limit {n} exceeds the {} training images of {name}; pass --limit {} or \
+                     less, or leave it out",
+                    train.n,
+                    train.n
+                );
+            }
+            let train = if n < train.n {
+                let drop = train.n - n;
+                train.split_tail(drop)?.0
+            } else {
+                train
+            };
+            Ok(HostData::Images { train, heldout })
+        }
+        HostData::Points { .. } => {
+            bail!("--limit takes the first N images of an image dataset; {name} is a 2D point set")
+        }
+    }
+}
+
+fn load_all(cfg: &TrainConfig) -> Result<HostData> {
     let name = cfg.dataset.as_str();
     if name == "mnist" {
         let (train, heldout) = embedded_mnist()?;
@@ -292,6 +326,36 @@ mod tests {
         std::fs::write(idx_dir.join("train-labels-idx1-ubyte"), labels).unwrap();
         let data = load(&cfg(&idx_dir, true)).unwrap();
         assert_eq!(data.labels().unwrap().0, &[1, 0]);
+    }
+
+    #[test]
+    fn limit_keeps_the_first_images_and_their_labels() {
+        let mut cfg = TrainConfig::preset(Preset::Paper, "mnist");
+        let (all, _) = embedded_mnist().unwrap();
+        cfg.limit = Some(123);
+        let data = load(&cfg).unwrap();
+        let HostData::Images { train, heldout } = &data else {
+            panic!("images")
+        };
+        assert_eq!(train.n, 123);
+        assert_eq!(train.pixels, all.pixels[..123 * 784]);
+        assert_eq!(
+            train.labels.as_deref(),
+            Some(&all.labels.as_ref().unwrap()[..123])
+        );
+        assert_eq!(
+            heldout.as_ref().map(|h| h.n),
+            Some(HELD_OUT),
+            "held-out set unchanged"
+        );
+        cfg.limit = Some(7000);
+        assert_eq!(load(&cfg).unwrap().len(), 7000);
+        cfg.limit = Some(7001);
+        let e = load(&cfg).err().unwrap().to_string();
+        assert!(
+            e.contains("--limit 7001 exceeds the 7000 training images"),
+            "{e}"
+        );
     }
 
     #[test]

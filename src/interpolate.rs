@@ -24,7 +24,7 @@ const FRAMES_BETWEEN: usize = 12;
 /// uniform noise, whose prior is a cube rather than a shell).
 pub fn slerp(a: &[f32], b: &[f32], t: f32, noise: Noise) -> Vec<f32> {
     let lerp = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect();
-    if noise == Noise::Uniform {
+    if noise != Noise::Normal {
         return lerp(a, b);
     }
     let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -53,6 +53,10 @@ fn anchors(count: usize, dim: usize, noise: Noise, seed: u64) -> Vec<Vec<f32>> {
                     match noise {
                         Noise::Normal => rng::normal(key, at),
                         Noise::Uniform => rng::uniform(key, at, -1.0, 1.0),
+                        Noise::UniformUnitVariance => {
+                            let b = 3f32.sqrt();
+                            rng::uniform(key, at, -b, b)
+                        }
                     }
                 })
                 .collect()

@@ -3,8 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
-use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig};
+use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig, UpdatesName};
 use duel::data::Background;
+use duel::init::{OutputBias, WeightInit};
 use duel::sample::NoiseSource;
 use duel::train::{RunOptions, default_run_dir, open_backend};
 use serde::Serialize;
@@ -209,6 +210,12 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
+    /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
+    /// (the paper's code: both gradients from one batch before either update; needs --k 1)
+    /// [default: alternating; paper simultaneous]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updates: Option<UpdatesName>,
     /// Generator loss: −log D(G(z)) or the paper's minimax log(1 − D(G(z))) [default: non-saturating]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,7 +232,7 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     lr_g: Option<f32>,
-    /// Discriminator learning rate [default: 2e-4; paper 0.1; small 1e-3]
+    /// Discriminator learning rate [default: 2e-4; paper 0.05 (the original's 0.1 on half this D loss); small 1e-3]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     lr_d: Option<f32>,
@@ -241,7 +248,8 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     momentum: Option<f32>,
-    /// Noise prior p_z: U(−1, 1) or N(0, 1) per dimension [default: normal; paper uniform]
+    /// Noise prior p_z per dimension: U(−1, 1), N(0, 1), or U(−√3, √3) (unit variance, the paper
+    /// code's uniform) [default: normal; paper uniform-sqrt3]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseName>,
@@ -249,6 +257,48 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise_dim: Option<usize>,
+    /// G's initialisation: default (PyTorch's), uniform:R (weights in [−R, R], biases 0) or
+    /// normal:S (weights N(0, S²), biases 0) [default: default; paper uniform:0.05]
+    #[arg(long, value_name = "INIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_g: Option<WeightInit>,
+    /// D's initialisation, as --init-g [default: default; paper uniform:0.005]
+    #[arg(long, value_name = "INIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_d: Option<WeightInit>,
+    /// G's output bias: init (as --init-g draws it) or marginals (the logit of each pixel's
+    /// mean over the training images, as pylearn2's init_sigmoid_bias_from_marginals)
+    /// [default: init; paper marginals]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g_output_bias: Option<OutputBias>,
+    /// Divide the learning rates by this after every update (pylearn2's ExponentialDecay)
+    /// [default: 1, constant; paper 1.000004]
+    #[arg(long, value_name = "FACTOR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr_decay: Option<f64>,
+    /// The learning rates' floor under --lr-decay [default: 0; paper 1e-6]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr_min: Option<f32>,
+    /// Ramp SGD's momentum linearly from --momentum to this between epochs --momentum-start
+    /// and --momentum-saturate (pylearn2's MomentumAdjustor) [default: none; paper 0.7]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum_final: Option<f32>,
+    /// Epoch (1 = the first) the momentum ramp starts [default: 1]
+    #[arg(long, value_name = "EPOCH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum_start: Option<u64>,
+    /// Epoch the momentum ramp reaches --momentum-final [default: 1; paper 250]
+    #[arg(long, value_name = "EPOCH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum_saturate: Option<u64>,
+    /// Train on the first N images of the dataset only (the paper: 50000 of MNIST's 60,000)
+    /// [default: all]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<usize>,
     /// Decay of the moving average of G's weights that samples are drawn from; 0 samples the raw
     /// weights [default: 0.999; paper 0]
     #[arg(long)]
@@ -331,6 +381,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "background",
     "batch",
     "k",
+    "updates",
     "g-loss",
     "opt-g",
     "opt-d",
@@ -344,6 +395,15 @@ const FIXED_ON_RESUME: &[&str] = &[
     "seed",
     "ema",
     "pack",
+    "init-g",
+    "init-d",
+    "g-output-bias",
+    "lr-decay",
+    "lr-min",
+    "momentum-final",
+    "momentum-start",
+    "momentum-saturate",
+    "limit",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {

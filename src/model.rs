@@ -107,6 +107,17 @@ impl NetSpec {
     /// same numbers: module j's tensors from stream (seed, INIT, stream_offset + j·2³²), each
     /// value by its position in the module's slice.
     pub fn init_params(&self, seed: u64, stream_offset: u64) -> Vec<f32> {
+        self.init_params_with(seed, stream_offset, |p| p.init)
+    }
+
+    /// `init_params` with each tensor's initialisation chosen by `init` (given the tensor's
+    /// spec, whose `init` is the layer's own default), from the same random streams.
+    pub fn init_params_with(
+        &self,
+        seed: u64,
+        stream_offset: u64,
+        init: impl Fn(&ParamSpec) -> Init,
+    ) -> Vec<f32> {
         let built = self.build("network").unwrap_or_default();
         let mut p = Vec::with_capacity(self.param_count());
         let with_params = built.iter().filter(|b| !b.module.params().is_empty());
@@ -114,7 +125,8 @@ impl NetSpec {
             let key = RngKey::new(seed, rng::stream::INIT, stream_offset + ((j as u64) << 32));
             let mut at = 0u64;
             for spec in b.module.params() {
-                p.extend((0..spec.len() as u64).map(|i| draw(&spec, key, at + i)));
+                let how = init(&spec);
+                p.extend((0..spec.len() as u64).map(|i| draw(how, key, at + i)));
                 at += spec.len() as u64;
             }
         }
@@ -142,8 +154,8 @@ impl NetSpec {
     }
 }
 
-fn draw(spec: &ParamSpec, key: RngKey, i: u64) -> f32 {
-    match spec.init {
+fn draw(init: Init, key: RngKey, i: u64) -> f32 {
+    match init {
         Init::Uniform(b) => rng::uniform(key, i, -b, b),
         Init::Normal(s) => s * rng::normal(key, i),
         Init::Const(v) => v,

@@ -4,9 +4,6 @@
 use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
 use crate::data::Mixture2d;
-use crate::gan::Noise;
-use crate::kernels::rng::rng_normal;
-use crate::kernels::rng::rng_uniform;
 use crate::model::Network;
 use crate::output;
 use crate::rng::{RngKey, stream};
@@ -60,10 +57,7 @@ pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> R
             NoiseSource::Rows(v) => be.write(zt, &v[done * zdim..done * zdim + n]),
             NoiseSource::Seed { seed, .. } => {
                 let key = RngKey::new(*seed, stream::SAMPLE, (done * zdim) as u64);
-                match gan.noise {
-                    Noise::Uniform => rng_uniform(be, zt, n, -1.0, 1.0, key),
-                    Noise::Normal => rng_normal(be, zt, n, key),
-                }
+                gan.noise.draw(be, zt, n, key);
             }
         }
         let y = g.forward(be, z, rows, false, None);

@@ -382,7 +382,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
-    let mut gan = Gan::new(be, &gan_cfg, device_data, None)?;
+    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
+    let mut gan = Gan::new(be, &gan_cfg, device_data, Some((&g_init, &d_init)))?;
     let mut run = Run {
         cfg,
         opts,
@@ -403,10 +404,13 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         println!("backend: {why}");
         println!("G: {}", gan_cfg.g.describe());
         println!("D: {}", gan_cfg.d.describe());
+        let updates = match cfg.updates {
+            crate::config::UpdatesName::Alternating => format!("k = {}", cfg.k),
+            crate::config::UpdatesName::Simultaneous => "simultaneous updates".into(),
+        };
         println!(
-            "training {} iterations (k = {}, batch {}) into {}{}",
+            "training {} iterations ({updates}, batch {}) into {}{}",
             cfg.steps,
-            cfg.k,
             cfg.batch,
             opts.out.display(),
             if opts.resume {

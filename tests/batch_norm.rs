@@ -8,7 +8,9 @@ mod common;
 
 use common::{assert_close, cpu, data, gpu};
 use duel::backend::{Activation, Backend};
-use duel::gan::{DeviceData, Gan, GanConfig, GanState, GeneratorLoss, Noise, STANDING_SAMPLES};
+use duel::gan::{
+    DeviceData, Gan, GanConfig, GanState, GeneratorLoss, Noise, STANDING_SAMPLES, Schedule, Updates,
+};
 use duel::model::{Layer, NetSpec, Network, Optimizer, Shape};
 use duel::rng::{self, RngKey};
 
@@ -244,6 +246,8 @@ fn config_with(opt: Optimizer) -> GanConfig {
         seed: 7,
         ema: 0.9,
         pack: 1,
+        schedule: Schedule::CONSTANT,
+        updates: Updates::Alternating,
     }
 }
 

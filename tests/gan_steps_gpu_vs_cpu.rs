@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_close, cpu, gpu};
 use duel::backend::{Activation, Backend};
-use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
+use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
 use duel::model::{Layer, NetSpec, Optimizer, Shape};
 
 fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
@@ -37,6 +37,8 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         noise,
         opt_g: opt,
         opt_d: opt,
+        schedule: Schedule::CONSTANT,
+        updates: Updates::Alternating,
         seed: 42,
         ema: 0.99,
         pack: 1,
@@ -106,6 +108,32 @@ fn sgd_momentum_minimax_uniform_noise() {
         ),
         1e-5,
     );
+}
+
+#[test]
+fn simultaneous_updates_with_decay_and_a_momentum_ramp() {
+    // The paper code's recipe: both gradients from one pass, the learning rate decaying per
+    // update and the momentum ramping per epoch (101 rows at batch 13: an epoch is ~8 updates).
+    let mut cfg = config(
+        Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.5,
+        },
+        GeneratorLoss::NonSaturating,
+        Noise::UniformUnitVariance,
+    );
+    cfg.k = 1;
+    cfg.updates = Updates::Simultaneous;
+    cfg.schedule = Schedule {
+        lr_decay: 1.2,
+        lr_min: 0.075,
+        momentum: Some(duel::gan::MomentumRamp {
+            final_momentum: 0.9,
+            start: 1,
+            saturate: 1,
+        }),
+    };
+    compare(cfg, 1e-5);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::{Stat, TrainOpts, load_average, process_cpu_seconds};
 use crate::backend::{Activation, Backend, Counters};
 use crate::cpu::CpuBackend;
-use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
+use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
 use crate::gpu::{GpuBackend, ProfiledDispatch, context::selector_from_env};
 use crate::model::{Layer, NetSpec, Optimizer, Shape};
 use anyhow::{Result, bail};
@@ -96,6 +96,8 @@ pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
         noise: Noise::Normal,
         opt_g: adam,
         opt_d: adam,
+        schedule: Schedule::CONSTANT,
+        updates: Updates::Alternating,
         seed: 1,
         // The peers' spec: no weight average, no packing.
         ema: 0.0,

@@ -4,9 +4,12 @@
 //! encoder and one submit; nothing is read back until `take_stats`.
 
 mod config;
+mod schedule;
+mod simultaneous;
 mod state;
 
-pub use config::{GanConfig, GeneratorLoss, Noise};
+pub use config::{GanConfig, GeneratorLoss, Noise, Updates};
+pub use schedule::{MomentumRamp, Schedule, epoch};
 pub use state::{GanState, NetState};
 
 use crate::backend::{Backend, DeviceRows, GanLossKind, Tensor};
@@ -14,7 +17,7 @@ use crate::kernels::ema::ema_update;
 use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
-use crate::kernels::rng::{rng_index, rng_normal, rng_uniform};
+use crate::kernels::rng::rng_index;
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
@@ -83,6 +86,8 @@ pub struct Gan {
     x_d: Tensor,
     z: Tensor,
     idx: Tensor,
+    /// [0, 2m): dL/dlogit of a D-step or G-step. [2m, 4m): the simultaneous step's G-loss
+    /// gradient over [real; fake] logits, whose real half is never written and stays 0.
     dlogits: Tensor,
     /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps.
     stats: Tensor,
@@ -163,8 +168,8 @@ impl Gan {
         let (gp, dp) = match params {
             Some(p) => p,
             None => {
-                g_init = cfg.g.init_params(cfg.seed, 0);
-                d_init = cfg.d.init_params(cfg.seed, 1 << 40);
+                g_init = cfg.g.init_params(cfg.seed, crate::init::G_STREAM);
+                d_init = cfg.d.init_params(cfg.seed, crate::init::D_STREAM);
                 (&g_init[..], &d_init[..])
             }
         };
@@ -177,7 +182,7 @@ impl Gan {
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input.len(), "noise")?;
         let idx = be.alloc(m, "batch indices")?;
-        let dlogits = be.alloc(2 * m, "logit gradients")?;
+        let dlogits = be.alloc(4 * m, "logit gradients")?;
         let stats = be.alloc(6, "loss statistics")?;
         let g_ema = if cfg.ema > 0.0 {
             let t = be.alloc(pad4(gp.len()), "generator moving average")?;
@@ -211,10 +216,7 @@ impl Gan {
     }
 
     fn draw_noise(&mut self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
-        match self.cfg.noise {
-            Noise::Uniform => rng_uniform(be, z, n, -1.0, 1.0, key),
-            Noise::Normal => rng_normal(be, z, n, key),
-        }
+        self.cfg.noise.draw(be, z, n, key)
     }
 
     fn fresh_noise(&mut self, be: &mut dyn Backend) {
@@ -266,7 +268,8 @@ impl Gan {
             true,
         );
         self.d.backward(be, dl, false, true);
-        self.d.update(be, &self.cfg.opt_d);
+        let opt = self.next_d_optimizer();
+        self.d.update(be, &opt);
         self.d_steps += 1;
     }
 
@@ -296,22 +299,33 @@ impl Gan {
             .backward(be, dl, true, false)
             .expect("input gradient requested");
         self.g.backward(be, dx, false, true);
-        self.g.update(be, &self.cfg.opt_g);
+        let opt = self.next_g_optimizer();
+        self.g.update(be, &opt);
+        self.update_ema(be);
+        self.g_steps += 1;
+    }
+
+    /// Folds G's new weights into their moving average, when the run keeps one.
+    fn update_ema(&mut self, be: &mut dyn Backend) {
         if let Some(avg) = self.g_ema {
             // Warm-up: average over the steps taken so far until there are enough of them.
             let t = self.g.steps as f32;
             let decay = self.cfg.ema.min((1.0 + t) / (10.0 + t));
             ema_update(be, avg, self.g.params, self.g.n_params, decay);
         }
-        self.g_steps += 1;
     }
 
-    /// One iteration of Algorithm 1: k D-steps then one G-step, submitted as one unit of work.
+    /// One iteration, submitted as one unit of work: Algorithm 1's k D-steps then one G-step, or
+    /// one simultaneous update of both (`Updates::Simultaneous`).
     pub fn train_iteration(&mut self, be: &mut dyn Backend) {
-        for _ in 0..self.cfg.k {
-            self.discriminator_step(be);
+        if self.cfg.updates == Updates::Simultaneous {
+            self.simultaneous_step(be);
+        } else {
+            for _ in 0..self.cfg.k {
+                self.discriminator_step(be);
+            }
+            self.generator_step(be);
         }
-        self.generator_step(be);
         be.flush();
         self.iteration += 1;
     }
