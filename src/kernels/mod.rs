@@ -15,6 +15,9 @@
 pub mod activation;
 pub mod bias;
 pub mod case;
+pub mod conv;
+mod conv_cases;
+mod conv_cpu;
 pub mod dropout;
 pub mod ema;
 pub mod gan_loss;
@@ -32,6 +35,10 @@ pub use case::{Case, Tol, Work};
 pub static ALL: &[&KernelDef] = &[
     &matmul::MATMUL,
     &bias::BIAS_BACKWARD,
+    &conv::CONV2D_FORWARD,
+    &conv::CONV2D_BACKWARD_INPUT,
+    &conv::CONV2D_BACKWARD_WEIGHTS,
+    &conv::BIAS_BACKWARD_NCHW,
     &activation::ACTIVATION_FORWARD,
     &activation::ACTIVATION_BACKWARD,
     &maxout::MAXOUT_FORWARD,

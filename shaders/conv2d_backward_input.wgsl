@@ -1,0 +1,141 @@
+// Conv2d's input gradient, NCHW — the transposed convolution, so also ConvTranspose2d's forward:
+//   dx[n,ci,ih,iw] = Σ_{co,ky,kx : ih = oh·stride − pad + ky, iw = …} w[co,ci,ky,kx]·dy[n,co,oh,ow]
+// then the store step: flags bit 0 adds bias[ci] and applies p.act (ConvTranspose2d's forward);
+// bit 3 multiplies by f'(y) of the activation below, y bound as `bias` (indexed like dx).
+//
+// A gather, not col2im's scatter-add: each dx element sums its own contributions, so there are
+// no atomics and the order is fixed. Only the taps with ky ≡ ih + pad (mod stride) reach a given
+// row, so the pixels are split into stride² phases (workgroup z) by (ih + pad) mod stride and
+// (iw + pad) mod stride; within a phase every pixel has the same taps, ky = rh + stride·ty,
+// and each phase is an implicit GEMM (conv_gemm.wgsl) with no structurally-zero terms:
+//   M = ci, N = n·hp·wp (the phase's pixels), K = co·khp·kwp (its taps);
+//   A(ci, (co,ty,tx)) = w[co,ci,ky,kx], B((co,ty,tx), (s,i,j)) = dy[s,co,q0h+i−ty,q0w+j−tx].
+// Twin: src/kernels/conv_cpu.rs.
+
+struct Params {
+    n: u32,
+    ci: u32,
+    h: u32,        // dx's height and width (the convolution's input)
+    w: u32,
+    co: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+    flags: u32,
+    act: u32,
+    alpha: f32,
+    dy_off: u32,
+    weight_off: u32,
+    bias_off: u32,
+    dx_off: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+
+// One phase along one axis: its first pixel (ih0), pixel count, first tap (r), tap count,
+// and q0 = (ih0 + pad − r) / stride, the dy row its first pixel reads with tap ty = 0.
+struct Phase {
+    first: u32,
+    count: u32,
+    r: u32,
+    taps: u32,
+    q0: u32,
+}
+
+fn phase(r: u32, size: u32, k: u32) -> Phase {
+    let s = p.stride;
+    let first = (r + s - p.pad % s) % s;
+    var ph: Phase;
+    ph.first = first;
+    ph.count = select(0u, (size - first + s - 1u) / s, first < size);
+    ph.r = r;
+    ph.taps = select(0u, (k - r + s - 1u) / s, r < k);
+    ph.q0 = (first + p.pad - r) / s;
+    return ph;
+}
+
+var<private> ph_h: Phase;
+var<private> ph_w: Phase;
+
+fn out_h() -> u32 {
+    return (p.h + 2u * p.pad - p.kh) / p.stride + 1u;
+}
+
+fn out_w() -> u32 {
+    return (p.w + 2u * p.pad - p.kw) / p.stride + 1u;
+}
+
+fn load_a(m: u32, k: u32) -> f32 {
+    if m >= p.ci {
+        return 0.0;
+    }
+    let taps = ph_h.taps * ph_w.taps;
+    let co = k / taps;
+    let t = k % taps;
+    let ky = ph_h.r + p.stride * (t / ph_w.taps);
+    let kx = ph_w.r + p.stride * (t % ph_w.taps);
+    return weight[p.weight_off + ((co * p.ci + m) * p.kh + ky) * p.kw + kx];
+}
+
+fn load_b(k: u32, j: u32) -> f32 {
+    let pix = ph_h.count * ph_w.count;
+    if j >= p.n * pix {
+        return 0.0;
+    }
+    let s = j / pix;
+    let q = j % pix;
+    let taps = ph_h.taps * ph_w.taps;
+    let co = k / taps;
+    let t = k % taps;
+    let oy = i32(ph_h.q0 + q / ph_w.count) - i32(t / ph_w.taps);
+    let ox = i32(ph_w.q0 + q % ph_w.count) - i32(t % ph_w.taps);
+    let oh = out_h();
+    let ow = out_w();
+    if oy < 0 || ox < 0 || oy >= i32(oh) || ox >= i32(ow) {
+        return 0.0;
+    }
+    return dy[p.dy_off + ((s * p.co + co) * oh + u32(oy)) * ow + u32(ox)];
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_backward_input(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    ph_h = phase(wg.z / p.stride, p.h, p.kh);
+    ph_w = phase(wg.z % p.stride, p.w, p.kw);
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TN;
+    let k_len = p.co * phase(wg.z / p.stride, p.h, p.kh).taps * phase(wg.z % p.stride, p.w, p.kw).taps;
+    var acc = gemm_tile(row0, col0, k_len, li, lid, true, true);
+    let pix = ph_h.count * ph_w.count;
+    for (var j = 0u; j < 4u; j++) {
+        let col = col0 + lid.x + 16u * j;
+        if col >= p.n * pix {
+            break;
+        }
+        let s = col / pix;
+        let q = col % pix;
+        let ih = ph_h.first + p.stride * (q / ph_w.count);
+        let iw = ph_w.first + p.stride * (q % ph_w.count);
+        for (var i = 0u; i < 4u; i++) {
+            let ci = row0 + lid.y + 16u * i;
+            if ci < p.ci {
+                let o = ((s * p.ci + ci) * p.h + ih) * p.w + iw;
+                var extra = 0.0;
+                if (p.flags & 8u) != 0u {
+                    extra = bias[p.bias_off + o];
+                } else if (p.flags & 1u) != 0u {
+                    extra = bias[p.bias_off + ci];
+                }
+                dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, acc[i][j], extra);
+            }
+        }
+    }
+}
