@@ -11,6 +11,7 @@
 //! tap by tap in a fixed order, so the result is deterministic without atomics. The weight
 //! gradient sums the chunks of each thread's fixed share of the batch, then the shares in order.
 
+use super::activation::{act_grad_in_place, activate_in_place};
 use super::conv::{ConvGeom, StoreKind};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -148,7 +149,11 @@ const CHUNK_WORDS: usize = 1 << 22;
 fn chunk_samples(n: usize, pixels: usize, k: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let per_thread = n.div_ceil(threads).max(1);
-    let want = CHUNK_COLUMNS
+    let cols: usize = std::env::var("DUEL_CONV_COLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CHUNK_COLUMNS);
+    let want = cols
         .div_ceil(pixels.max(1))
         .min(CHUNK_WORDS / (k * pixels).max(1))
         .max(1);
@@ -192,18 +197,85 @@ fn valid_range(out: usize, size: usize, k: usize, g: &ConvGeom) -> (usize, usize
     (lo, hi.max(lo))
 }
 
+/// A plane with its columns split by phase (stride s): row ih holds s runs of ⌈w/s⌉ values,
+/// run r holding the columns s·j + r. A stride-s tap then reads (and col2im writes) contiguous
+/// runs instead of every s-th value: tap kx of output column ow is run (kx − pad) mod s,
+/// position ow + ⌊(kx − pad)/s⌋.
+struct Phased {
+    s: usize,
+    /// ⌈w/s⌉: values per run.
+    run: usize,
+}
+
+impl Phased {
+    fn new(g: &ConvGeom) -> Self {
+        Phased {
+            s: g.stride,
+            run: g.w.div_ceil(g.stride),
+        }
+    }
+
+    /// Words of one phased plane.
+    fn len(&self, g: &ConvGeom) -> usize {
+        g.h * self.s * self.run
+    }
+
+    /// Offset within a phased row, and the shift of the output column, of tap `kx`.
+    fn tap(&self, kx: usize, pad: usize) -> (usize, isize) {
+        let off = kx as isize - pad as isize;
+        let s = self.s as isize;
+        (off.rem_euclid(s) as usize * self.run, off.div_euclid(s))
+    }
+
+    /// dst (phased) = plane.
+    fn split(&self, g: &ConvGeom, plane: &[f32], dst: &mut [f32]) {
+        for (row, d) in plane
+            .chunks_exact(g.w)
+            .zip(dst.chunks_exact_mut(self.s * self.run))
+        {
+            for (r, run) in d.chunks_exact_mut(self.run).enumerate() {
+                for (j, v) in run.iter_mut().enumerate() {
+                    *v = row.get(j * self.s + r).copied().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+
+    /// plane = src (phased).
+    fn join(&self, g: &ConvGeom, src: &[f32], plane: &mut [f32]) {
+        for (row, d) in plane
+            .chunks_exact_mut(g.w)
+            .zip(src.chunks_exact(self.s * self.run))
+        {
+            for (iw, v) in row.iter_mut().enumerate() {
+                *v = d[(iw % self.s) * self.run + iw / self.s];
+            }
+        }
+    }
+}
+
 /// col[(c,ky,kx), s·P + pixel] = x[s, c, oh·stride − pad + ky, ow·stride − pad + kx] (0 outside)
 /// for the `ns` samples of `x`; `cols` is col's row stride.
 fn im2col(g: &ConvGeom, x: &[f32], ns: usize, col: &mut [f32], cols: usize) {
     let (oh_n, ow_n, p) = (g.oh(), g.ow(), g.ohw());
     let plane = g.h * g.w;
+    let ph = Phased::new(g);
+    let mut phased = Scratch::take(if g.stride > 1 { ph.len(g) } else { 0 });
+    let row_len = ph.s * ph.run;
     for s in 0..ns {
         for c in 0..g.ci {
-            let src = &x[(s * g.ci + c) * plane..][..plane];
+            let src_plane = &x[(s * g.ci + c) * plane..][..plane];
+            let src: &[f32] = if g.stride > 1 {
+                ph.split(g, src_plane, &mut phased);
+                &phased
+            } else {
+                src_plane
+            };
             for ky in 0..g.kh {
                 let (y0, y1) = valid_range(oh_n, g.h, ky, g);
                 for kx in 0..g.kw {
                     let (x0, x1) = valid_range(ow_n, g.w, kx, g);
+                    let (run, shift) = ph.tap(kx, g.pad);
                     let row = (c * g.kh + ky) * g.kw + kx;
                     let dst = &mut col[row * cols + s * p..][..p];
                     dst[..y0 * ow_n].fill(0.0);
@@ -211,18 +283,12 @@ fn im2col(g: &ConvGeom, x: &[f32], ns: usize, col: &mut [f32], cols: usize) {
                     for oh in y0..y1 {
                         let ih = oh * g.stride + ky - g.pad;
                         let d = &mut dst[oh * ow_n..][..ow_n];
-                        let r = &src[ih * g.w..][..g.w];
                         d[..x0].fill(0.0);
                         d[x1..].fill(0.0);
                         if x1 > x0 {
-                            let iw0 = x0 * g.stride + kx - g.pad;
-                            if g.stride == 1 {
-                                d[x0..x1].copy_from_slice(&r[iw0..iw0 + (x1 - x0)]);
-                            } else {
-                                for (o, v) in d[x0..x1].iter_mut().enumerate() {
-                                    *v = r[iw0 + o * g.stride];
-                                }
-                            }
+                            let j0 = (x0 as isize + shift) as usize;
+                            let r = &src[ih * row_len + run + j0..][..x1 - x0];
+                            d[x0..x1].copy_from_slice(r);
                         }
                     }
                 }
@@ -232,14 +298,19 @@ fn im2col(g: &ConvGeom, x: &[f32], ns: usize, col: &mut [f32], cols: usize) {
 }
 
 /// dx[s, c] = Σ_{ky,kx} the rows of dcol its pixels receive, plane by plane (each plane summed
-/// tap by tap in a fixed order), for the `ns` samples of `dx`.
+/// tap by tap in a fixed order, into phased rows so every tap adds a contiguous run), for the
+/// `ns` samples of `dx`.
 fn col2im(g: &ConvGeom, dcol: &[f32], cols: usize, ns: usize, dx: &mut [f32]) {
     let (oh_n, ow_n, p) = (g.oh(), g.ow(), g.ohw());
     let plane_len = g.h * g.w;
+    let ph = Phased::new(g);
+    let mut phased = Scratch::take(if g.stride > 1 { ph.len(g) } else { 0 });
+    let row_len = ph.s * ph.run;
     for s in 0..ns {
         for c in 0..g.ci {
             let plane = &mut dx[(s * g.ci + c) * plane_len..][..plane_len];
-            plane.fill(0.0);
+            let acc: &mut [f32] = if g.stride > 1 { &mut phased } else { plane };
+            acc.fill(0.0);
             for ky in 0..g.kh {
                 let (y0, y1) = valid_range(oh_n, g.h, ky, g);
                 for kx in 0..g.kw {
@@ -247,46 +318,51 @@ fn col2im(g: &ConvGeom, dcol: &[f32], cols: usize, ns: usize, dx: &mut [f32]) {
                     if x1 == x0 {
                         continue;
                     }
+                    let (run, shift) = ph.tap(kx, g.pad);
+                    let j0 = (x0 as isize + shift) as usize;
                     let row = (c * g.kh + ky) * g.kw + kx;
                     let src = &dcol[row * cols + s * p..][..p];
                     for oh in y0..y1 {
                         let ih = oh * g.stride + ky - g.pad;
-                        let iw0 = x0 * g.stride + kx - g.pad;
-                        let d = &mut plane[ih * g.w..][..g.w];
-                        let r = &src[oh * ow_n + x0..oh * ow_n + x1];
-                        if g.stride == 1 {
-                            for (dv, v) in d[iw0..iw0 + r.len()].iter_mut().zip(r) {
-                                *dv += v;
-                            }
-                        } else {
-                            for (o, v) in r.iter().enumerate() {
-                                d[iw0 + o * g.stride] += v;
-                            }
+                        let d = &mut acc[ih * row_len + run + j0..][..x1 - x0];
+                        for (dv, v) in d.iter_mut().zip(&src[oh * ow_n + x0..oh * ow_n + x1]) {
+                            *dv += v;
                         }
                     }
                 }
+            }
+            if g.stride > 1 {
+                ph.join(
+                    g,
+                    &phased,
+                    &mut dx[(s * g.ci + c) * plane_len..][..plane_len],
+                );
             }
         }
     }
 }
 
-/// out[.. plane] = store(v) for one output plane of channel `ch` starting at output index `o0`.
-fn store_plane(store: StoreKind, out: &mut [f32], extra: &[f32], o0: usize, ch: usize) {
+/// The store step over a chunk of whole samples `out` (planes of `plane` words, `channels` per
+/// sample) whose first value is output index `o0`: the channel's bias then the activation, or
+/// the activation gradient from y. Whole-chunk passes, so the activation loops vectorise.
+fn store_chunk(
+    store: StoreKind,
+    out: &mut [f32],
+    extra: &[f32],
+    o0: usize,
+    channels: usize,
+    plane: usize,
+) {
     match store {
-        StoreKind::ActGrad(_) => {
-            let n = out.len();
-            for (v, y) in out.iter_mut().zip(&extra[o0..o0 + n]) {
-                *v = store.apply(*v, *y);
-            }
-        }
+        StoreKind::ActGrad(act) => act_grad_in_place(act, out, &extra[o0..o0 + out.len()]),
         StoreKind::Act { bias, act } => {
-            let b = if bias { extra[ch] } else { 0.0 };
-            if !bias && act == crate::backend::Activation::Identity {
-                return;
+            if bias {
+                for (i, pl) in out.chunks_exact_mut(plane).enumerate() {
+                    let b = extra[i % channels];
+                    pl.iter_mut().for_each(|v| *v += b);
+                }
             }
-            for v in out.iter_mut() {
-                *v = store.apply(*v, b);
-            }
+            activate_in_place(act, out);
         }
     }
 }
@@ -323,11 +399,10 @@ pub fn conv2d_forward_cpu(
         );
         for s in 0..ns {
             for c in 0..g.co {
-                let dst = &mut ys[(s * g.co + c) * p..][..p];
-                dst.copy_from_slice(&prod[c * cols + s * p..][..p]);
-                store_plane(store, dst, extra, (n0 + s) * out + c * p, c);
+                ys[(s * g.co + c) * p..][..p].copy_from_slice(&prod[c * cols + s * p..][..p]);
             }
         }
+        store_chunk(store, ys, extra, n0 * out, g.co, p);
     });
 }
 
@@ -366,12 +441,7 @@ pub fn conv2d_backward_input_cpu(
             par,
         );
         col2im(g, &dcol, cols, ns, dxs);
-        for s in 0..ns {
-            for c in 0..g.ci {
-                let o0 = (s * g.ci + c) * plane;
-                store_plane(store, &mut dxs[o0..o0 + plane], extra, n0 * inp + o0, c);
-            }
-        }
+        store_chunk(store, dxs, extra, n0 * inp, g.ci, plane);
     });
 }
 
