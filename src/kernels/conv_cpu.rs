@@ -184,112 +184,98 @@ fn for_sample_chunks(
 
 // ---- im2col and col2im ---------------------------------------------------------------------
 
-/// The output columns [lo, hi) whose tap at offset `k` (ky or kx) lands inside an input of
-/// `size`: o·stride + k − pad ∈ [0, size).
-fn valid_range(out: usize, size: usize, k: usize, g: &ConvGeom) -> (usize, usize) {
-    let s = g.stride;
-    let lo = g.pad.saturating_sub(k).div_ceil(s).min(out);
-    let hi = if size + g.pad > k {
-        ((size - 1 + g.pad - k) / s + 1).min(out)
-    } else {
-        0
-    };
-    (lo, hi.max(lo))
-}
-
-/// A plane with its columns split by phase (stride s): row ih holds s runs of ⌈w/s⌉ values,
-/// run r holding the columns s·j + r. A stride-s tap then reads (and col2im writes) contiguous
-/// runs instead of every s-th value: tap kx of output column ow is run (kx − pad) mod s,
-/// position ow + ⌊(kx − pad)/s⌋.
-struct Phased {
+/// One channel of a chunk's `ns` samples, zero-padded by `pad` on every side, its columns split
+/// by phase (stride S), and the samples interleaved innermost: padded row r holds S runs of
+/// `run` positions, run q holding padded columns S·j + q, each position holding the ns
+/// samples. Tap (ky, kx) of output pixel (oh, ow) is then padded row oh·S + ky, run kx mod S,
+/// position ow + ⌊kx/S⌋; and the taps of a whole output row, for every sample, are one
+/// contiguous run of ow·ns words — the column order of the chunk's GEMMs is (pixel, sample),
+/// so im2col is one long copy per (tap, output row) and col2im one long add.
+struct Padded {
     s: usize,
-    /// ⌈w/s⌉: values per run.
+    pad: usize,
+    /// Padded rows.
+    rows: usize,
+    /// Positions per run: ⌈(w + 2·pad) / S⌉.
     run: usize,
+    ns: usize,
 }
 
-impl Phased {
-    fn new(g: &ConvGeom) -> Self {
-        Phased {
+impl Padded {
+    fn new(g: &ConvGeom, ns: usize) -> Self {
+        Padded {
             s: g.stride,
-            run: g.w.div_ceil(g.stride),
+            pad: g.pad,
+            rows: g.h + 2 * g.pad,
+            run: (g.w + 2 * g.pad).div_ceil(g.stride),
+            ns,
         }
     }
 
-    /// Words of one phased plane.
-    fn len(&self, g: &ConvGeom) -> usize {
-        g.h * self.s * self.run
+    /// Words of one padded row, and of the channel.
+    fn row(&self) -> usize {
+        self.s * self.run * self.ns
     }
 
-    /// Offset within a phased row, and the shift of the output column, of tap `kx`.
-    fn tap(&self, kx: usize, pad: usize) -> (usize, isize) {
-        let off = kx as isize - pad as isize;
-        let s = self.s as isize;
-        (off.rem_euclid(s) as usize * self.run, off.div_euclid(s))
+    fn len(&self) -> usize {
+        self.rows * self.row()
     }
 
-    /// dst (phased) = plane.
-    fn split(&self, g: &ConvGeom, plane: &[f32], dst: &mut [f32]) {
-        for (row, d) in plane
-            .chunks_exact(g.w)
-            .zip(dst.chunks_exact_mut(self.s * self.run))
-        {
-            for (r, run) in d.chunks_exact_mut(self.run).enumerate() {
-                for (j, v) in run.iter_mut().enumerate() {
-                    *v = row.get(j * self.s + r).copied().unwrap_or(0.0);
+    /// Where tap (ky, kx) of output pixel (0, 0), sample 0, sits.
+    fn tap(&self, ky: usize, kx: usize) -> usize {
+        ky * self.row() + ((kx % self.s) * self.run + kx / self.s) * self.ns
+    }
+
+    /// The positions j of run q holding input columns (S·j + q − pad ∈ [0, w)), and the input
+    /// column of the first.
+    fn valid(&self, g: &ConvGeom, q: usize) -> (std::ops::Range<usize>, usize) {
+        let j0 = self.pad.saturating_sub(q).div_ceil(self.s);
+        let j1 = (g.w + self.pad)
+            .saturating_sub(q)
+            .div_ceil(self.s)
+            .min(self.run);
+        let j1 = j1.max(j0);
+        (j0..j1, (self.s * j0 + q).saturating_sub(self.pad))
+    }
+
+    /// dst = channel c of the chunk's samples x ([ns, ci, h, w]), padded, split, interleaved.
+    fn split(&self, g: &ConvGeom, x: &[f32], c: usize, dst: &mut [f32]) {
+        let (row, ns) = (self.row(), self.ns);
+        let plane = g.h * g.w;
+        dst.fill(0.0);
+        for q in 0..self.s {
+            let (js, iw0) = self.valid(g, q);
+            let base = self.pad * row + (q * self.run + js.start) * ns;
+            for ih in 0..g.h {
+                let d = &mut dst[base + ih * row..][..js.len() * ns];
+                for s in 0..ns {
+                    let src = &x[(s * g.ci + c) * plane + ih * g.w + iw0..];
+                    for (v, x) in d[s..]
+                        .iter_mut()
+                        .step_by(ns)
+                        .zip(src.iter().step_by(self.s))
+                    {
+                        *v = *x;
+                    }
                 }
             }
         }
     }
 
-    /// plane = src (phased).
-    fn join(&self, g: &ConvGeom, src: &[f32], plane: &mut [f32]) {
-        for (row, d) in plane
-            .chunks_exact_mut(g.w)
-            .zip(src.chunks_exact(self.s * self.run))
-        {
-            for (iw, v) in row.iter_mut().enumerate() {
-                *v = d[(iw % self.s) * self.run + iw / self.s];
-            }
-        }
-    }
-}
-
-/// col[(c,ky,kx), s·P + pixel] = x[s, c, oh·stride − pad + ky, ow·stride − pad + kx] (0 outside)
-/// for the `ns` samples of `x`; `cols` is col's row stride.
-fn im2col(g: &ConvGeom, x: &[f32], ns: usize, col: &mut [f32], cols: usize) {
-    let (oh_n, ow_n, p) = (g.oh(), g.ow(), g.ohw());
-    let plane = g.h * g.w;
-    let ph = Phased::new(g);
-    let mut phased = Scratch::take(if g.stride > 1 { ph.len(g) } else { 0 });
-    let row_len = ph.s * ph.run;
-    for s in 0..ns {
-        for c in 0..g.ci {
-            let src_plane = &x[(s * g.ci + c) * plane..][..plane];
-            let src: &[f32] = if g.stride > 1 {
-                ph.split(g, src_plane, &mut phased);
-                &phased
-            } else {
-                src_plane
-            };
-            for ky in 0..g.kh {
-                let (y0, y1) = valid_range(oh_n, g.h, ky, g);
-                for kx in 0..g.kw {
-                    let (x0, x1) = valid_range(ow_n, g.w, kx, g);
-                    let (run, shift) = ph.tap(kx, g.pad);
-                    let row = (c * g.kh + ky) * g.kw + kx;
-                    let dst = &mut col[row * cols + s * p..][..p];
-                    dst[..y0 * ow_n].fill(0.0);
-                    dst[y1 * ow_n..].fill(0.0);
-                    for oh in y0..y1 {
-                        let ih = oh * g.stride + ky - g.pad;
-                        let d = &mut dst[oh * ow_n..][..ow_n];
-                        d[..x0].fill(0.0);
-                        d[x1..].fill(0.0);
-                        if x1 > x0 {
-                            let j0 = (x0 as isize + shift) as usize;
-                            let r = &src[ih * row_len + run + j0..][..x1 - x0];
-                            d[x0..x1].copy_from_slice(r);
-                        }
+    /// Channel c of dx ([ns, ci, h, w]) = the interior of src (padded, split, interleaved).
+    fn join(&self, g: &ConvGeom, src: &[f32], c: usize, dx: &mut [f32]) {
+        let (row, ns) = (self.row(), self.ns);
+        let plane = g.h * g.w;
+        for q in 0..self.s {
+            let (js, iw0) = self.valid(g, q);
+            let n = js.len();
+            let base = self.pad * row + (q * self.run + js.start) * ns;
+            for ih in 0..g.h {
+                let r = &src[base + ih * row..][..n * ns];
+                for s in 0..ns {
+                    let d = &mut dx[(s * g.ci + c) * plane + ih * g.w + iw0..];
+                    for (x, v) in d.iter_mut().step_by(self.s).zip(r[s..].iter().step_by(ns)) {
+                        *x = *v;
                     }
                 }
             }
@@ -297,48 +283,55 @@ fn im2col(g: &ConvGeom, x: &[f32], ns: usize, col: &mut [f32], cols: usize) {
     }
 }
 
-/// dx[s, c] = Σ_{ky,kx} the rows of dcol its pixels receive, plane by plane (each plane summed
-/// tap by tap in a fixed order, into phased rows so every tap adds a contiguous run), for the
-/// `ns` samples of `dx`.
-fn col2im(g: &ConvGeom, dcol: &[f32], cols: usize, ns: usize, dx: &mut [f32]) {
-    let (oh_n, ow_n, p) = (g.oh(), g.ow(), g.ohw());
-    let plane_len = g.h * g.w;
-    let ph = Phased::new(g);
-    let mut phased = Scratch::take(if g.stride > 1 { ph.len(g) } else { 0 });
-    let row_len = ph.s * ph.run;
-    for s in 0..ns {
-        for c in 0..g.ci {
-            let plane = &mut dx[(s * g.ci + c) * plane_len..][..plane_len];
-            let acc: &mut [f32] = if g.stride > 1 { &mut phased } else { plane };
-            acc.fill(0.0);
-            for ky in 0..g.kh {
-                let (y0, y1) = valid_range(oh_n, g.h, ky, g);
-                for kx in 0..g.kw {
-                    let (x0, x1) = valid_range(ow_n, g.w, kx, g);
-                    if x1 == x0 {
-                        continue;
-                    }
-                    let (run, shift) = ph.tap(kx, g.pad);
-                    let j0 = (x0 as isize + shift) as usize;
-                    let row = (c * g.kh + ky) * g.kw + kx;
-                    let src = &dcol[row * cols + s * p..][..p];
-                    for oh in y0..y1 {
-                        let ih = oh * g.stride + ky - g.pad;
-                        let d = &mut acc[ih * row_len + run + j0..][..x1 - x0];
-                        for (dv, v) in d.iter_mut().zip(&src[oh * ow_n + x0..oh * ow_n + x1]) {
-                            *dv += v;
-                        }
+/// col[(c,ky,kx), pixel·ns + s] = x[s, c, oh·stride − pad + ky, ow·stride − pad + kx] (0 outside)
+/// for the `ns` samples of `x`; `stride` is col's row stride. One copy of ow·ns words per
+/// (tap, output row).
+fn im2col(g: &ConvGeom, x: &[f32], ns: usize, col: &mut [f32], stride: usize) {
+    let (oh_n, ow_n) = (g.oh(), g.ow());
+    let pd = Padded::new(g, ns);
+    let mut padded = Scratch::take(pd.len());
+    // Output row oh reads padded row oh·S + ky.
+    let (step, run) = (g.stride * pd.row(), ow_n * ns);
+    for c in 0..g.ci {
+        pd.split(g, x, c, &mut padded);
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let r = (c * g.kh + ky) * g.kw + kx;
+                let dst = &mut col[r * stride..][..oh_n * run];
+                let src = &padded[pd.tap(ky, kx)..];
+                for (oh, d) in dst.chunks_exact_mut(run).enumerate() {
+                    d.copy_from_slice(&src[oh * step..][..run]);
+                }
+            }
+        }
+    }
+}
+
+/// dx[s, c] = Σ_{ky,kx} the rows of dcol (columns pixel·ns + s, row stride `stride`) its
+/// pixels receive: channel by channel, every tap adds one run of ow·ns words per output row into
+/// a padded, split, interleaved buffer in a fixed order (deterministic, no atomics), whose
+/// interior is then copied out; for the `ns` samples of `dx`.
+fn col2im(g: &ConvGeom, dcol: &[f32], stride: usize, ns: usize, dx: &mut [f32]) {
+    let (oh_n, ow_n) = (g.oh(), g.ow());
+    let pd = Padded::new(g, ns);
+    let mut acc = Scratch::take(pd.len());
+    let (step, run) = (g.stride * pd.row(), ow_n * ns);
+    for c in 0..g.ci {
+        acc.fill(0.0);
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let r = (c * g.kh + ky) * g.kw + kx;
+                let src = &dcol[r * stride..][..oh_n * run];
+                let at = pd.tap(ky, kx);
+                for (oh, v) in src.chunks_exact(run).enumerate() {
+                    let d = &mut acc[at + oh * step..][..run];
+                    for (dv, v) in d.iter_mut().zip(v) {
+                        *dv += v;
                     }
                 }
             }
-            if g.stride > 1 {
-                ph.join(
-                    g,
-                    &phased,
-                    &mut dx[(s * g.ci + c) * plane_len..][..plane_len],
-                );
-            }
         }
+        pd.join(g, &acc, c, dx);
     }
 }
 
@@ -397,9 +390,13 @@ pub fn conv2d_forward_cpu(
             (cols, 1),
             par,
         );
+        // y[s, c, pixel] = prod[c, pixel·ns + s].
         for s in 0..ns {
             for c in 0..g.co {
-                ys[(s * g.co + c) * p..][..p].copy_from_slice(&prod[c * cols + s * p..][..p]);
+                let src = prod[c * cols + s..].iter().step_by(ns);
+                for (v, x) in ys[(s * g.co + c) * p..][..p].iter_mut().zip(src) {
+                    *v = *x;
+                }
             }
         }
         store_chunk(store, ys, extra, n0 * out, g.co, p);
@@ -421,18 +418,22 @@ pub fn conv2d_backward_input_cpu(
     for_sample_chunks(dx, g.n, inp, nb, |n0, dxs, par| {
         let ns = dxs.len() / inp;
         let cols = ns * p;
-        // dyT [co, ns·P]: the chunk's output gradient with the channel outermost.
+        // dyT [co, P·ns]: the chunk's output gradient, columns (pixel, sample).
         let mut dyt = Scratch::take(g.co * cols);
         for s in 0..ns {
             for c in 0..g.co {
-                dyt[c * cols + s * p..][..p].copy_from_slice(&dy[(n0 + s) * out + c * p..][..p]);
+                let dst = dyt[c * cols + s..].iter_mut().step_by(ns);
+                for (v, x) in dst.zip(&dy[(n0 + s) * out + c * p..][..p]) {
+                    *v = *x;
+                }
             }
         }
-        let mut dcol = Scratch::take(k * cols);
+        let stride = cols;
+        let mut dcol = Scratch::take(k * stride);
         sgemm(
             (k, cols, g.co),
             &mut dcol,
-            (cols, 1),
+            (stride, 1),
             false,
             w,
             (1, k),
@@ -440,7 +441,7 @@ pub fn conv2d_backward_input_cpu(
             (cols, 1),
             par,
         );
-        col2im(g, &dcol, cols, ns, dxs);
+        col2im(g, &dcol, stride, ns, dxs);
         store_chunk(store, dxs, extra, n0 * inp, g.ci, plane);
     });
 }
@@ -463,16 +464,16 @@ fn weight_grad_range(
     }
     while n0 < range.end {
         let ns = nb.min(range.end - n0);
-        let cols = ns * p;
-        let mut col = Scratch::take(k * cols);
-        im2col(g, &x[n0 * inp..], ns, &mut col, cols);
-        // dyP [ns·P, co]: each sample's [co, P] gradient transposed.
+        let (cols, stride) = (ns * p, ns * p);
+        let mut col = Scratch::take(k * stride);
+        im2col(g, &x[n0 * inp..], ns, &mut col, stride);
+        // dyP [P·ns, co]: rows (pixel, sample), each sample's [co, P] gradient transposed.
         let mut dyp = Scratch::take(cols * g.co);
         for s in 0..ns {
             let src = &dy[(n0 + s) * out..][..out];
             for c in 0..g.co {
                 for q in 0..p {
-                    dyp[(s * p + q) * g.co + c] = src[c * p + q];
+                    dyp[(q * ns + s) * g.co + c] = src[c * p + q];
                 }
             }
         }
@@ -482,7 +483,7 @@ fn weight_grad_range(
             (g.co, 1),
             !first,
             &col,
-            (cols, 1),
+            (stride, 1),
             &dyp,
             (g.co, 1),
             par,
@@ -568,5 +569,58 @@ pub fn bias_backward_nchw_cpu(
             .for_each(|(ch, d)| each(ch, d));
     } else {
         db.iter_mut().enumerate().for_each(|(ch, d)| each(ch, d));
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    fn cpu() -> f64 {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        s.split_whitespace().next().unwrap().parse::<f64>().unwrap() * 1e-9
+    }
+
+    #[test]
+    #[ignore]
+    fn im2col_col2im_speed() {
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(11);
+        let g = ConvGeom {
+            n,
+            ci: 64,
+            h: 14,
+            w: 14,
+            co: 128,
+            kh: 4,
+            kw: 4,
+            stride: 2,
+            pad: 1,
+        };
+        let x = vec![0.5f32; g.n * g.in_len()];
+        let cols = g.n * g.ohw();
+        let mut col = vec![0.0f32; g.taps() * cols];
+        let mut dx = vec![0.0f32; g.n * g.in_len()];
+        for _ in 0..3 {
+            let t = cpu();
+            for _ in 0..100 {
+                im2col(&g, &x, g.n, &mut col, cols);
+            }
+            let a = (cpu() - t) / 100.0;
+            let t = cpu();
+            for _ in 0..1000 {
+                col2im(&g, &col, cols, g.n, &mut dx);
+            }
+            let b = (cpu() - t) / 1000.0;
+            println!(
+                "im2col {:.3} ms ({:.2} ns/elem)  col2im {:.3} ms ({:.2} ns/elem)",
+                a * 1e3,
+                a * 1e9 / col.len() as f64,
+                b * 1e3,
+                b * 1e9 / col.len() as f64
+            );
+        }
     }
 }
