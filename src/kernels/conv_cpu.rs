@@ -3,13 +3,22 @@
 //! run in parallel too), with scratch kept in a pool between calls so steady-state training
 //! allocates nothing. `conv.rs` holds the plain references they are tested against.
 //!
-//! Per chunk of `nb` samples, with P = oh·ow output pixels and K = ci·kh·kw taps:
-//!   forward       col [K, nb·P] = im2col(x);  prod [co, nb·P] = W [co, K]·col;  y = store(prod)
-//!   input grad    dyT [co, nb·P] = dy;  dcol [K, nb·P] = Wᵀ·dyT;  dx = store(col2im(dcol))
-//!   weight grad   col = im2col(x);  dyP [nb·P, co] = dy;  dWᵀ [K, co] += col·dyP
-//! col2im is a scatter-add, but each (sample, channel) plane belongs to one task and is summed
-//! tap by tap in a fixed order, so the result is deterministic without atomics. The weight
-//! gradient sums the chunks of each thread's fixed share of the batch, then the shares in order.
+//! Per chunk of `nb` samples, with P = oh·ow output pixels and K = ci·kh·kw taps, GEMM columns
+//! ordered (pixel, sample):
+//!   forward       col [K, P·nb] = im2col(x);  prod [co, P·nb] = W [co, K]·col;  y = store(prod)
+//!   input grad    dyT [co, P·nb] = dy;  dcol [K, P·nb] = Wᵀ·dyT;  dx = store(col2im(dcol))
+//!   weight grad   col = im2col(x);  dyP [P·nb, co] = dy;  dWᵀ [K, co] += col·dyP
+//! With the samples innermost, a tap's values for a whole output row of every sample of the
+//! chunk are one contiguous run (`Padded`), so im2col and col2im move long runs, not rows of a
+//! few pixels; a chunk of one sample (images of 128 pixels or more) needs no reordering at all
+//! and its GEMMs read and write the tensors in place. col2im is a scatter-add, but each channel
+//! of a chunk belongs to one task and is summed tap by tap in a fixed order, so the result is
+//! deterministic without atomics. The weight gradient sums the chunks of each thread's fixed
+//! share of the batch, then the shares in order.
+//!
+//! Measured on the 2-core AVX-512 box (CPU time, so other load counts little): the dcgan and
+//! dcgan32 convolutions of a whole training iteration run at ~120 and ~140 GFLOP/s, the
+//! machine's sgemm ~190; their small-channel first and last layers at 40–110.
 
 use super::activation::{act_grad_in_place, activate_in_place};
 use super::conv::{ConvGeom, StoreKind};
@@ -143,17 +152,20 @@ const CHUNK_COLUMNS: usize = 1024;
 /// Largest column buffer of a chunk, in words (16 MiB).
 const CHUNK_WORDS: usize = 1 << 22;
 
+/// From this many output pixels per sample on, a chunk is one sample: its GEMMs are wide
+/// enough alone, and read and write the sample's tensors in place (no reordering copies).
+const ONE_SAMPLE_PIXELS: usize = 128;
+
 /// Samples per chunk of a batch of `n` whose column buffer holds `k` rows of `pixels` per
 /// sample: about CHUNK_COLUMNS columns, at most CHUNK_WORDS words, and an equal number of
 /// chunks for every thread.
 fn chunk_samples(n: usize, pixels: usize, k: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let per_thread = n.div_ceil(threads).max(1);
-    let cols: usize = std::env::var("DUEL_CONV_COLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CHUNK_COLUMNS);
-    let want = cols
+    if pixels >= ONE_SAMPLE_PIXELS {
+        return 1;
+    }
+    let want = CHUNK_COLUMNS
         .div_ceil(pixels.max(1))
         .min(CHUNK_WORDS / (k * pixels).max(1))
         .max(1);
@@ -378,6 +390,22 @@ pub fn conv2d_forward_cpu(
         let cols = ns * p;
         let mut col = Scratch::take(k * cols);
         im2col(g, &x[n0 * inp..], ns, &mut col, cols);
+        if ns == 1 {
+            // One sample: the product is y's [co, P] itself.
+            sgemm(
+                (g.co, p, k),
+                ys,
+                (p, 1),
+                false,
+                w,
+                (k, 1),
+                &col,
+                (p, 1),
+                par,
+            );
+            store_chunk(store, ys, extra, n0 * out, g.co, p);
+            return;
+        }
         let mut prod = Scratch::take(g.co * cols);
         sgemm(
             (g.co, cols, k),
@@ -418,16 +446,24 @@ pub fn conv2d_backward_input_cpu(
     for_sample_chunks(dx, g.n, inp, nb, |n0, dxs, par| {
         let ns = dxs.len() / inp;
         let cols = ns * p;
-        // dyT [co, P·ns]: the chunk's output gradient, columns (pixel, sample).
-        let mut dyt = Scratch::take(g.co * cols);
-        for s in 0..ns {
-            for c in 0..g.co {
-                let dst = dyt[c * cols + s..].iter_mut().step_by(ns);
-                for (v, x) in dst.zip(&dy[(n0 + s) * out + c * p..][..p]) {
-                    *v = *x;
+        // dyT [co, P·ns]: the chunk's output gradient, columns (pixel, sample) (with one
+        // sample, dy's [co, P] itself).
+        let mut dyt = Scratch::take(if ns == 1 { 0 } else { g.co * cols });
+        if ns > 1 {
+            for s in 0..ns {
+                for c in 0..g.co {
+                    let dst = dyt[c * cols + s..].iter_mut().step_by(ns);
+                    for (v, x) in dst.zip(&dy[(n0 + s) * out + c * p..][..p]) {
+                        *v = *x;
+                    }
                 }
             }
         }
+        let dyt_view: &[f32] = if ns == 1 {
+            &dy[n0 * out..][..out]
+        } else {
+            &dyt
+        };
         let stride = cols;
         let mut dcol = Scratch::take(k * stride);
         sgemm(
@@ -437,7 +473,7 @@ pub fn conv2d_backward_input_cpu(
             false,
             w,
             (1, k),
-            &dyt,
+            dyt_view,
             (cols, 1),
             par,
         );
@@ -467,6 +503,24 @@ fn weight_grad_range(
         let (cols, stride) = (ns * p, ns * p);
         let mut col = Scratch::take(k * stride);
         im2col(g, &x[n0 * inp..], ns, &mut col, stride);
+        if ns == 1 {
+            // One sample: B is dy's [co, P] read transposed (no reordering copy).
+            let b = &dy[n0 * out..][..out];
+            sgemm(
+                (k, g.co, p),
+                dwt,
+                (g.co, 1),
+                !first,
+                &col,
+                (p, 1),
+                b,
+                (1, p),
+                par,
+            );
+            first = false;
+            n0 += 1;
+            continue;
+        }
         // dyP [P·ns, co]: rows (pixel, sample), each sample's [co, P] gradient transposed.
         let mut dyp = Scratch::take(cols * g.co);
         for s in 0..ns {
@@ -569,58 +623,5 @@ pub fn bias_backward_nchw_cpu(
             .for_each(|(ch, d)| each(ch, d));
     } else {
         db.iter_mut().enumerate().for_each(|(ch, d)| each(ch, d));
-    }
-}
-
-#[cfg(test)]
-mod timing {
-    use super::*;
-
-    fn cpu() -> f64 {
-        let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
-        s.split_whitespace().next().unwrap().parse::<f64>().unwrap() * 1e-9
-    }
-
-    #[test]
-    #[ignore]
-    fn im2col_col2im_speed() {
-        let n: usize = std::env::var("N")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(11);
-        let g = ConvGeom {
-            n,
-            ci: 64,
-            h: 14,
-            w: 14,
-            co: 128,
-            kh: 4,
-            kw: 4,
-            stride: 2,
-            pad: 1,
-        };
-        let x = vec![0.5f32; g.n * g.in_len()];
-        let cols = g.n * g.ohw();
-        let mut col = vec![0.0f32; g.taps() * cols];
-        let mut dx = vec![0.0f32; g.n * g.in_len()];
-        for _ in 0..3 {
-            let t = cpu();
-            for _ in 0..100 {
-                im2col(&g, &x, g.n, &mut col, cols);
-            }
-            let a = (cpu() - t) / 100.0;
-            let t = cpu();
-            for _ in 0..1000 {
-                col2im(&g, &col, cols, g.n, &mut dx);
-            }
-            let b = (cpu() - t) / 1000.0;
-            println!(
-                "im2col {:.3} ms ({:.2} ns/elem)  col2im {:.3} ms ({:.2} ns/elem)",
-                a * 1e3,
-                a * 1e9 / col.len() as f64,
-                b * 1e3,
-                b * 1e9 / col.len() as f64
-            );
-        }
     }
 }
