@@ -70,36 +70,65 @@ fn out_w() -> u32 {
     return (p.w + 2u * p.pad - p.kw) / p.stride + 1u;
 }
 
-fn load_a(m: u32, k: u32) -> f32 {
+// Tap k = (co, ty, tx) of this phase, ky = rh + stride·ty (and kx):
+// (its dy offset co·oh·ow − ty·ow − tx, ty, tx, its weight offset co·ci·kh·kw + ky·kw + kx).
+fn k_info(k: u32) -> vec4<i32> {
+    let taps = max(ph_h.taps * ph_w.taps, 1u);
+    let co = k / taps;
+    let t = k % taps;
+    let ty = t / max(ph_w.taps, 1u);
+    let tx = t % max(ph_w.taps, 1u);
+    let ky = ph_h.r + p.stride * ty;
+    let kx = ph_w.r + p.stride * tx;
+    let ow = out_w();
+    return vec4<i32>(
+        i32(co * out_h() * ow) - i32(ty * ow + tx),
+        i32(ty),
+        i32(tx),
+        i32(co * p.ci * p.kh * p.kw + ky * p.kw + kx),
+    );
+}
+
+fn load_a(m: u32, k: u32, ki: vec4<i32>) -> f32 {
     if m >= p.ci {
         return 0.0;
     }
-    let taps = ph_h.taps * ph_w.taps;
-    let co = k / taps;
-    let t = k % taps;
-    let ky = ph_h.r + p.stride * (t / ph_w.taps);
-    let kx = ph_w.r + p.stride * (t % ph_w.taps);
-    return weight[p.weight_off + ((co * p.ci + m) * p.kh + ky) * p.kw + kx];
+    return weight[i32(p.weight_off + m * p.kh * p.kw) + ki.w];
 }
 
-fn load_b(k: u32, j: u32) -> f32 {
+// Column j = (sample, i, jj) of this phase: (the dy offset of its tap (0, 0, 0), the dy row
+// and column it reads with ty = tx = 0, j < N).
+fn n_info(j: u32) -> vec4<i32> {
     let pix = ph_h.count * ph_w.count;
     if j >= p.n * pix {
-        return 0.0;
+        return vec4<i32>(0);
     }
     let s = j / pix;
     let q = j % pix;
-    let taps = ph_h.taps * ph_w.taps;
-    let co = k / taps;
-    let t = k % taps;
-    let oy = i32(ph_h.q0 + q / ph_w.count) - i32(t / ph_w.taps);
-    let ox = i32(ph_w.q0 + q % ph_w.count) - i32(t % ph_w.taps);
-    let oh = out_h();
-    let ow = out_w();
-    if oy < 0 || ox < 0 || oy >= i32(oh) || ox >= i32(ow) {
+    let oy = i32(ph_h.q0 + q / ph_w.count);
+    let ox = i32(ph_w.q0 + q % ph_w.count);
+    let ow = i32(out_w());
+    return vec4<i32>(i32(s * p.co * out_h()) * ow + oy * ow + ox, oy, ox, 1);
+}
+
+fn load_b(ki: vec4<i32>, ni: vec4<i32>) -> f32 {
+    let oy = ni.y - ki.y;
+    let ox = ni.z - ki.z;
+    if oy < 0 || ox < 0 || oy >= i32(out_h()) || ox >= i32(out_w()) {
         return 0.0;
     }
-    return dy[p.dy_off + ((s * p.co + co) * oh + u32(oy)) * ow + u32(ox)];
+    return dy[i32(p.dy_off) + ni.x + ki.x];
+}
+
+// What the store step adds or multiplies by for output o of channel c (see conv_epilogue).
+fn store_extra(o: u32, c: u32) -> f32 {
+    if (p.flags & 8u) != 0u {
+        return bias[p.bias_off + o];
+    }
+    if (p.flags & 1u) != 0u {
+        return bias[p.bias_off + c];
+    }
+    return 0.0;
 }
 
 @compute @workgroup_size(16, 16)
@@ -113,6 +142,23 @@ fn conv2d_backward_input(
     let row0 = wg.y * TM;
     let col0 = wg.x * TN;
     let k_len = p.co * phase(wg.z / p.stride, p.h, p.kh).taps * phase(wg.z % p.stride, p.w, p.kw).taps;
+    if p.ci <= NARROW {
+        // One pixel per invocation, every channel of it (see gemm_narrow).
+        let col = wg.x * 256u + li;
+        let v = gemm_narrow(col, k_len, li);
+        let pix = ph_h.count * ph_w.count;
+        if col < p.n * pix {
+            let s = col / pix;
+            let q = col % pix;
+            let ih = ph_h.first + p.stride * (q / ph_w.count);
+            let iw = ph_w.first + p.stride * (q % ph_w.count);
+            for (var ci = 0u; ci < p.ci; ci++) {
+                let o = ((s * p.ci + ci) * p.h + ih) * p.w + iw;
+                dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v[ci], store_extra(o, ci));
+            }
+        }
+        return;
+    }
     var acc = gemm_tile(row0, col0, k_len, li, lid, true, true);
     let pix = ph_h.count * ph_w.count;
     for (var j = 0u; j < 4u; j++) {
@@ -128,13 +174,7 @@ fn conv2d_backward_input(
             let ci = row0 + lid.y + 16u * i;
             if ci < p.ci {
                 let o = ((s * p.ci + ci) * p.h + ih) * p.w + iw;
-                var extra = 0.0;
-                if (p.flags & 8u) != 0u {
-                    extra = bias[p.bias_off + o];
-                } else if (p.flags & 1u) != 0u {
-                    extra = bias[p.bias_off + ci];
-                }
-                dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, acc[i][j], extra);
+                dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, acc[i][j], store_extra(o, ci));
             }
         }
     }

@@ -41,32 +41,47 @@ fn out_w() -> u32 {
 // The first sample of this workgroup's split.
 var<private> first_sample: u32;
 
-fn load_a(m: u32, k: u32) -> f32 {
-    if m >= p.co {
-        return 0.0;
-    }
-    let ohw = out_h() * out_w();
-    let s = first_sample + k / ohw;
-    return dy[p.dy_off + (s * p.co + m) * ohw + k % ohw];
-}
-
-fn load_b(k: u32, j: u32) -> f32 {
-    let khw = p.kh * p.kw;
-    if j >= p.ci * khw {
-        return 0.0;
-    }
+// Reduction index k = (sample, oh, ow) of this split: (its dy offset for channel 0, its x
+// offset for tap (0, 0, 0), its top input row and left input column).
+fn k_info(k: u32) -> vec4<i32> {
     let ow = out_w();
     let ohw = out_h() * ow;
     let s = first_sample + k / ohw;
     let pix = k % ohw;
+    let ih = i32((pix / ow) * p.stride) - i32(p.pad);
+    let iw = i32((pix % ow) * p.stride) - i32(p.pad);
+    return vec4<i32>(
+        i32(s * p.co * ohw + pix),
+        i32(s * p.ci * p.h * p.w) + ih * i32(p.w) + iw,
+        ih,
+        iw,
+    );
+}
+
+fn load_a(m: u32, k: u32, ki: vec4<i32>) -> f32 {
+    if m >= p.co {
+        return 0.0;
+    }
+    return dy[i32(p.dy_off + m * out_h() * out_w()) + ki.x];
+}
+
+// Column j = (c, ky, kx): (its x offset c·h·w + ky·w + kx, ky, kx, j < N).
+fn n_info(j: u32) -> vec4<i32> {
+    let khw = p.kh * p.kw;
     let c = j / khw;
     let r = j % khw;
-    let ih = i32((pix / ow) * p.stride + r / p.kw) - i32(p.pad);
-    let iw = i32((pix % ow) * p.stride + r % p.kw) - i32(p.pad);
+    let ky = r / p.kw;
+    let kx = r % p.kw;
+    return vec4<i32>(i32(c * p.h * p.w + ky * p.w + kx), i32(ky), i32(kx), i32(j < p.ci * khw));
+}
+
+fn load_b(ki: vec4<i32>, ni: vec4<i32>) -> f32 {
+    let ih = ki.z + ni.y;
+    let iw = ki.w + ni.z;
     if ih < 0 || iw < 0 || ih >= i32(p.h) || iw >= i32(p.w) {
         return 0.0;
     }
-    return x[p.x_off + ((s * p.ci + c) * p.h + u32(ih)) * p.w + u32(iw)];
+    return x[i32(p.x_off) + ki.y + ni.x];
 }
 
 @compute @workgroup_size(16, 16)

@@ -394,6 +394,10 @@ pub static BIAS_NCHW_SHADER: Shader = Shader {
     preludes: &[],
 };
 
+/// Products with at most this many rows (output channels) run the narrow shape of
+/// `shaders/conv_gemm.wgsl`: 256 pixels per workgroup, all rows of each in one invocation.
+pub const NARROW: usize = 4;
+
 /// 64-wide tiles of a GEMM dimension.
 fn tiles(n: usize) -> u32 {
     u(n.div_ceil(64))
@@ -418,6 +422,9 @@ pub static CONV2D_FORWARD: KernelDef = KernelDef {
     ],
     workgroups: |p| {
         let g = cast::<ConvParams>(p).geom();
+        if g.co <= NARROW {
+            return [u((g.n * g.ohw()).div_ceil(256)), 1, 1];
+        }
         [tiles(g.n * g.ohw()), tiles(g.co), 1]
     },
     cpu: |p, b| {
@@ -447,6 +454,9 @@ pub static CONV2D_BACKWARD_INPUT: KernelDef = KernelDef {
         let g = cast::<ConvInputGradParams>(p).geom();
         let s = g.stride;
         let phase_pixels = g.n * g.h.div_ceil(s) * g.w.div_ceil(s);
+        if g.ci <= NARROW {
+            return [u(phase_pixels.div_ceil(256)), 1, u(s * s)];
+        }
         [tiles(phase_pixels), tiles(g.ci), u(s * s)]
     },
     cpu: |p, b| {
