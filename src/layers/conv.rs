@@ -277,3 +277,91 @@ impl Module for Conv2d {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv_transpose::ConvTranspose2d;
+    use super::super::{Layer, NetSpec};
+    use super::*;
+
+    #[test]
+    fn shapes_and_parameters_are_pytorchs() {
+        // nn.Conv2d(1, 64, 4, 2, 1) on 28×28: 64×14×14, weight [64, 1, 4, 4], bound 1/√16.
+        let c = Conv2d::new(Shape::image(1, 28, 28), 64, 4, 2, 1, Activation::Identity).unwrap();
+        assert_eq!(c.output(), Shape::image(64, 14, 14));
+        let p = c.params();
+        assert_eq!(p[0].shape, vec![64, 1, 4, 4]);
+        assert_eq!(p[1].shape, vec![64]);
+        assert_eq!(p[0].init, Init::Uniform(0.25));
+        assert_eq!(p[1].init, Init::Uniform(0.25));
+        // nn.ConvTranspose2d(128, 64, 4, 2, 1) on 7×7: 64×14×14, weight [128, 64, 4, 4], and
+        // PyTorch's fan_in reads weight dim 1: 64·4·4.
+        let t = ConvTranspose2d::new(Shape::image(128, 7, 7), 64, 4, 2, 1, Activation::Identity)
+            .unwrap();
+        assert_eq!(t.output(), Shape::image(64, 14, 14));
+        let p = t.params();
+        assert_eq!(p[0].shape, vec![128, 64, 4, 4]);
+        assert_eq!(p[1].shape, vec![64]);
+        assert_eq!(p[0].init, Init::Uniform(1.0 / (64.0f32 * 16.0).sqrt()));
+        // Odd sizes: (9 + 2·2 − 5)/2 + 1 = 5; (5 − 1)·2 − 2·1 + 3 = 9.
+        let c = Conv2d::new(Shape::image(3, 9, 8), 5, 5, 2, 2, Activation::Identity).unwrap();
+        assert_eq!(c.output(), Shape::image(5, 5, 4));
+        let t =
+            ConvTranspose2d::new(Shape::image(3, 5, 4), 2, 3, 2, 1, Activation::Identity).unwrap();
+        assert_eq!(t.output(), Shape::image(2, 9, 7));
+        // FLOPs as the PyTorch peer counts them: 2 · output numel · in · k · k per sample.
+        assert_eq!(c.flops(2), 2.0 * 2.0 * (5 * 5 * 4) as f64 * (3 * 25) as f64);
+    }
+
+    #[test]
+    fn bad_geometry_is_a_one_line_error() {
+        let conv = |out, k, stride, pad| Layer::Conv2d {
+            out,
+            k,
+            stride,
+            pad,
+        };
+        let spec = |input, layers| NetSpec { input, layers };
+        let e = spec(Shape::image(1, 3, 3), vec![conv(2, 5, 1, 0)])
+            .build("D")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("D: layer 0") && e.contains("larger than its input 3×3"),
+            "{e}"
+        );
+        let e = spec(Shape::image(1, 8, 8), vec![conv(2, 3, 0, 0)])
+            .build("D")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("stride must be at least 1"), "{e}");
+        let t = Layer::ConvTranspose2d {
+            out: 2,
+            k: 1,
+            stride: 1,
+            pad: 1,
+        };
+        let e = spec(Shape::image(1, 1, 1), vec![t])
+            .build("G")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("has no output"), "{e}");
+        // A convolution followed by an activation is one module, as a Linear is.
+        let built = spec(
+            Shape::image(1, 8, 8),
+            vec![
+                conv(2, 3, 1, 1),
+                Layer::Act(Activation::Relu),
+                Layer::Linear(1),
+            ],
+        )
+        .build("D")
+        .unwrap();
+        assert_eq!(built.len(), 2);
+        assert_eq!(built[1].index, 2);
+        assert!(built[0].module.describe().ends_with("+ ReLU"));
+    }
+}
