@@ -148,6 +148,191 @@ fn whole_network_with_every_fusion() {
     check_network("network", &spec, 4, 1.0, 1e-3, 3e-3);
 }
 
+fn conv(out: usize, k: usize, stride: usize, pad: usize) -> Layer {
+    Layer::Conv2d {
+        out,
+        k,
+        stride,
+        pad,
+    }
+}
+
+fn conv_t(out: usize, k: usize, stride: usize, pad: usize) -> Layer {
+    Layer::ConvTranspose2d {
+        out,
+        k,
+        stride,
+        pad,
+    }
+}
+
+/// Difference step and tolerance for a layer with activation `act`: a convolution has many
+/// outputs, so a kink of a piecewise-linear activation lies within a step of 10⁻³ of one of
+/// them too often; a smaller step keeps it away at the price of a looser tolerance.
+fn step_for(act: Activation) -> (f32, f64) {
+    if act.is_piecewise_linear() && act != Activation::Identity {
+        (1e-4, 5e-3)
+    } else {
+        (1e-3, 2e-3)
+    }
+}
+
+#[test]
+fn conv2d_and_its_fused_activations() {
+    // (input, layer): odd sizes, strides 1 and 2, padding 0–2, kernels 1, 3, 4, 5.
+    let shapes = [
+        (Shape::image(2, 7, 6), conv(3, 3, 2, 1)),
+        (Shape::image(1, 9, 7), conv(2, 4, 2, 2)),
+        (Shape::image(3, 5, 5), conv(2, 1, 1, 0)),
+        (Shape::image(2, 8, 7), conv(3, 5, 1, 2)),
+        (Shape::image(3, 6, 5), conv(4, 3, 1, 0)),
+    ];
+    for (i, act) in ACTS.into_iter().enumerate() {
+        let (input, layer) = shapes[i];
+        let spec = NetSpec {
+            input,
+            layers: vec![layer, Layer::Act(act)],
+        };
+        let (h, tol) = step_for(act);
+        check_network(&format!("{layer:?} + {act:?}"), &spec, 3, 1.0, h, tol);
+    }
+}
+
+#[test]
+fn conv_transpose2d_and_its_fused_activations() {
+    let shapes = [
+        (Shape::image(3, 4, 3), conv_t(2, 4, 2, 1)),
+        (Shape::image(2, 5, 5), conv_t(3, 3, 2, 0)),
+        (Shape::image(1, 3, 4), conv_t(2, 5, 1, 2)),
+        (Shape::image(3, 3, 3), conv_t(2, 1, 1, 0)),
+        (Shape::image(2, 4, 5), conv_t(3, 3, 1, 1)),
+    ];
+    for (i, act) in ACTS.into_iter().enumerate() {
+        let (input, layer) = shapes[i];
+        let spec = NetSpec {
+            input,
+            layers: vec![layer, Layer::Act(act)],
+        };
+        let (h, tol) = step_for(act);
+        check_network(&format!("{layer:?} + {act:?}"), &spec, 3, 1.0, h, tol);
+    }
+}
+
+#[test]
+fn conv_networks_with_every_fusion() {
+    // D-like: each conv's input gradient fused with the LeakyReLU below it, a Linear on the
+    // flattened features; G-like: transposed convolutions with ReLU fused below and tanh on top.
+    let d = NetSpec {
+        input: Shape::image(2, 9, 8),
+        layers: vec![
+            conv(3, 4, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(4, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(1),
+        ],
+    };
+    check_network("conv critic", &d, 3, 1.0, 1e-4, 5e-3);
+    let g = NetSpec {
+        input: Shape::image(4, 2, 3),
+        layers: vec![
+            conv_t(3, 4, 2, 1),
+            Layer::Act(Activation::Relu),
+            conv_t(2, 4, 2, 1),
+            Layer::Act(Activation::Tanh),
+        ],
+    };
+    check_network("transposed-conv generator", &g, 3, 1.0, 1e-4, 5e-3);
+    // A batch whose weight gradient is split into slices summed afterwards.
+    let wide = NetSpec {
+        input: Shape::image(1, 16, 16),
+        layers: vec![conv(2, 3, 1, 1), Layer::Act(Activation::Sigmoid)],
+    };
+    let g = duel::kernels::conv::ConvGeom {
+        n: 9,
+        ci: 1,
+        h: 16,
+        w: 16,
+        co: 2,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+    };
+    assert!(duel::kernels::conv::weight_grad_splits(&g) > 1);
+    check_network("conv, batch 9", &wide, 9, 1.0, 1e-3, 2e-3);
+}
+
+#[test]
+fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
+    // A gradient penalty's tangent pass adds ∇θ(g₀·v) (g₀ = ∂L/∂x) to the parameter gradients;
+    // for a piecewise-linear critic that is exactly d/dε ∇θ L(x + εv) (../shared/GAN-MATH.md),
+    // checked by central differences of two ordinary backward passes.
+    let spec = NetSpec {
+        input: Shape::image(2, 5, 6),
+        layers: vec![
+            conv_t(3, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(4, 4, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(3, 3, 1, 1),
+            Layer::Linear(1),
+        ],
+    };
+    let rows = 3;
+    let params = spec.init_params(7, 0);
+    let x = data(21, rows * spec.input.len(), -1.0, 1.0);
+    let v = data(22, x.len(), -1.0, 1.0);
+    let r = data(23, rows, -1.0, 1.0);
+    let mut be = cpu();
+    let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
+    let xt = be.upload(&x, "x").unwrap();
+    let vt = be.upload(&v, "v").unwrap();
+    let rt = be.upload(&r, "r").unwrap();
+    let widest = spec
+        .widths()
+        .into_iter()
+        .max()
+        .unwrap()
+        .max(spec.input.len());
+    let scratch = [
+        be.alloc(rows * widest, "tangent a").unwrap(),
+        be.alloc(rows * widest, "tangent b").unwrap(),
+    ];
+    let grads_at = |be: &mut dyn Backend, net: &mut Network, at: &[f32]| {
+        be.write(xt, at);
+        net.forward(be, xt, rows, true, None);
+        net.backward(be, rt, true, true);
+        be.read(net.unpadded(net.grads)).unwrap()
+    };
+    let g0 = grads_at(&mut be, &mut net, &x);
+    net.tangent(&mut be, vt, scratch).unwrap();
+    let with_tangent = be.read(net.unpadded(net.grads)).unwrap();
+    let eps = 1e-3f32;
+    let shifted =
+        |sign: f32| -> Vec<f32> { x.iter().zip(&v).map(|(a, b)| a + sign * eps * b).collect() };
+    let up = grads_at(&mut be, &mut net, &shifted(1.0));
+    let down = grads_at(&mut be, &mut net, &shifted(-1.0));
+    let mut checked = 0;
+    for i in 0..params.len() {
+        let term = (with_tangent[i] - g0[i]) as f64;
+        let numeric = (up[i] as f64 - down[i] as f64) / (2.0 * eps as f64);
+        check(
+            &format!("tangent term of param {i}"),
+            term,
+            numeric,
+            2e-3,
+            1e-2,
+        );
+        checked += (numeric.abs() > 1e-3) as usize;
+    }
+    assert!(
+        checked > params.len() / 2,
+        "{checked} of {} terms are not ~0: the check is vacuous",
+        params.len()
+    );
+}
+
 #[test]
 fn gan_loss_gradients() {
     let m = 6;

@@ -47,8 +47,9 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
 
 fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let rows = 101;
-    let bytes: Vec<u8> = (0..rows * 65).map(|i| (i * 37 % 256) as u8).collect();
-    let rows = be.upload_rows_u8(&bytes, rows, 65, "data").unwrap();
+    let dim = cfg.g.output();
+    let bytes: Vec<u8> = (0..rows * dim).map(|i| (i * 37 % 256) as u8).collect();
+    let rows = be.upload_rows_u8(&bytes, rows, dim, "data").unwrap();
     let data = DeviceData::Bytes {
         rows,
         scale: 2.0 / 255.0,
@@ -150,38 +151,88 @@ fn packed_discriminator() {
     compare(cfg, 1e-5);
 }
 
-#[test]
-fn an_iteration_is_one_submit_and_reads_nothing() {
-    let mut be = gpu();
-    let cfg = config(
+/// A small DCGAN-shaped pair: G's noise is a 4×2×2 image grown by transposed convolutions to
+/// 1×8×8 (ReLU fused below, tanh on top); D strides down with convolutions and LeakyReLU.
+fn conv_config() -> GanConfig {
+    let conv = |out, k, stride, pad| Layer::Conv2d {
+        out,
+        k,
+        stride,
+        pad,
+    };
+    let conv_t = |out, k, stride, pad| Layer::ConvTranspose2d {
+        out,
+        k,
+        stride,
+        pad,
+    };
+    let mut cfg = config(
         Optimizer::adam(1e-3, 0.5, 0.999),
         GeneratorLoss::NonSaturating,
         Noise::Normal,
     );
-    let bytes = vec![7u8; 40 * 65];
-    let rows = be.upload_rows_u8(&bytes, 40, 65, "data").unwrap();
-    let data = DeviceData::Bytes {
-        rows,
-        scale: 1.0 / 255.0,
-        offset: 0.0,
+    cfg.g = NetSpec {
+        input: Shape::image(4, 2, 2),
+        layers: vec![
+            conv_t(6, 4, 2, 1),
+            Layer::Act(Activation::Relu),
+            conv_t(1, 4, 2, 1),
+            Layer::Act(Activation::Tanh),
+        ],
     };
-    let mut gan = Gan::new(&mut be, &cfg, data, None).unwrap();
-    gan.train_iteration(&mut be);
-    let before = be.counters();
-    gan.train_iteration(&mut be);
-    let after = be.counters();
-    assert_eq!(
-        after.submits - before.submits,
-        1,
-        "one submit per iteration"
+    cfg.d = NetSpec {
+        input: Shape::image(1, 8, 8),
+        layers: vec![
+            conv(5, 4, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(7, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(1),
+        ],
+    };
+    cfg
+}
+
+#[test]
+fn conv_gan_iterations() {
+    compare(conv_config(), 1e-5);
+}
+
+#[test]
+fn an_iteration_is_one_submit_and_reads_nothing() {
+    let mut be = gpu();
+    let mlp = config(
+        Optimizer::adam(1e-3, 0.5, 0.999),
+        GeneratorLoss::NonSaturating,
+        Noise::Normal,
     );
-    assert_eq!(
-        after.bytes_read, before.bytes_read,
-        "an iteration reads nothing back"
-    );
-    assert_eq!(
-        after.bytes_written, before.bytes_written,
-        "an iteration uploads nothing"
-    );
-    assert!(after.dispatches > before.dispatches);
+    for cfg in [mlp, conv_config()] {
+        let dim = cfg.g.output();
+        let bytes = vec![7u8; 40 * dim];
+        let rows = be.upload_rows_u8(&bytes, 40, dim, "data").unwrap();
+        let data = DeviceData::Bytes {
+            rows,
+            scale: 1.0 / 255.0,
+            offset: 0.0,
+        };
+        let mut gan = Gan::new(&mut be, &cfg, data, None).unwrap();
+        gan.train_iteration(&mut be);
+        let before = be.counters();
+        gan.train_iteration(&mut be);
+        let after = be.counters();
+        assert_eq!(
+            after.submits - before.submits,
+            1,
+            "one submit per iteration"
+        );
+        assert_eq!(
+            after.bytes_read, before.bytes_read,
+            "an iteration reads nothing back"
+        );
+        assert_eq!(
+            after.bytes_written, before.bytes_written,
+            "an iteration uploads nothing"
+        );
+        assert!(after.dispatches > before.dispatches);
+    }
 }

@@ -16,6 +16,9 @@ pub mod activation;
 pub mod batch_norm;
 pub mod bias;
 pub mod case;
+pub mod conv;
+mod conv_cases;
+mod conv_cpu;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod ema;
@@ -35,6 +38,10 @@ pub use case::{Case, Tol, Work};
 pub static ALL: &[&KernelDef] = &[
     &matmul::MATMUL,
     &bias::BIAS_BACKWARD,
+    &conv::CONV2D_FORWARD,
+    &conv::CONV2D_BACKWARD_INPUT,
+    &conv::CONV2D_BACKWARD_WEIGHTS,
+    &conv::BIAS_BACKWARD_NCHW,
     &activation::ACTIVATION_FORWARD,
     &activation::ACTIVATION_BACKWARD,
     &maxout::MAXOUT_FORWARD,

@@ -10,6 +10,8 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod conv;
+pub mod conv_transpose;
 pub mod dropout;
 pub mod linear;
 pub mod maxout;
@@ -245,6 +247,22 @@ pub enum Layer {
     Upsample2x,
     /// The same values seen as another shape (flat ↔ (C, H, W)); free.
     Reshape(Shape),
+    /// A 2-D convolution with `out` channels, a k×k kernel, stride and zero padding, and a
+    /// bias (PyTorch's nn.Conv2d); an activation right after it is fused into it.
+    Conv2d {
+        out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
+    /// A 2-D transposed convolution (PyTorch's nn.ConvTranspose2d, output_padding 0) with
+    /// `out` channels and a bias; an activation right after it is fused into it.
+    ConvTranspose2d {
+        out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
 }
 
 /// A network's shape: its input and layers in order.
@@ -308,6 +326,42 @@ impl NetSpec {
                 Layer::Upsample2x => Box::new(upsample::Upsample2x::new(shape)),
                 Layer::Reshape(to) => {
                     Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
+                }
+                Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } => {
+                    // A convolution followed by an activation becomes one module, as Linear.
+                    let act = match self.layers.get(i + 1) {
+                        Some(Layer::Act(a)) => Some(*a),
+                        _ => None,
+                    };
+                    let a = act.unwrap_or(Activation::Identity);
+                    let m: Box<dyn Module> = match self.layers[i] {
+                        Layer::Conv2d {
+                            out: c,
+                            k,
+                            stride,
+                            pad,
+                        } => Box::new(
+                            conv::Conv2d::new(shape, c, k, stride, pad, a)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
+                        Layer::ConvTranspose2d {
+                            out: c,
+                            k,
+                            stride,
+                            pad,
+                        } => Box::new(
+                            conv_transpose::ConvTranspose2d::new(shape, c, k, stride, pad, a)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
+                        _ => unreachable!("matched above"),
+                    };
+                    out.push(Built {
+                        index: i,
+                        module: m,
+                    });
+                    i += 1 + act.is_some() as usize;
+                    shape = out.last().expect("just pushed").module.output();
+                    continue;
                 }
             };
             shape = module.output();
