@@ -40,6 +40,9 @@ enum Command {
     Eval(EvalArgs),
     /// Time every kernel on the GPU and the CPU path side by side, or whole training iterations.
     Bench(duel::bench::BenchArgs),
+    /// The feature network FID, KID, precision/recall and Stacked MNIST's mode counts use:
+    /// reproduce it, or check its accuracy.
+    Features(duel::features::cli::FeaturesArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -647,6 +650,7 @@ fn main() -> ExitCode {
         Command::Theory(a) => theory(a),
         Command::Eval(a) => eval(a),
         Command::Bench(a) => duel::bench::run(&a),
+        Command::Features(a) => duel::features::cli::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -93,6 +93,8 @@ pub mod stream {
     pub const STANDING: u32 = 6;
     /// The digits composed into each Stacked MNIST image.
     pub const STACKED_MNIST: u32 = 16;
+    /// The feature network's training: batch order, shifts of the digits, initialisation.
+    pub const FEATURES: u32 = 17;
     pub const TEST: u32 = 99;
 }
 
