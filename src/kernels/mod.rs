@@ -15,6 +15,7 @@
 pub mod activation;
 pub mod bias;
 pub mod case;
+pub mod clip;
 pub mod dropout;
 pub mod ema;
 pub mod gan_loss;
@@ -23,7 +24,9 @@ pub mod matmul;
 pub mod maxout;
 pub mod optimizer;
 pub mod parzen;
+pub mod penalty;
 pub mod rng;
+pub mod spectral_norm;
 
 use crate::backend::{Backend, Tensor};
 pub use case::{Case, Tol, Work};
@@ -41,6 +44,15 @@ pub static ALL: &[&KernelDef] = &[
     &gan_loss::GAN_LOSS,
     &optimizer::SGD_MOMENTUM,
     &optimizer::ADAM,
+    &optimizer::RMSPROP,
+    &clip::CLIP_WEIGHTS,
+    &penalty::PENALTY_INTERPOLATE,
+    &penalty::PENALTY_SEED,
+    &penalty::PENALTY_REDUCE,
+    &spectral_norm::SN_NORMALIZE,
+    &spectral_norm::SN_DOT,
+    &spectral_norm::SN_SCALE,
+    &spectral_norm::SN_GRAD,
     &ema::EMA_UPDATE,
     &rng::RNG_UNIFORM,
     &rng::RNG_NORMAL,
