@@ -3,7 +3,7 @@
 //! run directory so the run can be repeated.
 
 use crate::backend::Activation;
-use crate::gan::{GanConfig, GeneratorLoss, Noise};
+use crate::gan::{GanConfig, GeneratorLoss, Loss, Noise, Objective};
 use crate::model::{Layer, NetSpec, Optimizer};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,57 @@ pub enum Preset {
     Paper,
     /// A small MLP for the 2D point sets.
     Small,
+    /// WGAN (Arjovsky et al. 2017): Wasserstein loss, D's weights clipped to ±0.01, RMSProp 5e-5,
+    /// 5 critic updates per G-update. The mlp model (small on the 2D sets).
+    Wgan,
+    /// WGAN-GP (Gulrajani et al. 2017): Wasserstein loss with gradient penalty λ = 10, Adam 1e-4
+    /// (β1 0, β2 0.9), 5 critic updates per G-update.
+    WganGp,
+    /// SN-GAN (Miyato et al. 2018): hinge loss, spectral norm on every layer of D, Adam 2e-4
+    /// (β1 0, β2 0.9), 5 D-updates per G-update.
+    Sngan,
+    /// LSGAN (Mao et al. 2017): least-squares loss (a = 0, b = c = 1), Adam 2e-4 (β1 0.5).
+    Lsgan,
+    /// The two time-scale update rule (Heusel et al. 2017) as SAGAN and BigGAN use it: D learns
+    /// 4× faster than G (Adam 4e-4 vs 1e-4, β1 0, β2 0.9), one D-update per G-update.
+    Ttur,
+}
+
+impl Preset {
+    /// A preset that sets the objective and optimizers and builds the mlp model on images and
+    /// the small one on the 2D sets.
+    pub fn is_objective(self) -> bool {
+        matches!(
+            self,
+            Preset::Wgan | Preset::WganGp | Preset::Sngan | Preset::Lsgan | Preset::Ttur
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossName {
+    /// Goodfellow et al.'s: D a classifier, G non-saturating or minimax (--g-loss)
+    #[default]
+    Original,
+    /// WGAN's critic: D maximises E[D(x)] − E[D(G(z))]; needs --clip, --gp or --sn
+    Wasserstein,
+    /// D: E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))], G: −E[D(G(z))]
+    Hinge,
+    /// LSGAN: D ½E[(D(x) − 1)²] + ½E[D(G(z))²], G ½E[(D(G(z)) − 1)²]
+    LeastSquares,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnName {
+    /// No spectral normalization
+    #[default]
+    None,
+    /// Every weight layer of D (SN-GAN)
+    D,
+    /// Every weight layer of G and D (SAGAN, BigGAN)
+    Both,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -35,6 +86,8 @@ pub enum GLossName {
 pub enum OptName {
     Adam,
     Sgd,
+    /// RMSProp (α 0.99, ε 1e-8, no momentum), the WGAN paper's optimizer
+    Rmsprop,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -90,6 +143,21 @@ pub struct TrainConfig {
     /// PacGAN packing: D judges this many samples at once (1 = a plain GAN).
     #[serde(default = "one")]
     pub pack: usize,
+    /// The losses of D and G. (Configs written before it existed used the original.)
+    #[serde(default)]
+    pub loss: LossName,
+    /// WGAN-GP's penalty weight λ; 0 = none.
+    #[serde(default)]
+    pub gp: f32,
+    /// R1's penalty weight γ; 0 = none.
+    #[serde(default)]
+    pub r1: f32,
+    /// Weight clipping of D to [−clip, clip] after every update; 0 = none.
+    #[serde(default)]
+    pub clip: f32,
+    /// Spectral normalization of the weights of D, or of G and D.
+    #[serde(default)]
+    pub sn: SnName,
     pub seed: u64,
     pub log_every: u64,
     pub sample_every: u64,
@@ -126,6 +194,11 @@ impl TrainConfig {
             noise_dim: 100,
             ema: 0.999,
             pack: 1,
+            loss: LossName::Original,
+            gp: 0.0,
+            r1: 0.0,
+            clip: 0.0,
+            sn: SnName::None,
             seed: 1,
             log_every: 100,
             sample_every: 1000,
@@ -133,8 +206,62 @@ impl TrainConfig {
             backend: BackendName::Auto,
             adapter: String::new(),
         };
+        // The objective presets train the small model on the 2D sets, with its schedule.
+        let points = crate::data::Mixture2d::parse(dataset).is_some();
+        let model = if points {
+            Self::preset(Preset::Small, dataset)
+        } else {
+            base.clone()
+        };
+        let model = TrainConfig { preset, ..model };
         match preset {
             Preset::Mlp | Preset::MlpDropout => base,
+            // Arjovsky et al., Algorithm 1: α = 5e-5, c = 0.01, n_critic = 5, RMSProp.
+            Preset::Wgan => TrainConfig {
+                loss: LossName::Wasserstein,
+                clip: 0.01,
+                k: 5,
+                opt_g: OptName::Rmsprop,
+                opt_d: OptName::Rmsprop,
+                lr_g: 5e-5,
+                lr_d: 5e-5,
+                ..model
+            },
+            // Gulrajani et al., Algorithm 1: λ = 10, n_critic = 5, Adam α = 1e-4, β = (0, 0.9).
+            Preset::WganGp => TrainConfig {
+                loss: LossName::Wasserstein,
+                gp: 10.0,
+                k: 5,
+                lr_g: 1e-4,
+                lr_d: 1e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..model
+            },
+            // Miyato et al.'s hinge-loss setting: α = 2e-4, β = (0, 0.9), n_dis = 5.
+            Preset::Sngan => TrainConfig {
+                loss: LossName::Hinge,
+                sn: SnName::D,
+                k: 5,
+                lr_g: 2e-4,
+                lr_d: 2e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..model
+            },
+            // Mao et al.: Adam α = 2e-4, β1 = 0.5 (the model's own rates on the 2D sets).
+            Preset::Lsgan => TrainConfig {
+                loss: LossName::LeastSquares,
+                ..model
+            },
+            // Heusel et al.'s two time scales as in SAGAN: D 4e-4, G 1e-4, β = (0, 0.9).
+            Preset::Ttur => TrainConfig {
+                lr_g: 1e-4,
+                lr_d: 4e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..model
+            },
             Preset::Paper => TrainConfig {
                 batch: 100,
                 opt_g: OptName::Sgd,
@@ -211,6 +338,16 @@ impl TrainConfig {
                 self.channels
             );
         }
+        if self.loss == LossName::Wasserstein
+            && self.clip == 0.0
+            && self.gp == 0.0
+            && self.sn == SnName::None
+        {
+            bail!(
+                "--loss wasserstein needs a Lipschitz constraint on the critic, or it grows without \
+                 bound: add --clip 0.01, --gp 10 or --sn d (or use --preset wgan or wgan-gp)"
+            );
+        }
         if self.batch > 1 << 16 {
             bail!("--batch {} is too large; use at most 65536", self.batch);
         }
@@ -219,6 +356,7 @@ impl TrainConfig {
 
     fn optimizer(&self, which: OptName, lr: f32) -> Optimizer {
         match which {
+            OptName::Rmsprop => Optimizer::rmsprop(lr),
             OptName::Adam => Optimizer::adam(lr, self.beta1, self.beta2),
             OptName::Sgd => Optimizer::Sgd {
                 lr,
@@ -256,7 +394,9 @@ impl TrainConfig {
             d.push(Layer::Linear(1));
             (g, d)
         };
-        let (mut g, d) = match self.preset {
+        let points_model = if images { 1024 } else { 128 };
+        let (mut g, mut d) = match self.preset {
+            p if p.is_objective() => two_hidden(points_model, None),
             Preset::Mlp => two_hidden(1024, None),
             Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
             Preset::Small => two_hidden(128, None),
@@ -279,8 +419,15 @@ impl TrainConfig {
                     Layer::Linear(1),
                 ],
             ),
+            _ => unreachable!("every preset has a model"),
         };
         g.extend(out_act);
+        if self.sn != SnName::None {
+            d = with_spectral_norm(&d);
+        }
+        if self.sn == SnName::Both {
+            g = with_spectral_norm(&g);
+        }
         (NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d))
     }
 
@@ -312,6 +459,17 @@ impl TrainConfig {
             seed: self.seed,
             ema: self.ema,
             pack: self.pack,
+            objective: Objective {
+                loss: match self.loss {
+                    LossName::Original => Loss::Original,
+                    LossName::Wasserstein => Loss::Wasserstein,
+                    LossName::Hinge => Loss::Hinge,
+                    LossName::LeastSquares => Loss::LeastSquares,
+                },
+                gp: self.gp,
+                r1: self.r1,
+                clip: self.clip,
+            },
         }
     }
 
@@ -339,7 +497,10 @@ impl TrainConfig {
         };
         let preset = match layered.get("preset") {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
-                anyhow::anyhow!("unknown preset {v}; choose one of mlp, mlp-dropout, paper, small")
+                anyhow::anyhow!(
+                    "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, wgan, \
+                     wgan-gp, sngan, lsgan, ttur"
+                )
             })?,
             None => Self::default_preset(&dataset),
         };
@@ -353,6 +514,18 @@ impl TrainConfig {
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// `layers` with every Linear's weight spectrally normalised.
+pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
+    let mut out = Vec::with_capacity(layers.len() * 2);
+    for &l in layers {
+        if matches!(l, Layer::Linear(_)) {
+            out.push(Layer::SpectralNorm);
+        }
+        out.push(l);
+    }
+    out
 }
 
 #[cfg(test)]

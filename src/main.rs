@@ -3,7 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
-use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig};
+use duel::config::{
+    BackendName, GLossName, LossName, NoiseName, OptName, Preset, SnName, TrainConfig,
+};
 use duel::train::{RunOptions, default_run_dir, open_backend};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -199,19 +201,42 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
-    /// D-updates per G-update [default: 1]
-    #[arg(long)]
+    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan 5]
+    #[arg(long, visible_alias = "n-critic")]
     #[serde(skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
-    /// Generator loss: −log D(G(z)) or the paper's minimax log(1 − D(G(z))) [default: non-saturating]
+    /// The losses of D and G [default: original; wgan, wgan-gp: wasserstein; sngan: hinge;
+    /// lsgan: least-squares]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<LossName>,
+    /// Generator loss of --loss original: −log D(G(z)) or the paper's minimax log(1 − D(G(z)))
+    /// [default: non-saturating]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     g_loss: Option<GLossName>,
-    /// Generator optimizer [default: adam; paper sgd]
+    /// WGAN-GP's gradient penalty weight λ on interpolates of real and generated samples; 0 = off
+    /// [default: 0; wgan-gp 10]
+    #[arg(long, value_name = "λ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gp: Option<f32>,
+    /// R1's gradient penalty weight γ on real samples; 0 = off [default: 0]
+    #[arg(long, value_name = "γ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r1: Option<f32>,
+    /// Clip D's weights to [−c, c] after every update; 0 = off [default: 0; wgan 0.01]
+    #[arg(long, value_name = "c")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<f32>,
+    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sn: Option<SnName>,
+    /// Generator optimizer [default: adam; paper sgd; wgan rmsprop]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     opt_g: Option<OptName>,
-    /// Discriminator optimizer [default: adam; paper sgd]
+    /// Discriminator optimizer [default: adam; paper sgd; wgan rmsprop]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     opt_d: Option<OptName>,
@@ -315,6 +340,11 @@ const FIXED_ON_RESUME: &[&str] = &[
     "image-size",
     "batch",
     "k",
+    "loss",
+    "gp",
+    "r1",
+    "clip",
+    "sn",
     "g-loss",
     "opt-g",
     "opt-d",

@@ -89,6 +89,8 @@ pub mod stream {
     pub const BATCH: u32 = 3;
     pub const DROPOUT: u32 = 4;
     pub const SAMPLE: u32 = 5;
+    /// WGAN-GP's interpolation weights ε (one per sample).
+    pub const PENALTY: u32 = 6;
     pub const TEST: u32 = 99;
 }
 

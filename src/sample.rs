@@ -27,6 +27,10 @@ pub fn generate(
     // The moving average of G's weights when the run kept one: it is what the run sampled.
     let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
     let mut g = Network::new(be, &gan.g, chunk, weights, seed, "generator")?;
+    // Persistent state the weights are used with (spectral norm's u and v).
+    if g.n_state > 0 {
+        be.write(g.state.slice(0, g.n_state), &ck.state.g.state);
+    }
     let z = be.alloc(chunk * zdim, "noise")?;
     let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;

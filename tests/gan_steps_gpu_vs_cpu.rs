@@ -40,6 +40,7 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         seed: 42,
         ema: 0.99,
         pack: 1,
+        objective: Default::default(),
     }
 }
 

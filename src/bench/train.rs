@@ -100,6 +100,7 @@ pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
         // The peers' spec: no weight average, no packing.
         ema: 0.0,
         pack: 1,
+        objective: Default::default(),
     })
 }
 

@@ -4,12 +4,15 @@
 //! encoder and one submit; nothing is read back until `take_stats`.
 
 mod config;
+mod objective;
+mod penalty;
 mod state;
 
 pub use config::{GanConfig, GeneratorLoss, Noise};
+pub use objective::{LogField, Loss, Objective};
 pub use state::{GanState, NetState};
 
-use crate::backend::{Backend, DeviceRows, GanLossKind, Tensor};
+use crate::backend::{Backend, DeviceRows, Tensor};
 use crate::kernels::ema::ema_update;
 use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
@@ -18,6 +21,9 @@ use crate::kernels::rng::{rng_index, rng_normal, rng_uniform};
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
+
+/// Words of the statistics buffer (see `Gan::stats`).
+const STATS: usize = 8;
 
 /// Real data resident on the backend, and how a gathered row becomes D's input.
 pub enum DeviceData {
@@ -60,6 +66,9 @@ pub struct Stats {
     pub d_real: f32,
     /// Mean D(G(z)) seen by the discriminator's updates.
     pub d_fake: f32,
+    /// Mean gradient penalty of the D-updates, and the mean ‖∇ₓD‖ it was taken on.
+    pub penalty: f32,
+    pub grad_norm: f32,
     pub d_steps: u64,
     pub g_steps: u64,
 }
@@ -81,8 +90,11 @@ pub struct Gan {
     z: Tensor,
     idx: Tensor,
     dlogits: Tensor,
-    /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps.
+    /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps,
+    /// then (penalty, mean ‖∇ₓD‖) of D-steps.
     stats: Tensor,
+    /// The gradient penalty's buffers, when the objective has one.
+    penalty: Option<penalty::Penalty>,
     /// The moving average of G's parameters, when `cfg.ema > 0`.
     pub g_ema: Option<Tensor>,
     pub rng: RngState,
@@ -165,12 +177,19 @@ impl Gan {
         let dim = cfg.g.output();
         let g = Network::new(be, &cfg.g, m, gp, cfg.seed ^ 0x6e6e, "generator")?;
         let d_rows = 2 * m / cfg.pack;
-        let d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        let mut d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        d.clip = (cfg.objective.clip > 0.0).then_some(cfg.objective.clip);
+        let penalty = match cfg.objective.penalty() {
+            Some((kind, weight)) => {
+                Some(penalty::Penalty::new(be, &d, kind, weight, m / cfg.pack)?)
+            }
+            None => None,
+        };
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input.len(), "noise")?;
         let idx = be.alloc(m, "batch indices")?;
         let dlogits = be.alloc(2 * m, "logit gradients")?;
-        let stats = be.alloc(6, "loss statistics")?;
+        let stats = be.alloc(STATS, "loss statistics")?;
         let g_ema = if cfg.ema > 0.0 {
             let t = be.alloc(pad4(gp.len()), "generator moving average")?;
             be.write(t.slice(0, gp.len()), gp);
@@ -188,6 +207,7 @@ impl Gan {
             idx,
             dlogits,
             stats,
+            penalty,
             g_ema,
             rng: RngState::default(),
             iteration: 0,
@@ -227,9 +247,11 @@ impl Gan {
         }
     }
 
-    /// One discriminator update: ascend log D(x) + log(1 − D(G(z))) on a real and a fake batch,
-    /// run through D together as one batch of 2m rows (2m / pack packs; a pack of consecutive
-    /// rows is one row of D's input, so packing is only a change of view).
+    /// One discriminator update: descend D's loss (for the original loss, ascend
+    /// log D(x) + log(1 − D(G(z)))) on a real and a fake batch, run through D together as one
+    /// batch of 2m rows (2m / pack packs; a pack of consecutive rows is one row of D's input, so
+    /// packing is only a change of view), plus the gradient penalty when there is one (one ε
+    /// and one gradient norm per row of D's input, so per pack).
     pub fn discriminator_step(&mut self, be: &mut dyn Backend) {
         let (m, dim) = (self.cfg.batch, self.cfg.g.output());
         let packs = m / self.cfg.pack;
@@ -243,7 +265,7 @@ impl Gan {
         let stats = self.stats.slice(0, 3);
         gan_loss(
             be,
-            GanLossKind::Discriminator,
+            self.cfg.objective.d_kind(),
             dl,
             logits,
             packs,
@@ -252,6 +274,19 @@ impl Gan {
             true,
         );
         self.d.backward(be, dl, false, true);
+        if let Some(p) = &self.penalty {
+            // ε's counter: the noise counter, unique to this D-step and restored on resume.
+            let key = RngKey::new(self.cfg.seed, stream::PENALTY, self.rng.noise);
+            p.add_gradient(
+                be,
+                &mut self.d,
+                real,
+                fake,
+                packs,
+                key,
+                self.stats.slice(6, 2),
+            );
+        }
         self.d.update(be, &self.cfg.opt_d);
         self.d_steps += 1;
     }
@@ -269,7 +304,7 @@ impl Gan {
         let stats = self.stats.slice(3, 3);
         gan_loss(
             be,
-            self.cfg.g_loss.kind(),
+            self.cfg.objective.g_kind(self.cfg.g_loss),
             dl,
             logits,
             0,
@@ -311,10 +346,12 @@ impl Gan {
             d_real: s[1] / dn,
             d_fake: s[2] / dn,
             g_loss: s[3] / gn,
+            penalty: s[6] / dn,
+            grad_norm: s[7] / dn,
             d_steps: self.d_steps,
             g_steps: self.g_steps,
         };
-        be.write(self.stats, &[0.0; 6]);
+        be.write(self.stats, &[0.0; STATS]);
         self.d_steps = 0;
         self.g_steps = 0;
         Ok(out)
