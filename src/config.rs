@@ -208,7 +208,7 @@ impl TrainConfig {
         };
         // The objective presets train the small model on the 2D sets, with its schedule.
         let points = crate::data::Mixture2d::parse(dataset).is_some();
-        let model = if points {
+        let model = if points && preset.is_objective() {
             Self::preset(Preset::Small, dataset)
         } else {
             base.clone()
@@ -351,7 +351,9 @@ impl TrainConfig {
         if self.batch > 1 << 16 {
             bail!("--batch {} is too large; use at most 65536", self.batch);
         }
-        Ok(())
+        // The objective against the networks (a penalty needs a critic it can pass through),
+        // before any file is written: the layer structure does not depend on the data.
+        self.gan(2, None).validate()
     }
 
     fn optimizer(&self, which: OptName, lr: f32) -> Optimizer {
@@ -573,5 +575,73 @@ mod tests {
         let gan = cfg.gan(2, None);
         assert_eq!(gan.g.output(), 2);
         gan.validate().unwrap();
+    }
+
+    #[test]
+    fn configs_written_before_the_objectives_load_with_the_original_loss() {
+        // A saved config of the version before issue 11: none of loss, gp, r1, clip, sn.
+        let mut cfg = TrainConfig::preset(Preset::Mlp, "mnist");
+        let mut table = toml::Table::try_from(&cfg).unwrap();
+        for k in ["loss", "gp", "r1", "clip", "sn"] {
+            assert!(table.remove(k).is_some(), "{k} is not saved");
+        }
+        let old = TrainConfig::from_toml(&toml::to_string(&table).unwrap(), "old").unwrap();
+        cfg.loss = LossName::Original;
+        assert_eq!(old, cfg);
+        assert_eq!(
+            old.gan(784, Some((1, 28, 28))).objective,
+            Objective::default()
+        );
+    }
+
+    #[test]
+    fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
+        let resolve = |preset: &str, dataset: &str| {
+            let mut cli = toml::Table::new();
+            cli.insert("preset".into(), toml::Value::String(preset.into()));
+            cli.insert("dataset".into(), toml::Value::String(dataset.into()));
+            TrainConfig::resolve(None, cli).unwrap()
+        };
+        let gp = resolve("wgan-gp", "ring8");
+        assert_eq!((gp.loss, gp.gp, gp.k), (LossName::Wasserstein, 10.0, 5));
+        assert_eq!((gp.beta1, gp.beta2, gp.lr_d), (0.0, 0.9, 1e-4));
+        let gan = gp.gan(2, None);
+        assert_eq!(
+            gan.d.layers[0],
+            Layer::Linear(128),
+            "the small model on 2D sets"
+        );
+        assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
+        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28)));
+        assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
+        assert_eq!(sn.d.layers[1], Layer::Linear(1024));
+        assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
+        assert!(
+            sn.d.describe().contains("spectral norm"),
+            "{}",
+            sn.d.describe()
+        );
+        let wgan = resolve("wgan", "mnist");
+        assert_eq!((wgan.clip, wgan.opt_d), (0.01, OptName::Rmsprop));
+        let ttur = resolve("ttur", "mnist");
+        assert_eq!(ttur.lr_d, 4.0 * ttur.lr_g);
+        assert_eq!(resolve("lsgan", "grid25").loss, LossName::LeastSquares);
+    }
+
+    #[test]
+    fn a_penalty_through_a_layer_without_a_tangent_pass_is_refused() {
+        let mut cli = toml::Table::new();
+        cli.insert("preset".into(), toml::Value::String("paper".into()));
+        cli.insert("gp".into(), toml::Value::Float(10.0));
+        let err = TrainConfig::resolve(None, cli).unwrap_err().to_string();
+        assert!(
+            err.contains("Maxout") && err.contains("gradient penalty"),
+            "{err}"
+        );
+        // A smooth activation in the critic has a second-derivative term duel does not compute.
+        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None);
+        cfg.d.layers[1] = Layer::Act(Activation::Tanh);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("Tanh") && err.contains("second"), "{err}");
     }
 }
