@@ -300,6 +300,7 @@ pub static SN_GRAD: KernelDef = KernelDef {
             }
         });
     },
+    #[allow(clippy::needless_range_loop)]
     reference: |p, b| {
         let p: SnParams = cast(p);
         let (g, uu, vv, s, out) = (b.r(0), b.r(1), b.r(2), b.r(3), b.w(4));
