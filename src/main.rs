@@ -51,6 +51,18 @@ enum TheoryCheck {
     Equilibrium,
     /// Gradients reaching G under log(1 − D(G(z))) and −log D(G(z))
     Saturation,
+    /// Critics with weight clipping, gradient penalty and spectral norm estimate W1
+    Wasserstein,
+    /// WGAN's Figure 2: far from p_data the saturated D's gradient vanishes, the critic's does not
+    WganFigure2,
+    /// Spectral norm's σ against an SVD, and an SN critic's Lipschitz constant ≤ 1
+    SpectralNorm,
+    /// WGAN-GP's and R1's gradients w.r.t. D's weights against finite differences
+    PenaltyGradient,
+    /// The checks of Goodfellow et al. 2014 only
+    Gan,
+    /// The checks of the WGAN, WGAN-GP, SN and R1 papers only
+    Fixes,
 }
 
 #[derive(Args)]
@@ -455,6 +467,13 @@ fn devices() -> Result<()> {
 
 fn theory(args: TheoryArgs) -> Result<()> {
     use duel::theory::{Check, TheoryOptions};
+    const GAN: [Check; 3] = [Check::OptimalD, Check::Equilibrium, Check::Saturation];
+    const FIXES: [Check; 4] = [
+        Check::Wasserstein,
+        Check::WganFigure2,
+        Check::SpectralNorm,
+        Check::PenaltyGradient,
+    ];
     let opts = TheoryOptions {
         steps: args.steps,
         batch: args.batch,
@@ -462,7 +481,13 @@ fn theory(args: TheoryArgs) -> Result<()> {
         seed: args.seed,
     };
     let checks = match args.check {
-        TheoryCheck::All => vec![Check::OptimalD, Check::Equilibrium, Check::Saturation],
+        TheoryCheck::All => [&GAN[..], &FIXES[..]].concat(),
+        TheoryCheck::Gan => GAN.to_vec(),
+        TheoryCheck::Fixes => FIXES.to_vec(),
+        TheoryCheck::Wasserstein => vec![Check::Wasserstein],
+        TheoryCheck::WganFigure2 => vec![Check::WganFigure2],
+        TheoryCheck::SpectralNorm => vec![Check::SpectralNorm],
+        TheoryCheck::PenaltyGradient => vec![Check::PenaltyGradient],
         TheoryCheck::OptimalD => vec![Check::OptimalD],
         TheoryCheck::Equilibrium => vec![Check::Equilibrium],
         TheoryCheck::Saturation => vec![Check::Saturation],

@@ -5,7 +5,7 @@
 
 mod config;
 mod objective;
-mod penalty;
+pub mod penalty;
 mod state;
 
 pub use config::{GanConfig, GeneratorLoss, Noise};
