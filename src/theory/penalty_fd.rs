@@ -13,7 +13,7 @@ use anyhow::Result;
 
 pub mod tolerance {
     /// max |analytic − numeric| over the parameters, relative to the largest |numeric|.
-    pub const GRADIENT: f64 = 1e-2;
+    pub const GRADIENT: f64 = 2e-2;
     /// Most parameters whose step may cross a kink (and be skipped).
     pub const SKIPPED: f64 = 0.05;
 }
@@ -165,7 +165,7 @@ fn one(be: &mut dyn Backend, kind: PenaltyKind, sn: bool, seed: u64) -> Result<P
     let analytic = be.read(rig.net.unpadded(rig.net.grads))?;
     let vs = be.read(v)?;
     // Central differences of P, skipping steps that cross a kink.
-    let h = 1e-3f32;
+    let h = 2e-3f32;
     let p_at = |rig: &mut Rig, be: &mut dyn Backend, p: &[f32]| -> Result<f64> {
         Ok(penalty_value(
             kind,
