@@ -628,10 +628,18 @@ mod tests {
             TrainConfig::resolve(None, cli).unwrap()
         };
         let gp = resolve("wgan-gp", "mnist");
-        assert_eq!((gp.beta1, gp.beta2, gp.lr_d), (0.0, 0.9, 1e-4), "the paper's");
+        assert_eq!(
+            (gp.beta1, gp.beta2, gp.lr_d),
+            (0.0, 0.9, 1e-4),
+            "the paper's"
+        );
         let gp = resolve("wgan-gp", "ring8");
         assert_eq!((gp.loss, gp.gp, gp.k), (LossName::Wasserstein, 10.0, 5));
-        assert_eq!((gp.beta1, gp.beta2, gp.lr_d), (0.5, 0.9, 1e-3), "the 2D sets' rate");
+        assert_eq!(
+            (gp.beta1, gp.beta2, gp.lr_d),
+            (0.5, 0.9, 1e-3),
+            "the 2D sets' rate"
+        );
         let gan = gp.gan(2, None);
         assert_eq!(
             gan.d.layers[0],

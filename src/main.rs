@@ -32,8 +32,10 @@ enum Command {
     Sample(SampleArgs),
     /// List the GPU adapters wgpu finds, with their key limits.
     Devices,
-    /// Check the paper's theory on the project's kernels: the optimal discriminator, the value
-    /// at the optimum (−log 4 + 2·JSD), the equilibrium D = 1/2, and the saturating G loss.
+    /// Check the papers' theory on the project's kernels: the optimal discriminator, the value
+    /// at the optimum (−log 4 + 2·JSD), the equilibrium D = 1/2, the saturating G loss; critics'
+    /// estimates of W1, WGAN's Figure 2, spectral norm's σ and Lipschitz bound, and the gradient
+    /// penalties' gradients.
     Theory(TheoryArgs),
     /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
     Eval(EvalArgs),
@@ -73,7 +75,8 @@ struct TheoryArgs {
     /// Discriminator updates per check
     #[arg(long, default_value_t = duel::theory::TheoryOptions::default().steps)]
     steps: usize,
-    /// Real samples per update (and as many of G; half as many in the equilibrium check)
+    /// Real samples per update (and as many of G; half as many in the equilibrium check); the
+    /// critics of the Wasserstein, Figure 2 and spectral-norm checks take twice the steps and batch
     #[arg(long, default_value_t = duel::theory::TheoryOptions::default().batch)]
     batch: usize,
     /// Adam learning rate of D, cosine-annealed
@@ -493,10 +496,14 @@ fn theory(args: TheoryArgs) -> Result<()> {
         TheoryCheck::Saturation => vec![Check::Saturation],
     };
     let (mut be, why) = open_backend(args.backend, &args.adapter)?;
-    println!("duel theory: the claims of Goodfellow et al. 2014, checked on the project's kernels");
+    println!(
+        "duel theory: the claims of Goodfellow et al. 2014 and of the papers that fixed its \
+         failures, checked on the project's kernels"
+    );
     println!("backend: {why}");
     println!(
-        "D: {}, Adam {} (cosine-annealed), {} updates of {} real and {} generated samples\n",
+        "D of the GAN checks: {}, Adam {} (cosine-annealed), {} updates of {} real and {} \
+         generated samples; the critics of the others train twice as long on twice the batch\n",
         duel::theory::discriminator_spec().describe(),
         opts.lr,
         opts.steps,
