@@ -84,16 +84,29 @@ fn sn_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     }
 }
 
+// A 2-D grid: x runs along the matrix's contiguous dimension (rows when `transposed`, else
+// columns), y along the other, so no invocation divides.
 @compute @workgroup_size(256)
 fn sn_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let sigma = scalars[p.scalars_off];
     let inner = scalars[p.scalars_off + 1u];
-    for (var i = gid.x; i < p.n; i += nwg.x * 256u) {
-        var o = i / p.cols;
-        var k = i % p.cols;
+    var fast = p.cols;
+    var slow = p.rows;
+    if p.transposed != 0u {
+        fast = p.rows;
+        slow = p.cols;
+    }
+    let f = gid.x;
+    if f >= fast {
+        return;
+    }
+    for (var s = gid.y; s < slow; s += nwg.y) {
+        let i = s * fast + f;
+        var o = s;
+        var k = f;
         if p.transposed != 0u {
-            o = i % p.rows;
-            k = i / p.rows;
+            o = f;
+            k = s;
         }
         var g = (a[p.a_off + i] - inner * b[p.b_off + o] * c[p.c_off + k]) / sigma;
         if p.accumulate != 0u {

@@ -1,5 +1,6 @@
 //! Weight clipping (`shaders/clip.wgsl`): every parameter of a network clamped to [−c, c] after
-//! each critic update, the WGAN paper's way of keeping the critic K-Lipschitz.
+//! each critic update, the WGAN paper's way of keeping the critic K-Lipschitz. Four parameters
+//! per invocation over a padded parameter buffer, as the optimizers.
 
 use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
@@ -24,8 +25,8 @@ pub static CLIP_WEIGHTS: KernelDef = KernelDef {
     name: "clip_weights",
     shader: &SHADER,
     params: &<ClipParams as super::Params>::LAYOUT,
-    bindings: &[Binding::write("param")],
-    workgroups: |p| elementwise_groups(cast::<ClipParams>(p).n),
+    bindings: &[Binding::write("param").vec4()],
+    workgroups: |p| elementwise_groups(cast::<ClipParams>(p).n / 4),
     cpu: |p, b| {
         let p: ClipParams = cast(p);
         let c = p.c;
@@ -49,7 +50,7 @@ pub static CLIP_WEIGHTS: KernelDef = KernelDef {
         }
     },
     cases: || {
-        [(1, 0.5), (63, 0.01), (1200, 0.3), (70_001, 0.01)]
+        [(4, 0.5), (64, 0.01), (1200, 0.3), (70_004, 0.01)]
             .into_iter()
             .map(|(n, c)| case(n, c, n as u64))
             .collect()
@@ -70,8 +71,13 @@ fn case(n: usize, c: f32, seed: u64) -> Case {
         .tol(0.0, 0.0)
 }
 
-/// param[i] ← clamp(param[i], −c, c) for i < n.
+/// param[i] ← clamp(param[i], −c, c) for i < n, a multiple of 4 (a padded parameter buffer).
 pub fn clip_weights(be: &mut dyn Backend, param: Tensor, n: usize, c: f32) {
+    assert!(
+        n.is_multiple_of(4) && param.offset % 4 == 0 && param.len() >= n,
+        "clip_weights: parameter buffers must be padded to a multiple of 4 words and 16-byte \
+         aligned (see optimizer::pad4)"
+    );
     let p = ClipParams {
         n: u(n),
         c,

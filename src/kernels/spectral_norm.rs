@@ -285,7 +285,15 @@ pub static SN_GRAD: KernelDef = KernelDef {
         Binding::read("scalars"),
         Binding::write("out"),
     ],
-    workgroups: |p| elementwise_groups(cast::<SnParams>(p).n),
+    workgroups: |p| {
+        let p: SnParams = cast(p);
+        let (fast, slow) = if p.transposed != 0 {
+            (p.rows, p.cols)
+        } else {
+            (p.cols, p.rows)
+        };
+        [fast.div_ceil(256).max(1), slow.clamp(1, 65_535), 1]
+    },
     cpu: |p, b| {
         let p: SnParams = cast(p);
         let (g, uu, vv, s, out) = (b.r(0), b.r(1), b.r(2), b.r(3), b.w(4));
