@@ -76,16 +76,16 @@ impl PenaltyGradient {
     }
 }
 
-/// 8 → 32 LeakyReLU(0.2) → dropout(0.8) → 32 ReLU → 16 → 1 (a linear layer between
+/// 8 → 24 LeakyReLU(0.2) → dropout(0.8) → 16 ReLU → 8 → 1 (a linear layer between
 /// activations and an unfused chain exercise every path of the tangent pass).
 fn critic(sn: bool) -> NetSpec {
     let layers = vec![
-        Layer::Linear(32),
+        Layer::Linear(24),
         Layer::Act(Activation::LeakyRelu(0.2)),
         Layer::Dropout(0.8),
-        Layer::Linear(32),
-        Layer::Act(Activation::Relu),
         Layer::Linear(16),
+        Layer::Act(Activation::Relu),
+        Layer::Linear(8),
         Layer::Linear(1),
     ];
     NetSpec {
@@ -148,7 +148,7 @@ fn one(be: &mut dyn Backend, kind: PenaltyKind, sn: bool, seed: u64) -> Result<P
     let ones = be.upload(&vec![1.0; rows], "ones")?;
     let v = be.alloc(rows * cols, "v")?;
     let per_row = be.alloc(2 * rows, "per row")?;
-    let scratch = [be.alloc(32 * rows, "a")?, be.alloc(32 * rows, "b")?];
+    let scratch = [be.alloc(24 * rows, "a")?, be.alloc(24 * rows, "b")?];
     Network::check_tangent(&spec, "critic")?;
     let mut rig = Rig {
         net,
