@@ -74,7 +74,7 @@ fn case(n: usize, c: f32, seed: u64) -> Case {
 /// param[i] ← clamp(param[i], −c, c) for i < n, a multiple of 4 (a padded parameter buffer).
 pub fn clip_weights(be: &mut dyn Backend, param: Tensor, n: usize, c: f32) {
     assert!(
-        n.is_multiple_of(4) && param.offset % 4 == 0 && param.len() >= n,
+        n.is_multiple_of(4) && param.offset.is_multiple_of(4) && param.len() >= n,
         "clip_weights: parameter buffers must be padded to a multiple of 4 words and 16-byte \
          aligned (see optimizer::pad4)"
     );

@@ -163,8 +163,11 @@ pub fn w1_densities() -> ((f64, f64), f64) {
     ((0.4, -0.4), 0.15)
 }
 
-/// The constraints checked, with the optimizer each trains with (cosine-annealed).
-pub fn w1_constraints() -> [(Constraint, fn(f32) -> Optimizer, f32); 3] {
+/// A constraint, the optimizer for a learning rate, and the learning rate (cosine-annealed).
+pub type CriticTraining = (Constraint, fn(f32) -> Optimizer, f32);
+
+/// The constraints checked, with the optimizer each trains with.
+pub fn w1_constraints() -> [CriticTraining; 3] {
     [
         (Constraint::Clip(0.05), |lr| Optimizer::rmsprop(lr), 1e-2),
         (
@@ -377,30 +380,6 @@ pub fn write_figure2_plot(path: &std::path::Path, r: &Figure2) -> Result<()> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normal_cdf_is_accurate() {
-        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-12);
-        assert!((normal_cdf(1.0) - 0.841_344_746_068_542_9).abs() < 1e-9);
-        assert!((normal_cdf(-2.0) - 0.022_750_131_948_179_2).abs() < 1e-9);
-    }
-
-    #[test]
-    fn gp_optimum_exceeds_w1_by_less_as_lambda_grows() {
-        // ∫ ΔF = W1 (the equal-variance identity), and the penalty's excess shrinks as 1/λ.
-        let (mu, s) = w1_densities();
-        let w1 = mu.0 - mu.1;
-        let excess = |l: f64| gp_optimal_estimate(mu.0, mu.1, s, l) - w1;
-        let (e10, e100) = (excess(10.0), excess(100.0));
-        assert!(e10 > 0.0 && e10 < 0.2 * w1, "{e10}");
-        assert!((e10 / e100 - 10.0).abs() < 0.01, "{e10} {e100}");
-        assert!(excess(1e9).abs() < 1e-6, "∫ΔF ≠ W1");
-    }
-}
-
 // ---- verdicts ----------------------------------------------------------------------------------
 
 impl W1Check {
@@ -494,5 +473,29 @@ impl Figure2 {
             lines,
             passed: self.passed(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_cdf_is_accurate() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-12);
+        assert!((normal_cdf(1.0) - 0.841_344_746_068_542_9).abs() < 1e-9);
+        assert!((normal_cdf(-2.0) - 0.022_750_131_948_179_2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn gp_optimum_exceeds_w1_by_less_as_lambda_grows() {
+        // ∫ ΔF = W1 (the equal-variance identity), and the penalty's excess shrinks as 1/λ.
+        let (mu, s) = w1_densities();
+        let w1 = mu.0 - mu.1;
+        let excess = |l: f64| gp_optimal_estimate(mu.0, mu.1, s, l) - w1;
+        let (e10, e100) = (excess(10.0), excess(100.0));
+        assert!(e10 > 0.0 && e10 < 0.2 * w1, "{e10}");
+        assert!((e10 / e100 - 10.0).abs() < 0.01, "{e10} {e100}");
+        assert!(excess(1e9).abs() < 1e-6, "∫ΔF ≠ W1");
     }
 }
