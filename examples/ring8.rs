@@ -6,7 +6,7 @@
 
 use duel::backend::Backend;
 use duel::data::Mixture2d;
-use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
+use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
 use duel::model::{Layer, NetSpec, Optimizer};
 use duel::{CpuBackend, GpuBackend, output};
 
@@ -51,6 +51,8 @@ fn main() -> anyhow::Result<()> {
         noise: Noise::Normal,
         opt_g: Optimizer::adam(1e-3, 0.5, 0.999),
         opt_d: Optimizer::adam(1e-3, 0.5, 0.999),
+        schedule: Schedule::CONSTANT,
+        updates: Updates::Alternating,
         seed: 1,
         ema: 0.999,
         pack: 1,
@@ -67,6 +69,7 @@ fn main() -> anyhow::Result<()> {
     let samples = gan.generate(be, 2500, gan.sample_key())?;
     output::write_scatter_png(
         "ring8.png".as_ref(),
+        "ring8: G's samples after 3000 iterations",
         &samples,
         &ring.means(),
         ring.extent(),

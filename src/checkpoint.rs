@@ -63,29 +63,84 @@ fn from_torch(t: &NamedTensor, torch: &[f32], flat: &mut [f32]) {
     }
 }
 
+/// A tensor's values as a checkpoint stores them: f32, or int64 for counts (PyTorch's dtype for
+/// batch norm's num_batches_tracked, so a state_dict loads with strict=True as it is).
+#[derive(Clone, Debug, PartialEq)]
+enum Values {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+}
+
+impl Values {
+    fn dtype(&self) -> Dtype {
+        match self {
+            Values::F32(_) => Dtype::F32,
+            Values::I64(_) => Dtype::I64,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Values::F32(v) => bytemuck::cast_slice(v),
+            Values::I64(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
 /// (name, shape, values) of every tensor a network contributes under `prefix`.
 fn net_tensors(
     prefix: &str,
     spec: &NetSpec,
     params: &[f32],
     state: &[f32],
-) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+) -> Vec<(String, Vec<usize>, Values)> {
     let mut out = Vec::new();
     for t in spec.param_tensors() {
         out.push((
             format!("{prefix}.{}", t.key),
             t.shape.clone(),
-            to_torch(&t, params),
+            Values::F32(to_torch(&t, params)),
         ));
     }
     for t in spec.state_tensors() {
-        out.push((
-            format!("{prefix}.{}", t.key),
-            t.shape.clone(),
-            state[t.offset..t.offset + t.len].to_vec(),
-        ));
+        let v = &state[t.offset..t.offset + t.len];
+        let values = match t.integer {
+            true => Values::I64(v.iter().map(|&x| x as i64).collect()),
+            false => Values::F32(v.to_vec()),
+        };
+        out.push((format!("{prefix}.{}", t.key), t.shape.clone(), values));
     }
     out
+}
+
+/// A network's state tensors under `prefix` of `st`, into a flat buffer (counts from int64).
+fn read_state(st: &SafeTensors, prefix: &str, spec: &NetSpec) -> Result<Vec<f32>> {
+    let mut state = vec![0.0; spec.state_count()];
+    for t in spec.state_tensors() {
+        let name = format!("{prefix}.{}", t.key);
+        let v = st
+            .tensor(&name)
+            .with_context(|| format!("tensor {name} is missing"))?;
+        let want = if t.integer { Dtype::I64 } else { Dtype::F32 };
+        if v.dtype() != want || v.shape() != t.shape {
+            bail!(
+                "tensor {name} is {:?} {:?}; this model needs {want:?} {:?}",
+                v.dtype(),
+                v.shape(),
+                t.shape
+            );
+        }
+        let out = &mut state[t.offset..t.offset + t.len];
+        if t.integer {
+            let ints: Vec<i64> = bytemuck::pod_collect_to_vec(v.data());
+            for (o, i) in out.iter_mut().zip(ints) {
+                *o = i as f32;
+            }
+        } else {
+            out.copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(v.data()));
+        }
+    }
+    Ok(state)
 }
 
 impl Checkpoint {
@@ -95,7 +150,8 @@ impl Checkpoint {
         let mut tensors = Vec::new();
         tensors.extend(net_tensors("generator", &gan.g, &s.g.params, &s.g.state));
         if let Some(avg) = &s.g_ema {
-            tensors.extend(net_tensors("generator_ema", &gan.g, avg, &s.g.state));
+            let state = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
+            tensors.extend(net_tensors("generator_ema", &gan.g, avg, state));
         }
         tensors.extend(net_tensors(
             "discriminator",
@@ -105,7 +161,11 @@ impl Checkpoint {
         ));
         for (name, net) in [("generator", &s.g), ("discriminator", &s.d)] {
             for (what, v) in [("m", &net.opt_m), ("v", &net.opt_v)] {
-                tensors.push((format!("optimizer.{name}.{what}"), vec![v.len()], v.clone()));
+                tensors.push((
+                    format!("optimizer.{name}.{what}"),
+                    vec![v.len()],
+                    Values::F32(v.clone()),
+                ));
             }
         }
         let views = tensors
@@ -113,7 +173,7 @@ impl Checkpoint {
             .map(|(n, shape, v)| {
                 Ok((
                     n.clone(),
-                    TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(v))?,
+                    TensorView::new(v.dtype(), shape.clone(), v.bytes())?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -230,12 +290,7 @@ impl Checkpoint {
                     from_torch(t, &v, &mut params);
                 }
             }
-            let mut state = vec![0.0; spec.state_count()];
-            for t in spec.state_tensors() {
-                let v = read(&format!("{prefix}.{}", t.key), &t.shape)?;
-                state[t.offset..t.offset + t.len].copy_from_slice(&v);
-            }
-            Ok((params, state))
+            Ok((params, read_state(&st, prefix, spec)?))
         };
         let mut nets = Vec::new();
         for (prefix, spec) in [("generator", &gan.g), ("discriminator", &gan.d)] {
@@ -260,10 +315,16 @@ impl Checkpoint {
         }
         let d = nets.pop().expect("two networks");
         let g = nets.pop().expect("two networks");
-        let g_ema = match (config.ema > 0.0, v1) {
-            (false, _) => None,
-            (true, true) => Some(read("generator.ema", &[g.params.len()])?),
-            (true, false) => Some(read_net("generator_ema", &gan.g)?.0),
+        let (g_ema, g_ema_state) = match (config.ema > 0.0, v1) {
+            (false, _) => (None, None),
+            (true, true) => (
+                Some(read("generator.ema", &[g.params.len()])?),
+                Some(g.state.clone()),
+            ),
+            (true, false) => {
+                let (p, s) = read_net("generator_ema", &gan.g)?;
+                (Some(p), Some(s))
+            }
         };
         Ok(Checkpoint {
             config,
@@ -278,6 +339,7 @@ impl Checkpoint {
                 g,
                 d,
                 g_ema,
+                g_ema_state,
             },
         })
     }
@@ -297,4 +359,166 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Preset, TrainConfig};
+
+    fn state(cfg: &TrainConfig) -> GanState {
+        let gan = cfg.gan(2, None);
+        let net = |spec: &NetSpec, seed: u64| {
+            let params = spec.init_params(seed, 0);
+            let n = params.len();
+            NetState {
+                opt_m: (0..n).map(|i| i as f32 * 1e-3).collect(),
+                opt_v: (0..n).map(|i| i as f32 * 1e-4).collect(),
+                params,
+                state: Vec::new(),
+                steps: 17,
+                dropout_counter: 5,
+            }
+        };
+        let g = net(&gan.g, 1);
+        GanState {
+            iteration: 17,
+            rng: RngState {
+                noise: 123,
+                batch: 456,
+            },
+            g_ema: Some(g.params.iter().map(|v| v * 0.5).collect()),
+            g_ema_state: Some(Vec::new()),
+            g,
+            d: net(&gan.d, 2),
+        }
+    }
+
+    /// Writes `s` as format 1 did: "prefix.linear{j}.weight" [in, out] in the flat layout.
+    fn save_v1(cfg: &TrainConfig, s: &GanState) -> Vec<u8> {
+        let gan = cfg.gan(2, None);
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+        for (prefix, spec, net) in [("generator", &gan.g, &s.g), ("discriminator", &gan.d, &s.d)] {
+            for (i, t) in spec.param_tensors().iter().enumerate() {
+                let what = if i % 2 == 0 { "weight" } else { "bias" };
+                let shape = if t.transposed {
+                    vec![t.shape[1], t.shape[0]]
+                } else {
+                    t.shape.clone()
+                };
+                let v = net.params[t.offset..t.offset + t.len].to_vec();
+                tensors.push((format!("{prefix}.linear{}.{what}", i / 2), shape, v));
+            }
+            for (what, v) in [("m", &net.opt_m), ("v", &net.opt_v)] {
+                tensors.push((
+                    format!("{prefix}.optimizer.{what}"),
+                    vec![v.len()],
+                    v.clone(),
+                ));
+            }
+        }
+        let avg = s.g_ema.clone().unwrap();
+        tensors.push(("generator.ema".into(), vec![avg.len()], avg));
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(n, sh, v)| {
+                let view = TensorView::new(Dtype::F32, sh.clone(), bytemuck::cast_slice(v));
+                (n.clone(), view.unwrap())
+            })
+            .collect();
+        let mut meta = HashMap::new();
+        for (k, v) in [
+            ("format", FORMAT_V1.to_string()),
+            ("config", cfg.to_toml()),
+            ("dim", "2".into()),
+            ("iteration", s.iteration.to_string()),
+            ("rng.noise", s.rng.noise.to_string()),
+            ("rng.batch", s.rng.batch.to_string()),
+            ("generator.steps", "17".into()),
+            ("generator.dropout", "5".into()),
+            ("discriminator.steps", "17".into()),
+            ("discriminator.dropout", "5".into()),
+        ] {
+            meta.insert(k.to_string(), v);
+        }
+        safetensors::serialize(views, Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn format_2_round_trips_and_format_1_still_loads() {
+        let cfg = TrainConfig::preset(Preset::Small, "ring8");
+        let s = state(&cfg);
+        let ck = Checkpoint {
+            config: cfg.clone(),
+            dim: 2,
+            image_shape: None,
+            state: s.clone(),
+        };
+        let path = std::env::temp_dir().join(format!("duel-ck-{}.safetensors", std::process::id()));
+        ck.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+        let v1 = Checkpoint::parse(&save_v1(&cfg, &s)).unwrap();
+        assert_eq!(v1, ck, "a format-1 checkpoint loads to the same state");
+        // The PyTorch layout: Linear weights [out, in], the transpose of the flat layout.
+        let bytes = std::fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let w = st.tensor("generator.0.weight").unwrap();
+        assert_eq!(w.shape(), &[128, 8]);
+        let w: Vec<f32> = bytemuck::pod_collect_to_vec(w.data());
+        // Flat [in=8, out=128]: element (i, o) at i·128 + o; PyTorch's (o, i) at o·8 + i.
+        assert_eq!(w[3 * 8 + 5], s.g.params[5 * 128 + 3]);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused_naming_it() {
+        let cfg = TrainConfig::preset(Preset::Small, "ring8");
+        let mut bytes = save_v1(&cfg, &state(&cfg));
+        let at = bytes
+            .windows(FORMAT_V1.len())
+            .position(|w| w == FORMAT_V1.as_bytes())
+            .unwrap();
+        bytes[at..at + FORMAT_V1.len()].copy_from_slice(b"duel-checkpoint-9");
+        let err = format!("{:#}", Checkpoint::parse(&bytes).unwrap_err());
+        assert!(
+            err.contains("duel-checkpoint-9") && err.contains("cannot read"),
+            "{err}"
+        );
+    }
+
+    use crate::model::{Layer, Shape};
+
+    #[test]
+    fn batch_norm_state_is_stored_as_pytorch_holds_it() {
+        let spec = NetSpec {
+            input: Shape::image(2, 3, 3),
+            layers: vec![
+                Layer::BatchNorm,
+                Layer::Reshape(Shape::flat(18)),
+                Layer::Linear(1),
+            ],
+        };
+        let params = spec.init_params(1, 0);
+        // running_mean, running_var, num_batches_tracked.
+        let state = vec![0.5, -0.25, 1.5, 2.0, 12.0];
+        let tensors = net_tensors("generator", &spec, &params, &state);
+        let views: Vec<_> = tensors
+            .iter()
+            .map(|(n, shape, v)| {
+                let t = TensorView::new(v.dtype(), shape.clone(), v.bytes()).unwrap();
+                (n.clone(), t)
+            })
+            .collect();
+        let data = safetensors::serialize(views, None).unwrap();
+        let st = SafeTensors::deserialize(&data).unwrap();
+        let count = st.tensor("generator.0.num_batches_tracked").unwrap();
+        assert_eq!((count.dtype(), count.shape()), (Dtype::I64, &[][..]));
+        assert_eq!(count.data(), 12i64.to_le_bytes());
+        let var = st.tensor("generator.0.running_var").unwrap();
+        assert_eq!((var.dtype(), var.shape()), (Dtype::F32, &[2][..]));
+        for key in ["0.weight", "0.bias", "0.running_mean", "2.weight", "2.bias"] {
+            assert!(st.tensor(&format!("generator.{key}")).is_ok(), "{key}");
+        }
+        assert_eq!(read_state(&st, "generator", &spec).unwrap(), state);
+    }
 }

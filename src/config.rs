@@ -3,7 +3,11 @@
 //! run directory so the run can be repeated.
 
 use crate::backend::Activation;
-use crate::gan::{GanConfig, GeneratorLoss, Loss, Noise, Objective};
+use crate::data::Background;
+use crate::gan::{
+    GanConfig, GeneratorLoss, Loss, MomentumRamp, Noise, Objective, Schedule, Updates,
+};
+use crate::init::{OutputBias, WeightInit};
 use crate::model::{Layer, NetSpec, Optimizer};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -93,8 +97,23 @@ pub enum OptName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoiseName {
+    /// U(−1, 1) per dimension.
     Uniform,
+    /// N(0, 1) per dimension.
     Normal,
+    /// U(−√3, √3) per dimension (unit variance): the paper code's `uniform`.
+    UniformSqrt3,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdatesName {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code: D's and G's gradients from the same batch and D outputs, both taken
+    /// before either network is updated.
+    Simultaneous,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -118,11 +137,23 @@ pub struct TrainConfig {
     pub channels: usize,
     /// Side an image folder is resized and centre-cropped to.
     pub image_size: usize,
+    /// What an image folder's transparent pixels are composited onto. (Absent in configs written
+    /// before it existed: those dropped alpha; white is the default now.)
+    #[serde(default)]
+    pub background: Background,
+    /// Train class-conditionally: labels become required (IDX label file, class subfolders).
+    /// Not on the command line until the conditional model exists; only written when set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub conditional: bool,
     /// Training iterations (each k D-steps and one G-step).
     pub steps: u64,
     pub batch: usize,
     /// D-steps per G-step.
     pub k: usize,
+    /// Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
+    /// written before it existed: those alternated.)
+    #[serde(default)]
+    pub updates: UpdatesName,
     pub g_loss: GLossName,
     pub opt_g: OptName,
     pub opt_d: OptName,
@@ -136,6 +167,32 @@ pub struct TrainConfig {
     pub momentum: f32,
     pub noise: NoiseName,
     pub noise_dim: usize,
+    /// How G's and D's parameters start (absent in configs written before it existed: those
+    /// used each layer's default).
+    #[serde(default)]
+    pub init_g: WeightInit,
+    #[serde(default)]
+    pub init_d: WeightInit,
+    /// G's output bias: as `init-g` draws it, or from the training data's pixel marginals.
+    #[serde(default)]
+    pub g_output_bias: OutputBias,
+    /// The learning rate is divided by this after every update (1 = constant) ...
+    #[serde(default = "one_f64")]
+    pub lr_decay: f64,
+    /// ... and never falls below this.
+    #[serde(default)]
+    pub lr_min: f32,
+    /// SGD's momentum rises linearly from `momentum` at epoch `momentum-start` to this at epoch
+    /// `momentum-saturate`; unset keeps it constant. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum_final: Option<f32>,
+    #[serde(default = "one_u64")]
+    pub momentum_start: u64,
+    #[serde(default = "one_u64")]
+    pub momentum_saturate: u64,
+    /// Train on the first N images of the dataset only. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
     /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
     /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
     #[serde(default)]
@@ -171,6 +228,22 @@ fn one() -> usize {
     1
 }
 
+fn one_u64() -> u64 {
+    1
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The largest `--image-size`: beyond it a folder's images take gigabytes each to decode and
+/// resize, and no model duel builds could train on them.
+pub const MAX_IMAGE_SIZE: usize = 1024;
+
 impl TrainConfig {
     /// The defaults of `preset`, tuned so the plain command gives good results.
     pub fn preset(preset: Preset, dataset: &str) -> Self {
@@ -179,9 +252,12 @@ impl TrainConfig {
             dataset: dataset.to_string(),
             channels: 1,
             image_size: 28,
+            background: Background::White,
+            conditional: false,
             steps: 6000,
             batch: 64,
             k: 1,
+            updates: UpdatesName::Alternating,
             g_loss: GLossName::NonSaturating,
             opt_g: OptName::Adam,
             opt_d: OptName::Adam,
@@ -192,6 +268,15 @@ impl TrainConfig {
             momentum: 0.5,
             noise: NoiseName::Normal,
             noise_dim: 100,
+            init_g: WeightInit::Default,
+            init_d: WeightInit::Default,
+            g_output_bias: OutputBias::Init,
+            lr_decay: 1.0,
+            lr_min: 0.0,
+            momentum_final: None,
+            momentum_start: 1,
+            momentum_saturate: 1,
+            limit: None,
             ema: 0.999,
             pack: 1,
             loss: LossName::Original,
@@ -262,14 +347,27 @@ impl TrainConfig {
                 beta2: 0.9,
                 ..model
             },
+            // The released configuration of the paper's MNIST experiment (goodfeli/adversarial,
+            // mnist.yaml, for pylearn2); README "The paper's MNIST experiment" lists each setting.
             Preset::Paper => TrainConfig {
                 batch: 100,
+                updates: UpdatesName::Simultaneous,
                 opt_g: OptName::Sgd,
                 opt_d: OptName::Sgd,
                 lr_g: 0.1,
-                lr_d: 0.1,
+                // 0.1 on the original's D objective ½(BCE_real + BCE_fake), which is half of
+                // duel's D loss (BCE_real + BCE_fake): the same step.
+                lr_d: 0.05,
                 momentum: 0.5,
-                noise: NoiseName::Uniform,
+                noise: NoiseName::UniformSqrt3,
+                init_g: WeightInit::Uniform(0.05),
+                init_d: WeightInit::Uniform(0.005),
+                g_output_bias: OutputBias::Marginals,
+                lr_decay: 1.000004,
+                lr_min: 1e-6,
+                momentum_final: Some(0.7),
+                momentum_start: 1,
+                momentum_saturate: 250,
                 ema: 0.0,
                 ..base
             },
@@ -370,6 +468,18 @@ impl TrainConfig {
                 self.channels
             );
         }
+        if self.image_size > MAX_IMAGE_SIZE {
+            bail!(
+                "--image-size {} is too large; use at most {MAX_IMAGE_SIZE}",
+                self.image_size
+            );
+        }
+        if self.conditional {
+            bail!(
+                "conditional = true: class-conditional training is not supported yet; remove \
+                 the key from the config"
+            );
+        }
         if self.loss == LossName::Wasserstein
             && self.clip == 0.0
             && self.gp == 0.0
@@ -383,9 +493,39 @@ impl TrainConfig {
         if self.batch > 1 << 16 {
             bail!("--batch {} is too large; use at most 65536", self.batch);
         }
+        self.schedule().validate()?;
+        let sgd = self.opt_g == OptName::Sgd || self.opt_d == OptName::Sgd;
+        if self.momentum_final.is_some() && !sgd {
+            bail!(
+                "--momentum-final ramps SGD's momentum, but neither --opt-g nor --opt-d is sgd;                  drop it or pass --opt-d sgd / --opt-g sgd"
+            );
+        }
+        if self.updates == UpdatesName::Simultaneous && self.k != 1 {
+            bail!(
+                "--updates simultaneous makes one D-update and one G-update from each batch; \
+                 --k must be 1, not {}",
+                self.k
+            );
+        }
+        if self.limit == Some(0) {
+            bail!("--limit must be at least 1 (or left out to train on the whole dataset)");
+        }
         // The objective against the networks (a penalty needs a critic it can pass through),
         // before any file is written: the layer structure does not depend on the data.
         self.gan(2, None).validate()
+    }
+
+    /// The learning-rate decay and momentum ramp of both optimizers.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            lr_decay: self.lr_decay,
+            lr_min: self.lr_min,
+            momentum: self.momentum_final.map(|final_momentum| MomentumRamp {
+                final_momentum,
+                start: self.momentum_start,
+                saturate: self.momentum_saturate,
+            }),
+        }
     }
 
     fn optimizer(&self, which: OptName, lr: f32) -> Optimizer {
@@ -487,9 +627,15 @@ impl TrainConfig {
             noise: match self.noise {
                 NoiseName::Uniform => Noise::Uniform,
                 NoiseName::Normal => Noise::Normal,
+                NoiseName::UniformSqrt3 => Noise::UniformUnitVariance,
             },
             opt_g: self.optimizer(self.opt_g, self.lr_g),
             opt_d: self.optimizer(self.opt_d, self.lr_d),
+            schedule: self.schedule(),
+            updates: match self.updates {
+                UpdatesName::Alternating => Updates::Alternating,
+                UpdatesName::Simultaneous => Updates::Simultaneous,
+            },
             seed: self.seed,
             ema: self.ema,
             pack: self.pack,
@@ -550,11 +696,13 @@ impl TrainConfig {
     }
 }
 
-/// `layers` with every Linear's weight spectrally normalised.
+/// `layers` with every Linear's and Conv2d's weight spectrally normalised (a transposed
+/// convolution's is not: PyTorch normalises it over its dimension 1, a layout the helper does not
+/// view yet).
 pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
     let mut out = Vec::with_capacity(layers.len() * 2);
     for &l in layers {
-        if matches!(l, Layer::Linear(_)) {
+        if matches!(l, Layer::Linear(_) | Layer::Conv2d { .. }) {
             out.push(Layer::SpectralNorm);
         }
         out.push(l);
@@ -596,6 +744,30 @@ mod tests {
         assert!(err("lr-g = -1.0").contains("--lr-g"));
         assert!(err("bogus = 1").contains("bogus"));
         assert!(err("batch = \"x\"").contains("f.toml"));
+        assert!(
+            err("image-size = 100000")
+                .contains("--image-size 100000 is too large; use at most 1024")
+        );
+        assert!(err("conditional = true").contains("not supported yet"));
+        assert!(err("background = \"grey\"").contains("f.toml"));
+    }
+
+    #[test]
+    fn configs_written_before_background_and_conditional_still_load() {
+        let mut cfg = TrainConfig::preset(Preset::Mlp, "mnist");
+        let mut table = toml::Table::try_from(&cfg).unwrap();
+        assert!(
+            !table.contains_key("conditional"),
+            "unset, it is not written"
+        );
+        table.remove("background");
+        let old = TrainConfig::from_toml(&toml::to_string(&table).unwrap(), "old").unwrap();
+        assert_eq!(old.background, Background::White);
+        assert!(!old.conditional);
+        cfg.background = Background::Black;
+        cfg.conditional = true;
+        let again = TrainConfig::from_toml(&cfg.to_toml(), "saved").unwrap();
+        assert_eq!(again, cfg);
     }
 
     #[test]

@@ -187,10 +187,17 @@ pub fn parzen(
     let dim = ck.dim;
     let (valid, test, sets) = parzen_sets(data, dim)?;
     let (lo, hi) = ck.config.data_range();
-    let samples: Vec<f32> = crate::sample::generate(ck, be, opts.samples, opts.seed)?
-        .into_iter()
-        .map(|v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0))
-        .collect();
+    let samples: Vec<f32> = crate::sample::generate(
+        ck,
+        be,
+        &crate::sample::NoiseSource::Seed {
+            count: opts.samples,
+            seed: opts.seed,
+        },
+    )?
+    .into_iter()
+    .map(|v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0))
+    .collect();
     let sigmas = paper_sigmas();
     let generator = parzen_evaluate(be, &samples, &valid, &test, dim, &sigmas)?;
 
@@ -283,7 +290,14 @@ pub fn modes(
     if samples == 0 {
         bail!("--samples must be at least 1");
     }
-    let points = crate::sample::generate(ck, be, samples, seed)?;
+    let points = crate::sample::generate(
+        ck,
+        be,
+        &crate::sample::NoiseSource::Seed {
+            count: samples,
+            seed,
+        },
+    )?;
     let generator = mode_stats(&points, mixture);
     let real = mode_stats(&mixture.sample(samples, seed), mixture);
     let k = generator.total_modes;

@@ -11,6 +11,8 @@ pub mod dataset;
 pub mod eval;
 pub mod gan;
 pub mod gpu;
+pub mod init;
+pub mod interpolate;
 pub mod kernels;
 pub mod layers;
 pub mod metrics;

@@ -4,8 +4,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
 use duel::config::{
-    BackendName, GLossName, LossName, NoiseName, OptName, Preset, SnName, TrainConfig,
+    BackendName, GLossName, LossName, NoiseName, OptName, Preset, SnName, TrainConfig, UpdatesName,
 };
+use duel::data::Background;
+use duel::init::{OutputBias, WeightInit};
+use duel::sample::NoiseSource;
 use duel::train::{RunOptions, default_run_dir, open_backend};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -195,8 +198,8 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     preset: Option<Preset>,
-    /// mnist (embedded), ring8, grid25, IDX images (file or folder, .gz ok) or a folder of PNG/JPEG
-    /// images [default: mnist]
+    /// mnist (embedded), stacked-mnist (three embedded digits as R, G, B), ring8, grid25, IDX
+    /// images (file or folder, .gz ok) or a folder of PNG/JPEG images [default: mnist]
     #[arg(long, value_name = "NAME|PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dataset: Option<String>,
@@ -204,10 +207,14 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     channels: Option<usize>,
-    /// Side an image folder is resized and centre-cropped to [default: 28]
+    /// Side an image folder is resized and centre-cropped to, at most 1024 [default: 28]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     image_size: Option<usize>,
+    /// What an image folder's transparent pixels are composited onto [default: white]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    background: Option<Background>,
     /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,6 +232,12 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     loss: Option<LossName>,
+    /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
+    /// (the paper's code: both gradients from one batch before either update; needs --k 1)
+    /// [default: alternating; paper simultaneous]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updates: Option<UpdatesName>,
     /// Generator loss of --loss original: −log D(G(z)) or the paper's minimax log(1 − D(G(z)))
     /// [default: non-saturating]
     #[arg(long, value_enum)]
@@ -259,7 +272,7 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     lr_g: Option<f32>,
-    /// Discriminator learning rate [default: 2e-4; paper 0.1; small 1e-3]
+    /// Discriminator learning rate [default: 2e-4; paper 0.05 (the original's 0.1 on half this D loss); small 1e-3]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     lr_d: Option<f32>,
@@ -275,7 +288,8 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     momentum: Option<f32>,
-    /// Noise prior p_z: U(−1, 1) or N(0, 1) per dimension [default: normal; paper uniform]
+    /// Noise prior p_z per dimension: U(−1, 1), N(0, 1), or U(−√3, √3) (unit variance, the paper
+    /// code's uniform) [default: normal; paper uniform-sqrt3]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseName>,
@@ -283,6 +297,48 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise_dim: Option<usize>,
+    /// G's initialisation: default (PyTorch's), uniform:R (weights in [−R, R], biases 0) or
+    /// normal:S (weights N(0, S²), biases 0) [default: default; paper uniform:0.05]
+    #[arg(long, value_name = "INIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_g: Option<WeightInit>,
+    /// D's initialisation, as --init-g [default: default; paper uniform:0.005]
+    #[arg(long, value_name = "INIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_d: Option<WeightInit>,
+    /// G's output bias: init (as --init-g draws it) or marginals (the logit of each pixel's
+    /// mean over the training images, as pylearn2's init_sigmoid_bias_from_marginals)
+    /// [default: init; paper marginals]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g_output_bias: Option<OutputBias>,
+    /// Divide the learning rates by this after every update (pylearn2's ExponentialDecay)
+    /// [default: 1, constant; paper 1.000004]
+    #[arg(long, value_name = "FACTOR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr_decay: Option<f64>,
+    /// The learning rates' floor under --lr-decay [default: 0; paper 1e-6]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr_min: Option<f32>,
+    /// Ramp SGD's momentum linearly from --momentum to this between epochs --momentum-start
+    /// and --momentum-saturate (pylearn2's MomentumAdjustor) [default: none; paper 0.7]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum_final: Option<f32>,
+    /// Epoch (1 = the first) the momentum ramp starts [default: 1]
+    #[arg(long, value_name = "EPOCH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum_start: Option<u64>,
+    /// Epoch the momentum ramp reaches --momentum-final [default: 1; paper 250]
+    #[arg(long, value_name = "EPOCH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    momentum_saturate: Option<u64>,
+    /// Train on the first N images of the dataset only (the paper: 50000 of MNIST's 60,000)
+    /// [default: all]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<usize>,
     /// Decay of the moving average of G's weights that samples are drawn from; 0 samples the raw
     /// weights [default: 0.999; paper 0]
     #[arg(long)]
@@ -329,9 +385,9 @@ struct SampleArgs {
     /// Checkpoint file to sample, in place of --run
     #[arg(long, value_name = "FILE", conflicts_with = "run")]
     checkpoint: Option<PathBuf>,
-    /// Number of samples
-    #[arg(long, default_value_t = 64)]
-    count: usize,
+    /// Number of samples (default 64; with --z, the rows of the noise file)
+    #[arg(long)]
+    count: Option<usize>,
     /// Output file: .png (grid, or scatter plot for 2D sets) or .npy (float32 [N,C,H,W] in [0,1],
     /// or [N,2])
     #[arg(long, value_name = "FILE")]
@@ -339,6 +395,15 @@ struct SampleArgs {
     /// Seed of the noise
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// The noise rows to use instead of drawing them: a float32 .npy array of shape
+    /// [N, noise-dim], so a sample can be reproduced elsewhere (see README, "Using a checkpoint
+    /// from Python")
+    #[arg(long, value_name = "FILE.npy", conflicts_with = "seed")]
+    z: Option<PathBuf>,
+    /// Spherical interpolations between random noise vectors instead: a .png grid of 8 walks of
+    /// N steps each, and an animated GIF of looping walks beside it (same name, .gif)
+    #[arg(long, value_name = "N", conflicts_with_all = ["z", "count"])]
+    interpolate: Option<usize>,
     /// auto, gpu or cpu
     #[arg(long, value_enum, default_value_t = BackendName::Auto)]
     backend: BackendName,
@@ -353,6 +418,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "dataset",
     "channels",
     "image-size",
+    "background",
     "batch",
     "k",
     "loss",
@@ -360,6 +426,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "r1",
     "clip",
     "sn",
+    "updates",
     "g-loss",
     "opt-g",
     "opt-d",
@@ -373,6 +440,15 @@ const FIXED_ON_RESUME: &[&str] = &[
     "seed",
     "ema",
     "pack",
+    "init-g",
+    "init-d",
+    "g-output-bias",
+    "lr-decay",
+    "lr-min",
+    "momentum-final",
+    "momentum-start",
+    "momentum-saturate",
+    "limit",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -386,6 +462,10 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         let ck = Checkpoint::load(&dir.join(checkpoint::FILE_NAME))?;
         let mut table = toml::Table::try_from(&ck.config).expect("config serializes");
+        if cli.contains_key("backend") && !cli.contains_key("adapter") {
+            // The run's adapter went with its backend; a new --backend picks afresh.
+            table.remove("adapter");
+        }
         table.extend(cli);
         let cfg = TrainConfig::resolve(None, table)?;
         let opts = RunOptions {
@@ -443,14 +523,58 @@ fn sample(args: SampleArgs) -> Result<()> {
         (None, Some(dir)) => dir.join(checkpoint::FILE_NAME),
         (None, None) => bail!("pass --run DIR or --checkpoint FILE"),
     };
-    if args.count == 0 {
+    if args.count == Some(0) {
         bail!("--count must be at least 1");
     }
     let ck = Checkpoint::load(&path)?;
+    if let Some(steps) = args.interpolate {
+        if args.out.extension().and_then(|e| e.to_str()) != Some("png") {
+            bail!(
+                "{}: --interpolate writes a .png grid (and a .gif beside it); name the output .png",
+                args.out.display()
+            );
+        }
+        let (mut be, _) = open_backend(args.backend, &args.adapter)?;
+        let gif =
+            duel::interpolate::write_interpolations(&ck, be.as_mut(), steps, args.seed, &args.out)?;
+        println!(
+            "wrote {} walks of {steps} steps to {} and an animation to {}",
+            duel::interpolate::ROWS,
+            args.out.display(),
+            gif.display()
+        );
+        return Ok(());
+    }
+    let noise = match &args.z {
+        None => NoiseSource::Seed {
+            count: args.count.unwrap_or(64),
+            seed: args.seed,
+        },
+        Some(f) => {
+            let (shape, z) = duel::output::read_npy_f32(f)?;
+            let zdim = ck.config.noise_dim;
+            if shape.len() != 2 || shape[1] != zdim {
+                bail!(
+                    "{}: noise of shape {shape:?}; this generator takes [N, {zdim}]",
+                    f.display()
+                );
+            }
+            if args.count.is_some_and(|c| c != shape[0]) {
+                bail!(
+                    "--count {} disagrees with the {} rows of {}; drop --count",
+                    args.count.unwrap_or(0),
+                    shape[0],
+                    f.display()
+                );
+            }
+            NoiseSource::Rows(z)
+        }
+    };
     let (mut be, _) = open_backend(args.backend, &args.adapter)?;
-    let samples = duel::sample::generate(&ck, be.as_mut(), args.count, args.seed)?;
-    duel::sample::write_samples(&ck, &samples, args.count, &args.out)?;
-    println!("wrote {} samples to {}", args.count, args.out.display());
+    let samples = duel::sample::generate(&ck, be.as_mut(), &noise)?;
+    let count = samples.len() / ck.dim;
+    duel::sample::write_samples(&ck, &samples, count, &args.out)?;
+    println!("wrote {count} samples to {}", args.out.display());
     Ok(())
 }
 

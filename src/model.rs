@@ -64,6 +64,8 @@ pub struct NamedTensor {
     pub shape: Vec<usize>,
     /// Stored as the transpose of `shape`.
     pub transposed: bool,
+    /// A count, stored as int64 in checkpoints (see `StateSpec::integer`).
+    pub integer: bool,
     pub offset: usize,
     pub len: usize,
 }
@@ -80,6 +82,7 @@ impl NetSpec {
                     key: format!("{}.{}", b.index, p.name),
                     shape: p.shape.clone(),
                     transposed: p.transposed,
+                    integer: false,
                     offset: off,
                     len: p.len(),
                 });
@@ -101,6 +104,7 @@ impl NetSpec {
                     key: format!("{}.{}", b.index, s.name),
                     shape: s.shape.clone(),
                     transposed: false,
+                    integer: s.integer,
                     offset: off,
                     len,
                 });
@@ -118,6 +122,17 @@ impl NetSpec {
     /// same numbers: module j's tensors from stream (seed, INIT, stream_offset + j·2³²), each
     /// value by its position in the module's slice.
     pub fn init_params(&self, seed: u64, stream_offset: u64) -> Vec<f32> {
+        self.init_params_with(seed, stream_offset, |p| p.init)
+    }
+
+    /// `init_params` with each tensor's initialisation chosen by `init` (given the tensor's
+    /// spec, whose `init` is the layer's own default), from the same random streams.
+    pub fn init_params_with(
+        &self,
+        seed: u64,
+        stream_offset: u64,
+        init: impl Fn(&ParamSpec) -> Init,
+    ) -> Vec<f32> {
         let built = self.build("network").unwrap_or_default();
         let mut p = Vec::with_capacity(self.param_count());
         let with_params = built.iter().filter(|b| !b.module.params().is_empty());
@@ -125,7 +140,8 @@ impl NetSpec {
             let key = RngKey::new(seed, rng::stream::INIT, stream_offset + ((j as u64) << 32));
             let mut at = 0u64;
             for spec in b.module.params() {
-                p.extend((0..spec.len() as u64).map(|i| draw(&spec, key, at + i)));
+                let how = init(&spec);
+                p.extend((0..spec.len() as u64).map(|i| draw(how, key, at + i)));
                 at += spec.len() as u64;
             }
         }
@@ -153,8 +169,8 @@ impl NetSpec {
     }
 }
 
-fn draw(spec: &ParamSpec, key: RngKey, i: u64) -> f32 {
-    match spec.init {
+fn draw(init: Init, key: RngKey, i: u64) -> f32 {
+    match init {
         Init::Uniform(b) => rng::uniform(key, i, -b, b),
         Init::Normal(s) => s * rng::normal(key, i),
         Init::Const(v) => v,
@@ -356,7 +372,8 @@ impl Network {
             "batch {rows} exceeds the network's {}",
             self.max_batch
         );
-        let last = self.modules.len() - 1;
+        // The last module that writes a buffer (views after it pass its output through).
+        let writer = self.modules.iter().rposition(|b| !b.module.is_view());
         let mut cur = x.slice(0, rows * self.input_len());
         self.input = Some(cur);
         self.batch = rows;
@@ -364,8 +381,8 @@ impl Network {
         for i in 0..self.modules.len() {
             let len = rows * self.modules[i].module.output().len();
             let y = match (&self.outs[i], out) {
-                (_, Some(o)) if i == last => o.slice(0, len),
                 (None, _) => cur,
+                (Some(_), Some(o)) if Some(i) == writer => o.slice(0, len),
                 (Some(buf), _) => buf.slice(0, len),
             };
             let (params, state) = (self.views(self.params, i), self.state_views(i));
@@ -433,9 +450,15 @@ impl Network {
         let rows = self.batch;
         let input = self.input.expect("the tangent pass needs a forward first");
         let mut cur = v;
+        // Views pass v through; the others alternate between the two scratch buffers.
+        let mut written = 0;
         for i in 0..self.modules.len() {
+            if self.modules[i].module.is_view() {
+                continue;
+            }
             let len = rows * self.modules[i].module.output().len();
-            let v_out = scratch[i % 2].slice(0, len);
+            let v_out = scratch[written % 2].slice(0, len);
+            written += 1;
             let (params, grads) = (self.views(self.params, i), self.views(self.grads, i));
             let t = Tangent {
                 x: if i == 0 { input } else { self.ys[i - 1] },
@@ -451,6 +474,19 @@ impl Network {
             cur = v_out;
         }
         Ok(())
+    }
+
+    /// Whether any module normalises with batch statistics (and keeps running ones).
+    pub fn has_batch_statistics(&self) -> bool {
+        self.modules.iter().any(|b| b.module.batch_statistics())
+    }
+
+    /// Turns standing statistics on or off in every batch-norm module: while on, training
+    /// forwards average their batch statistics with equal weights from the first one on.
+    pub fn set_standing_statistics(&mut self, on: bool) {
+        for b in &mut self.modules {
+            b.module.set_standing_statistics(on);
+        }
     }
 
     /// One optimizer step on the gradients of the last backward, then the weight clipping of

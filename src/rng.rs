@@ -89,8 +89,12 @@ pub mod stream {
     pub const BATCH: u32 = 3;
     pub const DROPOUT: u32 = 4;
     pub const SAMPLE: u32 = 5;
+    /// The noise batches that recompute batch-norm statistics for the averaged generator.
+    pub const STANDING: u32 = 6;
     /// WGAN-GP's interpolation weights ε (one per sample).
-    pub const PENALTY: u32 = 6;
+    pub const PENALTY: u32 = 7;
+    /// The digits composed into each Stacked MNIST image.
+    pub const STACKED_MNIST: u32 = 16;
     pub const TEST: u32 = 99;
 }
 

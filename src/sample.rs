@@ -4,32 +4,47 @@
 use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
 use crate::data::Mixture2d;
-use crate::gan::Noise;
-use crate::kernels::rng::rng_normal;
-use crate::kernels::rng::rng_uniform;
 use crate::model::Network;
 use crate::output;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 use std::path::Path;
 
-/// `count` samples of the checkpoint's generator, row-major [count, dim], in G's output range.
-/// Noise comes from `seed`'s sample stream, so the same seed gives the same samples.
-pub fn generate(
-    ck: &Checkpoint,
-    be: &mut dyn Backend,
-    count: usize,
-    seed: u64,
-) -> Result<Vec<f32>> {
+/// Where a batch of samples' noise comes from.
+pub enum NoiseSource {
+    /// `count` rows from `seed`'s sample stream: the same seed gives the same samples.
+    Seed { count: usize, seed: u64 },
+    /// These noise rows, [N, noise-dim] row-major (`duel sample --z FILE.npy`), so a sample can
+    /// be reproduced elsewhere.
+    Rows(Vec<f32>),
+}
+
+/// Samples of the checkpoint's generator, row-major [count, dim], in G's output range. The
+/// moving average of G's weights is used when the run kept one: it is what the run sampled.
+pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> Result<Vec<f32>> {
     let gan = ck.config.gan(ck.dim, ck.image_shape);
     let zdim = gan.g.input.len();
+    let count = match noise {
+        NoiseSource::Seed { count, .. } => *count,
+        NoiseSource::Rows(z) => {
+            if z.is_empty() || !z.len().is_multiple_of(zdim) {
+                bail!(
+                    "the noise holds {} values, not a whole number of rows of this generator's noise dimension {zdim}; pass an array of shape [N, {zdim}]",
+                    z.len()
+                );
+            }
+            z.len() / zdim
+        }
+    };
     let chunk = count.clamp(1, 1024);
-    // The moving average of G's weights when the run kept one: it is what the run sampled.
-    let weights = ck.state.g_ema.as_ref().unwrap_or(&ck.state.g.params);
-    let mut g = Network::new(be, &gan.g, chunk, weights, seed, "generator")?;
-    // Persistent state the weights are used with (spectral norm's u and v).
+    // The moving average of G's weights when the run kept one: it is what the run sampled,
+    // with the state that goes with it (its standing batch-norm statistics).
+    let s = &ck.state;
+    let weights = s.g_ema.as_ref().unwrap_or(&s.g.params);
+    let state = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
+    let mut g = Network::new(be, &gan.g, chunk, weights, 1, "generator")?;
     if g.n_state > 0 {
-        be.write(g.state.slice(0, g.n_state), &ck.state.g.state);
+        be.write(g.state.slice(0, g.n_state), state);
     }
     let z = be.alloc(chunk * zdim, "noise")?;
     let mut out = Vec::with_capacity(count * ck.dim);
@@ -37,10 +52,13 @@ pub fn generate(
     while done < count {
         let rows = (count - done).min(chunk);
         let n = rows * zdim;
-        let key = RngKey::new(seed, stream::SAMPLE, (done * zdim) as u64);
-        match gan.noise {
-            Noise::Uniform => rng_uniform(be, z.slice(0, n), n, -1.0, 1.0, key),
-            Noise::Normal => rng_normal(be, z.slice(0, n), n, key),
+        let zt = z.slice(0, n);
+        match noise {
+            NoiseSource::Rows(v) => be.write(zt, &v[done * zdim..done * zdim + n]),
+            NoiseSource::Seed { seed, .. } => {
+                let key = RngKey::new(*seed, stream::SAMPLE, (done * zdim) as u64);
+                gan.noise.draw(be, zt, n, key);
+            }
         }
         let y = g.forward(be, z, rows, false, None);
         out.extend(be.read(y)?);
@@ -77,7 +95,11 @@ pub fn write_samples(ck: &Checkpoint, samples: &[f32], count: usize, path: &Path
                 || samples.iter().fold(1.0f32, |a, v| a.max(v.abs())) * 1.1,
                 |m| m.extent(),
             );
-            output::write_scatter_png(path, samples, &means, extent, 512)
+            let title = format!(
+                "{}: G's samples at step {}",
+                ck.config.dataset, ck.state.iteration
+            );
+            output::write_scatter_png(path, &title, samples, &means, extent, 512)
         }
         _ => bail!(
             "{}: unknown output type; name the file .png (a grid or scatter plot) or .npy \

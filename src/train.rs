@@ -1,6 +1,6 @@
 //! A training run as a user starts it: resolve data and backend, train with Algorithm 1, and
 //! leave everything in the run directory — config, metrics, sample grids, loss plot,
-//! checkpoints — so the run can be inspected, sampled, resumed and repeated.
+//! TensorBoard events, checkpoints — so the run can be inspected, sampled, resumed and repeated.
 
 use crate::CpuBackend;
 use crate::backend::Backend;
@@ -11,6 +11,7 @@ use crate::gan::{Gan, Objective, Stats};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::modes::{self, ModeStats};
 use crate::output;
+use crate::output::tensorboard::TrainingEvents;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,9 +43,19 @@ pub struct RunSummary {
 
 /// Opens the backend `kind` names. `auto` takes a hardware GPU when there is one and otherwise
 /// the CPU path, which outruns software Vulkan (lavapipe); the string says what was chosen and why.
+///
+/// An adapter named by `adapter` (or `DUEL_ADAPTER`) must exist: when it matches nothing, or cannot
+/// be opened, the run stops with the reason (and the adapters found) instead of quietly training
+/// on the CPU. `--adapter` with `--backend cpu` is contradictory and refused.
 pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend>, String)> {
-    let selector = crate::gpu::context::selector_from_env(Some(adapter));
+    // An empty --adapter defers to DUEL_ADAPTER (selector_from_env never reads it given Some).
+    let cli = Some(adapter).filter(|a| !a.trim().is_empty());
+    let selector = crate::gpu::context::selector_from_env(cli);
     match kind {
+        BackendName::Cpu if !adapter.trim().is_empty() => bail!(
+            "--adapter {adapter:?} names a GPU adapter but --backend cpu uses none; drop \
+             --adapter, or pass --backend gpu (or auto) to use it"
+        ),
         BackendName::Cpu => Ok((Box::new(CpuBackend::new()), "cpu (--backend cpu)".into())),
         BackendName::Gpu => {
             let be = GpuBackend::new(selector.as_deref())?;
@@ -65,6 +76,14 @@ pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend
                     ctx.info.name
                 ),
             )),
+            Err(e) if selector.is_some() => {
+                let source = if adapter.trim().is_empty() {
+                    "DUEL_ADAPTER"
+                } else {
+                    "--adapter"
+                };
+                Err(e.context(format!("{source} {:?}", selector.unwrap_or_default())))
+            }
             Err(e) => Ok((
                 Box::new(CpuBackend::new()),
                 format!("cpu: no usable GPU adapter ({e:#})"),
@@ -129,6 +148,7 @@ fn prepare_dir(opts: &RunOptions) -> Result<()> {
         for f in [METRICS, checkpoint::FILE_NAME] {
             let _ = std::fs::remove_file(dir.join(f));
         }
+        output::tensorboard::remove_event_files(dir)?;
     }
     Ok(())
 }
@@ -175,6 +195,8 @@ struct Run<'a> {
     objective: Objective,
     wall_offset: f64,
     last_checkpoint: Option<u64>,
+    /// TensorBoard: the metrics rows as scalars, the sample grids as images.
+    events: TrainingEvents,
 }
 
 impl Run<'_> {
@@ -237,20 +259,21 @@ impl Run<'_> {
         let extra = &fields[4..];
         let extra_header: String = extra.iter().map(|f| format!(",{}", f.column)).collect();
         let extra_values: String = extra.iter().map(|f| format!(",{:.6}", f.value)).collect();
+        let (header, line) = match modes {
+            Some(m) => (
+                format!("{METRICS_HEADER}{extra_header},{}", ModeStats::CSV_HEADER),
+                format!("{}{extra_values},{}", metrics_row(&row), m.csv_fields()),
+            ),
+            None => (
+                format!("{METRICS_HEADER}{extra_header}"),
+                format!("{}{extra_values}", metrics_row(&row)),
+            ),
+        };
         if fresh {
-            match modes {
-                Some(_) => writeln!(
-                    f,
-                    "{METRICS_HEADER}{extra_header},{}",
-                    ModeStats::CSV_HEADER
-                )?,
-                None => writeln!(f, "{METRICS_HEADER}{extra_header}")?,
-            }
+            writeln!(f, "{header}")?;
         }
-        match modes {
-            Some(m) => writeln!(f, "{}{extra_values},{}", metrics_row(&row), m.csv_fields())?,
-            None => writeln!(f, "{}{extra_values}", metrics_row(&row))?,
-        }
+        writeln!(f, "{line}")?;
+        self.events.metrics(&header, &line)?;
         if !self.opts.quiet {
             let left = (self.cfg.steps - step) as f64 / rate.max(1e-9);
             let show = |f: &crate::gan::LogField| format!("{} {:.4}", f.label, f.value);
@@ -270,7 +293,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn samples(&self, be: &mut dyn Backend, gan: &mut Gan, step: u64) -> Result<()> {
+    fn samples(&mut self, be: &mut dyn Backend, gan: &mut Gan, step: u64) -> Result<()> {
         let dir = self.opts.out.join("samples");
         match self.data {
             HostData::Images { .. } => {
@@ -285,25 +308,17 @@ impl Run<'_> {
             HostData::Points { mixture, .. } => {
                 let x = gan.generate(be, 2500, gan.sample_key())?;
                 let (means, ext) = (mixture.means(), mixture.extent());
+                let title = format!("{}: G's samples at step {step}", self.cfg.dataset);
                 for name in [format!("step_{step:08}.png"), "latest.png".into()] {
-                    output::write_scatter_png(&dir.join(name), &x, &means, ext, 512)?;
+                    output::write_scatter_png(&dir.join(name), &title, &x, &means, ext, 512)?;
                 }
             }
         }
-        let series =
-            |i: usize| -> Vec<(f64, f64)> { self.history.iter().map(|r| (r[0], r[i])).collect() };
-        let labels = self.objective.log_fields(&Stats::default());
-        let mut lines: Vec<(&str, Vec<(f64, f64)>)> =
-            (0..4).map(|i| (labels[i].label, series(i + 1))).collect();
-        if labels.iter().any(|f| f.column == "w_estimate") {
-            let w = self.history.iter().map(|r| (r[0], r[3] - r[4])).collect();
-            lines.push(("W estimate", w));
-        }
-        output::write_line_plot_png(
+        self.events
+            .image_file(step, "samples", &dir.join("latest.png"))?;
+        output::metrics_log::write_training_plot_from_csv(
+            &self.opts.out.join(METRICS),
             &self.opts.out.join("losses.png"),
-            "losses",
-            &lines,
-            (800, 450),
         )
     }
 
@@ -348,6 +363,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     } else {
         None
     };
+    // The backend first: a bad --adapter fails before a large dataset is decoded.
+    let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let data = dataset::load(cfg)?;
     if data.len() < cfg.batch {
         bail!(
@@ -369,14 +386,15 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         prepare_dir(opts)?;
     }
     checkpoint::write_atomic(&opts.out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    data.write_real_grid(&opts.out.join("samples/real.png"), cfg.data_range())?;
 
-    let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let be: &mut dyn Backend = be_box.as_mut();
     let gan_cfg = cfg.gan(data.dim(), data.image_shape());
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
-    let mut gan = Gan::new(be, &gan_cfg, device_data, None)?;
+    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
+    let mut gan = Gan::new(be, &gan_cfg, device_data, Some((&g_init, &d_init)))?;
     let mut run = Run {
         cfg,
         opts,
@@ -385,6 +403,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         objective: gan_cfg.objective,
         wall_offset: 0.0,
         last_checkpoint: None,
+        events: TrainingEvents::create(&opts.out)?,
     };
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
@@ -397,10 +416,13 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         println!("backend: {why}");
         println!("G: {}", gan_cfg.g.describe());
         println!("D: {}", gan_cfg.d.describe());
+        let updates = match cfg.updates {
+            crate::config::UpdatesName::Alternating => format!("k = {}", cfg.k),
+            crate::config::UpdatesName::Simultaneous => "simultaneous updates".into(),
+        };
         println!(
-            "training {} iterations (k = {}, batch {}) into {}{}",
+            "training {} iterations ({updates}, batch {}) into {}{}",
             cfg.steps,
-            cfg.k,
             cfg.batch,
             opts.out.display(),
             if opts.resume {

@@ -35,7 +35,20 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// gradient and every parameter gradient. Dropout draws the same mask every time. Inputs are
 /// drawn from `x_range`; `h` is the difference step.
 fn check_network(what: &str, spec: &NetSpec, rows: usize, x_range: f32, h: f32, tol: f64) {
-    let params = spec.init_params(3, 0);
+    check_network_at(what, spec, &spec.init_params(3, 0), rows, x_range, h, tol);
+}
+
+/// `check_network` at the parameters `params`.
+fn check_network_at(
+    what: &str,
+    spec: &NetSpec,
+    params: &[f32],
+    rows: usize,
+    x_range: f32,
+    h: f32,
+    tol: f64,
+) {
+    let params = params.to_vec();
     let x = data(13, rows * spec.input.len(), -x_range, x_range);
     let r = data(14, rows * spec.output(), -1.0, 1.0);
     let mut be = cpu();
@@ -133,6 +146,217 @@ fn whole_network_with_every_fusion() {
         ],
     };
     check_network("network", &spec, 4, 1.0, 1e-3, 3e-3);
+}
+
+fn conv(out: usize, k: usize, stride: usize, pad: usize) -> Layer {
+    Layer::Conv2d {
+        out,
+        k,
+        stride,
+        pad,
+    }
+}
+
+fn conv_t(out: usize, k: usize, stride: usize, pad: usize) -> Layer {
+    Layer::ConvTranspose2d {
+        out,
+        k,
+        stride,
+        pad,
+    }
+}
+
+/// Difference step and tolerance for a layer with activation `act`: a convolution has many
+/// outputs, so a kink of a piecewise-linear activation lies within a step of 10⁻³ of one of
+/// them too often; a smaller step keeps it away at the price of a looser tolerance.
+fn step_for(act: Activation) -> (f32, f64) {
+    if act.is_piecewise_linear() && act != Activation::Identity {
+        (1e-4, 5e-3)
+    } else {
+        (1e-3, 2e-3)
+    }
+}
+
+#[test]
+fn conv2d_and_its_fused_activations() {
+    // (input, layer): odd sizes, strides 1 and 2, padding 0–2, kernels 1, 3, 4, 5.
+    let shapes = [
+        (Shape::image(2, 7, 6), conv(3, 3, 2, 1)),
+        (Shape::image(1, 9, 7), conv(2, 4, 2, 2)),
+        (Shape::image(3, 5, 5), conv(2, 1, 1, 0)),
+        (Shape::image(2, 8, 7), conv(3, 5, 1, 2)),
+        (Shape::image(3, 6, 5), conv(4, 3, 1, 0)),
+    ];
+    for (i, act) in ACTS.into_iter().enumerate() {
+        let (input, layer) = shapes[i];
+        let spec = NetSpec {
+            input,
+            layers: vec![layer, Layer::Act(act)],
+        };
+        let (h, tol) = step_for(act);
+        check_network(&format!("{layer:?} + {act:?}"), &spec, 3, 1.0, h, tol);
+    }
+}
+
+#[test]
+fn conv_transpose2d_and_its_fused_activations() {
+    let shapes = [
+        (Shape::image(3, 4, 3), conv_t(2, 4, 2, 1)),
+        (Shape::image(2, 5, 5), conv_t(3, 3, 2, 0)),
+        (Shape::image(1, 3, 4), conv_t(2, 5, 1, 2)),
+        (Shape::image(3, 3, 3), conv_t(2, 1, 1, 0)),
+        (Shape::image(2, 4, 5), conv_t(3, 3, 1, 1)),
+    ];
+    for (i, act) in ACTS.into_iter().enumerate() {
+        let (input, layer) = shapes[i];
+        let spec = NetSpec {
+            input,
+            layers: vec![layer, Layer::Act(act)],
+        };
+        let (h, tol) = step_for(act);
+        check_network(&format!("{layer:?} + {act:?}"), &spec, 3, 1.0, h, tol);
+    }
+}
+
+#[test]
+fn conv_networks_with_every_fusion() {
+    // D-like: each conv's input gradient fused with the LeakyReLU below it, a Linear on the
+    // flattened features; G-like: transposed convolutions with ReLU fused below and tanh on top.
+    let d = NetSpec {
+        input: Shape::image(2, 9, 8),
+        layers: vec![
+            conv(3, 4, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(4, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(1),
+        ],
+    };
+    check_network("conv critic", &d, 3, 1.0, 1e-4, 5e-3);
+    let g = NetSpec {
+        input: Shape::image(4, 2, 3),
+        layers: vec![
+            conv_t(3, 4, 2, 1),
+            Layer::Act(Activation::Relu),
+            conv_t(2, 4, 2, 1),
+            Layer::Act(Activation::Tanh),
+        ],
+    };
+    check_network("transposed-conv generator", &g, 3, 1.0, 1e-4, 5e-3);
+    // A batch whose weight gradient is split into slices summed afterwards.
+    let wide = NetSpec {
+        input: Shape::image(1, 16, 16),
+        layers: vec![conv(2, 3, 1, 1), Layer::Act(Activation::Sigmoid)],
+    };
+    let g = duel::kernels::conv::ConvGeom {
+        n: 9,
+        ci: 1,
+        h: 16,
+        w: 16,
+        co: 2,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+    };
+    assert!(duel::kernels::conv::weight_grad_splits(&g) > 1);
+    check_network("conv, batch 9", &wide, 9, 1.0, 1e-3, 2e-3);
+}
+
+#[test]
+fn spectrally_normalised_conv2d() {
+    // W viewed as [out, in·k·k]; the gradient through σ as for Linear.
+    let spec = NetSpec {
+        input: Shape::image(2, 7, 6),
+        layers: duel::config::with_spectral_norm(&[
+            conv(3, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(2),
+        ]),
+    };
+    assert!(
+        spec.describe().contains("spectral norm"),
+        "{}",
+        spec.describe()
+    );
+    check_network(
+        "SN Conv2d + LeakyReLU → SN Linear",
+        &spec,
+        3,
+        1.0,
+        1e-4,
+        5e-3,
+    );
+}
+
+#[test]
+fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
+    // A gradient penalty's tangent pass adds ∇θ(g₀·v) (g₀ = ∂L/∂x) to the parameter gradients;
+    // for a piecewise-linear critic that is exactly d/dε ∇θ L(x + εv) (../shared/GAN-MATH.md),
+    // checked by central differences of two ordinary backward passes.
+    let spec = NetSpec {
+        input: Shape::image(2, 5, 6),
+        layers: vec![
+            conv_t(3, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(4, 4, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(3, 3, 1, 1),
+            Layer::Linear(1),
+        ],
+    };
+    let rows = 3;
+    let params = spec.init_params(7, 0);
+    let x = data(21, rows * spec.input.len(), -1.0, 1.0);
+    let v = data(22, x.len(), -1.0, 1.0);
+    let r = data(23, rows, -1.0, 1.0);
+    let mut be = cpu();
+    let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
+    let xt = be.upload(&x, "x").unwrap();
+    let vt = be.upload(&v, "v").unwrap();
+    let rt = be.upload(&r, "r").unwrap();
+    let widest = spec
+        .widths()
+        .into_iter()
+        .max()
+        .unwrap()
+        .max(spec.input.len());
+    let scratch = [
+        be.alloc(rows * widest, "tangent a").unwrap(),
+        be.alloc(rows * widest, "tangent b").unwrap(),
+    ];
+    let grads_at = |be: &mut dyn Backend, net: &mut Network, at: &[f32]| {
+        be.write(xt, at);
+        net.forward(be, xt, rows, true, None);
+        net.backward(be, rt, true, true);
+        be.read(net.unpadded(net.grads)).unwrap()
+    };
+    let g0 = grads_at(&mut be, &mut net, &x);
+    net.tangent(&mut be, vt, scratch).unwrap();
+    let with_tangent = be.read(net.unpadded(net.grads)).unwrap();
+    let eps = 1e-3f32;
+    let shifted =
+        |sign: f32| -> Vec<f32> { x.iter().zip(&v).map(|(a, b)| a + sign * eps * b).collect() };
+    let up = grads_at(&mut be, &mut net, &shifted(1.0));
+    let down = grads_at(&mut be, &mut net, &shifted(-1.0));
+    let mut checked = 0;
+    for i in 0..params.len() {
+        let term = (with_tangent[i] - g0[i]) as f64;
+        let numeric = (up[i] as f64 - down[i] as f64) / (2.0 * eps as f64);
+        check(
+            &format!("tangent term of param {i}"),
+            term,
+            numeric,
+            2e-3,
+            1e-2,
+        );
+        checked += (numeric.abs() > 1e-3) as usize;
+    }
+    assert!(
+        checked > params.len() / 2,
+        "{checked} of {} terms are not ~0: the check is vacuous",
+        params.len()
+    );
 }
 
 #[test]
@@ -429,4 +653,118 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
         }
         assert!(moved > params.len() / 3, "{kind:?}: ∂P/∂θ is mostly 0");
     }
+}
+
+#[test]
+fn cross_entropy_gradient() {
+    use duel::kernels::cross_entropy::cross_entropy;
+    let (rows, classes) = (5, 4);
+    let mut be = cpu();
+    let l = data(21, rows * classes, -3.0, 3.0);
+    let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 3) % classes as u32).collect();
+    let lt = be.upload(&l, "logits").unwrap();
+    let yt = be.alloc(rows, "labels").unwrap();
+    be.write_u32(yt, &labels);
+    let grad = be.alloc(l.len(), "grad").unwrap();
+    let stats = be.alloc(2, "stats").unwrap();
+    let run = |be: &mut dyn Backend, v: &[f32]| {
+        be.write(lt, v);
+        cross_entropy(be, grad, lt, yt, rows, classes, stats, false);
+        (be.read(grad).unwrap(), be.read(stats).unwrap())
+    };
+    let (g, s) = run(&mut be, &l);
+    for i in 0..l.len() {
+        let num = central(&mut |v| run(&mut be, v).1[0] as f64, &l, i, 1e-2);
+        check(&format!("dL/dlogit[{i}]"), g[i] as f64, num, 1e-4, 1e-2);
+    }
+    // The loss against −log softmax on the host, in f64.
+    let want: f64 = (0..rows)
+        .map(|r| {
+            let row = &l[r * classes..(r + 1) * classes];
+            let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+            lse - row[labels[r] as usize] as f64
+        })
+        .sum::<f64>()
+        / rows as f64;
+    check("cross-entropy loss", s[0] as f64, want, 1e-5, 1e-5);
+}
+
+/// The initial parameters moved by up to ±0.3, so constant initialisations (batch norm's γ = 1,
+/// β = 0) do not hide a missing factor.
+fn perturbed(spec: &NetSpec) -> Vec<f32> {
+    let p = spec.init_params(3, 0);
+    let noise = data(21, p.len(), -0.3, 0.3);
+    p.iter().zip(noise).map(|(a, b)| a + b).collect()
+}
+
+#[test]
+fn batch_norm_in_training_mode() {
+    // A flat layer: statistics over the batch, so every sample's output depends on every
+    // other's (the coupling terms of dx).
+    let spec = NetSpec::flat(
+        5,
+        vec![
+            Layer::Linear(6),
+            Layer::BatchNorm,
+            Layer::Act(Activation::Tanh),
+            Layer::Linear(3),
+        ],
+    );
+    check_network_at(
+        "Linear → BatchNorm1d → Tanh",
+        &spec,
+        &perturbed(&spec),
+        4,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+    // Images: statistics over the batch and every position; the input gradient of the first
+    // layer included.
+    let spec = NetSpec {
+        input: Shape::image(3, 3, 5),
+        layers: vec![
+            Layer::BatchNorm,
+            Layer::Reshape(Shape::flat(45)),
+            Layer::Linear(4),
+        ],
+    };
+    check_network_at(
+        "BatchNorm2d → Flatten → Linear",
+        &spec,
+        &perturbed(&spec),
+        3,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+}
+
+#[test]
+fn upsampling_and_reshapes() {
+    let spec = NetSpec {
+        input: Shape::image(2, 3, 5),
+        layers: vec![
+            Layer::Upsample2x,
+            Layer::Reshape(Shape::flat(2 * 6 * 10)),
+            Layer::Linear(3),
+        ],
+    };
+    check_network("Upsample → Flatten → Linear", &spec, 2, 1.0, 1e-3, 2e-3);
+    // A generator's stack: unflatten a linear layer's output, upsample, normalise, flatten; and
+    // a network ending in a view.
+    let spec = NetSpec::flat(
+        4,
+        vec![
+            Layer::Linear(12),
+            Layer::Reshape(Shape::image(3, 2, 2)),
+            Layer::Upsample2x,
+            Layer::BatchNorm,
+            Layer::Act(Activation::Tanh),
+            Layer::Reshape(Shape::flat(48)),
+            Layer::Linear(2),
+            Layer::Reshape(Shape::image(2, 1, 1)),
+        ],
+    );
+    check_network_at("G-like stack", &spec, &perturbed(&spec), 3, 1.0, 1e-3, 3e-3);
 }

@@ -3,6 +3,7 @@
 
 use duel::checkpoint::Checkpoint;
 use duel::output::read_npy_f32;
+use duel::output::tensorboard::{Event, ValueData, read_events};
 mod common;
 
 use common::cli::{fails, ok, s, tmp};
@@ -56,6 +57,34 @@ fn ring8_run_writes_everything_and_samples() {
     let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
     let modes: usize = last[7].parse().unwrap();
     assert!(modes <= 8);
+    // TensorBoard: one events file, each metrics row as scalars, each sample grid as an image.
+    let events = tensorboard_events(&run);
+    assert_eq!(events.len(), 1, "one events file");
+    let events = &events[0];
+    assert_eq!(events[0].file_version.as_deref(), Some("brain.Event:2"));
+    let scalar_steps: Vec<i64> = events
+        .iter()
+        .filter(|e| e.values.iter().any(|v| v.tag == "losses/d_loss"))
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(scalar_steps, [10, 20, 30]);
+    assert!(
+        events
+            .iter()
+            .flat_map(|e| &e.values)
+            .any(|v| v.tag == "metrics/modes")
+    );
+    let grid = std::fs::read(run.join("samples/latest.png")).unwrap();
+    let images: Vec<(i64, &Vec<u8>)> = events
+        .iter()
+        .flat_map(|e| e.values.iter().map(move |v| (e.step, &v.data)))
+        .filter_map(|(step, d)| match d {
+            ValueData::Image { encoded, .. } => Some((step, encoded)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(images.len(), 3);
+    assert_eq!(images[2], (30, &grid), "the last image is the latest grid");
     let npy = run.join("points.npy");
     ok(&[
         "sample",
@@ -158,6 +187,40 @@ fn mnist_on_the_gpu_then_sampled_as_npy_and_png() {
         "NumPy could not load the .npy (install numpy: pip install numpy): {}",
         String::from_utf8_lossy(&py.stderr)
     );
+
+    // Latent walks: a grid of 8 rows × 5 steps, and a looping GIF beside it.
+    let walk = run.join("walk.png");
+    ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--interpolate",
+        "5",
+        "--out",
+        s(&walk),
+        "--backend",
+        "cpu",
+    ]);
+    let img = image::open(&walk).unwrap();
+    // 28-pixel tiles at 4×, 2-pixel gutters.
+    assert_eq!((img.width(), img.height()), (5 * 114 + 2, 8 * 114 + 2));
+    let gif = std::fs::File::open(run.join("walk.gif")).expect("the GIF is written beside it");
+    let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(gif)).unwrap();
+    let frames = image::AnimationDecoder::into_frames(frames)
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 48, "4 keyframes × 12 frames between");
+    assert!(frames[0].buffer() != frames[6].buffer(), "the walk moves");
+    let err = fails(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--interpolate",
+        "1",
+        "--out",
+        s(&walk),
+    ]);
+    assert!(err.contains("2 to 64"), "{err}");
 }
 
 #[test]
@@ -186,6 +249,31 @@ fn resumed_cpu_run_is_bit_identical_to_an_uninterrupted_one() {
     );
     let err = fails(&["train", "--resume", s(&b), "--batch", "8"]);
     assert!(err.contains("--batch cannot change when resuming"), "{err}");
+    // The resumed run added a second TensorBoard file holding the steps after the checkpoint.
+    let steps = |run: &std::path::Path| -> Vec<Vec<i64>> {
+        let files = tensorboard_events(run);
+        let scalar_steps = |f: &Vec<Event>| {
+            let scalars = f
+                .iter()
+                .filter(|e| e.values.iter().any(|v| v.tag == "losses/g_loss"));
+            scalars.map(|e| e.step).collect()
+        };
+        files.iter().map(scalar_steps).collect()
+    };
+    assert_eq!(steps(&a), [vec![5, 10, 15, 20]]);
+    assert_eq!(steps(&b), [vec![5, 10], vec![15, 20]]);
+}
+
+/// The events of each TensorBoard file in `run` (their CRCs checked), oldest file first.
+fn tensorboard_events(run: &std::path::Path) -> Vec<Vec<Event>> {
+    let mut files: Vec<Vec<Event>> = std::fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("tfevents"))
+        .map(|p| read_events(&p).unwrap())
+        .collect();
+    files.sort_by(|a, b| a[0].wall_time.total_cmp(&b[0].wall_time));
+    files
 }
 
 #[test]

@@ -74,3 +74,63 @@ fn bench_train_reports_iterations_per_second() {
     let err = fails(&["bench", "train", "--preset", "huge"]);
     assert!(err.contains("huge"), "{err}");
 }
+
+/// The matmul kernel per class of product is timed once per adapter and remembered: a second
+/// run reads it from the cache file, and DUEL_MATMUL overrides both.
+#[test]
+fn the_matmul_choice_is_timed_once_and_remembered() {
+    let cache = common::cli::tmp("autotune-cache");
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duel"));
+        cmd.args([
+            "bench",
+            "train",
+            "--preset",
+            "mlp",
+            "--batch",
+            "8",
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--window-secs",
+            "0.05",
+            "--backend",
+            "gpu",
+            "--json",
+        ])
+        .env("DUEL_CACHE_DIR", &cache)
+        .env_remove("DUEL_MATMUL");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let row: serde_json::Value = text
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .expect("a JSON row");
+        row["matmul"].as_str().unwrap().to_string()
+    };
+    let first = run(&[]);
+    let second = run(&[]);
+    if first.contains("no subgroups") {
+        // Only one kernel can run on this adapter: nothing to time or remember.
+        assert!(second.contains("no subgroups"), "{second}");
+        return;
+    }
+    assert!(first.contains("(timed)"), "{first}");
+    assert!(second.contains("(cache)"), "{second}");
+    assert!(cache.join("matmul-autotune.json").is_file());
+    let forced = run(&[("DUEL_MATMUL", "tiled")]);
+    assert!(
+        forced.contains("(DUEL_MATMUL)") && !forced.contains("subgroup"),
+        "{forced}"
+    );
+}

@@ -109,7 +109,7 @@ fn wgan_gp_resumes_exactly_and_logs_the_critics_estimate_and_penalty() {
         .map(|v| v.parse().unwrap())
         .collect();
     // The critic's estimate is E[D(x)] − E[D(G(z))]; the penalty is positive.
-    let w = last[col("w_estimate")];
+    let w = last[col("wasserstein")];
     assert!((w - (last[col("d_real")] - last[col("d_fake")])).abs() < 1e-5);
     assert!(last[col("penalty")] > 0.0 && last[col("grad_norm")] > 0.0);
     assert!(col("modes") > col("grad_norm"));

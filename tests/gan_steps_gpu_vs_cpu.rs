@@ -5,7 +5,9 @@ mod common;
 
 use common::{assert_close, cpu, gpu};
 use duel::backend::{Activation, Backend};
-use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Loss, Noise, Objective};
+use duel::gan::{
+    DeviceData, Gan, GanConfig, GeneratorLoss, Loss, Noise, Objective, Schedule, Updates,
+};
 use duel::model::{Layer, NetSpec, Optimizer, Shape};
 
 fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
@@ -37,6 +39,8 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         noise,
         opt_g: opt,
         opt_d: opt,
+        schedule: Schedule::CONSTANT,
+        updates: Updates::Alternating,
         seed: 42,
         ema: 0.99,
         pack: 1,
@@ -46,8 +50,9 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
 
 fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let rows = 101;
-    let bytes: Vec<u8> = (0..rows * 65).map(|i| (i * 37 % 256) as u8).collect();
-    let rows = be.upload_rows_u8(&bytes, rows, 65, "data").unwrap();
+    let dim = cfg.g.output();
+    let bytes: Vec<u8> = (0..rows * dim).map(|i| (i * 37 % 256) as u8).collect();
+    let rows = be.upload_rows_u8(&bytes, rows, dim, "data").unwrap();
     let data = DeviceData::Bytes {
         rows,
         scale: 2.0 / 255.0,
@@ -67,7 +72,7 @@ fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, V
             s.grad_norm,
         ]);
     }
-    // Parameters, then persistent state (spectral norm's u and v).
+    // Parameters, then persistent state (spectral norm's u and v, batch-norm statistics).
     let mut g = be.read(gan.g.params).unwrap();
     g.extend(be.read(gan.g.state.slice(0, gan.g.n_state)).unwrap());
     g.extend(be.read(gan.g_ema.unwrap()).unwrap());
@@ -132,6 +137,32 @@ fn sgd_momentum_minimax_uniform_noise() {
 }
 
 #[test]
+fn simultaneous_updates_with_decay_and_a_momentum_ramp() {
+    // The paper code's recipe: both gradients from one pass, the learning rate decaying per
+    // update and the momentum ramping per epoch (101 rows at batch 13: an epoch is ~8 updates).
+    let mut cfg = config(
+        Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.5,
+        },
+        GeneratorLoss::NonSaturating,
+        Noise::UniformUnitVariance,
+    );
+    cfg.k = 1;
+    cfg.updates = Updates::Simultaneous;
+    cfg.schedule = Schedule {
+        lr_decay: 1.2,
+        lr_min: 0.075,
+        momentum: Some(duel::gan::MomentumRamp {
+            final_momentum: 0.9,
+            start: 1,
+            saturate: 1,
+        }),
+    };
+    compare(cfg, 1e-5);
+}
+
+#[test]
 fn packed_discriminator() {
     // PacGAN: D reads 3 samples at once; the batch of 12 is 4 packs of real and 4 of fake.
     let mut cfg = config(
@@ -145,9 +176,57 @@ fn packed_discriminator() {
     compare(cfg, 1e-5);
 }
 
+/// A small DCGAN-shaped pair: G's noise is a 4×2×2 image grown by transposed convolutions to
+/// 1×8×8 (ReLU fused below, tanh on top); D strides down with convolutions and LeakyReLU.
+fn conv_config() -> GanConfig {
+    let conv = |out, k, stride, pad| Layer::Conv2d {
+        out,
+        k,
+        stride,
+        pad,
+    };
+    let conv_t = |out, k, stride, pad| Layer::ConvTranspose2d {
+        out,
+        k,
+        stride,
+        pad,
+    };
+    let mut cfg = config(
+        Optimizer::adam(1e-3, 0.5, 0.999),
+        GeneratorLoss::NonSaturating,
+        Noise::Normal,
+    );
+    cfg.g = NetSpec {
+        input: Shape::image(4, 2, 2),
+        layers: vec![
+            conv_t(6, 4, 2, 1),
+            Layer::Act(Activation::Relu),
+            conv_t(1, 4, 2, 1),
+            Layer::Act(Activation::Tanh),
+        ],
+    };
+    cfg.d = NetSpec {
+        input: Shape::image(1, 8, 8),
+        layers: vec![
+            conv(5, 4, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(7, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(1),
+        ],
+    };
+    cfg
+}
+
+#[test]
+fn conv_gan_iterations() {
+    compare(conv_config(), 1e-5);
+}
+
 #[test]
 fn an_iteration_is_one_submit_and_reads_nothing() {
-    let plain = config(
+    let mut be = gpu();
+    let mlp = config(
         Optimizer::adam(1e-3, 0.5, 0.999),
         GeneratorLoss::NonSaturating,
         Noise::Normal,
@@ -162,10 +241,10 @@ fn an_iteration_is_one_submit_and_reads_nothing() {
         Optimizer::adam(1e-3, 0.0, 0.9),
         true,
     );
-    for cfg in [plain, gp_sn] {
-        let mut be = gpu();
-        let bytes = vec![7u8; 40 * 65];
-        let rows = be.upload_rows_u8(&bytes, 40, 65, "data").unwrap();
+    for cfg in [mlp, conv_config(), gp_sn] {
+        let dim = cfg.g.output();
+        let bytes = vec![7u8; 40 * dim];
+        let rows = be.upload_rows_u8(&bytes, 40, dim, "data").unwrap();
         let data = DeviceData::Bytes {
             rows,
             scale: 1.0 / 255.0,
@@ -312,4 +391,23 @@ fn lsgan() {
         objective_config(objective, Optimizer::adam(1e-3, 0.5, 0.999), false),
         1e-5,
     );
+}
+
+#[test]
+fn conv_critic_with_gradient_penalty_and_spectral_norm() {
+    // The conv layers' tangent pass and spectral norm of a [out, in·k·k] kernel, one iteration
+    // of WGAN-GP with both on.
+    let mut cfg = conv_config();
+    cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
+    cfg.objective = Objective {
+        loss: Loss::Wasserstein,
+        gp: 10.0,
+        ..Default::default()
+    };
+    cfg.opt_d = Optimizer::Sgd {
+        lr: 0.01,
+        momentum: 0.5,
+    };
+    cfg.opt_g = cfg.opt_d;
+    compare(cfg, 1e-5);
 }

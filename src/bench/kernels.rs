@@ -157,7 +157,8 @@ pub fn bench_kernels(
                     g.set_matmul_plan(keep);
                 }
             }
-            let (amount, unit) = if is_matmul {
+            // Products (the matmul and the convolutions' implicit GEMMs) in GFLOP/s.
+            let (amount, unit) = if is_matmul || def.name.starts_with("conv2d") {
                 (work.flops, "GFLOP/s")
             } else {
                 (work.bytes, "GB/s")

@@ -5,7 +5,7 @@
 use super::{Stat, TrainOpts, load_average, process_cpu_seconds};
 use crate::backend::{Activation, Backend, Counters};
 use crate::cpu::CpuBackend;
-use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise};
+use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
 use crate::gpu::{GpuBackend, ProfiledDispatch, context::selector_from_env};
 use crate::model::{Layer, NetSpec, Optimizer, Shape};
 use anyhow::{Result, bail};
@@ -96,6 +96,8 @@ pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
         noise: Noise::Normal,
         opt_g: adam,
         opt_d: adam,
+        schedule: Schedule::CONSTANT,
+        updates: Updates::Alternating,
         seed: 1,
         // The peers' spec: no weight average, no packing.
         ema: 0.0,
@@ -112,7 +114,8 @@ pub struct TrainRow {
     pub batch: usize,
     pub backend: &'static str,
     pub device: String,
-    /// The GPU matmul kernel in use ("" on the CPU).
+    /// The GPU matmul kernel each class of product uses and where the choice came from ("" on
+    /// the CPU).
     pub matmul: String,
     pub it_per_s: Stat,
     pub ms_per_iter: f64,
@@ -173,7 +176,7 @@ impl AnyBackend {
     pub fn matmul(&self) -> String {
         match self {
             AnyBackend::Cpu(_) => String::new(),
-            AnyBackend::Gpu(b) => b.matmul_choice().name().into(),
+            AnyBackend::Gpu(b) => b.matmul_plan().describe(),
         }
     }
 
@@ -366,11 +369,10 @@ pub fn print_table(rows: &[TrainRow]) {
         return;
     }
     println!(
-        "{:<7} {:>5} {:<4} {:<9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8} {:>10} {:>9} {:>5}",
+        "{:<7} {:>5} {:<4} {:>9} {:>9} {:>9} {:>8} {:>11} {:>8} {:>10} {:>9} {:>5}",
         "preset",
         "batch",
         "be",
-        "matmul",
         "it/s",
         "±%",
         "ms/it",
@@ -383,11 +385,10 @@ pub fn print_table(rows: &[TrainRow]) {
     );
     for r in rows {
         println!(
-            "{:<7} {:>5} {:<4} {:<9} {:>9.2} {:>9.1} {:>9.1} {:>8.1} {:>11.1} {:>8.2} {:>10.0} {:>9} {:>5}",
+            "{:<7} {:>5} {:<4} {:>9.2} {:>9.1} {:>9.1} {:>8.1} {:>11.1} {:>8.2} {:>10.0} {:>9} {:>5}",
             r.preset,
             r.batch,
             r.backend,
-            if r.matmul.is_empty() { "-" } else { &r.matmul },
             r.it_per_s.median,
             r.it_per_s.spread_pct(),
             r.ms_per_iter,
@@ -402,6 +403,9 @@ pub fn print_table(rows: &[TrainRow]) {
     let mut devices: Vec<&str> = rows.iter().map(|r| r.device.as_str()).collect();
     devices.dedup();
     println!("devices: {}", devices.join("; "));
+    if let Some(r) = rows.iter().find(|r| !r.matmul.is_empty()) {
+        println!("GPU matmul kernels: {}", r.matmul);
+    }
 }
 
 pub fn print_profile(rows: &[ProfileRow]) {

@@ -1,33 +1,75 @@
-//! A directory tree of PNG/JPEG files loaded as one square [`ImageSet`].
+//! A directory tree of PNG/JPEG files loaded as one square [`ImageSet`], labelled by its
+//! first-level subfolders when it has them.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
-use image::{DynamicImage, ImageReader, imageops::FilterType};
+use image::{DynamicImage, ImageReader, RgbImage, RgbaImage, imageops::FilterType};
+use serde::{Deserialize, Serialize};
 
 use super::ImageSet;
 
 /// File extensions picked up (compared case-insensitively).
 pub const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
+/// The most a decoded image folder may occupy in memory (n · C · H · W bytes): beyond it the
+/// load would take minutes and most of a machine's memory before training could start.
+pub const MAX_DECODED_BYTES: usize = 4 << 30;
+
+/// What transparent pixels are composited onto.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Background {
+    #[default]
+    White,
+    Black,
+}
+
+impl Background {
+    fn value(self) -> u8 {
+        match self {
+            Background::White => 255,
+            Background::Black => 0,
+        }
+    }
+}
+
+/// How a folder's images are converted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FolderOptions {
+    /// 1 (luma) or 3 (RGB).
+    pub channels: usize,
+    /// Side of the square every image is resized and centre-cropped to.
+    pub size: usize,
+    pub background: Background,
+    /// Fail unless the folder holds one class per first-level subfolder.
+    pub require_labels: bool,
+}
+
 /// Loads every `.png`/`.jpg`/`.jpeg` file under `dir` (recursively, any case) as a
 /// `channels × size × size` image.
 ///
 /// - Order: paths sorted lexicographically, so the set (and a later
 ///   [`ImageSet::split_tail`]) is deterministic.
-/// - Colour: every image is converted to `channels` (1 = luma, 3 = RGB) whatever
-///   its source type, so mixed gray/RGB/RGBA sources are fine; alpha is dropped
-///   (transparent pixels keep their stored colour). `channels` must be 1 or 3.
+/// - Colour: an image with alpha is composited onto `background` (straight alpha, as PNG stores
+///   it, in sRGB like a browser), then every image is converted to `channels` (1 = luma,
+///   3 = RGB), so mixed gray/RGB/RGBA sources are fine.
 /// - Geometry: resized (Triangle filter) so the SHORT side equals `size`, then
 ///   centre-cropped to `size × size`.
+/// - Labels: when every image lies in a first-level subfolder, each subfolder holding images
+///   is a class (names sorted, as torchvision's ImageFolder). Images directly in `dir` beside
+///   such subfolders, or no subfolders at all, leave the set unlabelled — an error with
+///   `require_labels`, naming a file to move.
 /// - Skipped: names starting with `.` (hidden files, macOS `._*` resource forks);
 ///   symlinked directories are not followed (avoids cycles), symlinked files are.
 /// - Format is sniffed from file contents, so a mislabelled extension still loads.
 ///
-/// Errors: `dir` missing or not a directory, no matching files, any file that
-/// fails to decode (named in the message).
-pub fn load_image_folder(dir: &Path, channels: usize, size: usize) -> Result<ImageSet> {
+/// Errors: `dir` missing or not a directory, no matching files, a decoded size above
+/// [`MAX_DECODED_BYTES`], any file that fails to decode (named in the message).
+pub fn load_image_folder(dir: &Path, opts: &FolderOptions) -> Result<ImageSet> {
+    let FolderOptions { channels, size, .. } = *opts;
     ensure!(
         channels == 1 || channels == 3,
         "image folder: channels must be 1 (grayscale) or 3 (RGB), got {channels}"
@@ -48,21 +90,79 @@ pub fn load_image_folder(dir: &Path, channels: usize, size: usize) -> Result<Ima
             EXTENSIONS.map(|e| format!(".{e}")).join(", ")
         );
     }
+    let labels = match classes_of(dir, &paths) {
+        Ok(found) => Some(found),
+        Err(why) if opts.require_labels => bail!(
+            "{}: {why}; labels come from one subfolder per class (DIR/cat/*.png, DIR/dog/*.png)",
+            dir.display()
+        ),
+        Err(_) => None,
+    };
+    check_memory(dir, paths.len(), channels, size)?;
 
     let side = u32::try_from(size).context("image folder: size too large")?;
     let image_len = channels * size * size;
     let mut pixels = Vec::with_capacity(paths.len() * image_len);
     for path in &paths {
         let img = decode(path)?;
-        append_chw(&img, channels, side, &mut pixels);
+        append_chw(img, channels, side, opts.background, &mut pixels);
     }
-    Ok(ImageSet {
-        n: paths.len(),
-        channels,
-        height: size,
-        width: size,
-        pixels,
-    })
+    let set = ImageSet::unlabelled(paths.len(), channels, size, size, pixels);
+    match labels {
+        Some((labels, classes)) => set.with_labels(labels, classes),
+        None => Ok(set),
+    }
+}
+
+/// Labels from first-level subfolders: (label per path, sorted class names), or why not.
+fn classes_of(dir: &Path, paths: &[PathBuf]) -> Result<(Vec<u32>, Vec<String>), String> {
+    let mut class_of = Vec::with_capacity(paths.len());
+    for p in paths {
+        let rel = p.strip_prefix(dir).expect("collected under dir");
+        let mut parts = rel.components();
+        let first = parts.next().expect("a file name");
+        if parts.next().is_none() {
+            class_of.push(None);
+        } else {
+            class_of.push(Some(first.as_os_str().to_string_lossy().into_owned()));
+        }
+    }
+    let mut index: BTreeMap<String, u32> =
+        class_of.iter().flatten().map(|c| (c.clone(), 0)).collect();
+    if index.is_empty() {
+        return Err("has no class subfolders, only images directly in it".into());
+    }
+    if let Some(i) = class_of.iter().position(Option::is_none) {
+        return Err(format!(
+            "{} lies directly in the folder beside {} class subfolders; move it into one \
+             or remove it",
+            paths[i].display(),
+            index.len()
+        ));
+    }
+    for (i, v) in index.values_mut().enumerate() {
+        *v = i as u32;
+    }
+    let labels = class_of.iter().flatten().map(|c| index[c]).collect();
+    Ok((labels, index.into_keys().collect()))
+}
+
+/// Refuses a folder whose decoded pixels would exceed [`MAX_DECODED_BYTES`], naming the largest
+/// `--image-size` that fits.
+fn check_memory(dir: &Path, n: usize, channels: usize, size: usize) -> Result<()> {
+    let bytes = (n as u128) * (channels * size * size) as u128;
+    if bytes <= MAX_DECODED_BYTES as u128 {
+        return Ok(());
+    }
+    let fits = ((MAX_DECODED_BYTES / (n * channels)) as f64).sqrt().floor() as usize;
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    bail!(
+        "{}: {n} images of {channels}x{size}x{size} need {:.1} GiB decoded, more than duel's \
+         {:.0} GiB limit for a dataset in memory; use --image-size {fits} or less, or fewer images",
+        dir.display(),
+        gib(bytes as f64),
+        gib(MAX_DECODED_BYTES as f64)
+    )
 }
 
 /// Recursively gathers image files under `dir`.
@@ -108,9 +208,14 @@ fn decode(path: &Path) -> Result<DynamicImage> {
         .with_context(fail)
 }
 
-/// Converts to `channels`, resizes short side to `side`, centre-crops, and appends
-/// the result to `out` in CHW order.
-fn append_chw(img: &DynamicImage, channels: usize, side: u32, out: &mut Vec<u8>) {
+/// Composites alpha onto `background`, converts to `channels`, resizes the short side to
+/// `side`, centre-crops, and appends the result to `out` in CHW order.
+fn append_chw(img: DynamicImage, channels: usize, side: u32, bg: Background, out: &mut Vec<u8>) {
+    let img = if img.color().has_alpha() {
+        DynamicImage::ImageRgb8(composite(&img.to_rgba8(), bg))
+    } else {
+        img
+    };
     let converted = if channels == 1 {
         DynamicImage::ImageLuma8(img.to_luma8())
     } else {
@@ -128,6 +233,16 @@ fn append_chw(img: &DynamicImage, channels: usize, side: u32, out: &mut Vec<u8>)
     }
 }
 
+/// c·a + bg·(1 − a) per channel, rounded, with straight alpha a = A / 255.
+fn composite(rgba: &RgbaImage, bg: Background) -> RgbImage {
+    let bg = bg.value() as u32;
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0.map(u32::from);
+        let mix = |c: u32| ((c * a + bg * (255 - a) + 127) / 255) as u8;
+        image::Rgb([mix(r), mix(g), mix(b)])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,9 +256,18 @@ mod tests {
         dir
     }
 
+    fn opts(channels: usize, size: usize) -> FolderOptions {
+        FolderOptions {
+            channels,
+            size,
+            background: Background::White,
+            require_labels: false,
+        }
+    }
+
     /// Tree (sorted order): a.png (gray 10x6, value 200), sub/b.JPG (RGB 8x16,
-    /// solid red-ish), sub/deeper/c.jpeg (RGBA 12x12 PNG content, solid green),
-    /// plus files that must be ignored.
+    /// solid red-ish), sub/deeper/c.jpeg (RGBA 12x12 PNG content, solid half-transparent
+    /// green), plus files that must be ignored.
     fn make_tree(dir: &Path) {
         fs::create_dir_all(dir.join("sub/deeper")).unwrap();
         image::GrayImage::from_pixel(10, 6, Luma([200]))
@@ -167,11 +291,12 @@ mod tests {
     fn loads_rgb_tree() {
         let dir = tmp("rgb");
         make_tree(&dir);
-        let set = load_image_folder(&dir, 3, 4).unwrap();
+        let set = load_image_folder(&dir, &opts(3, 4)).unwrap();
         assert_eq!((set.n, set.channels, set.height, set.width), (3, 3, 4, 4));
         assert_eq!(set.pixels.len(), 3 * 48);
-        // Each image is solid, so every pixel of each channel plane is that colour.
-        let want: [[u8; 3]; 3] = [[200, 200, 200], [220, 30, 40], [0, 255, 0]];
+        // Each image is solid, so every pixel of each channel plane is that colour; the green
+        // at alpha 128/255 is mixed with the white background: 255·127/255 + 0·128/255 ≈ 127.
+        let want: [[u8; 3]; 3] = [[200, 200, 200], [220, 30, 40], [127, 255, 127]];
         for (i, rgb) in want.iter().enumerate() {
             let img = set.image(i);
             for (c, &v) in rgb.iter().enumerate() {
@@ -181,17 +306,61 @@ mod tests {
                 }
             }
         }
+        // a.png lies in the root beside the `sub` folder: no labels unless required.
+        assert_eq!(set.labels, None);
     }
 
     #[test]
     fn loads_gray_and_keeps_size() {
         let dir = tmp("gray");
         make_tree(&dir);
-        let set = load_image_folder(&dir, 1, 6).unwrap();
+        let set = load_image_folder(&dir, &opts(1, 6)).unwrap();
         assert_eq!((set.n, set.channels, set.height, set.width), (3, 1, 6, 6));
         assert!(set.image(0).iter().all(|&p| p == 200));
         let green_luma = set.image(2)[0];
         assert!(set.image(2).iter().all(|&p| p == green_luma) && green_luma > 150);
+    }
+
+    #[test]
+    fn transparent_pixels_take_the_background_not_their_stored_colour() {
+        // Left half opaque red, right half fully transparent with blue stored in it.
+        let dir = tmp("alpha");
+        image::RgbaImage::from_fn(8, 8, |x, _| {
+            Rgba(if x < 4 {
+                [255, 0, 0, 255]
+            } else {
+                [0, 0, 255, 0]
+            })
+        })
+        .save(dir.join("half.png"))
+        .unwrap();
+        let plane = |set: &ImageSet, c: usize| set.image(0)[c * 64..(c + 1) * 64].to_vec();
+        for (bg, v) in [(Background::White, 255), (Background::Black, 0)] {
+            let set = load_image_folder(
+                &dir,
+                &FolderOptions {
+                    background: bg,
+                    ..opts(3, 8)
+                },
+            )
+            .unwrap();
+            for (c, red_half) in [(0, 255), (1, 0), (2, 0)] {
+                let p = plane(&set, c);
+                for y in 0..8 {
+                    assert_eq!(&p[y * 8..y * 8 + 4], &[red_half; 4], "{bg:?} c{c} y{y}");
+                    assert_eq!(&p[y * 8 + 4..y * 8 + 8], &[v; 4], "{bg:?} c{c} y{y}");
+                }
+            }
+            let gray = load_image_folder(
+                &dir,
+                &FolderOptions {
+                    background: bg,
+                    ..opts(1, 8)
+                },
+            )
+            .unwrap();
+            assert_eq!(gray.image(0)[7], v, "{bg:?}: gray background");
+        }
     }
 
     #[test]
@@ -202,29 +371,114 @@ mod tests {
             Luma([if (4..8).contains(&x) { 255 } else { 0 }])
         });
         img.save(dir.join("stripe.png")).unwrap();
-        let set = load_image_folder(&dir, 1, 4).unwrap();
+        let set = load_image_folder(&dir, &opts(1, 4)).unwrap();
         assert_eq!(set.pixels, vec![255; 16]);
+    }
+
+    /// cat/ (2 images, one nested deeper), dog/ (1 image), empty/ (none): pixel value marks
+    /// the file.
+    fn make_classes(dir: &Path) {
+        for sub in ["dog", "cat/deeper", "empty"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for (name, v) in [
+            ("dog/d.png", 30),
+            ("cat/c1.png", 10),
+            ("cat/deeper/c2.png", 20),
+        ] {
+            image::GrayImage::from_pixel(4, 4, Luma([v]))
+                .save(dir.join(name))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn class_subfolders_label_their_images() {
+        let dir = tmp("classes");
+        make_classes(&dir);
+        let required = FolderOptions {
+            require_labels: true,
+            ..opts(1, 4)
+        };
+        let set = load_image_folder(&dir, &required).unwrap();
+        assert_eq!(
+            set.classes,
+            ["cat", "dog"],
+            "sorted; empty folders are no class"
+        );
+        // Sorted paths: cat/c1, cat/deeper/c2, dog/d.
+        assert_eq!(set.labels, Some(vec![0, 0, 1]));
+        assert_eq!(
+            (set.image(0)[0], set.image(1)[0], set.image(2)[0]),
+            (10, 20, 30)
+        );
+        assert_eq!(
+            load_image_folder(&dir, &opts(1, 4)).unwrap().labels,
+            set.labels
+        );
+
+        // A file in the root beside class folders: refused when labels are required.
+        image::GrayImage::from_pixel(4, 4, Luma([0]))
+            .save(dir.join("stray.png"))
+            .unwrap();
+        let e = format!("{:#}", load_image_folder(&dir, &required).unwrap_err());
+        assert!(
+            e.contains("stray.png lies directly in the folder beside 2 class subfolders"),
+            "{e}"
+        );
+        let plain = load_image_folder(&dir, &opts(1, 4)).unwrap();
+        assert_eq!((plain.n, plain.labels), (4, None));
+
+        // No subfolders at all.
+        let flat = tmp("flat");
+        image::GrayImage::from_pixel(4, 4, Luma([0]))
+            .save(flat.join("x.png"))
+            .unwrap();
+        let e = format!("{:#}", load_image_folder(&flat, &required).unwrap_err());
+        assert!(e.contains("has no class subfolders"), "{e}");
+    }
+
+    #[test]
+    fn a_folder_too_large_to_decode_is_refused_before_decoding() {
+        let dir = tmp("huge");
+        make_tree(&dir);
+        // 3 RGB images of 30000² would need 7.5 GiB: refused at once, naming what fits
+        // (⌊√(4 GiB / 9)⌋ = 21845).
+        let e = load_image_folder(&dir, &opts(3, 30_000))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("3 images of 3x30000x30000 need 7.5 GiB decoded")
+                && e.contains("use --image-size 21845 or less"),
+            "{e}"
+        );
     }
 
     #[test]
     fn errors() {
         let dir = tmp("errs");
-        let e = load_image_folder(&dir.join("missing"), 1, 8)
+        let e = load_image_folder(&dir.join("missing"), &opts(1, 8))
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing: no such directory"), "{e}");
-        let e = load_image_folder(&dir, 1, 8).unwrap_err().to_string();
+        let e = load_image_folder(&dir, &opts(1, 8))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("no images found") && e.contains(".png, .jpg, .jpeg"),
             "{e}"
         );
-        let e = load_image_folder(&dir, 2, 8).unwrap_err().to_string();
+        let e = load_image_folder(&dir, &opts(2, 8))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("channels must be 1 (grayscale) or 3 (RGB), got 2"),
             "{e}"
         );
         fs::write(dir.join("junk.png"), b"definitely not a png").unwrap();
-        let e = load_image_folder(&dir, 1, 8).unwrap_err().to_string();
+        let e = load_image_folder(&dir, &opts(1, 8))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("junk.png: cannot decode image"), "{e}");
     }
 }

@@ -37,19 +37,7 @@ pub fn load_idx_images(path: &Path) -> Result<ImageSet> {
 
 /// Parses IDX image bytes held in memory (gzip or raw); `name` labels errors.
 pub fn parse_idx_images(bytes: &[u8], name: &str) -> Result<ImageSet> {
-    let raw: Cow<[u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                anyhow!(
-                    "{name}: corrupt gzip data ({e}); re-download the file or pass it uncompressed"
-                )
-            })?;
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(bytes)
-    };
+    let raw = gunzip(bytes, name)?;
 
     ensure!(
         raw.len() >= 4,
@@ -96,17 +84,25 @@ pub fn parse_idx_images(bytes: &[u8], name: &str) -> Result<ImageSet> {
 
     let mut pixels = raw.into_owned();
     pixels.drain(..HEADER_LEN);
-    Ok(ImageSet {
-        n,
-        channels: 1,
-        height: h,
-        width: w,
-        pixels,
-    })
+    Ok(ImageSet::unlabelled(n, 1, h, w, pixels))
+}
+
+/// `bytes`, inflated when they start with gzip's magic (1f 8b); `name` labels errors.
+pub(super) fn gunzip<'a>(bytes: &'a [u8], name: &str) -> Result<Cow<'a, [u8]>> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::new();
+    MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            anyhow!("{name}: corrupt gzip data ({e}); re-download the file or pass it uncompressed")
+        })?;
+    Ok(Cow::Owned(out))
 }
 
 /// The file to read for `path`: itself, or a standard name inside a directory.
-fn resolve(path: &Path) -> Result<PathBuf> {
+pub(super) fn resolve(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
         return STANDARD_NAMES
             .iter()
@@ -129,7 +125,7 @@ fn resolve(path: &Path) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
+pub(super) fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 

@@ -1,14 +1,18 @@
-//! Training data: 8-bit image sets (IDX files, image folders) and 2-D Gaussian mixtures.
+//! Training data: 8-bit image sets (IDX files, image folders, Stacked MNIST) with their class
+//! labels where the source has them, and 2-D Gaussian mixtures.
 
 pub mod folder;
 pub mod idx;
+pub mod labels;
 pub mod mixture;
+pub mod stacked;
 
-pub use folder::load_image_folder;
+pub use folder::{Background, FolderOptions, load_image_folder};
 pub use idx::{load_idx_images, parse_idx_images};
+pub use labels::{load_idx_labels, parse_idx_labels};
 pub use mixture::Mixture2d;
 
-use anyhow::ensure;
+use anyhow::{Result, bail, ensure};
 
 /// Images as 8-bit pixels, CHW order per image, row-major, images contiguous.
 ///
@@ -21,9 +25,65 @@ pub struct ImageSet {
     pub height: usize,
     pub width: usize,
     pub pixels: Vec<u8>,
+    /// Class of each image, `labels[i] < classes.len()`, when the source has labels (an IDX label
+    /// file, class subfolders, the embedded digits, Stacked MNIST's three digits); `None` otherwise.
+    pub labels: Option<Vec<u32>>,
+    /// Class names indexed by label ("0".."9" for digits, subfolder names); empty when unlabelled.
+    pub classes: Vec<String>,
 }
 
 impl ImageSet {
+    /// A set without labels.
+    pub fn unlabelled(
+        n: usize,
+        channels: usize,
+        height: usize,
+        width: usize,
+        pixels: Vec<u8>,
+    ) -> Self {
+        Self {
+            n,
+            channels,
+            height,
+            width,
+            pixels,
+            labels: None,
+            classes: Vec::new(),
+        }
+    }
+
+    /// Attaches `labels` (one per image, each below `classes.len()`).
+    pub fn with_labels(mut self, labels: Vec<u32>, classes: Vec<String>) -> Result<Self> {
+        ensure!(
+            labels.len() == self.n,
+            "{} labels for {} images",
+            labels.len(),
+            self.n
+        );
+        if let Some((i, l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= classes.len())
+        {
+            bail!(
+                "label {l} of image {i} is out of range: there are {} classes",
+                classes.len()
+            );
+        }
+        self.labels = Some(labels);
+        self.classes = classes;
+        Ok(self)
+    }
+
+    /// Images per class (empty when unlabelled).
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &l in self.labels.iter().flatten() {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+
     /// Bytes per image: `channels * height * width`.
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
@@ -39,7 +99,7 @@ impl ImageSet {
     /// Splits off a fixed held-out subset: returns `(train, heldout)` where `heldout`
     /// is the LAST `k` images, so the split is deterministic for a given source
     /// order. Errors if `k >= n` (training would be left empty).
-    pub fn split_tail(self, k: usize) -> anyhow::Result<(ImageSet, ImageSet)> {
+    pub fn split_tail(self, k: usize) -> Result<(ImageSet, ImageSet)> {
         ensure!(
             k < self.n,
             "cannot hold out {k} of {} images: at least one must remain for training; \
@@ -53,15 +113,20 @@ impl ImageSet {
             height,
             width,
             mut pixels,
+            mut labels,
+            classes,
         } = self;
         let train_n = n - k;
         let tail = pixels.split_off(train_n * channels * height * width);
+        let tail_labels = labels.as_mut().map(|l| l.split_off(train_n));
         let train = ImageSet {
             n: train_n,
             channels,
             height,
             width,
             pixels,
+            labels,
+            classes: classes.clone(),
         };
         let heldout = ImageSet {
             n: k,
@@ -69,6 +134,8 @@ impl ImageSet {
             height,
             width,
             pixels: tail,
+            labels: tail_labels,
+            classes,
         };
         Ok((train, heldout))
     }
@@ -79,13 +146,7 @@ mod tests {
     use super::*;
 
     fn set(n: usize) -> ImageSet {
-        ImageSet {
-            n,
-            channels: 1,
-            height: 2,
-            width: 3,
-            pixels: (0..n * 6).map(|v| v as u8).collect(),
-        }
+        ImageSet::unlabelled(n, 1, 2, 3, (0..n * 6).map(|v| v as u8).collect())
     }
 
     #[test]
@@ -104,5 +165,34 @@ mod tests {
         assert_eq!((train.n, held.n, held.pixels.len()), (3, 0, 0));
         let err = set(3).split_tail(3).unwrap_err().to_string();
         assert!(err.contains("cannot hold out 3 of 3"), "{err}");
+    }
+
+    #[test]
+    fn labels_follow_their_images_through_the_split() {
+        let classes = vec!["a".to_string(), "b".into(), "c".into()];
+        let labelled = set(5).with_labels(vec![0, 2, 1, 1, 2], classes.clone());
+        let (train, held) = labelled.unwrap().split_tail(2).unwrap();
+        assert_eq!(train.labels, Some(vec![0, 2, 1]));
+        assert_eq!(held.labels, Some(vec![1, 2]));
+        assert_eq!(
+            (train.classes.clone(), held.classes),
+            (classes.clone(), classes)
+        );
+        assert_eq!(train.class_counts(), vec![1, 1, 1]);
+        let (train, held) = set(3).split_tail(1).unwrap();
+        assert_eq!((train.labels, held.labels), (None, None));
+    }
+
+    #[test]
+    fn labels_must_match_the_images_and_the_classes() {
+        let two = vec!["a".to_string(), "b".into()];
+        let e = set(3).with_labels(vec![0, 1], two.clone()).unwrap_err();
+        assert!(e.to_string().contains("2 labels for 3 images"), "{e}");
+        let e = set(3).with_labels(vec![0, 2, 1], two).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("label 2 of image 1 is out of range: there are 2 classes"),
+            "{e}"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! What a GAN is trained with: the two networks' specs, the losses, the optimizers and the
 //! schedule of Algorithm 1, checked before anything is allocated.
 
-use super::Objective;
-use crate::backend::GanLossKind;
+use super::{Objective, Schedule};
+use crate::backend::{Backend, GanLossKind, Tensor};
+use crate::kernels::rng::{rng_normal, rng_uniform};
 use crate::model::{NetSpec, Network, Optimizer};
+use crate::rng::RngKey;
 use anyhow::{Result, bail};
 
 /// The generator's objective.
@@ -31,6 +33,35 @@ pub enum Noise {
     Uniform,
     /// N(0, 1) in every dimension.
     Normal,
+    /// U(−√3, √3) in every dimension: unit variance, what the paper's code (the `adversarial`
+    /// repository's `Generator`) draws for `noise: uniform`.
+    UniformUnitVariance,
+}
+
+impl Noise {
+    /// Fills `z` with `n` draws from the counter-based stream `key`.
+    pub fn draw(self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
+        match self {
+            Noise::Uniform => rng_uniform(be, z, n, -1.0, 1.0, key),
+            Noise::Normal => rng_normal(be, z, n, key),
+            Noise::UniformUnitVariance => {
+                let b = 3f32.sqrt();
+                rng_uniform(be, z, n, -b, b, key)
+            }
+        }
+    }
+}
+
+/// How an iteration updates the two networks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Updates {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code (`AdversaryCost2` under one SGD): one real and one fake batch through D
+    /// once; D's gradient and G's gradient (through the same D outputs and dropout masks) are
+    /// both taken at the current weights, then both networks are updated.
+    Simultaneous,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +75,9 @@ pub struct GanConfig {
     pub noise: Noise,
     pub opt_g: Optimizer,
     pub opt_d: Optimizer,
+    /// Learning-rate decay and momentum ramp of both optimizers.
+    pub schedule: Schedule,
+    pub updates: Updates,
     pub seed: u64,
     /// Decay of the moving average of G's weights that samples are drawn from (0 = sample the
     /// raw weights).
@@ -87,6 +121,18 @@ impl GanConfig {
         if !(0.0..1.0).contains(&self.ema) {
             bail!("--ema must be in [0, 1), not {}", self.ema);
         }
+        // Batch norm normalises over the batch: one sample per batch normalises to the bias.
+        for (name, spec, rows) in [
+            ("generator", &self.g, self.batch),
+            ("discriminator", &self.d, self.batch / self.pack.max(1)),
+        ] {
+            if rows < 2 && spec.layers.contains(&crate::model::Layer::BatchNorm) {
+                bail!(
+                    "the {name} uses batch norm, which needs batches of at least 2 samples \
+                     (packs, with --pack); use a larger --batch"
+                );
+            }
+        }
         if self.k == 0 {
             bail!("--k (discriminator steps per generator step) must be at least 1");
         }
@@ -100,6 +146,14 @@ impl GanConfig {
                      norm there: it couples the samples), or drop the penalty"
                 )
             })?;
+        }
+        self.schedule.validate()?;
+        if self.updates == Updates::Simultaneous && self.k != 1 {
+            bail!(
+                "--updates simultaneous makes one D-update and one G-update from each batch; \
+                 --k must be 1, not {}",
+                self.k
+            );
         }
         for (name, opt) in [("generator", self.opt_g), ("discriminator", self.opt_d)] {
             if !(opt.lr() > 0.0 && opt.lr().is_finite()) {

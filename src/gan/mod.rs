@@ -6,10 +6,13 @@
 mod config;
 mod objective;
 pub mod penalty;
+mod schedule;
+mod simultaneous;
 mod state;
 
-pub use config::{GanConfig, GeneratorLoss, Noise};
+pub use config::{GanConfig, GeneratorLoss, Noise, Updates};
 pub use objective::{LogField, Loss, Objective};
+pub use schedule::{MomentumRamp, Schedule, epoch};
 pub use state::{GanState, NetState};
 
 use crate::backend::{Backend, DeviceRows, Tensor};
@@ -17,13 +20,16 @@ use crate::kernels::ema::ema_update;
 use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
-use crate::kernels::rng::{rng_index, rng_normal, rng_uniform};
+use crate::kernels::rng::rng_index;
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 
 /// Words of the statistics buffer (see `Gan::stats`).
 const STATS: usize = 8;
+
+/// Samples the moving average's standing batch-norm statistics are measured on.
+pub const STANDING_SAMPLES: usize = 1024;
 
 /// Real data resident on the backend, and how a gathered row becomes D's input.
 pub enum DeviceData {
@@ -89,6 +95,8 @@ pub struct Gan {
     x_d: Tensor,
     z: Tensor,
     idx: Tensor,
+    /// [0, 2m): dL/dlogit of a D-step or G-step. [2m, 4m): the simultaneous step's G-loss
+    /// gradient over [real; fake] logits, whose real half is never written and stays 0.
     dlogits: Tensor,
     /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps,
     /// then (penalty, mean ‖∇ₓD‖) of D-steps.
@@ -97,6 +105,11 @@ pub struct Gan {
     penalty: Option<penalty::Penalty>,
     /// The moving average of G's parameters, when `cfg.ema > 0`.
     pub g_ema: Option<Tensor>,
+    /// The batch-norm statistics of the moving average ("standing statistics", see
+    /// `standing_statistics`), when G has batch norm and `cfg.ema > 0`; and the G-step count
+    /// they were computed at.
+    g_ema_state: Option<Tensor>,
+    standing_at: Option<u64>,
     pub rng: RngState,
     pub iteration: u64,
     d_steps: u64,
@@ -167,8 +180,8 @@ impl Gan {
         let (gp, dp) = match params {
             Some(p) => p,
             None => {
-                g_init = cfg.g.init_params(cfg.seed, 0);
-                d_init = cfg.d.init_params(cfg.seed, 1 << 40);
+                g_init = cfg.g.init_params(cfg.seed, crate::init::G_STREAM);
+                d_init = cfg.d.init_params(cfg.seed, crate::init::D_STREAM);
                 (&g_init[..], &d_init[..])
             }
         };
@@ -188,7 +201,7 @@ impl Gan {
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input.len(), "noise")?;
         let idx = be.alloc(m, "batch indices")?;
-        let dlogits = be.alloc(2 * m, "logit gradients")?;
+        let dlogits = be.alloc(4 * m, "logit gradients")?;
         let stats = be.alloc(STATS, "loss statistics")?;
         let g_ema = if cfg.ema > 0.0 {
             let t = be.alloc(pad4(gp.len()), "generator moving average")?;
@@ -196,6 +209,10 @@ impl Gan {
             Some(t)
         } else {
             None
+        };
+        let g_ema_state = match g_ema.is_some() && g.has_batch_statistics() {
+            true => Some(be.alloc(g.n_state, "generator moving average's statistics")?),
+            false => None,
         };
         Ok(Self {
             cfg: cfg.clone(),
@@ -209,6 +226,8 @@ impl Gan {
             stats,
             penalty,
             g_ema,
+            g_ema_state,
+            standing_at: None,
             rng: RngState::default(),
             iteration: 0,
             d_steps: 0,
@@ -217,10 +236,7 @@ impl Gan {
     }
 
     fn draw_noise(&mut self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
-        match self.cfg.noise {
-            Noise::Uniform => rng_uniform(be, z, n, -1.0, 1.0, key),
-            Noise::Normal => rng_normal(be, z, n, key),
-        }
+        self.cfg.noise.draw(be, z, n, key)
     }
 
     fn fresh_noise(&mut self, be: &mut dyn Backend) {
@@ -274,21 +290,27 @@ impl Gan {
             true,
         );
         self.d.backward(be, dl, false, true);
+        self.add_penalty_gradient(be, real, fake, packs);
+        let opt = self.next_d_optimizer();
+        self.d.update(be, &opt);
+        self.d_steps += 1;
+    }
+
+    /// Adds the gradient penalty's ∂P/∂θ to D's parameter gradients, when the objective has
+    /// one, for `packs` rows of `real` and `fake` (D's input rows).
+    fn add_penalty_gradient(
+        &mut self,
+        be: &mut dyn Backend,
+        real: Tensor,
+        fake: Tensor,
+        packs: usize,
+    ) {
         if let Some(p) = &self.penalty {
             // ε's counter: the noise counter, unique to this D-step and restored on resume.
             let key = RngKey::new(self.cfg.seed, stream::PENALTY, self.rng.noise);
-            p.add_gradient(
-                be,
-                &mut self.d,
-                real,
-                fake,
-                packs,
-                key,
-                self.stats.slice(6, 2),
-            );
+            let stats = self.stats.slice(6, 2);
+            p.add_gradient(be, &mut self.d, real, fake, packs, key, stats);
         }
-        self.d.update(be, &self.cfg.opt_d);
-        self.d_steps += 1;
     }
 
     /// One generator update on fresh noise: gradients flow through D (whose own parameter
@@ -317,22 +339,33 @@ impl Gan {
             .backward(be, dl, true, false)
             .expect("input gradient requested");
         self.g.backward(be, dx, false, true);
-        self.g.update(be, &self.cfg.opt_g);
+        let opt = self.next_g_optimizer();
+        self.g.update(be, &opt);
+        self.update_ema(be);
+        self.g_steps += 1;
+    }
+
+    /// Folds G's new weights into their moving average, when the run keeps one.
+    fn update_ema(&mut self, be: &mut dyn Backend) {
         if let Some(avg) = self.g_ema {
             // Warm-up: average over the steps taken so far until there are enough of them.
             let t = self.g.steps as f32;
             let decay = self.cfg.ema.min((1.0 + t) / (10.0 + t));
             ema_update(be, avg, self.g.params, self.g.n_params, decay);
         }
-        self.g_steps += 1;
     }
 
-    /// One iteration of Algorithm 1: k D-steps then one G-step, submitted as one unit of work.
+    /// One iteration, submitted as one unit of work: Algorithm 1's k D-steps then one G-step, or
+    /// one simultaneous update of both (`Updates::Simultaneous`).
     pub fn train_iteration(&mut self, be: &mut dyn Backend) {
-        for _ in 0..self.cfg.k {
-            self.discriminator_step(be);
+        if self.cfg.updates == Updates::Simultaneous {
+            self.simultaneous_step(be);
+        } else {
+            for _ in 0..self.cfg.k {
+                self.discriminator_step(be);
+            }
+            self.generator_step(be);
         }
-        self.generator_step(be);
         be.flush();
         self.iteration += 1;
     }
@@ -358,15 +391,49 @@ impl Gan {
     }
 
     /// `n` samples of G (its moving average when there is one) from the noise stream `key`,
-    /// row-major [n, dim].
+    /// row-major [n, dim]. G runs in evaluation mode: batch norm uses the moving average's
+    /// standing statistics, or the running statistics when samples come from the raw weights.
     pub fn generate(&mut self, be: &mut dyn Backend, n: usize, key: RngKey) -> Result<Vec<f32>> {
-        let raw = self.g.params;
+        let raw = (self.g.params, self.g.state);
         if let Some(avg) = self.g_ema {
             self.g.params = avg;
         }
+        if let Some(stats) = self.standing_statistics(be) {
+            self.g.state = stats;
+        }
         let out = self.generate_with_current_weights(be, n, key);
-        self.g.params = raw;
+        (self.g.params, self.g.state) = raw;
         out
+    }
+
+    /// The batch-norm statistics of the moving average of G's weights, recomputed when G has
+    /// been updated since they were last: running statistics gathered with the raw weights do
+    /// not describe the averaged ones, so the average's own are measured ("standing
+    /// statistics", as BigGAN samples): G with the averaged weights runs in training mode over
+    /// `STANDING_SAMPLES` fixed noise samples in batches of the training batch, and each batch
+    /// norm averages those batches' statistics with equal weights. Nothing of the training
+    /// state changes (G's raw state, its dropout counter, the noise streams).
+    pub fn standing_statistics(&mut self, be: &mut dyn Backend) -> Option<Tensor> {
+        let (stats, avg) = (self.g_ema_state?, self.g_ema?);
+        if self.standing_at == Some(self.g.steps) {
+            return Some(stats);
+        }
+        let saved = (self.g.params, self.g.state, self.g.rng);
+        // Other state (spectral norm's u and v) follows the raw weights'; every batch-norm
+        // statistic is overwritten by the first batch.
+        ema_update(be, stats, self.g.state, self.g.n_state, 0.0);
+        (self.g.params, self.g.state) = (avg, stats);
+        self.g.set_standing_statistics(true);
+        let (m, zdim) = (self.cfg.batch, self.cfg.g.input.len());
+        for b in 0..STANDING_SAMPLES.div_ceil(m) {
+            let key = RngKey::new(self.cfg.seed, stream::STANDING, (b * m * zdim) as u64);
+            self.draw_noise(be, self.z, m * zdim, key);
+            self.g.forward(be, self.z, m, true, None);
+        }
+        self.g.set_standing_statistics(false);
+        (self.g.params, self.g.state, self.g.rng) = saved;
+        self.standing_at = Some(self.g.steps);
+        Some(stats)
     }
 
     fn generate_with_current_weights(

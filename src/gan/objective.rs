@@ -127,7 +127,7 @@ impl Objective {
             field("d_fake", "D(G(z))", s.d_fake),
         ];
         if self.loss == Loss::Wasserstein {
-            out.push(field("w_estimate", "W estimate", s.d_real - s.d_fake));
+            out.push(field("wasserstein", "W estimate", s.d_real - s.d_fake));
         }
         match self.penalty() {
             Some((PenaltyKind::GradientPenalty, _)) => {

@@ -28,6 +28,11 @@ pub struct GanState {
     pub d: NetState,
     /// The moving average of G's parameters, when the run keeps one.
     pub g_ema: Option<Vec<f32>>,
+    /// The persistent state that goes with the moving average, when the run keeps one: its
+    /// standing batch-norm statistics (`Gan::standing_statistics`) where G has batch norm, else
+    /// a copy of G's state. Derived, not training state: `restore` ignores it and it is
+    /// recomputed when needed; checkpoints store it so samples need no recomputation.
+    pub g_ema_state: Option<Vec<f32>>,
 }
 
 fn net_state(be: &mut dyn Backend, n: &Network) -> Result<NetState> {
@@ -79,6 +84,11 @@ impl Gan {
                 Some(t) => Some(be.read(self.g.unpadded(t))?),
                 None => None,
             },
+            g_ema_state: match (self.g_ema, self.standing_statistics(be)) {
+                (None, _) => None,
+                (Some(_), Some(t)) => Some(be.read(t)?),
+                (Some(_), None) => Some(be.read(self.g.state.slice(0, self.g.n_state))?),
+            },
         })
     }
 
@@ -93,6 +103,7 @@ impl Gan {
                 bail!("the checkpoint's generator moving average does not match the config's --ema")
             }
         }
+        self.standing_at = None;
         self.iteration = s.iteration;
         self.rng = s.rng;
         Ok(())

@@ -13,9 +13,14 @@
 //! `duel bench kernels` times it.
 
 pub mod activation;
+pub mod batch_norm;
 pub mod bias;
 pub mod case;
 pub mod clip;
+pub mod conv;
+mod conv_cases;
+mod conv_cpu;
+pub mod cross_entropy;
 pub mod dropout;
 pub mod ema;
 pub mod gan_loss;
@@ -27,6 +32,7 @@ pub mod parzen;
 pub mod penalty;
 pub mod rng;
 pub mod spectral_norm;
+pub mod upsample;
 
 use crate::backend::{Backend, Tensor};
 pub use case::{Case, Tol, Work};
@@ -35,6 +41,10 @@ pub use case::{Case, Tol, Work};
 pub static ALL: &[&KernelDef] = &[
     &matmul::MATMUL,
     &bias::BIAS_BACKWARD,
+    &conv::CONV2D_FORWARD,
+    &conv::CONV2D_BACKWARD_INPUT,
+    &conv::CONV2D_BACKWARD_WEIGHTS,
+    &conv::BIAS_BACKWARD_NCHW,
     &activation::ACTIVATION_FORWARD,
     &activation::ACTIVATION_BACKWARD,
     &maxout::MAXOUT_FORWARD,
@@ -62,6 +72,14 @@ pub static ALL: &[&KernelDef] = &[
     &gather::GATHER_ROWS_F32,
     &parzen::ROW_SUM_SQUARES,
     &parzen::PARZEN_LOG_DENSITY,
+    &cross_entropy::CROSS_ENTROPY,
+    &batch_norm::BATCH_NORM_STATISTICS,
+    &batch_norm::BATCH_NORM_FORWARD,
+    &batch_norm::BATCH_NORM_FORWARD_EVAL,
+    &batch_norm::BATCH_NORM_BACKWARD_REDUCE,
+    &batch_norm::BATCH_NORM_BACKWARD_INPUT,
+    &upsample::UPSAMPLE2X_FORWARD,
+    &upsample::UPSAMPLE2X_BACKWARD,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

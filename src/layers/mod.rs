@@ -9,10 +9,15 @@
 //! `build`.
 
 pub mod activation;
+pub mod batch_norm;
+pub mod conv;
+pub mod conv_transpose;
 pub mod dropout;
 pub mod linear;
 pub mod maxout;
+pub mod reshape;
 pub mod spectral_norm;
+pub mod upsample;
 
 use crate::backend::{Activation, Backend, Tensor};
 use crate::rng::RngKey;
@@ -97,8 +102,12 @@ impl ParamSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateSpec {
     pub name: &'static str,
+    /// PyTorch's shape ([] for a scalar, one value).
     pub shape: Vec<usize>,
     pub init: f32,
+    /// A count (batch norm's num_batches_tracked): kept as f32 in the flat state buffer (exact
+    /// to 2²⁴) and stored as PyTorch's int64 in checkpoints.
+    pub integer: bool,
 }
 
 /// What a module's forward reads and writes.
@@ -212,6 +221,17 @@ pub trait Module: Send {
     ) {
     }
 
+    // ---- batch statistics (batch norm) -------------------------------------------------------
+
+    /// Whether this module normalises with batch statistics and keeps running ones.
+    fn batch_statistics(&self) -> bool {
+        false
+    }
+    /// While on, training forwards average their batch statistics with equal weights since it
+    /// was turned on, instead of the moving average (recomputing the running statistics for
+    /// fixed weights: "standing statistics").
+    fn set_standing_statistics(&mut self, _on: bool) {}
+
     // ---- fusion, decided by `build` ----------------------------------------------------------
 
     /// The activation this module applies to its output, when its backward can take the
@@ -241,6 +261,29 @@ pub enum Layer {
     /// Spectral normalization of the next layer's weight (PyTorch's `spectral_norm(layer)`;
     /// it is no module of its own and takes no index in the PyTorch `nn.Sequential`).
     SpectralNorm,
+    /// Batch normalisation per channel (PyTorch's BatchNorm1d/2d): over the batch and every
+    /// position of (C, H, W) inputs, over the batch for flat ones.
+    BatchNorm,
+    /// Nearest-neighbour upsampling: (C, H, W) → (C, 2H, 2W).
+    Upsample2x,
+    /// The same values seen as another shape (flat ↔ (C, H, W)); free.
+    Reshape(Shape),
+    /// A 2-D convolution with `out` channels, a k×k kernel, stride and zero padding, and a
+    /// bias (PyTorch's nn.Conv2d); an activation right after it is fused into it.
+    Conv2d {
+        out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
+    /// A 2-D transposed convolution (PyTorch's nn.ConvTranspose2d, output_padding 0) with
+    /// `out` channels and a bias; an activation right after it is fused into it.
+    ConvTranspose2d {
+        out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
 }
 
 /// A network's shape: its input and layers in order.
@@ -280,10 +323,10 @@ impl NetSpec {
         let (mut markers, mut sn) = (0, false);
         while i < self.layers.len() {
             let at = |what: String| anyhow::anyhow!("{name}: layer {i} ({what})");
-            if sn && !matches!(self.layers[i], Layer::Linear(_)) {
+            if sn && !matches!(self.layers[i], Layer::Linear(_) | Layer::Conv2d { .. }) {
                 bail!(
-                    "{name}: layer {}: SpectralNorm must come right before a Linear layer, whose \
-                     weight it normalises",
+                    "{name}: layer {}: SpectralNorm must come right before a Linear or Conv2d \
+                     layer, whose weight it normalises",
                     i - 1
                 );
             }
@@ -318,6 +361,52 @@ impl NetSpec {
                 Layer::Dropout(q) => {
                     Box::new(dropout::Dropout::new(shape, q).map_err(|e| at(e.to_string()))?)
                 }
+                Layer::BatchNorm => Box::new(batch_norm::BatchNorm::new(shape)),
+                Layer::Upsample2x => Box::new(upsample::Upsample2x::new(shape)),
+                Layer::Reshape(to) => {
+                    Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
+                }
+                Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } => {
+                    // A convolution followed by an activation becomes one module, as Linear.
+                    let act = match self.layers.get(i + 1) {
+                        Some(Layer::Act(a)) => Some(*a),
+                        _ => None,
+                    };
+                    let a = act.unwrap_or(Activation::Identity);
+                    let m: Box<dyn Module> = match self.layers[i] {
+                        Layer::Conv2d {
+                            out: c,
+                            k,
+                            stride,
+                            pad,
+                        } => {
+                            let m = conv::Conv2d::new(shape, c, k, stride, pad, a)
+                                .map_err(|e| at(e.to_string()))?;
+                            if std::mem::take(&mut sn) {
+                                Box::new(m.with_spectral_norm())
+                            } else {
+                                Box::new(m)
+                            }
+                        }
+                        Layer::ConvTranspose2d {
+                            out: c,
+                            k,
+                            stride,
+                            pad,
+                        } => Box::new(
+                            conv_transpose::ConvTranspose2d::new(shape, c, k, stride, pad, a)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
+                        _ => unreachable!("matched above"),
+                    };
+                    out.push(Built {
+                        index: i - markers,
+                        module: m,
+                    });
+                    i += 1 + act.is_some() as usize;
+                    shape = out.last().expect("just pushed").module.output();
+                    continue;
+                }
             };
             shape = module.output();
             out.push(Built {
@@ -327,7 +416,7 @@ impl NetSpec {
             i += 1;
         }
         if sn {
-            bail!("{name}: the last layer is a SpectralNorm with no Linear layer after it");
+            bail!("{name}: the last layer is a SpectralNorm with no weight layer after it");
         }
         if out.iter().all(|b| b.module.params().is_empty()) {
             bail!("{name}: a network needs at least one layer with parameters");

@@ -68,11 +68,13 @@ impl SpectralNorm {
                 name: "weight_u",
                 shape: vec![self.rows],
                 init: 1.0 / (self.rows as f32).sqrt(),
+                integer: false,
             },
             StateSpec {
                 name: "weight_v",
                 shape: vec![self.cols],
                 init: 1.0 / (self.cols as f32).sqrt(),
+                integer: false,
             },
         ]
     }

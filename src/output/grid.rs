@@ -28,6 +28,24 @@ pub fn grid_image(
     range: (f32, f32),
     scale: u32,
 ) -> Result<DynamicImage> {
+    let cols = (1..=n.max(1))
+        .find(|c| c * c >= n)
+        .expect("c = n satisfies c*c >= n");
+    grid_image_cols(images, n, cols, channels, height, width, range, scale)
+}
+
+/// [`grid_image`] with `cols` tiles per row (a row per class, a row per interpolation).
+#[allow(clippy::too_many_arguments)]
+pub fn grid_image_cols(
+    images: &[f32],
+    n: usize,
+    cols: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+    range: (f32, f32),
+    scale: u32,
+) -> Result<DynamicImage> {
     ensure!(
         channels == 1 || channels == 3,
         "image grid: channels must be 1 or 3, got {channels}"
@@ -49,9 +67,7 @@ pub fn grid_image(
         "image grid: value range must be finite with lo < hi, got ({lo}, {hi})"
     );
 
-    let cols = (1..=n)
-        .find(|c| c * c >= n)
-        .expect("c = n satisfies c*c >= n");
+    ensure!(cols > 0, "image grid: at least one column");
     let rows = n.div_ceil(cols);
     let tile_w = width as u64 * u64::from(scale);
     let tile_h = height as u64 * u64::from(scale);

@@ -1,12 +1,14 @@
-//! Run artefacts: sample grids (PNG), raw arrays (.npy) and simple plots (PNG).
+//! Run artefacts: sample grids (PNG), raw arrays (.npy), plots (PNG) and TensorBoard event files.
 
 pub mod grid;
+pub mod metrics_log;
 pub mod npy;
 pub mod plot;
+pub mod tensorboard;
 
-pub use grid::{grid_image, write_png_grid};
+pub use grid::{grid_image, grid_image_cols, write_png, write_png_grid};
 pub use npy::{read_npy_f32, write_npy};
-pub use plot::{write_line_plot_png, write_scatter_png};
+pub use plot::{Panel, Series, write_panels_png, write_scatter_png, write_training_plot};
 
 use std::ffi::OsString;
 use std::fs::{self, File};

@@ -1,40 +1,132 @@
-//! Dependency-free PNG plots: 2-D sample scatter and loss curves.
+//! PNG plots drawn with `plotters` (bitmap backend, text in the embedded DejaVu Sans, so no
+//! system font is ever looked up): panels of line curves with labelled axes, ticks and legends,
+//! and the 2-D sample scatter.
 //!
-//! Drawing is done pixel by pixel on an RGB canvas; text uses an embedded 5×7
-//! bitmap font (upper-case; lower-case input is drawn in upper case).
+//! Non-finite points (and, on a log axis, non-positive ones) are skipped: a curve joins the
+//! points either side, so a metric logged every Nth row with empty fields between still draws
+//! as one line. A panel without a single point to draw says "no data yet" instead of failing.
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Once;
 
-use anyhow::{Result, ensure};
-use image::{DynamicImage, Rgb, RgbImage};
+use anyhow::{Result, anyhow, ensure};
+use image::{DynamicImage, RgbImage};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, register_font};
 
 use super::grid::write_png;
 
-type Color = [u8; 3];
-const WHITE: Color = [255, 255, 255];
-const GRID: Color = [228, 228, 228];
-const AXIS: Color = [160, 160, 160];
-const INK: Color = [40, 40, 40];
-const DOT: Color = [31, 119, 180];
-const MEAN: Color = [214, 39, 40];
-/// Series colours (matplotlib's tab10 order), cycled.
-const PALETTE: [Color; 8] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-];
+/// DejaVu Sans (Bitstream Vera licence, see assets/fonts/DejaVuSans-LICENSE.txt).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
 
-/// Scatter of `points` (`n × 2` row-major `[x, y, ...]`) over the square
-/// `[-extent, extent]²`, as a `size_px × size_px` PNG: white background, light
-/// grid with darker axes, samples as semi-transparent blue dots, and `means` as
-/// red circled crosses on top. Non-finite or out-of-view points are skipped.
+/// Registers the embedded font under `FAMILY` once per process; plotters' ab_glyph backend
+/// renders only registered fonts.
+fn register_embedded_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bytes are a fixed, valid TrueType file: failure is a build bug.
+        let ok = register_font(FAMILY, FontStyle::Normal, FONT).is_ok();
+        assert!(ok, "embedded DejaVuSans.ttf did not parse");
+    });
+}
+
+/// Series colours (matplotlib's tab10 order), cycled.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+const INK: RGBColor = RGBColor(40, 40, 40);
+const MUTED: RGBColor = RGBColor(120, 120, 120);
+
+/// One named curve: `(name, points as (x, y))`.
+pub type Series<'a> = (&'a str, &'a [(f64, f64)]);
+
+/// One chart of a figure: its curves share the axes.
+#[derive(Clone, Copy, Debug)]
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub series: &'a [Series<'a>],
+    /// Logarithmic y axis; points with y ≤ 0 are then skipped.
+    pub log_y: bool,
+    /// Draw each curve faint with an exponential moving average over it (for noisy
+    /// per-step logs); off for exact curves such as densities.
+    pub smooth: bool,
+}
+
+impl<'a> Panel<'a> {
+    /// A panel over training steps: x labelled "step", linear y, smoothed curves.
+    pub fn new(title: &'a str, y_label: &'a str, series: &'a [Series<'a>]) -> Self {
+        Panel {
+            title,
+            x_label: "step",
+            y_label,
+            series,
+            log_y: false,
+            smooth: true,
+        }
+    }
+}
+
+/// A figure of training curves: panels two per row (a lone last panel spans the row), each
+/// 640×380 px.
+pub fn write_training_plot(path: &Path, panels: &[Panel]) -> Result<()> {
+    write_panels_png(path, panels, 2, (640, 380))
+}
+
+/// Draws `panels` in rows of `columns`, each `panel_size` px, into one PNG; when the last row is
+/// short, its panels share the full width.
+pub fn write_panels_png(
+    path: &Path,
+    panels: &[Panel],
+    columns: usize,
+    panel_size: (u32, u32),
+) -> Result<()> {
+    ensure!(!panels.is_empty(), "plot: no panels to draw");
+    ensure!(columns >= 1, "plot: columns must be at least 1");
+    let (pw, ph) = panel_size;
+    ensure!(
+        (200..=4096).contains(&pw) && (150..=4096).contains(&ph),
+        "plot: a panel must be 200×150 to 4096×4096 px, got {pw}×{ph}"
+    );
+    let columns = columns.min(panels.len());
+    let rows = panels.len().div_ceil(columns);
+    let (w, h) = (pw * columns as u32, ph * rows as u32);
+    render_png(path, (w, h), |root| {
+        let (w, ph) = (w * SUPERSAMPLE, ph * SUPERSAMPLE);
+        for (r, row) in panels.chunks(columns).enumerate() {
+            let top = r as i32 * ph as i32;
+            let band = root.clone().shrink((0, top), (w, ph));
+            let cell_w = w / row.len() as u32;
+            for (c, panel) in row.iter().enumerate() {
+                let cell = band
+                    .clone()
+                    .shrink((c as i32 * cell_w as i32, 0), (cell_w, ph));
+                draw_panel(&cell, panel)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Scatter of `points` (`n × 2` row-major `[x, y, ...]`) over the square `[-extent, extent]²`,
+/// as a `size_px × size_px` PNG with labelled axes: samples as semi-transparent blue dots and
+/// `means` as red crosses on top, with a legend. Non-finite or out-of-view points are skipped.
 pub fn write_scatter_png(
     path: &Path,
+    title: &str,
     points: &[f32],
     means: &[[f32; 2]],
     extent: f32,
@@ -51,321 +143,441 @@ pub fn write_scatter_png(
         "scatter: extent must be positive, got {e}"
     );
     ensure!(
-        (16..=8192).contains(&size_px),
-        "scatter: size must be 16..=8192 px, got {size_px}"
+        (200..=8192).contains(&size_px),
+        "scatter: size must be 200..=8192 px, got {size_px}"
     );
-    let mut cv = Canvas::new(size_px, size_px);
-    let last = i64::from(size_px) - 1;
-    // Pixel of a coordinate along x (for y use `last - to_px(y)`).
-    let to_px = |v: f64| ((v + e) / (2.0 * e) * last as f64).round() as i64;
-
-    let step = nice_step(e / 3.0);
-    for k in (-e / step).ceil() as i64..=(e / step).floor() as i64 {
-        let (p, color) = (to_px(k as f64 * step), if k == 0 { AXIS } else { GRID });
-        cv.rect(p, 0, 1, last + 1, color, 1.0);
-        cv.rect(0, last - p, last + 1, 1, color, 1.0);
-    }
-    let r = i64::from(size_px / 300).max(1);
-    for p in points.chunks_exact(2) {
-        let [x, y] = [p[0], p[1]].map(f64::from);
-        if x.abs() <= e && y.abs() <= e {
-            cv.disc(to_px(x), last - to_px(y), r, DOT, 0.35);
-        }
-    }
-    let (arm, pen) = (
-        i64::from(size_px / 70).max(3),
-        i64::from(size_px / 400).max(1),
-    );
-    for m in means
-        .iter()
-        .filter(|m| m[0].abs() <= 2.0 * extent && m[1].abs() <= 2.0 * extent)
-    {
-        let (x, y) = (to_px(f64::from(m[0])), last - to_px(f64::from(m[1])));
-        cv.line((x - arm, y), (x + arm, y), MEAN, pen);
-        cv.line((x, y - arm), (x, y + arm), MEAN, pen);
-        cv.circle(x, y, arm, MEAN);
-    }
-    write_png(path, &DynamicImage::ImageRgb8(cv.img))
+    let font = Fonts::for_height(size_px * SUPERSAMPLE);
+    render_png(path, (size_px, size_px), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FAMILY, font.title).into_font().color(&INK))
+            .margin(font.margin)
+            .x_label_area_size(font.x_area)
+            .y_label_area_size(font.y_area)
+            .build_cartesian_2d(-e..e, -e..e)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("x₁")
+            .y_desc("x₂")
+            .label_style((FAMILY, font.tick).into_font().color(&INK))
+            .axis_desc_style((FAMILY, font.axis).into_font().color(&INK))
+            .x_label_formatter(&|v| fmt_tick(*v, e))
+            .y_label_formatter(&|v| fmt_tick(*v, e))
+            .bold_line_style(RGBColor(220, 220, 220).stroke_width(font.px(1.0)))
+            .light_line_style(RGBColor(246, 246, 246).stroke_width(font.px(1.0)))
+            .axis_style(MUTED.stroke_width(font.px(1.0)))
+            .set_all_tick_mark_size(font.px(4.0))
+            .max_light_lines(1)
+            .draw()
+            .map_err(plot_err)?;
+        let r = font.px(1.6) as i32;
+        let dot = PALETTE[0].mix(0.35).filled();
+        let dx = font.px(8.0) as i32; // legend marker offset
+        let shown = points
+            .chunks_exact(2)
+            .map(|p| (f64::from(p[0]), f64::from(p[1])))
+            .filter(|(x, y)| x.abs() <= e && y.abs() <= e);
+        chart
+            .draw_series(shown.map(|p| Circle::new(p, r, dot)))
+            .map_err(plot_err)?
+            .label(format!("G(z), {} samples", n / 2))
+            .legend(move |(x, y)| Circle::new((x + dx, y), r + r / 2, PALETTE[0].filled()));
+        let arm = font.px(6.5) as i32;
+        let pen = PALETTE[3].stroke_width(font.px(1.5));
+        let in_view = means
+            .iter()
+            .map(|m| (f64::from(m[0]), f64::from(m[1])))
+            .filter(|(x, y)| x.abs() <= e && y.abs() <= e);
+        chart
+            .draw_series(in_view.map(|p| Cross::new(p, arm, pen)))
+            .map_err(plot_err)?
+            .label("true means")
+            .legend(move |(x, y)| Cross::new((x + dx, y), arm * 2 / 3, pen));
+        legend(&mut chart, &font, SeriesLabelPosition::UpperRight)
+    })
 }
 
-/// Line plot (e.g. loss curves) as a `size.0 × size.1` PNG: title on top, framed
-/// axes spanning the finite data with min/max tick labels, one colour per series
-/// and a legend of series names. Non-finite points are skipped (the line breaks
-/// there); empty series appear only in the legend; with no data at all the
-/// frame is drawn with "NO DATA".
-pub fn write_line_plot_png(
+/// Plots are drawn at this multiple of their size and scaled down, which anti-aliases lines
+/// and markers (plotters' bitmap backend fills thick lines as unsmoothed polygons).
+const SUPERSAMPLE: u32 = 2;
+
+/// Font sizes, margins and pen widths in px of the drawing canvas, scaled with its height.
+#[derive(Clone, Copy)]
+struct Fonts {
+    /// Canvas px per px of a 380-px-high panel.
+    scale: f64,
+    title: u32,
+    axis: u32,
+    tick: u32,
+    legend: u32,
+    margin: u32,
+    x_area: u32,
+    y_area: u32,
+}
+
+impl Fonts {
+    fn for_height(h: u32) -> Self {
+        let s = (f64::from(h) / 380.0).clamp(0.6, 3.0 * SUPERSAMPLE as f64);
+        let px = |v: f64| (v * s).round() as u32;
+        Fonts {
+            scale: s,
+            title: px(18.0),
+            axis: px(14.0),
+            tick: px(12.0),
+            legend: px(13.0),
+            margin: px(10.0),
+            x_area: px(40.0),
+            y_area: px(62.0),
+        }
+    }
+
+    /// `v` px of a 380-px-high panel in canvas px, at least 1.
+    fn px(&self, v: f64) -> u32 {
+        (v * self.scale).round().max(1.0) as u32
+    }
+}
+
+/// Draws with `draw` on a white RGB canvas `SUPERSAMPLE` times `size`, then writes it scaled
+/// down to `size` as PNG.
+fn render_png(
     path: &Path,
-    title: &str,
-    series: &[(&str, Vec<(f64, f64)>)],
     size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
 ) -> Result<()> {
-    let (w, h) = size;
-    ensure!(
-        (160..=8192).contains(&w) && (100..=8192).contains(&h),
-        "line plot: size must be 160×100 to 8192×8192 px, got {w}×{h}"
-    );
-    let ts = i64::from(w.min(h) / 350).clamp(1, 4); // text scale
-    let (cw, ch, pad) = (6 * ts, 7 * ts, 4 * ts + 4);
-    let text_w = |s: &str| s.chars().count() as i64 * cw;
-    let finite = || {
-        let all = series.iter().flat_map(|(_, s)| s.iter());
-        all.filter(|(x, y)| x.is_finite() && y.is_finite())
-    };
-    let bounds = |pick: fn(&(f64, f64)) -> f64| {
-        let lo = finite().map(pick).fold(f64::INFINITY, f64::min);
-        widen(lo, finite().map(pick).fold(f64::NEG_INFINITY, f64::max))
-    };
-    let ((xlo, xhi), (ylo, yhi)) = (bounds(|p| p.0), bounds(|p| p.1));
-    let [xlo_s, xhi_s, ylo_s, yhi_s] = [xlo, xhi, ylo, yhi].map(fmt_num);
-
-    let (w, h) = (i64::from(w), i64::from(h));
-    let (x0, x1) = (2 * pad + text_w(&ylo_s).max(text_w(&yhi_s)), w - 2 * pad);
-    let (y0, y1) = (2 * pad + ch, h - 2 * pad - ch);
-    ensure!(
-        x1 - x0 >= 40 && y1 - y0 >= 40,
-        "line plot: {w}×{h} px leaves no room for the plot area"
-    );
-
-    let mut cv = Canvas::new(w as u32, h as u32);
-    for q in 1..4 {
-        cv.rect(x0 + (x1 - x0) * q / 4, y0, 1, y1 - y0, GRID, 1.0);
-        cv.rect(x0, y0 + (y1 - y0) * q / 4, x1 - x0, 1, GRID, 1.0);
+    register_embedded_font();
+    let (w, h) = (size.0 * SUPERSAMPLE, size.1 * SUPERSAMPLE);
+    let mut buf = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(plot_err)?;
     }
-    cv.frame(x0, y0, x1 - x0 + 1, y1 - y0 + 1, AXIS);
-    cv.text((w - text_w(title)) / 2, pad, title, INK, ts);
-    cv.text(x0 - pad - text_w(&yhi_s), y0, &yhi_s, INK, ts);
-    cv.text(x0 - pad - text_w(&ylo_s), y1 - ch, &ylo_s, INK, ts);
-    cv.text(x0, y1 + pad, &xlo_s, INK, ts);
-    cv.text(x1 - text_w(&xhi_s), y1 + pad, &xhi_s, INK, ts);
-
-    // Data area inset by 2 px so extreme values stay clear of the frame.
-    let to_px = |&(x, y): &(f64, f64)| {
-        let px = (x0 + 2) as f64 + (x - xlo) / (xhi - xlo) * (x1 - x0 - 4) as f64;
-        let py = (y1 - 2) as f64 - (y - ylo) / (yhi - ylo) * (y1 - y0 - 4) as f64;
-        (px.is_finite() && py.is_finite()).then(|| (px.round() as i64, py.round() as i64))
-    };
-    for (i, (_, pts)) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        let mapped: Vec<Option<(i64, i64)>> = pts.iter().map(to_px).collect();
-        for (j, p) in mapped.iter().enumerate() {
-            let Some(p) = *p else { continue };
-            match mapped.get(j + 1).copied().flatten() {
-                Some(q) => cv.line(p, q, color, ts),
-                None if j == 0 || mapped[j - 1].is_none() => cv.disc(p.0, p.1, ts, color, 1.0),
-                None => {}
-            }
-        }
-    }
-    if finite().next().is_none() {
-        let msg = "NO DATA";
-        cv.text(
-            (x0 + x1 - text_w(msg)) / 2,
-            (y0 + y1 - ch) / 2,
-            msg,
-            AXIS,
-            ts,
-        );
-    }
-
-    if !series.is_empty() {
-        let (swatch, row) = (4 * cw, ch + 2 * ts + 2);
-        let name_w = series.iter().map(|(n, _)| text_w(n)).max().unwrap_or(0);
-        let (bw, bh) = (
-            swatch + name_w + 5 * pad / 2,
-            row * series.len() as i64 + pad,
-        );
-        let (bx, by) = (x1 - bw - pad / 2, y0 + pad / 2);
-        cv.rect(bx, by, bw, bh, WHITE, 1.0);
-        cv.frame(bx, by, bw, bh, AXIS);
-        for (i, (name, _)) in series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let ty = by + pad / 2 + row * i as i64;
-            let lx = bx + pad / 2;
-            cv.line((lx, ty + ch / 2), (lx + swatch, ty + ch / 2), color, ts + 1);
-            cv.text(bx + pad + swatch, ty, name, INK, ts);
-        }
-    }
-    write_png(path, &DynamicImage::ImageRgb8(cv.img))
+    let big = RgbImage::from_raw(w, h, buf).expect("buffer is w·h·3 bytes");
+    let img = image::imageops::resize(&big, size.0, size.1, image::imageops::FilterType::Triangle);
+    write_png(path, &DynamicImage::ImageRgb8(img))
 }
 
-/// Widens an empty or degenerate range so mapping never divides by zero.
-fn widen(lo: f64, hi: f64) -> (f64, f64) {
+fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("plot: {e}")
+}
+
+/// One panel: axes over the finite data, each series as a faint raw line under its smoothed
+/// line (or as a plain line when `smooth` is off or there are too few points), and a legend.
+fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) -> Result<()> {
+    let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!p.log_y || y > 0.0);
+    let kept: Vec<Vec<(f64, f64)>> = p
+        .series
+        .iter()
+        .map(|(_, s)| s.iter().copied().filter(keep).collect())
+        .collect();
+    let all = || kept.iter().flatten();
+    let (x_range, y_range) = (
+        span(all().map(|q| q.0), false),
+        span(all().map(|q| q.1), p.log_y),
+    );
+    let corner = quiet_corner(all().copied(), &x_range, &y_range, p.log_y);
+    if p.log_y {
+        draw_chart(area, p, &kept, corner, x_range, y_range.log_scale())
+    } else {
+        draw_chart(area, p, &kept, corner, x_range, y_range)
+    }
+}
+
+/// The corner of the plot where the fewest points fall (upper right on a tie), for the legend:
+/// each candidate box is 40% of the width and 30% of the height.
+fn quiet_corner(
+    pts: impl Iterator<Item = (f64, f64)>,
+    x: &Range<f64>,
+    y: &Range<f64>,
+    log_y: bool,
+) -> SeriesLabelPosition {
+    let ty = |v: f64| if log_y { v.log10() } else { v };
+    let (y0, y1) = (ty(y.start), ty(y.end));
+    let mut hits = [0usize; 4]; // upper right, upper left, lower right, lower left
+    for (px, py) in pts {
+        let fx = (px - x.start) / (x.end - x.start);
+        let fy = (ty(py) - y0) / (y1 - y0);
+        let (right, left, top, bottom) = (fx > 0.6, fx < 0.4, fy > 0.7, fy < 0.3);
+        for (i, inside) in [right && top, left && top, right && bottom, left && bottom]
+            .into_iter()
+            .enumerate()
+        {
+            hits[i] += usize::from(inside);
+        }
+    }
+    let best = (0..4).min_by_key(|&i| hits[i]).expect("four corners");
+    [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::LowerLeft,
+    ][best]
+        .clone()
+}
+
+fn draw_chart<Y>(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    p: &Panel,
+    kept: &[Vec<(f64, f64)>],
+    corner: SeriesLabelPosition,
+    x_range: Range<f64>,
+    y_range: Y,
+) -> Result<()>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let font = Fonts::for_height(area.dim_in_pixel().1);
+    let x_span = (x_range.start, x_range.end);
+    let x_max = x_span.0.abs().max(x_span.1.abs());
+    let y_max = kept
+        .iter()
+        .flatten()
+        .fold(0.0, |m: f64, q| m.max(q.1.abs()));
+    let mut chart = ChartBuilder::on(area)
+        .caption(p.title, (FAMILY, font.title).into_font().color(&INK))
+        .margin(font.margin)
+        .x_label_area_size(font.x_area)
+        .y_label_area_size(font.y_area)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(plot_err)?;
+    let longest = kept.iter().map(Vec::len).max().unwrap_or(0);
+    let smoothing = if p.smooth { ema_window(longest) } else { None };
+    let plot_w = chart.plotting_area().dim_in_pixel().0;
+    // More raw points than every other pixel column: faint lines would pile up into a solid
+    // block hiding the smoothed line, so the range of the raw values is shaded instead.
+    let dense = longest > plot_w as usize / 2;
+    let x_desc = match (smoothing, dense) {
+        (Some(w), false) => format!(
+            "{}   (lines: smoothed over ~{w} points; faint: raw)",
+            p.x_label
+        ),
+        (Some(w), true) => format!(
+            "{}   (lines: smoothed over ~{w} points; shaded: range of raw values)",
+            p.x_label
+        ),
+        (None, _) => p.x_label.to_string(),
+    };
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(p.y_label)
+        .x_labels(7)
+        .y_labels(6)
+        .label_style((FAMILY, font.tick).into_font().color(&INK))
+        .axis_desc_style((FAMILY, font.axis).into_font().color(&INK))
+        .x_label_formatter(&|v| fmt_tick(*v, x_max))
+        .y_label_formatter(&|v| fmt_tick(*v, y_max))
+        .bold_line_style(RGBColor(225, 225, 225).stroke_width(font.px(1.0)))
+        .light_line_style(RGBColor(245, 245, 245).stroke_width(font.px(1.0)))
+        .axis_style(MUTED.stroke_width(font.px(1.0)))
+        .set_all_tick_mark_size(font.px(4.0))
+        .max_light_lines(4)
+        .draw()
+        .map_err(plot_err)?;
+
+    let swatch = font.px(20.0) as i32;
+    for (i, ((name, _), pts)) in p.series.iter().zip(kept).enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let solid = color.stroke_width(font.px(2.0));
+        // A lone point draws as a dot so it stays visible.
+        if let [q] = pts[..] {
+            chart
+                .draw_series([Circle::new(q, font.px(3.0), color.filled())])
+                .map_err(plot_err)?;
+        }
+        let line = match smoothing {
+            Some(w) if dense => {
+                let band = envelope(pts, x_span, plot_w as usize / 2);
+                let shade = color.mix(0.22).filled();
+                chart
+                    .draw_series([Polygon::new(band, shade)])
+                    .map_err(plot_err)?;
+                thin(smooth(pts, w), plot_w as usize / 4)
+            }
+            Some(w) => {
+                let faint = color.mix(0.3).stroke_width(font.px(1.0));
+                chart.draw_series(polyline(pts, faint)).map_err(plot_err)?;
+                thin(smooth(pts, w), plot_w as usize / 4)
+            }
+            None => pts.clone(),
+        };
+        chart
+            .draw_series(polyline(&line, solid))
+            .map_err(plot_err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + swatch, y)], solid));
+    }
+    if longest == 0 {
+        let (w, h) = chart.plotting_area().dim_in_pixel();
+        let style = (FAMILY, font.axis)
+            .into_font()
+            .color(&MUTED)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        chart
+            .plotting_area()
+            .strip_coord_spec()
+            .draw_text("no data yet", &style, (w as i32 / 2, h as i32 / 2))
+            .map_err(plot_err)?;
+    }
+    if !p.series.is_empty() {
+        legend(&mut chart, &font, corner)?;
+    }
+    Ok(())
+}
+
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    font: &Fonts,
+    corner: SeriesLabelPosition,
+) -> Result<()>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .margin(font.px(10.0))
+        .legend_area_size(font.px(28.0))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(190, 190, 190).stroke_width(font.px(1.0)))
+        .label_font((FAMILY, font.legend).into_font().color(&INK))
+        .draw()
+        .map_err(plot_err)
+}
+
+/// A line through `pts` as one element per segment. plotters joins the segments of a wide
+/// path with unlimited mitres, which shoot far out of the plot where a noisy curve turns back
+/// on itself; separate segments have no joins.
+fn polyline(
+    pts: &[(f64, f64)],
+    style: ShapeStyle,
+) -> impl Iterator<Item = PathElement<(f64, f64)>> + '_ {
+    pts.windows(2)
+        .map(move |w| PathElement::new(vec![w[0], w[1]], style))
+}
+
+/// The outline of the band between the lowest and highest y of `seg` in each of `columns`
+/// equal slices of the x range `x_span`: upper edge left to right, then lower edge back.
+fn envelope(seg: &[(f64, f64)], x_span: (f64, f64), columns: usize) -> Vec<(f64, f64)> {
+    let width = (x_span.1 - x_span.0) / columns.max(1) as f64;
+    let column = |x: f64| ((x - x_span.0) / width).floor() as i64;
+    // (column, sum of x, count, min y, max y), in x order.
+    let mut bins: Vec<(i64, f64, f64, f64, f64)> = Vec::new();
+    for &(x, y) in seg {
+        match bins.last_mut() {
+            Some(b) if b.0 == column(x) => {
+                (b.1, b.2) = (b.1 + x, b.2 + 1.0);
+                (b.3, b.4) = (b.3.min(y), b.4.max(y));
+            }
+            _ => bins.push((column(x), x, 1.0, y, y)),
+        }
+    }
+    let upper = bins.iter().map(|b| (b.1 / b.2, b.4));
+    let lower = bins.iter().rev().map(|b| (b.1 / b.2, b.3));
+    upper.chain(lower).collect()
+}
+
+/// The smoothing window (in points) for a panel whose longest curve has `n` points: about 1/15
+/// of it, or `None` when that is under 3 points and smoothing would only blur.
+fn ema_window(n: usize) -> Option<usize> {
+    let w = n / 15;
+    (w >= 3).then_some(w)
+}
+
+/// Whether pixel `p` has colour `c` give or take anti-aliasing (each channel within 24).
+#[cfg(test)]
+pub(crate) fn near(p: [u8; 3], c: RGBColor) -> bool {
+    let d = |a: u8, b: u8| a.abs_diff(b) <= 24;
+    d(p[0], c.0) && d(p[1], c.1) && d(p[2], c.2)
+}
+
+/// Zero-phase smoothing: a debiased exponential moving average over ~`window` points run
+/// forwards, then backwards over the result, so the curve does not lag behind the data (a
+/// one-way EMA, TensorBoard's, trails a falling loss by about a window). Debiasing keeps the
+/// ends from being pulled towards 0. EMA weight w = 1 − 2/(window + 1).
+pub fn smooth(pts: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let w = 1.0 - 2.0 / (window as f64 + 1.0);
+    let ema = |ys: &mut dyn Iterator<Item = f64>| -> Vec<f64> {
+        let (mut acc, mut weight) = (0.0, 0.0);
+        ys.map(|y| {
+            acc = acc * w + (1.0 - w) * y;
+            weight = weight * w + (1.0 - w);
+            acc / weight
+        })
+        .collect()
+    };
+    let forward = ema(&mut pts.iter().map(|p| p.1));
+    let mut both = ema(&mut forward.into_iter().rev());
+    both.reverse();
+    pts.iter().zip(both).map(|(p, y)| (p.0, y)).collect()
+}
+
+/// At most `n` points of `pts`, evenly spaced by index, the last always kept: a smoothed curve
+/// drawn through more points than pixels rasterises as jagged steps.
+fn thin(pts: Vec<(f64, f64)>, n: usize) -> Vec<(f64, f64)> {
+    if pts.len() <= n || n < 2 {
+        return pts;
+    }
+    let last = pts.len() - 1;
+    (0..n).map(|i| pts[i * last / (n - 1)]).collect()
+}
+
+/// The axis range of `values` with 4% padding (out to whole decades on a log axis); a
+/// degenerate or empty range is widened so mapping never divides by zero.
+fn span(values: impl Iterator<Item = f64>, log: bool) -> Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     if !(lo.is_finite() && hi.is_finite()) {
-        (0.0, 1.0)
-    } else if hi > lo {
-        (lo, hi)
+        return if log { 0.1..10.0 } else { 0.0..1.0 };
+    }
+    if log {
+        // Out to whole decades, so the axis always has labelled powers of ten.
+        let (l, h) = (lo.log10().floor(), hi.log10().ceil());
+        return 10f64.powf(l)..10f64.powf(if h > l { h } else { l + 1.0 });
+    }
+    if hi > lo {
+        let pad = (hi - lo) * 0.04;
+        (lo - pad)..(hi + pad)
     } else {
         let d = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
-        (lo - d, hi + d)
+        (lo - d)..(hi + d)
     }
 }
 
-/// Largest of {1, 2, 5}·10^k not above `target` (with a little float slack).
-fn nice_step(target: f64) -> f64 {
-    let base = 10f64.powf(target.log10().floor());
-    let steps = [5.0, 2.0, 1.0].map(|m| m * base);
-    steps
-        .into_iter()
-        .find(|&s| s <= target * (1.0 + 1e-9))
-        .unwrap_or(base)
-}
-
-/// Compact tick label: plain with ≤4 significant digits, or `1.50e-4` style.
-fn fmt_num(v: f64) -> String {
+/// Compact number: ≤4 significant digits, tiny or huge values as `1.5e-4`.
+pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
-    if v == 0.0 {
+    if a < 1e-12 {
         return "0".into();
     }
     if !(1e-3..1e5).contains(&a) {
-        return format!("{v:.2e}");
+        let s = format!("{v:.1e}");
+        return s.replace(".0e", "e");
     }
     let decimals = (3 - a.log10().floor() as i64).clamp(0, 6) as usize;
     let s = format!("{v:.decimals$}");
-    let trimmed = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        &s
+        s
+    }
+}
+
+/// A tick label on an axis reaching `max_abs`: in thousands ("12.5k") or millions ("2M") when
+/// the axis reaches 10,000 or 10 million, so all labels of one axis share a style.
+pub fn fmt_tick(v: f64, max_abs: f64) -> String {
+    let (unit, suffix) = match max_abs {
+        m if m >= 1e7 => (1e6, "M"),
+        m if m >= 1e4 => (1e3, "k"),
+        _ => return fmt_num(v),
     };
-    trimmed.to_string()
-}
-
-/// RGB canvas with bounds-checked, alpha-blended pixel writes (i64 coordinates,
-/// anything off-canvas is silently clipped).
-struct Canvas {
-    img: RgbImage,
-}
-
-impl Canvas {
-    fn new(w: u32, h: u32) -> Self {
-        let img = RgbImage::from_pixel(w, h, Rgb(WHITE));
-        Self { img }
+    if v.abs() < 1e-12 {
+        return "0".into();
     }
-
-    fn blend(&mut self, x: i64, y: i64, c: Color, alpha: f32) {
-        let (Ok(x), Ok(y)) = (u32::try_from(x), u32::try_from(y)) else {
-            return;
-        };
-        if let Some(p) = self.img.get_pixel_mut_checked(x, y) {
-            for (dst, &src) in p.0.iter_mut().zip(&c) {
-                *dst = (f32::from(*dst) * (1.0 - alpha) + f32::from(src) * alpha).round() as u8;
-            }
-        }
-    }
-
-    /// Filled axis-aligned rectangle.
-    fn rect(&mut self, x: i64, y: i64, w: i64, h: i64, c: Color, alpha: f32) {
-        for yy in y.max(0)..(y + h).min(i64::from(self.img.height())) {
-            for xx in x.max(0)..(x + w).min(i64::from(self.img.width())) {
-                self.blend(xx, yy, c, alpha);
-            }
-        }
-    }
-
-    /// 1-px rectangle outline.
-    fn frame(&mut self, x: i64, y: i64, w: i64, h: i64, c: Color) {
-        self.rect(x, y, w, 1, c, 1.0);
-        self.rect(x, y + h - 1, w, 1, c, 1.0);
-        self.rect(x, y, 1, h, c, 1.0);
-        self.rect(x + w - 1, y, 1, h, c, 1.0);
-    }
-
-    /// Straight line with a square `pen`-pixel brush (DDA stepping).
-    fn line(&mut self, a: (i64, i64), b: (i64, i64), c: Color, pen: i64) {
-        let steps = (b.0 - a.0).abs().max((b.1 - a.1).abs()).clamp(1, 100_000);
-        let off = (pen - 1) / 2;
-        for s in 0..=steps {
-            let t = s as f64 / steps as f64;
-            let x = a.0 + ((b.0 - a.0) as f64 * t).round() as i64 - off;
-            let y = a.1 + ((b.1 - a.1) as f64 * t).round() as i64 - off;
-            self.rect(x, y, pen, pen, c, 1.0);
-        }
-    }
-
-    fn disc(&mut self, cx: i64, cy: i64, r: i64, c: Color, alpha: f32) {
-        for dy in -r..=r {
-            for dx in (-r..=r).filter(|dx| dx * dx + dy * dy <= r * r) {
-                self.blend(cx + dx, cy + dy, c, alpha);
-            }
-        }
-    }
-
-    fn circle(&mut self, cx: i64, cy: i64, r: i64, c: Color) {
-        let n = (r * 8).max(16);
-        for i in 0..n {
-            let (s, co) = (std::f64::consts::TAU * i as f64 / n as f64).sin_cos();
-            let (dx, dy) = (
-                (r as f64 * co).round() as i64,
-                (r as f64 * s).round() as i64,
-            );
-            self.blend(cx + dx, cy + dy, c, 1.0);
-        }
-    }
-
-    /// Draws `s` with its top-left corner at (x, y), each font pixel `scale`².
-    fn text(&mut self, x: i64, y: i64, s: &str, c: Color, scale: i64) {
-        for (i, ch) in s.chars().enumerate() {
-            for (row, bits) in glyph(ch).iter().enumerate() {
-                for col in (0..5).filter(|col| bits & (0x10 >> col) != 0) {
-                    let px = x + (i as i64 * 6 + col) * scale;
-                    self.rect(px, y + row as i64 * scale, scale, scale, c, 1.0);
-                }
-            }
-        }
-    }
-}
-
-/// 5×7 glyph rows, bit 4 = leftmost column. Lower case maps to upper case;
-/// unknown characters draw as '?'.
-fn glyph(c: char) -> [u8; 7] {
-    match c.to_ascii_uppercase() {
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        'A' => [0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11],
-        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
-        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
-        'D' => [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
-        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
-        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
-        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
-        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
-        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
-        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
-        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
-        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
-        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
-        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
-        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
-        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
-        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
-        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
-        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
-        'Y' => [0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04],
-        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
-        ' ' => [0; 7],
-        '.' => [0, 0, 0, 0, 0, 0x0C, 0x0C],
-        '-' => [0, 0, 0, 0x1F, 0, 0, 0],
-        '+' => [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0],
-        '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
-        ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
-        '/' => [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0],
-        ':' => [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0],
-        '_' => [0, 0, 0, 0, 0, 0, 0x1F],
-        '=' => [0, 0, 0x1F, 0, 0x1F, 0, 0],
-        _ => [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04], // '?'
-    }
+    format!("{}{suffix}", fmt_num(v / unit))
 }
 
 #[cfg(test)]
@@ -376,8 +588,164 @@ mod tests {
         std::env::temp_dir().join(format!("duel-io-plot-{}/{name}", std::process::id()))
     }
 
-    fn non_white(img: &RgbImage) -> usize {
-        img.pixels().filter(|p| p.0 != WHITE).count()
+    /// Distinct colours in the sub-rectangle `(x, y, w, h)`.
+    fn colours_in(img: &RgbImage, (x, y, w, h): (u32, u32, u32, u32)) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for yy in y..y + h {
+            for xx in x..x + w {
+                seen.insert(img.get_pixel(xx, yy).0);
+            }
+        }
+        seen.len()
+    }
+
+    fn count(img: &RgbImage, c: RGBColor) -> usize {
+        img.pixels().filter(|p| near(p.0, c)).count()
+    }
+
+    #[test]
+    fn panels_draw_curves_titles_and_legends() {
+        let path = tmp("panels.png");
+        let curve = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
+            (0..300).map(|i| (i as f64 * 10.0, f(i as f64))).collect()
+        };
+        let d = curve(&|x| 1.3 / (1.0 + x * 0.01) + (x * 0.7).sin() * 0.1);
+        let mut g = curve(&|x| 0.7 + (x * 0.05).sin() * 0.2);
+        g[50].1 = f64::NAN;
+        g[51].0 = f64::INFINITY;
+        let real = curve(&|x| 0.6 + (x * 0.3).cos() * 0.05);
+        let fid = curve(&|x| 300.0 * (-x * 0.02).exp() + 5.0);
+        let losses = [("D loss", &d[..]), ("G loss", &g[..])];
+        let outs = [("D(x)", &real[..])];
+        let metric = [("FID", &fid[..])];
+        let panels = [
+            Panel::new("losses", "loss", &losses),
+            Panel::new("D's outputs", "probability", &outs),
+            Panel {
+                log_y: true,
+                ..Panel::new("FID", "FID", &metric)
+            },
+        ];
+        write_training_plot(&path, &panels).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // Two panels in the first row, the third spanning the second.
+        assert_eq!(img.dimensions(), (1280, 760));
+        for cell in [(0, 0, 640, 380), (640, 0, 640, 380), (0, 380, 1280, 380)] {
+            // Plot area (the cell less its margins) holds grid, curves and legend: many
+            // colours, the first series' among them.
+            let inner = (cell.0 + 80, cell.1 + 40, cell.2 - 100, cell.3 - 90);
+            assert!(colours_in(&img, inner) > 8, "cell {cell:?} looks blank");
+            let (x, y, w, h) = inner;
+            let c = PALETTE[0];
+            let curve_px = (y..y + h)
+                .flat_map(|yy| (x..x + w).map(move |xx| (xx, yy)))
+                .filter(|&(xx, yy)| near(img.get_pixel(xx, yy).0, c))
+                .count();
+            assert!(curve_px > 100, "cell {cell:?}: {curve_px} curve pixels");
+            // The title strip at the top centre is not uniform: text was rendered.
+            let title = (cell.0 + cell.2 / 2 - 40, cell.1 + 8, 80, 18);
+            assert!(colours_in(&img, title) > 2, "no title text in {cell:?}");
+        }
+        // Every series' solid colour is drawn (the smoothed lines and legend swatches).
+        for c in &PALETTE[..2] {
+            assert!(count(&img, *c) > 100, "colour {c:?}");
+        }
+    }
+
+    #[test]
+    fn panels_handle_degenerate_inputs() {
+        let nan = [(0.0, f64::NAN), (1.0, f64::NAN)];
+        let flat = [(3.0, 2.0), (3.0, 2.0)];
+        let one = [(1.0, 1e-7)];
+        let negative = [(0.0, -1.0), (1.0, 0.0), (2.0, 5.0)];
+        let cases: [(&[Series], bool); 6] = [
+            (&[], false),
+            (&[("empty", &[])], false),
+            (&[("nan", &nan)], false),
+            (&[("flat", &flat)], false),
+            (&[("one", &one)], true),
+            (&[("non-positive on a log axis", &negative)], true),
+        ];
+        for (i, (series, log_y)) in cases.into_iter().enumerate() {
+            let path = tmp(&format!("degenerate{i}.png"));
+            let p = Panel {
+                log_y,
+                ..Panel::new("t", "y", series)
+            };
+            write_panels_png(&path, &[p], 1, (320, 200)).unwrap();
+            let img = image::open(&path).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), (320, 200));
+            assert!(colours_in(&img, (0, 0, 320, 200)) > 4, "case {i}");
+        }
+        assert!(write_panels_png(&tmp("x.png"), &[], 1, (320, 200)).is_err());
+        let p = Panel::new("t", "y", &[]);
+        assert!(write_panels_png(&tmp("x.png"), &[p], 1, (10, 10)).is_err());
+    }
+
+    #[test]
+    fn dense_noisy_curves_stay_readable_and_inside_their_panel() {
+        // A long noisy log (an LCG's values), several points per pixel column.
+        let mut state = 12345u64;
+        let noisy: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (i as f64, (state >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect();
+        let series = [("noisy", &noisy[..])];
+        let panels = [
+            Panel::new("smoothed", "y", &series),
+            Panel {
+                smooth: false,
+                ..Panel::new("raw", "y", &series)
+            },
+            Panel::new("below", "y", &[]),
+        ];
+        let path = tmp("dense.png");
+        write_panels_png(&path, &panels, 1, (640, 380)).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        let img = &img;
+        let pixels = |ys: Range<u32>| -> Vec<[u8; 3]> {
+            ys.flat_map(|y| (0..640).map(move |x| img.get_pixel(x, y).0))
+                .collect()
+        };
+        // The smoothed line shows in full colour over the faint band of the raw values.
+        let solid = pixels(40..330).into_iter().filter(|p| near(*p, PALETTE[0]));
+        assert!(solid.count() > 300, "smoothed line hidden");
+        // Joins of a wide line turning back on itself are not drawn as mitres shooting out of
+        // the plot (plotters' wide paths do that): nothing blue in the empty panel below.
+        let blue_below = pixels(760..1140)
+            .into_iter()
+            .filter(|[r, _, b]| i32::from(*b) - i32::from(*r) > 30)
+            .count();
+        assert_eq!(blue_below, 0, "a curve leaks into the panel below");
+    }
+
+    #[test]
+    fn a_metric_logged_every_tenth_row_draws_as_one_line() {
+        // FID-like: finite every 10th row, NaN (an empty CSV field) between.
+        let sparse: Vec<(f64, f64)> = (0..300)
+            .map(|i| {
+                let y = if i % 10 == 0 {
+                    100.0 / (1.0 + i as f64)
+                } else {
+                    f64::NAN
+                };
+                (i as f64, y)
+            })
+            .collect();
+        let series = [("FID", &sparse[..])];
+        let path = tmp("sparse.png");
+        write_panels_png(&path, &[Panel::new("FID", "FID", &series)], 1, (640, 380)).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        // Joined, not dotted: along the flat tail (lower part of the plot, clear of the
+        // legend) nearly every pixel column holds the line.
+        let columns = (120..600)
+            .filter(|&x| (150..345).any(|y| near(img.get_pixel(x, y).0, PALETTE[0])))
+            .count();
+        assert!(columns > 450, "line covers {columns} of 480 columns");
     }
 
     #[test]
@@ -386,59 +754,46 @@ mod tests {
         let mut pts: Vec<f32> = [0.5f32, 0.5].repeat(50);
         pts.extend([f32::NAN, 0.0, 99.0, 99.0]); // skipped, no panic
         let means = [[1.0, 0.0], [-1.0, 0.0]];
-        write_scatter_png(&path, &pts, &means, 1.5, 300).unwrap();
+        write_scatter_png(&path, "samples", &pts, &means, 1.5, 400).unwrap();
         let img = image::open(&path).unwrap().to_rgb8();
-        assert_eq!(img.dimensions(), (300, 300));
-        let px = |v: f32| ((v + 1.5) / 3.0 * 299.0).round() as u32;
-        let at = |x: f32, y: f32| img.get_pixel(px(x), 299 - px(y)).0;
-        let [r, g, b] = at(0.5, 0.5);
-        assert!(b > 150 && r < 80 && g < 150, "dot colour {r},{g},{b}");
-        for [x, y] in means {
-            let [r, g, b] = at(x, y);
-            assert!(r > 200 && g < 60 && b < 60, "mean colour {r},{g},{b}");
-        }
-        assert_eq!(at(-0.7, 1.3), WHITE); // empty background
-        let e = write_scatter_png(&path, &[1.0], &[], 1.0, 100).unwrap_err();
+        assert_eq!(img.dimensions(), (400, 400));
+        let blue = img
+            .pixels()
+            .filter(|p| p.0[2] > 150 && p.0[0] < 120 && p.0[2] > p.0[0] + 60)
+            .count();
+        let red = count(&img, PALETTE[3]);
+        assert!(blue > 20, "sample dots drawn: {blue} px");
+        assert!(red > 20, "mean crosses drawn: {red} px");
+        assert!(colours_in(&img, (150, 2, 100, 20)) > 2, "title text");
+        let e = write_scatter_png(&path, "t", &[1.0], &[], 1.0, 300).unwrap_err();
         assert!(e.to_string().contains("n×2"), "{e}");
     }
 
     #[test]
-    fn line_plot_draws_series_and_legend() {
-        let path = tmp("loss.png");
-        let curve = |f: fn(f64) -> f64| (0..200).map(|i| (i as f64, f(i as f64))).collect();
-        let d: Vec<(f64, f64)> = curve(|x| 1.0 / (1.0 + x * 0.05));
-        let mut g: Vec<(f64, f64)> = curve(|x| 0.7 + (x * 0.1).sin() * 0.2);
-        g[50].1 = f64::NAN;
-        g[51].0 = f64::INFINITY;
-        let series = [("d_loss", d), ("g_loss", g), ("empty", vec![])];
-        write_line_plot_png(&path, "Losses (step)", &series, (640, 400)).unwrap();
-        let img = image::open(&path).unwrap().to_rgb8();
-        assert_eq!(img.dimensions(), (640, 400));
-        assert!(non_white(&img) > 2000);
-        for c in &PALETTE[..3] {
-            let n = img.pixels().filter(|p| p.0 == *c).count();
-            assert!(n > 10, "colour {c:?} drawn {n} times");
-        }
-    }
-
-    #[test]
-    fn line_plot_degenerate_inputs() {
-        type Series = Vec<(&'static str, Vec<(f64, f64)>)>;
-        let cases: [Series; 5] = [
-            vec![],
-            vec![("empty", vec![])],
-            vec![("nan", vec![(0.0, f64::NAN), (1.0, f64::NAN)])],
-            vec![("flat", vec![(3.0, 2.0), (3.0, 2.0)])],
-            vec![("one", vec![(1.0, 1e-7)])],
-        ];
-        for (i, series) in cases.iter().enumerate() {
-            let path = tmp(&format!("degenerate{i}.png"));
-            write_line_plot_png(&path, "t", series, (200, 120)).unwrap();
-            let img = image::open(&path).unwrap().to_rgb8();
-            assert_eq!(img.dimensions(), (200, 120));
-            assert!(non_white(&img) > 100, "case {i}");
-        }
-        assert!(write_line_plot_png(&tmp("x.png"), "t", &[], (10, 10)).is_err());
+    fn smoothing_keeps_levels_removes_noise_and_does_not_lag() {
+        let flat: Vec<(f64, f64)> = (0..50).map(|i| (i as f64, 2.0)).collect();
+        assert!(
+            smooth(&flat, 10)
+                .iter()
+                .all(|&(_, y)| (y - 2.0).abs() < 1e-12)
+        );
+        let zigzag: Vec<(f64, f64)> = (0..200)
+            .map(|i| (i as f64, if i % 2 == 0 { 1.0 } else { -1.0 }))
+            .collect();
+        let s = smooth(&zigzag, 20);
+        assert_eq!(s.len(), zigzag.len());
+        assert!(s[20..180].iter().all(|&(_, y)| y.abs() < 0.1));
+        // A falling line stays on itself away from the ends (a one-way EMA would sit ~window
+        // points behind, i.e. above it).
+        let ramp: Vec<(f64, f64)> = (0..300).map(|i| (i as f64, -(i as f64))).collect();
+        let s = smooth(&ramp, 20);
+        assert!(
+            s[60..240].iter().all(|&(x, y)| (y + x).abs() < 0.5),
+            "{:?}",
+            s[150]
+        );
+        assert_eq!(thin(ramp.clone(), 10).len(), 10);
+        assert_eq!(thin(ramp.clone(), 10)[9], ramp[299]);
     }
 
     #[test]
@@ -447,10 +802,15 @@ mod tests {
         assert_eq!(fmt_num(1.5), "1.5");
         assert_eq!(fmt_num(-0.00123), "-0.00123");
         assert_eq!(fmt_num(12345.0), "12345");
-        assert_eq!(fmt_num(1.5e-4), "1.50e-4");
-        assert_eq!(fmt_num(2.0e6), "2.00e6");
-        assert_eq!(nice_step(0.5), 0.5);
-        assert_eq!(nice_step(2.0), 2.0);
-        assert_eq!(nice_step(3.3), 2.0);
+        // One style per axis: every label of a 0..10,000 step axis in thousands.
+        let ticks: Vec<String> = [0.0, 2000.0, 8000.0, 10_000.0, 12_500.0]
+            .iter()
+            .map(|&v| fmt_tick(v, 12_500.0))
+            .collect();
+        assert_eq!(ticks, ["0", "2k", "8k", "10k", "12.5k"]);
+        assert_eq!(fmt_tick(2e7, 3e7), "20M");
+        assert_eq!(fmt_tick(0.25, 1.0), "0.25");
+        assert_eq!(fmt_num(1.5e-4), "1.5e-4");
+        assert_eq!(fmt_num(1e-4), "1e-4");
     }
 }

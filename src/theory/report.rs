@@ -13,40 +13,51 @@ pub fn write_optimal_d_plot(path: &std::path::Path, r: &OptimalD) -> Result<()> 
     let series = |v: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
         (0..r.grid.len()).map(|i| (r.grid[i], v(i))).collect()
     };
-    crate::output::write_line_plot_png(
+    let (d, d_star) = (series(&|i| r.d[i]), series(&|i| r.d_star[i]));
+    let p_data = series(&|i| r.p_data.pdf(r.grid[i]));
+    let p_g = series(&|i| r.p_g.pdf(r.grid[i]));
+    exact_curves_plot(
         path,
         "optimal discriminator: trained D vs pdata/(pdata+pg)",
         &[
-            ("trained D(x)", series(&|i| r.d[i])),
-            ("pdata/(pdata+pg)", series(&|i| r.d_star[i])),
-            ("pdata(x)", series(&|i| r.p_data.pdf(r.grid[i]))),
-            ("pg(x)", series(&|i| r.p_g.pdf(r.grid[i]))),
+            ("trained D(x)", &d),
+            ("pdata/(pdata+pg)", &d_star),
+            ("pdata(x)", &p_data),
+            ("pg(x)", &p_g),
         ],
-        (900, 500),
     )
 }
 
 /// The plot of the equilibrium check: D against 1/2.
 pub fn write_equilibrium_plot(path: &std::path::Path, r: &Equilibrium) -> Result<()> {
     let xs = &r.grid;
-    crate::output::write_line_plot_png(
+    let d: Vec<(f64, f64)> = xs.iter().zip(&r.d).map(|(&x, &d)| (x, d)).collect();
+    let half: Vec<(f64, f64)> = xs.iter().map(|&x| (x, 0.5)).collect();
+    let pdf = Density1d::gaussian(0.5, 1.0);
+    let p: Vec<(f64, f64)> = xs.iter().map(|&x| (x, pdf.pdf(x))).collect();
+    exact_curves_plot(
         path,
         "equilibrium: pg = pdata, trained D vs 1/2",
         &[
-            (
-                "trained D(x)",
-                xs.iter().zip(&r.d).map(|(&x, &d)| (x, d)).collect(),
-            ),
-            ("1/2", xs.iter().map(|&x| (x, 0.5)).collect()),
-            (
-                "pdata(x) = pg(x)",
-                xs.iter()
-                    .map(|&x| (x, Density1d::gaussian(0.5, 1.0).pdf(x)))
-                    .collect(),
-            ),
+            ("trained D(x)", &d),
+            ("1/2", &half),
+            ("pdata(x) = pg(x)", &p),
         ],
-        (900, 500),
     )
+}
+
+/// One 900×500 panel of exact curves over x (no smoothing).
+fn exact_curves_plot(
+    path: &std::path::Path,
+    title: &str,
+    series: &[crate::output::Series],
+) -> Result<()> {
+    let panel = crate::output::Panel {
+        x_label: "x",
+        smooth: false,
+        ..crate::output::Panel::new(title, "D(x), density", series)
+    };
+    crate::output::write_panels_png(path, &[panel], 1, (900, 500))
 }
 
 /// One check's outcome as printed by `duel theory`.

@@ -361,23 +361,26 @@ pub fn write_figure2_plot(path: &std::path::Path, r: &Figure2) -> Result<()> {
     let series = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
         (0..r.grid.len()).map(|i| (r.grid[i], f(i))).collect()
     };
-    crate::output::write_line_plot_png(
-        path,
-        "WGAN figure 2 - the original D saturates and the critic does not",
-        &[
-            (
-                "pdata (scaled)",
-                series(&|i| r.p_data.pdf(r.grid[i]) / peak),
-            ),
-            ("pg (scaled)", series(&|i| r.p_g.pdf(r.grid[i]) / peak)),
-            ("D(x) of the original GAN", series(&|i| r.d[i])),
-            (
-                "WGAN critic (rescaled)",
-                series(&|i| (r.critic[i] - lo) / (hi - lo).max(1e-12)),
-            ),
-        ],
-        (900, 500),
-    )
+    let p_data = series(&|i| r.p_data.pdf(r.grid[i]) / peak);
+    let p_g = series(&|i| r.p_g.pdf(r.grid[i]) / peak);
+    let d = series(&|i| r.d[i]);
+    let critic = series(&|i| (r.critic[i] - lo) / (hi - lo).max(1e-12));
+    let curves: [crate::output::Series; 4] = [
+        ("p_data (scaled)", &p_data),
+        ("p_g (scaled)", &p_g),
+        ("D(x), original GAN", &d),
+        ("WGAN critic (rescaled)", &critic),
+    ];
+    let panel = crate::output::Panel {
+        x_label: "x",
+        smooth: false,
+        ..crate::output::Panel::new(
+            "WGAN Figure 2: the original D saturates, the critic does not",
+            "D(x), critic, density",
+            &curves,
+        )
+    };
+    crate::output::write_panels_png(path, &[panel], 1, (900, 500))
 }
 
 // ---- verdicts ----------------------------------------------------------------------------------

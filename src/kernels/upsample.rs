@@ -1,0 +1,233 @@
+//! Nearest-neighbour 2× upsampling of NCHW planes (`shaders/upsample.wgsl`): every value becomes
+//! a 2×2 block. Backward sums each block back into its value (a gather: one output per input
+//! value, no atomics).
+//!
+//! Forward:  y[q, 2i + a, 2j + b] = x[q, i, j]      Backward: dx[q, i, j] = Σ_{a,b} dy[q, 2i + a, 2j + b]
+
+use super::case::uniform;
+use super::{Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
+use crate::backend::{Backend, Tensor};
+use crate::cpu::par::{PAR_MIN, par_chunk};
+use rayon::prelude::*;
+
+crate::params! {
+    pub struct UpsampleParams {
+        /// rows · channels.
+        pub planes: u32,
+        /// The input's height and width (the output is twice each).
+        pub height: u32,
+        pub width: u32,
+        pub src_off: u32,
+        pub dst_off: u32,
+    }
+}
+
+pub static SHADER: Shader = Shader {
+    name: "upsample",
+    source: include_str!("../../shaders/upsample.wgsl"),
+    preludes: &[],
+};
+
+fn dims(p: &[u8]) -> (usize, usize, usize) {
+    let p: UpsampleParams = cast(p);
+    (p.planes as usize, p.height as usize, p.width as usize)
+}
+
+const BINDINGS: &[Binding] = &[Binding::read("src"), Binding::write("dst")];
+
+pub static UPSAMPLE2X_FORWARD: KernelDef = KernelDef {
+    name: "upsample2x_forward",
+    shader: &SHADER,
+    params: &<UpsampleParams as super::Params>::LAYOUT,
+    bindings: BINDINGS,
+    workgroups: |p| {
+        let (q, h, w) = dims(p);
+        elementwise_groups(u(4 * q * h * w))
+    },
+    cpu: |p, b| {
+        let (q, h, w) = dims(p);
+        upsample2x_forward_cpu(b.w(1), b.r(0), q, h, w)
+    },
+    reference: |p, b| {
+        let (q, h, w) = dims(p);
+        let (x, y) = (b.r(0), b.w(1));
+        for plane in 0..q {
+            for i in 0..2 * h {
+                for j in 0..2 * w {
+                    y[(plane * 2 * h + i) * 2 * w + j] = x[(plane * h + i / 2) * w + j / 2];
+                }
+            }
+        }
+    },
+    cases: || cases(false),
+    bench: || bench(false),
+    // One read (cached across the block) and one write per output value.
+    work: |p| {
+        let (q, h, w) = dims(p);
+        Work {
+            flops: 0.0,
+            bytes: 4.0 * (5 * q * h * w) as f64,
+        }
+    },
+};
+
+pub static UPSAMPLE2X_BACKWARD: KernelDef = KernelDef {
+    name: "upsample2x_backward",
+    shader: &SHADER,
+    params: &<UpsampleParams as super::Params>::LAYOUT,
+    bindings: BINDINGS,
+    workgroups: |p| {
+        let (q, h, w) = dims(p);
+        elementwise_groups(u(q * h * w))
+    },
+    cpu: |p, b| {
+        let (q, h, w) = dims(p);
+        upsample2x_backward_cpu(b.w(1), b.r(0), q, h, w)
+    },
+    reference: |p, b| {
+        let (q, h, w) = dims(p);
+        let (dy, dx) = (b.r(0), b.w(1));
+        for plane in 0..q {
+            for i in 0..h {
+                for j in 0..w {
+                    let mut s = 0.0f64;
+                    for a in 0..2 {
+                        for c in 0..2 {
+                            s += dy[(plane * 2 * h + 2 * i + a) * 2 * w + 2 * j + c] as f64;
+                        }
+                    }
+                    dx[(plane * h + i) * w + j] = s as f32;
+                }
+            }
+        }
+    },
+    cases: || cases(true),
+    bench: || bench(true),
+    work: |p| {
+        let (q, h, w) = dims(p);
+        Work {
+            flops: 3.0 * (q * h * w) as f64,
+            bytes: 4.0 * (5 * q * h * w) as f64,
+        }
+    },
+};
+
+fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
+    let p = UpsampleParams {
+        planes: u(planes),
+        height: u(h),
+        width: u(w),
+        ..Default::default()
+    };
+    let (small, big) = (planes * h * w, 4 * planes * h * w);
+    let c = Case::new(format!("planes={planes} {h}×{w}"), p).tol(1e-6, 1e-6);
+    if backward {
+        c.f32(uniform(seed, big, -1.0, 1.0)).zeros(small)
+    } else {
+        c.f32(uniform(seed, small, -1.0, 1.0)).zeros(big)
+    }
+}
+
+/// Single values, odd and non-square planes, one plane and many.
+fn cases(backward: bool) -> Vec<Case> {
+    [
+        (1, 1, 1),
+        (3, 1, 5),
+        (1, 7, 3),
+        (6, 5, 5),
+        (2 * 3, 13, 9),
+        (5 * 17, 4, 4),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (q, h, w))| case(q, h, w, backward, 11 * i as u64 + 1))
+    .collect()
+}
+
+/// DCGAN generators' upsampling steps at batch 64: 128 channels 7×7 → 14×14, 64 channels
+/// 16×16 → 32×32.
+fn bench(backward: bool) -> Vec<Case> {
+    vec![
+        case(64 * 128, 7, 7, backward, 1),
+        case(64 * 64, 16, 16, backward, 2),
+    ]
+}
+
+/// y [planes, 2h, 2w] = x [planes, h, w] repeated over 2×2 blocks.
+pub fn upsample2x_forward(
+    be: &mut dyn Backend,
+    y: Tensor,
+    x: Tensor,
+    planes: usize,
+    h: usize,
+    w: usize,
+) {
+    let p = UpsampleParams {
+        planes: u(planes),
+        height: u(h),
+        width: u(w),
+        ..Default::default()
+    };
+    launch(be, &UPSAMPLE2X_FORWARD, p, &[x, y]);
+}
+
+/// dx [planes, h, w] = the sums of dy's [planes, 2h, 2w] 2×2 blocks.
+pub fn upsample2x_backward(
+    be: &mut dyn Backend,
+    dx: Tensor,
+    dy: Tensor,
+    planes: usize,
+    h: usize,
+    w: usize,
+) {
+    let p = UpsampleParams {
+        planes: u(planes),
+        height: u(h),
+        width: u(w),
+        ..Default::default()
+    };
+    launch(be, &UPSAMPLE2X_BACKWARD, p, &[dy, dx]);
+}
+
+/// Runs `f(first plane, planes of out)` over `out`'s planes of `plane_len`, split over the pool.
+fn for_planes(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    match par_chunk(out.len(), PAR_MIN) {
+        Some(c) => {
+            let planes = c.div_ceil(plane_len);
+            out.par_chunks_mut(planes * plane_len)
+                .enumerate()
+                .for_each(|(i, o)| f(i * planes, o));
+        }
+        None => f(0, out),
+    }
+}
+
+pub fn upsample2x_forward_cpu(y: &mut [f32], x: &[f32], planes: usize, h: usize, w: usize) {
+    for_planes(&mut y[..4 * planes * h * w], 4 * h * w, |q0, o| {
+        for (k, plane) in o.chunks_exact_mut(4 * h * w).enumerate() {
+            let src = &x[(q0 + k) * h * w..][..h * w];
+            for (i, rows) in plane.chunks_exact_mut(4 * w).enumerate() {
+                let (top, bottom) = rows.split_at_mut(2 * w);
+                for (j, &v) in src[i * w..(i + 1) * w].iter().enumerate() {
+                    top[2 * j] = v;
+                    top[2 * j + 1] = v;
+                }
+                bottom.copy_from_slice(top);
+            }
+        }
+    });
+}
+
+pub fn upsample2x_backward_cpu(dx: &mut [f32], dy: &[f32], planes: usize, h: usize, w: usize) {
+    for_planes(&mut dx[..planes * h * w], h * w, |q0, o| {
+        for (k, plane) in o.chunks_exact_mut(h * w).enumerate() {
+            let src = &dy[(q0 + k) * 4 * h * w..][..4 * h * w];
+            for (i, row) in plane.chunks_exact_mut(w).enumerate() {
+                let (top, bottom) = src[4 * i * w..(4 * i + 4) * w].split_at(2 * w);
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = (top[2 * j] + top[2 * j + 1]) + (bottom[2 * j] + bottom[2 * j + 1]);
+                }
+            }
+        }
+    });
+}
