@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     let device_data = data.upload(be, cfg.data_range())?; // stays 8-bit on the device
     let mut gan = Gan::new(
         be,
-        &cfg.gan(data.dim(), data.image_shape()),
+        &cfg.gan(data.dim(), data.image_shape())?,
         device_data,
         None,
     )?;

@@ -145,7 +145,7 @@ fn read_state(st: &SafeTensors, prefix: &str, spec: &NetSpec) -> Result<Vec<f32>
 
 impl Checkpoint {
     pub fn save(&self, path: &Path) -> Result<()> {
-        let gan = self.config.gan(self.dim, self.image_shape);
+        let gan = self.config.gan(self.dim, self.image_shape)?;
         let s = &self.state;
         let mut tensors = Vec::new();
         tensors.extend(net_tensors("generator", &gan.g, &s.g.params, &s.g.state));
@@ -252,7 +252,7 @@ impl Checkpoint {
                 }
             }
         };
-        let gan = config.gan(dim, image_shape);
+        let gan = config.gan(dim, image_shape)?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = st
                 .tensor(name)
@@ -367,7 +367,7 @@ mod tests {
     use crate::config::{Preset, TrainConfig};
 
     fn state(cfg: &TrainConfig) -> GanState {
-        let gan = cfg.gan(2, None);
+        let gan = cfg.gan(2, None).unwrap();
         let net = |spec: &NetSpec, seed: u64| {
             let params = spec.init_params(seed, 0);
             let n = params.len();
@@ -396,7 +396,7 @@ mod tests {
 
     /// Writes `s` as format 1 did: "prefix.linear{j}.weight" [in, out] in the flat layout.
     fn save_v1(cfg: &TrainConfig, s: &GanState) -> Vec<u8> {
-        let gan = cfg.gan(2, None);
+        let gan = cfg.gan(2, None).unwrap();
         let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
         for (prefix, spec, net) in [("generator", &gan.g, &s.g), ("discriminator", &gan.d, &s.d)] {
             for (i, t) in spec.param_tensors().iter().enumerate() {

@@ -39,9 +39,26 @@ pub enum Preset {
     /// The two time-scale update rule (Heusel et al. 2017) as SAGAN and BigGAN use it: D learns
     /// 4× faster than G (Adam 4e-4 vs 1e-4, β1 0, β2 0.9), one D-update per G-update.
     Ttur,
+    /// DCGAN for 28×28 images (1 or 3 channels): G Linear → (2w,7,7) → ConvT 2w→w→C with batch
+    /// norm and ReLU, tanh; D Conv C→w→2w with LeakyReLU(0.2) → Linear; N(0, 0.02) weights.
+    Dcgan,
+    /// DCGAN for 32×32 images: G (4w,4,4) → ConvT 4w→2w→w→C; D Conv C→w→2w→4w.
+    Dcgan32,
+    /// DCGAN for 64×64 images: G (8w,4,4) → ConvT 8w→4w→2w→w→C; D Conv C→w→…→8w.
+    Dcgan64,
 }
 
 impl Preset {
+    /// The side of the images a convolutional preset makes.
+    pub fn image_side(self) -> Option<usize> {
+        match self {
+            Preset::Dcgan => Some(28),
+            Preset::Dcgan32 => Some(32),
+            Preset::Dcgan64 => Some(64),
+            _ => None,
+        }
+    }
+
     /// A preset that sets the objective and optimizers and builds the mlp model on images and
     /// the small one on the 2D sets.
     pub fn is_objective(self) -> bool {
@@ -222,6 +239,10 @@ pub struct TrainConfig {
     pub backend: BackendName,
     /// Adapter index, backend or name substring (see `duel devices`); empty = the best one.
     pub adapter: String,
+    /// The convolutional presets' width: G's last hidden and D's first channel count (64 when
+    /// unset). Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
 }
 
 fn one() -> usize {
@@ -288,6 +309,7 @@ impl TrainConfig {
             log_every: 100,
             sample_every: 1000,
             checkpoint_every: 1000,
+            width: None,
             backend: BackendName::Auto,
             adapter: String::new(),
         };
@@ -383,6 +405,13 @@ impl TrainConfig {
                 log_every: 500,
                 sample_every: 1000,
                 checkpoint_every: 1000,
+                ..base
+            },
+            // DCGAN's rules: Adam 2e-4, β1 0.5, weights N(0, 0.02), batch 64.
+            Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 => TrainConfig {
+                image_size: preset.image_side().expect("a convolutional preset"),
+                init_g: WeightInit::Normal(0.02),
+                init_d: WeightInit::Normal(0.02),
                 ..base
             },
         };
@@ -512,7 +541,11 @@ impl TrainConfig {
         }
         // The objective against the networks (a penalty needs a critic it can pass through),
         // before any file is written: the layer structure does not depend on the data.
-        self.gan(2, None).validate()
+        let probe = match self.preset.image_side() {
+            Some(side) => self.gan(side * side, Some((1, side, side)))?,
+            None => self.gan(2, None)?,
+        };
+        probe.validate()
     }
 
     /// The learning-rate decay and momentum ramp of both optimizers.
@@ -541,7 +574,36 @@ impl TrainConfig {
 
     /// The two networks for samples of `dim` values (images of `image` = (C, H, W)). Images end
     /// in the preset's squashing activation (matching `data_range`); 2D points end linear.
-    pub fn networks(&self, dim: usize, image: Option<(usize, usize, usize)>) -> (NetSpec, NetSpec) {
+    pub fn networks(
+        &self,
+        dim: usize,
+        image: Option<(usize, usize, usize)>,
+    ) -> Result<(NetSpec, NetSpec)> {
+        if let Some(side) = self.preset.image_side() {
+            let name = toml::Value::try_from(self.preset).expect("a preset serializes");
+            let Some((c, h, w)) = image else {
+                bail!(
+                    "--preset {name} is a convolutional model for images; this dataset holds 2-D \
+                     points (use --preset small)"
+                );
+            };
+            if (h, w) != (side, side) {
+                let fits = [Preset::Dcgan, Preset::Dcgan32, Preset::Dcgan64]
+                    .into_iter()
+                    .find(|p| p.image_side() == Some(h).filter(|_| h == w))
+                    .map(|p| toml::Value::try_from(p).expect("a preset serializes"));
+                bail!(
+                    "--preset {name} makes {side}×{side} images but the data are {h}×{w}; {}",
+                    match fits {
+                        Some(p) => format!("use --preset {p}"),
+                        None => format!("pass --image-size {side} to resize an image folder"),
+                    }
+                );
+            }
+            let width = self.width.unwrap_or(64);
+            let (g, d) = crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?;
+            return Ok(self.with_objective_layers(g, d));
+        }
         let images = image.is_some();
         let z = self.noise_dim;
         let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
@@ -569,11 +631,14 @@ impl TrainConfig {
             (g, d)
         };
         let points_model = if images { 1024 } else { 128 };
-        let (mut g, mut d) = match self.preset {
+        let (mut g, d) = match self.preset {
             p if p.is_objective() => two_hidden(points_model, None),
             Preset::Mlp => two_hidden(1024, None),
             Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
             Preset::Small => two_hidden(128, None),
+            Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 => {
+                unreachable!("convolutional presets return above")
+            }
             Preset::Paper => (
                 vec![
                     Layer::Linear(1200),
@@ -596,13 +661,24 @@ impl TrainConfig {
             _ => unreachable!("every preset has a model"),
         };
         g.extend(out_act);
+        Ok(self.with_objective_layers(NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d)))
+    }
+
+    /// Spectral norm in front of D's (and with `--sn both`, G's) weight layers. A critic
+    /// that is spectrally normalised or gradient-penalised drops batch norm, as SN-GAN and
+    /// WGAN-GP do: batch norm couples the samples of a batch, so a per-sample gradient norm
+    /// is not defined through it and spectral norm already bounds the Lipschitz constant.
+    fn with_objective_layers(&self, mut g: NetSpec, mut d: NetSpec) -> (NetSpec, NetSpec) {
+        if self.sn != SnName::None || self.gp > 0.0 || self.r1 > 0.0 {
+            d.layers.retain(|l| !matches!(l, Layer::BatchNorm));
+        }
         if self.sn != SnName::None {
-            d = with_spectral_norm(&d);
+            d.layers = with_spectral_norm(&d.layers);
         }
         if self.sn == SnName::Both {
-            g = with_spectral_norm(&g);
+            g.layers = with_spectral_norm(&g.layers);
         }
-        (NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d))
+        (g, d)
     }
 
     /// The value range G's image outputs (and the real images fed to D) live in.
@@ -613,9 +689,9 @@ impl TrainConfig {
         }
     }
 
-    pub fn gan(&self, dim: usize, image: Option<(usize, usize, usize)>) -> GanConfig {
-        let (g, d) = self.networks(dim, image);
-        GanConfig {
+    pub fn gan(&self, dim: usize, image: Option<(usize, usize, usize)>) -> Result<GanConfig> {
+        let (g, d) = self.networks(dim, image)?;
+        Ok(GanConfig {
             g,
             d,
             batch: self.batch,
@@ -650,7 +726,7 @@ impl TrainConfig {
                 r1: self.r1,
                 clip: self.clip,
             },
-        }
+        })
     }
 
     pub fn to_toml(&self) -> String {
@@ -678,8 +754,8 @@ impl TrainConfig {
         let preset = match layered.get("preset") {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
                 anyhow::anyhow!(
-                    "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, wgan, \
-                     wgan-gp, sngan, lsgan, ttur"
+                    "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, dcgan, \
+                     dcgan32, dcgan64, wgan, wgan-gp, sngan, lsgan, ttur"
                 )
             })?,
             None => Self::default_preset(&dataset),
@@ -776,7 +852,7 @@ mod tests {
         cli.insert("dataset".into(), toml::Value::String("ring8".into()));
         let cfg = TrainConfig::resolve(None, cli).unwrap();
         assert_eq!(cfg.preset, Preset::Small);
-        let gan = cfg.gan(2, None);
+        let gan = cfg.gan(2, None).unwrap();
         assert_eq!(gan.g.output(), 2);
         gan.validate().unwrap();
     }

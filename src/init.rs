@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn the_paper_preset_starts_as_pylearn2_does() {
         let cfg = TrainConfig::preset(Preset::Paper, "mnist");
-        let gan = cfg.gan(784, Some((1, 28, 28)));
+        let gan = cfg.gan(784, Some((1, 28, 28))).unwrap();
         // 64 images: pixel i of image j is (i + j) mod 256, so each pixel's mean is known.
         let pixels: Vec<u8> = (0..64 * 784)
             .map(|k| ((k % 784 + k / 784) % 256) as u8)
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn default_init_is_what_gan_new_draws() {
         let cfg = TrainConfig::preset(Preset::Mlp, "mnist");
-        let gan = cfg.gan(784, Some((1, 28, 28)));
+        let gan = cfg.gan(784, Some((1, 28, 28))).unwrap();
         let data = HostData::Images {
             train: ImageSet::unlabelled(1, 1, 28, 28, vec![0; 784]),
             heldout: None,

@@ -80,7 +80,7 @@ pub fn write_interpolations(
     if !(2..=64).contains(&steps) {
         bail!("--interpolate takes 2 to 64 steps per row, not {steps}");
     }
-    let noise = ck.config.gan(ck.dim, ck.image_shape).noise;
+    let noise = ck.config.gan(ck.dim, ck.image_shape)?.noise;
     let dim = ck.config.noise_dim;
     let (lo, hi) = ck.config.data_range();
     let scale = (256 / h.max(w)).clamp(1, 4) as u32;

@@ -20,6 +20,7 @@ pub mod model;
 pub mod modes;
 pub mod output;
 pub mod parzen;
+pub mod presets;
 pub mod rng;
 pub mod sample;
 pub mod theory;

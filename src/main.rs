@@ -207,7 +207,8 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     channels: Option<usize>,
-    /// Side an image folder is resized and centre-cropped to, at most 1024 [default: 28]
+    /// Side an image folder is resized and centre-cropped to, at most 1024 [default: 28;
+    /// dcgan32 32, dcgan64 64]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     image_size: Option<usize>,
@@ -349,6 +350,11 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pack: Option<usize>,
+    /// The convolutional presets' width: the channels of G's last hidden layer and of D's first,
+    /// doubling towards the middle [default: 64]
+    #[arg(long, value_name = "W")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<usize>,
     /// Random seed for weights, noise, batches and dropout [default: 1]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -440,6 +446,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "seed",
     "ema",
     "pack",
+    "width",
     "init-g",
     "init-d",
     "g-output-bias",

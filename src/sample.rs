@@ -22,7 +22,7 @@ pub enum NoiseSource {
 /// Samples of the checkpoint's generator, row-major [count, dim], in G's output range. The
 /// moving average of G's weights is used when the run kept one: it is what the run sampled.
 pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> Result<Vec<f32>> {
-    let gan = ck.config.gan(ck.dim, ck.image_shape);
+    let gan = ck.config.gan(ck.dim, ck.image_shape)?;
     let zdim = gan.g.input.len();
     let count = match noise {
         NoiseSource::Seed { count, .. } => *count,

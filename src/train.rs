@@ -389,7 +389,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     data.write_real_grid(&opts.out.join("samples/real.png"), cfg.data_range())?;
 
     let be: &mut dyn Backend = be_box.as_mut();
-    let gan_cfg = cfg.gan(data.dim(), data.image_shape());
+    let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;

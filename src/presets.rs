@@ -1,0 +1,105 @@
+//! The convolutional models: DCGAN (Radford et al. 2016) for 28×28, 32×32 and 64×64 images, as
+//! the paper's rules and the PyTorch peer (`../shared/peers/pytorch`) lay them out.
+//!
+//! G: z → Linear to (8·w, 4, 4) — or (2·w, 7, 7) at 28×28 — → batch norm → ReLU → reshape, then
+//! one stride-2 transposed convolution (k4, p1) per doubling of the side, each but the last
+//! followed by batch norm and ReLU, the last ending in tanh. D mirrors it: one stride-2
+//! convolution (k4, p1) per halving with LeakyReLU(0.2), no batch norm (D sees real and fake
+//! batches together, and a critic with a gradient penalty must not normalise across the batch),
+//! then a Linear to one logit. `w` is the width (`--width`, 64 by default): the channel count of
+//! G's last hidden layer and D's first.
+
+use crate::backend::Activation;
+use crate::layers::{Layer, NetSpec, Shape};
+use anyhow::{Result, bail};
+
+/// G and D for `side`×`side` images of `channels` channels, D judging `pack` images at once
+/// (stacked along the channels, PacGAN's way for convolutional D).
+pub fn dcgan(
+    side: usize,
+    channels: usize,
+    noise_dim: usize,
+    width: usize,
+    pack: usize,
+) -> Result<(NetSpec, NetSpec)> {
+    // (starting side, doublings)
+    let (start, doublings) = match side {
+        28 => (7, 2),
+        32 => (4, 3),
+        64 => (4, 4),
+        _ => bail!("the DCGAN models make 28×28, 32×32 or 64×64 images, not {side}×{side}"),
+    };
+    if width == 0 {
+        bail!("--width must be at least 1");
+    }
+    let relu = Layer::Act(Activation::Relu);
+    let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
+    let up = |out| Layer::ConvTranspose2d {
+        out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    };
+    let down = |out| Layer::Conv2d {
+        out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    };
+    // Channels after each of G's blocks, widest first: w·2^(d−1) … w, then the image.
+    let hidden: Vec<usize> = (0..doublings)
+        .map(|i| width << (doublings - 1 - i))
+        .collect();
+    let top = hidden[0];
+    let mut g = vec![
+        Layer::Linear(top * start * start),
+        Layer::BatchNorm,
+        relu,
+        Layer::Reshape(Shape::image(top, start, start)),
+    ];
+    for &c in &hidden[1..] {
+        g.extend([up(c), Layer::BatchNorm, relu]);
+    }
+    g.extend([up(channels), Layer::Act(Activation::Tanh)]);
+
+    let mut d = Vec::new();
+    for &c in hidden.iter().rev() {
+        d.extend([down(c), lrelu]);
+    }
+    d.extend([
+        Layer::Reshape(Shape::flat(top * start * start)),
+        Layer::Linear(1),
+    ]);
+    Ok((
+        NetSpec::flat(noise_dim, g),
+        NetSpec {
+            input: Shape::image(channels * pack, side, side),
+            layers: d,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_models_at_width_64() {
+        // The PyTorch peer's dcgan: Linear 128·7·7, ConvT 128→64→1; D Conv 1→64→128, Linear 6272.
+        let (g, d) = dcgan(28, 1, 100, 64, 1).unwrap();
+        assert_eq!(g.output_shape(), Shape::image(1, 28, 28));
+        assert_eq!(d.output(), 1);
+        assert_eq!(g.layers[0], Layer::Linear(128 * 7 * 7));
+        assert!(d.describe().contains("6272"), "{}", d.describe());
+        // dcgan32: Linear 256·4·4, ConvT 256→128→64→3; D Conv 3→64→128→256, Linear 4096.
+        let (g, d) = dcgan(32, 3, 100, 64, 1).unwrap();
+        assert_eq!(g.output_shape(), Shape::image(3, 32, 32));
+        assert_eq!(g.layers[0], Layer::Linear(256 * 16));
+        assert!(d.describe().contains("4096"), "{}", d.describe());
+        let (g, d) = dcgan(64, 3, 100, 32, 2).unwrap();
+        assert_eq!(g.output_shape(), Shape::image(3, 64, 64));
+        assert_eq!(d.input, Shape::image(6, 64, 64));
+        d.validate("d").unwrap();
+        assert!(dcgan(48, 3, 100, 64, 1).is_err());
+    }
+}
