@@ -56,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         seed: 1,
         ema: 0.999,
         pack: 1,
+        objective: Default::default(),
     };
     let mut gan = Gan::new(be, &cfg, data, None)?;
     for it in 1..=3000 {

@@ -1,12 +1,19 @@
-// GAN losses from D's logits l (D(x) = σ(l)), in the stable softplus form
-// (log σ(l) = -softplus(-l), log(1 - σ(l)) = -softplus(l)):
-//   kind 0, discriminator:     L = mean_real softplus(-l) + mean_fake softplus(l)
-//                              (= -[log D(x) + log(1 - D(G(z)))])
-//   kind 1, G minimax:         L = mean_fake -softplus(l)   (= log(1 - D(G(z))), the paper's)
-//   kind 2, G non-saturating:  L = mean_fake softplus(-l)   (= -log D(G(z)))
-// The first n_real logits are real samples, the next n_fake fakes. Writes dL/dl and, in one
+// GAN losses from D's raw output l, their gradients dL/dl, and the batch means. The original
+// losses read l as a logit (D(x) = σ(l)) in the stable softplus form
+// (log σ(l) = -softplus(-l), log(1 - σ(l)) = -softplus(l)); the others read l as D's score.
+//   kind 0, discriminator:      mean_real softplus(-l) + mean_fake softplus(l)
+//                               (= -[log D(x) + log(1 - D(G(z)))])
+//   kind 1, G minimax:          mean_fake -softplus(l)   (= log(1 - D(G(z))), the paper's)
+//   kind 2, G non-saturating:   mean_fake softplus(-l)   (= -log D(G(z)))
+//   kind 3, Wasserstein critic: mean_fake l - mean_real l (the critic maximises E[D(x)] - E[D(G(z))])
+//   kind 4, G Wasserstein/hinge: -mean_fake l
+//   kind 5, hinge D:            mean_real max(0, 1 - l) + mean_fake max(0, 1 + l)
+//   kind 6, least-squares D:    ½ mean_real (l - 1)² + ½ mean_fake l²   (LSGAN, a = 0, b = 1)
+//   kind 7, least-squares G:    ½ mean_fake (l - 1)²                    (c = 1)
+// The first n_real values are real samples, the next n_fake fakes. Writes dL/dl and, in one
 // workgroup with a fixed-order tree, reduces the batch to stats[stats_off ..+3] =
-// (L, mean D(x), mean D(G(z))), added to what is there when `accumulate` is set.
+// (L, mean D(x), mean D(G(z))) — D as a probability σ(l) for kinds 0-2, the raw score l
+// otherwise — added to what is there when `accumulate` is set.
 // Twin: src/kernels/gan_loss.rs.
 
 struct Params {
@@ -41,40 +48,62 @@ fn sigmoid(v: f32) -> f32 {
     return e / (1.0 + e);
 }
 
+// (loss term, dloss/dl) of one value, before the batch mean.
+fn term(kind: u32, real: bool, l: f32) -> vec2<f32> {
+    switch kind {
+        case 0u, 1u, 2u: {
+            let s = sigmoid(l);
+            if real || kind == 2u {
+                return vec2<f32>(softplus(-l), s - 1.0);
+            }
+            if kind == 0u {
+                return vec2<f32>(softplus(l), s);
+            }
+            return vec2<f32>(-softplus(l), -s);
+        }
+        case 3u: {
+            return select(vec2<f32>(l, 1.0), vec2<f32>(-l, -1.0), real);
+        }
+        case 4u: {
+            return vec2<f32>(-l, -1.0);
+        }
+        case 5u: {
+            if real {
+                return vec2<f32>(max(0.0, 1.0 - l), select(0.0, -1.0, l < 1.0));
+            }
+            return vec2<f32>(max(0.0, 1.0 + l), select(0.0, 1.0, l > -1.0));
+        }
+        default: {
+            // 6: least-squares D (target 1 real, 0 fake); 7: least-squares G (target 1).
+            let want = select(0.0, 1.0, real || kind == 7u);
+            let e = l - want;
+            return vec2<f32>(0.5 * e * e, e);
+        }
+    }
+}
+
 @compute @workgroup_size(256)
 fn gan_loss(@builtin(local_invocation_index) li: u32) {
     let n = p.n_real + p.n_fake;
     let inv_real = 1.0 / f32(max(p.n_real, 1u));
     let inv_fake = 1.0 / f32(max(p.n_fake, 1u));
+    let probabilities = p.kind <= 2u;
     var loss = 0.0;
     var d_real = 0.0;
     var d_fake = 0.0;
     for (var i = li; i < n; i += WG) {
         let l = logits[p.logits_off + i];
-        let s = sigmoid(l);
-        var g: f32;
-        if i < p.n_real {
-            loss += softplus(-l) * inv_real;
-            g = (s - 1.0) * inv_real;
-            d_real += s;
+        let real = i < p.n_real;
+        let scale = select(inv_fake, inv_real, real);
+        let t = term(p.kind, real, l);
+        loss += t.x * scale;
+        grad[p.grad_off + i] = t.y * scale;
+        let d = select(l, sigmoid(l), probabilities);
+        if real {
+            d_real += d;
         } else {
-            d_fake += s;
-            switch p.kind {
-                case 0u: {
-                    loss += softplus(l) * inv_fake;
-                    g = s * inv_fake;
-                }
-                case 1u: {
-                    loss -= softplus(l) * inv_fake;
-                    g = -s * inv_fake;
-                }
-                default: {
-                    loss += softplus(-l) * inv_fake;
-                    g = (s - 1.0) * inv_fake;
-                }
-            }
+            d_fake += d;
         }
-        grad[p.grad_off + i] = g;
     }
     red_loss[li] = loss;
     red_real[li] = d_real;

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
-use duel::config::{BackendName, GLossName, NoiseName, OptName, Preset, TrainConfig, UpdatesName};
+use duel::config::{
+    BackendName, GLossName, LossName, NoiseName, OptName, Preset, SnName, TrainConfig, UpdatesName,
+};
 use duel::data::Background;
 use duel::init::{OutputBias, WeightInit};
 use duel::sample::NoiseSource;
@@ -33,8 +35,10 @@ enum Command {
     Sample(SampleArgs),
     /// List the GPU adapters wgpu finds, with their key limits.
     Devices,
-    /// Check the paper's theory on the project's kernels: the optimal discriminator, the value
-    /// at the optimum (−log 4 + 2·JSD), the equilibrium D = 1/2, and the saturating G loss.
+    /// Check the papers' theory on the project's kernels: the optimal discriminator, the value
+    /// at the optimum (−log 4 + 2·JSD), the equilibrium D = 1/2, the saturating G loss; critics'
+    /// estimates of W1, WGAN's Figure 2, spectral norm's σ and Lipschitz bound, and the gradient
+    /// penalties' gradients.
     Theory(TheoryArgs),
     /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
     Eval(EvalArgs),
@@ -55,6 +59,18 @@ enum TheoryCheck {
     Equilibrium,
     /// Gradients reaching G under log(1 − D(G(z))) and −log D(G(z))
     Saturation,
+    /// Critics with weight clipping, gradient penalty and spectral norm estimate W1
+    Wasserstein,
+    /// WGAN's Figure 2: far from p_data the saturated D's gradient vanishes, the critic's does not
+    WganFigure2,
+    /// Spectral norm's σ against an SVD, and an SN critic's Lipschitz constant ≤ 1
+    SpectralNorm,
+    /// WGAN-GP's and R1's gradients w.r.t. D's weights against finite differences
+    PenaltyGradient,
+    /// The checks of Goodfellow et al. 2014 only
+    Gan,
+    /// The checks of the WGAN, WGAN-GP, SN and R1 papers only
+    Fixes,
 }
 
 #[derive(Args)]
@@ -65,7 +81,8 @@ struct TheoryArgs {
     /// Discriminator updates per check
     #[arg(long, default_value_t = duel::theory::TheoryOptions::default().steps)]
     steps: usize,
-    /// Real samples per update (and as many of G; half as many in the equilibrium check)
+    /// Real samples per update (and as many of G; half as many in the equilibrium check); the
+    /// critics of the Wasserstein, Figure 2 and spectral-norm checks take twice the steps and batch
     #[arg(long, default_value_t = duel::theory::TheoryOptions::default().batch)]
     batch: usize,
     /// Adam learning rate of D, cosine-annealed
@@ -210,25 +227,48 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
-    /// D-updates per G-update [default: 1]
-    #[arg(long)]
+    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan 5]
+    #[arg(long, visible_alias = "n-critic")]
     #[serde(skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
+    /// The losses of D and G [default: original; wgan, wgan-gp: wasserstein; sngan: hinge;
+    /// lsgan: least-squares]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<LossName>,
     /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
     /// (the paper's code: both gradients from one batch before either update; needs --k 1)
     /// [default: alternating; paper simultaneous]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     updates: Option<UpdatesName>,
-    /// Generator loss: −log D(G(z)) or the paper's minimax log(1 − D(G(z))) [default: non-saturating]
+    /// Generator loss of --loss original: −log D(G(z)) or the paper's minimax log(1 − D(G(z)))
+    /// [default: non-saturating]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     g_loss: Option<GLossName>,
-    /// Generator optimizer [default: adam; paper sgd]
+    /// WGAN-GP's gradient penalty weight λ on interpolates of real and generated samples; 0 = off
+    /// [default: 0; wgan-gp 10]
+    #[arg(long, value_name = "λ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gp: Option<f32>,
+    /// R1's gradient penalty weight γ on real samples; 0 = off [default: 0]
+    #[arg(long, value_name = "γ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r1: Option<f32>,
+    /// Clip D's weights to [−c, c] after every update; 0 = off [default: 0; wgan 0.01]
+    #[arg(long, value_name = "c")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<f32>,
+    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sn: Option<SnName>,
+    /// Generator optimizer [default: adam; paper sgd; wgan rmsprop]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     opt_g: Option<OptName>,
-    /// Discriminator optimizer [default: adam; paper sgd]
+    /// Discriminator optimizer [default: adam; paper sgd; wgan rmsprop]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     opt_d: Option<OptName>,
@@ -390,6 +430,11 @@ const FIXED_ON_RESUME: &[&str] = &[
     "background",
     "batch",
     "k",
+    "loss",
+    "gp",
+    "r1",
+    "clip",
+    "sn",
     "updates",
     "g-loss",
     "opt-g",
@@ -559,6 +604,13 @@ fn devices() -> Result<()> {
 
 fn theory(args: TheoryArgs) -> Result<()> {
     use duel::theory::{Check, TheoryOptions};
+    const GAN: [Check; 3] = [Check::OptimalD, Check::Equilibrium, Check::Saturation];
+    const FIXES: [Check; 4] = [
+        Check::Wasserstein,
+        Check::WganFigure2,
+        Check::SpectralNorm,
+        Check::PenaltyGradient,
+    ];
     let opts = TheoryOptions {
         steps: args.steps,
         batch: args.batch,
@@ -566,16 +618,26 @@ fn theory(args: TheoryArgs) -> Result<()> {
         seed: args.seed,
     };
     let checks = match args.check {
-        TheoryCheck::All => vec![Check::OptimalD, Check::Equilibrium, Check::Saturation],
+        TheoryCheck::All => [&GAN[..], &FIXES[..]].concat(),
+        TheoryCheck::Gan => GAN.to_vec(),
+        TheoryCheck::Fixes => FIXES.to_vec(),
+        TheoryCheck::Wasserstein => vec![Check::Wasserstein],
+        TheoryCheck::WganFigure2 => vec![Check::WganFigure2],
+        TheoryCheck::SpectralNorm => vec![Check::SpectralNorm],
+        TheoryCheck::PenaltyGradient => vec![Check::PenaltyGradient],
         TheoryCheck::OptimalD => vec![Check::OptimalD],
         TheoryCheck::Equilibrium => vec![Check::Equilibrium],
         TheoryCheck::Saturation => vec![Check::Saturation],
     };
     let (mut be, why) = open_backend(args.backend, &args.adapter)?;
-    println!("duel theory: the claims of Goodfellow et al. 2014, checked on the project's kernels");
+    println!(
+        "duel theory: the claims of Goodfellow et al. 2014 and of the papers that fixed its \
+         failures, checked on the project's kernels"
+    );
     println!("backend: {why}");
     println!(
-        "D: {}, Adam {} (cosine-annealed), {} updates of {} real and {} generated samples\n",
+        "D of the GAN checks: {}, Adam {} (cosine-annealed), {} updates of {} real and {} \
+         generated samples; the critics of the others train twice as long on twice the batch\n",
         duel::theory::discriminator_spec().describe(),
         opts.lr,
         opts.steps,

@@ -3,7 +3,8 @@
 //! passes that walk the modules in order and in reverse.
 
 use crate::backend::{AdamStep, Backend, Tensor};
-use crate::kernels::optimizer::{adam, pad4, sgd_momentum};
+use crate::kernels::clip::clip_weights;
+use crate::kernels::optimizer::{adam, pad4, rmsprop, sgd_momentum};
 use crate::layers::{Built, Bwd, Fwd, Init, NetRng, ParamSpec, StateSpec, Tangent};
 pub use crate::layers::{Layer, NetSpec, Shape};
 use crate::rng::{self, RngKey};
@@ -20,6 +21,9 @@ pub enum Optimizer {
         beta2: f32,
         eps: f32,
     },
+    /// PyTorch's RMSprop (no momentum, not centred): the WGAN paper's optimizer for a clipped
+    /// critic. The mean square lives where Adam keeps its first moment.
+    RmsProp { lr: f32, alpha: f32, eps: f32 },
 }
 
 impl Optimizer {
@@ -32,9 +36,20 @@ impl Optimizer {
         }
     }
 
+    /// RMSProp with PyTorch's defaults (α 0.99, ε 1e-8).
+    pub fn rmsprop(lr: f32) -> Self {
+        Optimizer::RmsProp {
+            lr,
+            alpha: 0.99,
+            eps: 1e-8,
+        }
+    }
+
     pub fn lr(&self) -> f32 {
         match *self {
-            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::RmsProp { lr, .. } => lr,
         }
     }
 }
@@ -188,6 +203,8 @@ pub struct Network {
     pub steps: u64,
     /// This network's dropout stream.
     pub rng: NetRng,
+    /// Every parameter is clamped to [−c, c] after each update (WGAN's weight clipping).
+    pub clip: Option<f32>,
     slots: Vec<Slots>,
     /// Each module's output and input-gradient buffers (None for views).
     outs: Vec<Option<Tensor>>,
@@ -267,7 +284,7 @@ impl Network {
                 ));
             }
         }
-        Ok(Self {
+        let mut net = Self {
             spec: spec.clone(),
             modules,
             max_batch,
@@ -280,13 +297,37 @@ impl Network {
             n_state,
             steps: 0,
             rng: NetRng { seed, counter: 0 },
+            clip: None,
             slots,
             outs,
             d_ins,
             input: None,
             ys: Vec::new(),
             batch: 0,
-        })
+        };
+        net.params_changed(be, true);
+        Ok(net)
+    }
+
+    /// Tells every module its parameters changed (`first`: they were just set).
+    fn params_changed(&mut self, be: &mut dyn Backend, first: bool) {
+        for i in 0..self.modules.len() {
+            let (params, state) = (self.views(self.params, i), self.state_views(i));
+            self.modules[i]
+                .module
+                .params_changed(be, &params, &state, first);
+        }
+    }
+
+    /// Ok when a gradient penalty's tangent pass runs exactly through every module; the error
+    /// names the first module that has none.
+    pub fn check_tangent(spec: &NetSpec, name: &str) -> Result<()> {
+        for b in spec.build(name)? {
+            b.module.check_tangent().map_err(|e| {
+                anyhow::anyhow!("{name} layer {} ({}): {e}", b.index, b.module.describe())
+            })?;
+        }
+        Ok(())
     }
 
     /// Views of module `i`'s parameter tensors in the flat buffer `base` (params or grads).
@@ -427,6 +468,7 @@ impl Network {
                 rows,
                 params: &params,
                 grads: &grads,
+                state: &self.state_views(i),
             };
             self.modules[i].module.tangent(be, &t)?;
             cur = v_out;
@@ -447,7 +489,8 @@ impl Network {
         }
     }
 
-    /// One optimizer step on the gradients of the last backward.
+    /// One optimizer step on the gradients of the last backward, then the weight clipping of
+    /// `clip` and the modules' updates of state that follows the weights (spectral norm).
     pub fn update(&mut self, be: &mut dyn Backend, opt: &Optimizer) {
         self.steps += 1;
         let n = pad4(self.n_params);
@@ -478,7 +521,14 @@ impl Network {
                     &step,
                 )
             }
+            Optimizer::RmsProp { lr, alpha, eps } => {
+                rmsprop(be, self.params, self.grads, self.opt_m, n, lr, alpha, eps)
+            }
         }
+        if let Some(c) = self.clip {
+            clip_weights(be, self.params, n, c);
+        }
+        self.params_changed(be, false);
     }
 
     /// The unpadded view of a padded flat buffer.

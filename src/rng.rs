@@ -91,6 +91,8 @@ pub mod stream {
     pub const SAMPLE: u32 = 5;
     /// The noise batches that recompute batch-norm statistics for the averaged generator.
     pub const STANDING: u32 = 6;
+    /// WGAN-GP's interpolation weights ε (one per sample).
+    pub const PENALTY: u32 = 7;
     /// The digits composed into each Stacked MNIST image.
     pub const STACKED_MNIST: u32 = 16;
     /// The feature network's training: batch order, shifts of the digits, initialisation.

@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{BackendName, TrainConfig};
 use crate::dataset::{self, HostData};
-use crate::gan::{Gan, Stats};
+use crate::gan::{Gan, Objective, Stats};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::modes::{self, ModeStats};
 use crate::output;
@@ -191,6 +191,8 @@ struct Run<'a> {
     opts: &'a RunOptions,
     data: &'a HostData,
     history: Vec<[f64; 7]>,
+    /// Names what each logged number means for this run's loss.
+    objective: Objective,
     wall_offset: f64,
     last_checkpoint: Option<u64>,
     /// TensorBoard: the metrics rows as scalars, the sample grids as images.
@@ -251,12 +253,21 @@ impl Run<'_> {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
+        // The objective's own quantities (the critic's W estimate, a penalty) follow the
+        // columns every run has.
+        let fields = self.objective.log_fields(s);
+        let extra = &fields[4..];
+        let extra_header: String = extra.iter().map(|f| format!(",{}", f.column)).collect();
+        let extra_values: String = extra.iter().map(|f| format!(",{:.6}", f.value)).collect();
         let (header, line) = match modes {
             Some(m) => (
-                format!("{METRICS_HEADER},{}", ModeStats::CSV_HEADER),
-                format!("{},{}", metrics_row(&row), m.csv_fields()),
+                format!("{METRICS_HEADER}{extra_header},{}", ModeStats::CSV_HEADER),
+                format!("{}{extra_values},{}", metrics_row(&row), m.csv_fields()),
             ),
-            None => (METRICS_HEADER.to_string(), metrics_row(&row)),
+            None => (
+                format!("{METRICS_HEADER}{extra_header}"),
+                format!("{}{extra_values}", metrics_row(&row)),
+            ),
         };
         if fresh {
             writeln!(f, "{header}")?;
@@ -265,14 +276,14 @@ impl Run<'_> {
         self.events.metrics(&header, &line)?;
         if !self.opts.quiet {
             let left = (self.cfg.steps - step) as f64 / rate.max(1e-9);
+            let show = |f: &crate::gan::LogField| format!("{} {:.4}", f.label, f.value);
+            let losses: Vec<String> = fields[..2].iter().chain(extra).map(show).collect();
+            let outputs: Vec<String> = fields[2..4].iter().map(show).collect();
             println!(
-                "step {step:>7}/{} | D loss {:.4} G loss {:.4} | D(x) {:.3} D(G(z)) {:.3} | \
-                 {rate:.1} it/s | ETA {}",
+                "step {step:>7}/{} | {} | {} | {rate:.1} it/s | ETA {}",
                 self.cfg.steps,
-                s.d_loss,
-                s.g_loss,
-                s.d_real,
-                s.d_fake,
+                losses.join(" "),
+                outputs.join(" "),
                 fmt_duration(left)
             );
             if let Some(m) = modes {
@@ -389,6 +400,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         opts,
         data: &data,
         history: Vec::new(),
+        objective: gan_cfg.objective,
         wall_offset: 0.0,
         last_checkpoint: None,
         events: TrainingEvents::create(&opts.out)?,

@@ -264,6 +264,32 @@ fn conv_networks_with_every_fusion() {
 }
 
 #[test]
+fn spectrally_normalised_conv2d() {
+    // W viewed as [out, in·k·k]; the gradient through σ as for Linear.
+    let spec = NetSpec {
+        input: Shape::image(2, 7, 6),
+        layers: duel::config::with_spectral_norm(&[
+            conv(3, 3, 2, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(2),
+        ]),
+    };
+    assert!(
+        spec.describe().contains("spectral norm"),
+        "{}",
+        spec.describe()
+    );
+    check_network(
+        "SN Conv2d + LeakyReLU → SN Linear",
+        &spec,
+        3,
+        1.0,
+        1e-4,
+        5e-3,
+    );
+}
+
+#[test]
 fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
     // A gradient penalty's tangent pass adds ∇θ(g₀·v) (g₀ = ∂L/∂x) to the parameter gradients;
     // for a piecewise-linear critic that is exactly d/dε ∇θ L(x + εv) (../shared/GAN-MATH.md),
@@ -336,17 +362,25 @@ fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
 #[test]
 fn gan_loss_gradients() {
     let m = 6;
+    let h = 1e-2;
     let mut be = cpu();
-    for kind in [
-        GanLossKind::Discriminator,
-        GanLossKind::GeneratorMinimax,
-        GanLossKind::GeneratorNonSaturating,
-    ] {
-        let (n_real, n_fake) = match kind {
-            GanLossKind::Discriminator => (m, m),
-            _ => (0, m),
+    for kind in GanLossKind::ALL {
+        let (n_real, n_fake) = if kind.is_discriminator() {
+            (m, m)
+        } else {
+            (0, m)
         };
-        let l = data(12, n_real + n_fake, -6.0, 6.0);
+        // Outputs over the range where every loss bends, kept a step away from the hinge's kinks.
+        let l: Vec<f32> = data(12, n_real + n_fake, -6.0, 6.0)
+            .into_iter()
+            .map(|v| {
+                if (v.abs() - 1.0).abs() < 3.0 * h {
+                    v + 0.1
+                } else {
+                    v
+                }
+            })
+            .collect();
         let lt = be.upload(&l, "logits").unwrap();
         let grad = be.alloc(l.len(), "grad").unwrap();
         let stats = be.alloc(3, "stats").unwrap();
@@ -357,7 +391,7 @@ fn gan_loss_gradients() {
         };
         let (g, s) = run(&mut be, &l);
         for i in 0..l.len() {
-            let num = central(&mut |v| run(&mut be, v).1[0] as f64, &l, i, 1e-2);
+            let num = central(&mut |v| run(&mut be, v).1[0] as f64, &l, i, h);
             check(
                 &format!("{kind:?} dL/dl[{i}]"),
                 g[i] as f64,
@@ -366,22 +400,258 @@ fn gan_loss_gradients() {
                 1e-2,
             );
         }
-        // The loss itself against the textbook form on probabilities.
+        // The loss itself against its textbook form.
         let d = |v: f32| 1.0 / (1.0 + (-v as f64).exp());
+        let mean = |v: &[f32], f: &dyn Fn(f64) -> f64| {
+            v.iter().map(|&x| f(x as f64)).sum::<f64>() / v.len() as f64
+        };
+        let (real, fake) = l.split_at(n_real);
+        let relu = |x: f64| x.max(0.0);
         let want: f64 = match kind {
             GanLossKind::Discriminator => {
-                -(l[..m].iter().map(|&v| d(v).ln()).sum::<f64>()
-                    + l[m..].iter().map(|&v| (1.0 - d(v)).ln()).sum::<f64>())
+                -(real.iter().map(|&v| d(v).ln()).sum::<f64>()
+                    + fake.iter().map(|&v| (1.0 - d(v)).ln()).sum::<f64>())
                     / m as f64
             }
             GanLossKind::GeneratorMinimax => {
-                l.iter().map(|&v| (1.0 - d(v)).ln()).sum::<f64>() / m as f64
+                fake.iter().map(|&v| (1.0 - d(v)).ln()).sum::<f64>() / m as f64
             }
             GanLossKind::GeneratorNonSaturating => {
-                -l.iter().map(|&v| d(v).ln()).sum::<f64>() / m as f64
+                -fake.iter().map(|&v| d(v).ln()).sum::<f64>() / m as f64
             }
+            GanLossKind::CriticWasserstein => mean(fake, &|x| x) - mean(real, &|x| x),
+            GanLossKind::GeneratorWasserstein => -mean(fake, &|x| x),
+            GanLossKind::DiscriminatorHinge => {
+                mean(real, &|x| relu(1.0 - x)) + mean(fake, &|x| relu(1.0 + x))
+            }
+            GanLossKind::DiscriminatorLeastSquares => {
+                0.5 * mean(real, &|x| (x - 1.0).powi(2)) + 0.5 * mean(fake, &|x| x * x)
+            }
+            GanLossKind::GeneratorLeastSquares => 0.5 * mean(fake, &|x| (x - 1.0).powi(2)),
         };
         check(&format!("{kind:?} loss"), s[0] as f64, want, 1e-5, 1e-5);
+        // D's mean outputs: probabilities for the original losses, raw scores otherwise.
+        let shown = |v: f32| {
+            if kind.reads_probabilities() {
+                d(v)
+            } else {
+                v as f64
+            }
+        };
+        check(
+            &format!("{kind:?} mean D(G(z))"),
+            s[2] as f64,
+            mean(fake, &|x| shown(x as f32)),
+            1e-5,
+            1e-5,
+        );
+    }
+}
+
+// ---- spectral norm -------------------------------------------------------------------------------
+
+#[test]
+fn spectrally_normalised_linear_layers() {
+    // The gradient through σ = uᵀWv (u, v held, as PyTorch): weight_orig's finite differences
+    // move σ too, so a backward without the ⟨G, W_SN⟩·u vᵀ term fails here.
+    let sn = |layers: Vec<Layer>| NetSpec::flat(7, duel::config::with_spectral_norm(&layers));
+    let spec = sn(vec![
+        Layer::Linear(5),
+        Layer::Act(Activation::LeakyRelu(0.2)),
+    ]);
+    check_network("SN Linear + LeakyReLU", &spec, 3, 1.0, 1e-3, 2e-3);
+    let spec = sn(vec![
+        Layer::Linear(9),
+        Layer::Act(Activation::Relu),
+        Layer::Linear(4),
+        Layer::Act(Activation::Tanh),
+        Layer::Linear(2),
+    ]);
+    check_network("SN network", &spec, 4, 1.0, 1e-3, 3e-3);
+}
+
+// ---- the gradient penalty's second-order pass ---------------------------------------------------
+
+/// A critic with every module the tangent pass supports: LeakyReLU and ReLU fused into linear
+/// layers, dropout, an unfused activation, and (when `sn`) spectral norm on every weight.
+fn critic(input: usize, sn: bool) -> NetSpec {
+    let layers = vec![
+        Layer::Linear(11),
+        Layer::Act(Activation::LeakyRelu(0.2)),
+        Layer::Dropout(0.7),
+        Layer::Linear(9),
+        Layer::Act(Activation::Relu),
+        Layer::Linear(6),
+        Layer::Linear(7),
+        Layer::Act(Activation::LeakyRelu(0.1)),
+        Layer::Linear(1),
+    ];
+    let layers = if sn {
+        duel::config::with_spectral_norm(&layers)
+    } else {
+        layers
+    };
+    NetSpec::flat(input, layers)
+}
+
+/// D's input gradient per row, g = ∇ₓD(x), with D's parameters `p` (same dropout masks each
+/// time), and the parameter gradient of Σ_rows D(x).
+fn input_and_param_grads(
+    be: &mut dyn Backend,
+    net: &mut Network,
+    p: &[f32],
+    x: duel::backend::Tensor,
+    ones: duel::backend::Tensor,
+    rows: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    be.write(net.unpadded(net.params), p);
+    net.rng.counter = 0;
+    net.forward(be, x, rows, true, None);
+    let g = net.backward(be, ones, true, true).unwrap();
+    (
+        be.read(g).unwrap(),
+        be.read(net.unpadded(net.grads)).unwrap(),
+    )
+}
+
+#[test]
+fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
+    // ../shared/GAN-MATH.md's check: ∇θ(g·v) = d/dε ∇θ Σ D(x + εv) at ε = 0, for any fixed v —
+    // a central difference of two ordinary parameter-gradient passes, exact for piecewise-linear
+    // D when no kink is crossed.
+    for sn in [false, true] {
+        let (rows, input) = (5, 6);
+        let spec = critic(input, sn);
+        let params = spec.init_params(7, 0);
+        let x = data(21, rows * input, -1.0, 1.0);
+        let v = data(22, rows * input, -1.0, 1.0);
+        let mut be = cpu();
+        let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
+        let xt = be.upload(&x, "x").unwrap();
+        let vt = be.upload(&v, "v").unwrap();
+        let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
+        let widest = 11 * rows;
+        let scratch = [
+            be.alloc(widest, "a").unwrap(),
+            be.alloc(widest, "b").unwrap(),
+        ];
+        input_and_param_grads(&mut be, &mut net, &params, xt, ones, rows);
+        be.write(net.grads, &vec![0.0; net.grads.len()]);
+        net.tangent(&mut be, vt, scratch).unwrap();
+        let tangent = be.read(net.unpadded(net.grads)).unwrap();
+        let eps = 1e-3f32;
+        let shifted = |be: &mut dyn Backend, net: &mut Network, e: f32| {
+            let xs: Vec<f32> = x.iter().zip(&v).map(|(a, b)| a + e * b).collect();
+            be.write(xt, &xs);
+            input_and_param_grads(be, net, &params, xt, ones, rows).1
+        };
+        let up = shifted(&mut be, &mut net, eps);
+        let down = shifted(&mut be, &mut net, -eps);
+        let num: Vec<f64> = (0..params.len())
+            .map(|i| (up[i] as f64 - down[i] as f64) / (2.0 * eps as f64))
+            .collect();
+        // Tolerances relative to the largest entry (the entries span orders of magnitude).
+        let scale = num.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let mut nonzero = 0;
+        for i in 0..params.len() {
+            check(
+                &format!("sn={sn}: ∇θ(g·v)[{i}]"),
+                tangent[i] as f64,
+                num[i],
+                1e-4 * scale,
+                1e-2,
+            );
+            nonzero += (tangent[i].abs() as f64 > 1e-2 * scale) as usize;
+        }
+        assert!(
+            nonzero > params.len() / 2,
+            "sn={sn}: the tangent pass left most weight gradients at 0"
+        );
+    }
+}
+
+#[test]
+fn gradient_penalty_and_r1_gradients_match_finite_differences() {
+    // P(θ) = mean_rows λ(‖∇ₓD(x_r)‖ − 1)² (WGAN-GP) or (γ/2)‖∇ₓD(x_r)‖² (R1), the norm over all
+    // of a row's values: its gradient from the tangent pass against central differences of P
+    // itself, computed from the input gradients of perturbed critics.
+    use duel::kernels::penalty::{PenaltyKind, penalty_reduce, penalty_seed};
+    for (kind, weight, sn) in [
+        (PenaltyKind::GradientPenalty, 10.0, false),
+        (PenaltyKind::GradientPenalty, 10.0, true),
+        (PenaltyKind::R1, 5.0, false),
+    ] {
+        let (rows, input) = (4, 6);
+        let spec = critic(input, sn);
+        let params = spec.init_params(9, 0);
+        let x = data(31, rows * input, -1.0, 1.0);
+        let mut be = cpu();
+        let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
+        let xt = be.upload(&x, "x").unwrap();
+        let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
+        let vt = be.alloc(rows * input, "v").unwrap();
+        let per_row = be.alloc(2 * rows, "per row").unwrap();
+        let stats = be.alloc(2, "stats").unwrap();
+        let scratch = [
+            be.alloc(11 * rows, "a").unwrap(),
+            be.alloc(11 * rows, "b").unwrap(),
+        ];
+        // P in f64 from the input gradients.
+        let penalty = |g: &[f32]| {
+            g.chunks(input)
+                .map(|r| {
+                    let n = r.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+                    match kind {
+                        PenaltyKind::GradientPenalty => weight as f64 * (n - 1.0).powi(2),
+                        PenaltyKind::R1 => 0.5 * weight as f64 * n * n,
+                    }
+                })
+                .sum::<f64>()
+                / rows as f64
+        };
+        let (g, _) = input_and_param_grads(&mut be, &mut net, &params, xt, ones, rows);
+        let g_t = be.upload(&g, "g").unwrap();
+        penalty_seed(&mut be, kind, weight, vt, per_row, g_t, rows, input);
+        penalty_reduce(&mut be, stats, per_row, rows, false);
+        let reported = be.read(stats).unwrap()[0] as f64;
+        check(
+            &format!("{kind:?} value"),
+            reported,
+            penalty(&g),
+            1e-5,
+            1e-5,
+        );
+        // The tangent pass needs the backward of the same forward: run them again.
+        input_and_param_grads(&mut be, &mut net, &params, xt, ones, rows);
+        be.write(net.grads, &vec![0.0; net.grads.len()]);
+        net.tangent(&mut be, vt, scratch).unwrap();
+        let analytic = be.read(net.unpadded(net.grads)).unwrap();
+        let h = 1e-3;
+        let num: Vec<f64> = (0..params.len())
+            .map(|i| {
+                central(
+                    &mut |p| {
+                        penalty(&input_and_param_grads(&mut be, &mut net, p, xt, ones, rows).0)
+                    },
+                    &params,
+                    i,
+                    h,
+                )
+            })
+            .collect();
+        let scale = num.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let mut moved = 0;
+        for i in 0..params.len() {
+            check(
+                &format!("{kind:?} sn={sn}: ∂P/∂θ[{i}]"),
+                analytic[i] as f64,
+                num[i],
+                1e-3 * scale,
+                1e-2,
+            );
+            moved += (analytic[i].abs() as f64 > 1e-2 * scale) as usize;
+        }
+        assert!(moved > params.len() / 3, "{kind:?}: ∂P/∂θ is mostly 0");
     }
 }
 

@@ -246,6 +246,7 @@ fn config_with(opt: Optimizer) -> GanConfig {
         seed: 7,
         ema: 0.9,
         pack: 1,
+        objective: Default::default(),
         schedule: Schedule::CONSTANT,
         updates: Updates::Alternating,
     }

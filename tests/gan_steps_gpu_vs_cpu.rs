@@ -5,7 +5,9 @@ mod common;
 
 use common::{assert_close, cpu, gpu};
 use duel::backend::{Activation, Backend};
-use duel::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
+use duel::gan::{
+    DeviceData, Gan, GanConfig, GeneratorLoss, Loss, Noise, Objective, Schedule, Updates,
+};
 use duel::model::{Layer, NetSpec, Optimizer, Shape};
 
 fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
@@ -42,6 +44,7 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
         seed: 42,
         ema: 0.99,
         pack: 1,
+        objective: Default::default(),
     }
 }
 
@@ -60,11 +63,22 @@ fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, V
     for _ in 0..iterations {
         gan.train_iteration(be);
         let s = gan.take_stats(be).unwrap();
-        losses.extend([s.d_loss, s.g_loss, s.d_real, s.d_fake]);
+        losses.extend([
+            s.d_loss,
+            s.g_loss,
+            s.d_real,
+            s.d_fake,
+            s.penalty,
+            s.grad_norm,
+        ]);
     }
+    // Parameters, then persistent state (spectral norm's u and v, batch-norm statistics).
     let mut g = be.read(gan.g.params).unwrap();
+    g.extend(be.read(gan.g.state.slice(0, gan.g.n_state)).unwrap());
     g.extend(be.read(gan.g_ema.unwrap()).unwrap());
-    (g, be.read(gan.d.params).unwrap(), losses)
+    let mut d = be.read(gan.d.params).unwrap();
+    d.extend(be.read(gan.d.state.slice(0, gan.d.n_state)).unwrap());
+    (g, d, losses)
 }
 
 fn compare(cfg: GanConfig, atol: f32) {
@@ -78,7 +92,18 @@ fn compare(cfg: GanConfig, atol: f32) {
         "training left G's weights unchanged"
     );
     let (raw, avg) = g_cpu.split_at(init.len());
-    assert_ne!(raw, avg, "the moving average is a copy of the weights");
+    assert_ne!(
+        raw,
+        &avg[cfg.g.state_count()..],
+        "the moving average is a copy of the weights"
+    );
+    if cfg.objective.penalty().is_some() {
+        let penalties: Vec<f32> = l_cpu.chunks(6).map(|s| s[4]).collect();
+        assert!(
+            penalties.iter().all(|&p| p > 0.0),
+            "the penalty was not reported: {penalties:?}"
+        );
+    }
     assert_close("losses", &l_gpu, &l_cpu, 1e-4, 1e-3);
     assert_close("generator weights", &g_gpu, &g_cpu, atol, 1e-3);
     assert_close("discriminator weights", &d_gpu, &d_cpu, atol, 1e-3);
@@ -206,7 +231,17 @@ fn an_iteration_is_one_submit_and_reads_nothing() {
         GeneratorLoss::NonSaturating,
         Noise::Normal,
     );
-    for cfg in [mlp, conv_config()] {
+    // The gradient penalty and spectral norm stay on the device too.
+    let gp_sn = objective_config(
+        Objective {
+            loss: Loss::Wasserstein,
+            gp: 10.0,
+            ..Default::default()
+        },
+        Optimizer::adam(1e-3, 0.0, 0.9),
+        true,
+    );
+    for cfg in [mlp, conv_config(), gp_sn] {
         let dim = cfg.g.output();
         let bytes = vec![7u8; 40 * dim];
         let rows = be.upload_rows_u8(&bytes, 40, dim, "data").unwrap();
@@ -235,4 +270,144 @@ fn an_iteration_is_one_submit_and_reads_nothing() {
         );
         assert!(after.dispatches > before.dispatches);
     }
+}
+
+// ---- the objectives of issue 11 -------------------------------------------------------------
+
+/// `config`'s GAN with a critic the gradient penalty's tangent pass runs through (no maxout), and
+/// `objective`. A critic's gradient w.r.t. a bias is a difference of near-equal means over real
+/// and fake rows, so it starts near 0; Adam (and RMSProp) divide it by its own magnitude and
+/// turn rounding noise into whole steps. The critic tests use SGD where that matters.
+fn objective_config(objective: Objective, opt: Optimizer, sn: bool) -> GanConfig {
+    let mut cfg = config(opt, GeneratorLoss::NonSaturating, Noise::Normal);
+    let d = vec![
+        Layer::Dropout(0.8),
+        Layer::Linear(30),
+        Layer::Act(Activation::LeakyRelu(0.2)),
+        Layer::Linear(17),
+        Layer::Act(Activation::Relu),
+        Layer::Linear(1),
+    ];
+    cfg.d.layers = if sn {
+        duel::config::with_spectral_norm(&d)
+    } else {
+        d
+    };
+    cfg.objective = objective;
+    cfg
+}
+
+#[test]
+fn wgan_clipped_critic_with_rmsprop() {
+    let objective = Objective {
+        loss: Loss::Wasserstein,
+        clip: 0.05,
+        ..Default::default()
+    };
+    let cfg = objective_config(objective, Optimizer::rmsprop(1e-3), false);
+    compare(cfg, 1e-5);
+}
+
+#[test]
+fn wgan_gp() {
+    let objective = Objective {
+        loss: Loss::Wasserstein,
+        gp: 10.0,
+        ..Default::default()
+    };
+    compare(
+        objective_config(
+            objective,
+            Optimizer::Sgd {
+                lr: 0.01,
+                momentum: 0.5,
+            },
+            false,
+        ),
+        1e-5,
+    );
+}
+
+#[test]
+fn r1_on_the_original_loss() {
+    let objective = Objective {
+        r1: 5.0,
+        ..Default::default()
+    };
+    compare(
+        objective_config(objective, Optimizer::adam(1e-3, 0.5, 0.999), false),
+        1e-5,
+    );
+}
+
+#[test]
+fn sngan_hinge_with_spectral_norm_in_g_and_d() {
+    let objective = Objective {
+        loss: Loss::Hinge,
+        ..Default::default()
+    };
+    let mut cfg = objective_config(
+        objective,
+        Optimizer::Sgd {
+            lr: 0.01,
+            momentum: 0.5,
+        },
+        true,
+    );
+    cfg.g.layers = duel::config::with_spectral_norm(&cfg.g.layers);
+    compare(cfg, 1e-5);
+}
+
+#[test]
+fn wgan_gp_with_spectral_norm_and_packing() {
+    // Every piece at once: the penalty's tangent through spectrally normalised layers, one ε per
+    // pack of 3 samples.
+    let objective = Objective {
+        loss: Loss::Wasserstein,
+        gp: 10.0,
+        ..Default::default()
+    };
+    let mut cfg = objective_config(
+        objective,
+        Optimizer::Sgd {
+            lr: 0.01,
+            momentum: 0.5,
+        },
+        true,
+    );
+    cfg.pack = 3;
+    cfg.batch = 12;
+    cfg.d.input = Shape::flat(65 * 3);
+    compare(cfg, 1e-5);
+}
+
+#[test]
+fn lsgan() {
+    let objective = Objective {
+        loss: Loss::LeastSquares,
+        ..Default::default()
+    };
+    compare(
+        objective_config(objective, Optimizer::adam(1e-3, 0.5, 0.999), false),
+        1e-5,
+    );
+}
+
+#[test]
+fn conv_critic_with_gradient_penalty_and_spectral_norm() {
+    // The conv layers' tangent pass and spectral norm of a [out, in·k·k] kernel, one iteration
+    // of WGAN-GP with both on.
+    let mut cfg = conv_config();
+    cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
+    cfg.objective = Objective {
+        loss: Loss::Wasserstein,
+        gp: 10.0,
+        ..Default::default()
+    };
+    cfg.opt_d = Optimizer::Sgd {
+        lr: 0.01,
+        momentum: 0.5,
+    };
+    cfg.opt_g = cfg.opt_d;
+    compare(cfg, 1e-5);
 }

@@ -60,6 +60,7 @@ fn config(updates: Updates, schedule: Schedule, dropout: bool) -> GanConfig {
         seed: 9,
         ema: 0.0,
         pack: 1,
+        objective: Default::default(),
     }
 }
 

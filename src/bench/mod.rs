@@ -71,7 +71,7 @@ pub struct KernelOpts {
 pub struct TrainOpts {
     #[command(flatten)]
     pub common: CommonOpts,
-    /// Presets to train (mlp, paper).
+    /// Models to train: mlp, paper, dcgan, dcgan32 (the peers' specs).
     #[arg(long, value_delimiter = ',', default_value = "mlp,paper")]
     pub preset: Vec<String>,
     /// Batch sizes.

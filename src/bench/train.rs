@@ -57,7 +57,11 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
                 layers: vec![Linear(1200), Maxout(5), Linear(1200), Maxout(5), Linear(1)],
             },
         ),
-        other => bail!("unknown benchmark preset {other:?}; use mlp or paper"),
+        // The peers' DCGAN models: PyTorch's default init and biases, batch norm in training
+        // mode, no weight average.
+        "dcgan" => crate::presets::dcgan(28, 1, 100, 64, 1)?,
+        "dcgan32" => crate::presets::dcgan(32, 3, 100, 64, 1)?,
+        other => bail!("unknown benchmark preset {other:?}; use mlp, paper, dcgan or dcgan32"),
     })
 }
 
@@ -102,6 +106,7 @@ pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
         // The peers' spec: no weight average, no packing.
         ema: 0.0,
         pack: 1,
+        objective: Default::default(),
     })
 }
 
@@ -189,9 +194,9 @@ impl AnyBackend {
     }
 }
 
-/// 60000 rows of 784 fixed pseudo-random bytes (mapped to [−1, 1]), like the peers' real data.
-fn dataset(be: &mut dyn Backend) -> Result<DeviceData> {
-    let (rows, dim) = (60_000, 784);
+/// 60000 rows of `dim` fixed pseudo-random bytes (mapped to [−1, 1]), like the peers' real data.
+fn dataset(be: &mut dyn Backend, dim: usize) -> Result<DeviceData> {
+    let rows = 60_000;
     let mut x = 0x9E37_79B9u32;
     let bytes: Vec<u8> = (0..rows * dim)
         .map(|_| {
@@ -233,8 +238,9 @@ pub fn bench_train(
     }
     for gpu in kinds {
         let mut any = AnyBackend::open(gpu, opts.common.adapter.as_deref())?;
-        let data = dataset(any.be())?;
         for name in &opts.preset {
+            let dim = preset(name)?.0.output();
+            let data = dataset(any.be(), dim)?;
             for &batch in &opts.batch {
                 let cfg = config(name, batch)?;
                 let data = match &data {
@@ -337,7 +343,7 @@ fn profile_one(
     name: &str,
     _opts: &TrainOpts,
 ) -> Result<Vec<ProfileRow>> {
-    let data = dataset(g)?;
+    let data = dataset(g, cfg.g.output())?;
     let mut gan = Gan::new(g, cfg, data, None)?;
     gan.train_iteration(g);
     g.wait()?;

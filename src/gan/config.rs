@@ -1,10 +1,10 @@
 //! What a GAN is trained with: the two networks' specs, the losses, the optimizers and the
 //! schedule of Algorithm 1, checked before anything is allocated.
 
-use super::Schedule;
+use super::{Objective, Schedule};
 use crate::backend::{Backend, GanLossKind, Tensor};
 use crate::kernels::rng::{rng_normal, rng_uniform};
-use crate::model::{NetSpec, Optimizer};
+use crate::model::{NetSpec, Network, Optimizer};
 use crate::rng::RngKey;
 use anyhow::{Result, bail};
 
@@ -85,6 +85,8 @@ pub struct GanConfig {
     /// PacGAN packing: D judges `pack` samples at once, concatenated (its input is pack × the
     /// sample size), which penalises a generator whose samples lack variety. 1 = a plain GAN.
     pub pack: usize,
+    /// The loss (original, Wasserstein, hinge, least squares), gradient penalty and clipping.
+    pub objective: Objective,
 }
 
 impl GanConfig {
@@ -133,6 +135,17 @@ impl GanConfig {
         }
         if self.k == 0 {
             bail!("--k (discriminator steps per generator step) must be at least 1");
+        }
+        self.objective.validate(self.g_loss)?;
+        if self.objective.penalty().is_some() {
+            Network::check_tangent(&self.d, "discriminator").map_err(|e| {
+                anyhow::anyhow!(
+                    "a gradient penalty (--gp, --r1) takes D's gradient w.r.t. each sample's input \
+                     exactly, through every layer of the critic, and this critic does not allow \
+                     it: {e}. Remove that layer from the critic (the penalty papers use no batch \
+                     norm there: it couples the samples), or drop the penalty"
+                )
+            })?;
         }
         self.schedule.validate()?;
         if self.updates == Updates::Simultaneous && self.k != 1 {

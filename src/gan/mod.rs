@@ -4,15 +4,18 @@
 //! encoder and one submit; nothing is read back until `take_stats`.
 
 mod config;
+mod objective;
+pub mod penalty;
 mod schedule;
 mod simultaneous;
 mod state;
 
 pub use config::{GanConfig, GeneratorLoss, Noise, Updates};
+pub use objective::{LogField, Loss, Objective};
 pub use schedule::{MomentumRamp, Schedule, epoch};
 pub use state::{GanState, NetState};
 
-use crate::backend::{Backend, DeviceRows, GanLossKind, Tensor};
+use crate::backend::{Backend, DeviceRows, Tensor};
 use crate::kernels::ema::ema_update;
 use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
@@ -21,6 +24,9 @@ use crate::kernels::rng::rng_index;
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
+
+/// Words of the statistics buffer (see `Gan::stats`).
+const STATS: usize = 8;
 
 /// Samples the moving average's standing batch-norm statistics are measured on.
 pub const STANDING_SAMPLES: usize = 1024;
@@ -66,6 +72,9 @@ pub struct Stats {
     pub d_real: f32,
     /// Mean D(G(z)) seen by the discriminator's updates.
     pub d_fake: f32,
+    /// Mean gradient penalty of the D-updates, and the mean ‖∇ₓD‖ it was taken on.
+    pub penalty: f32,
+    pub grad_norm: f32,
     pub d_steps: u64,
     pub g_steps: u64,
 }
@@ -89,8 +98,11 @@ pub struct Gan {
     /// [0, 2m): dL/dlogit of a D-step or G-step. [2m, 4m): the simultaneous step's G-loss
     /// gradient over [real; fake] logits, whose real half is never written and stays 0.
     dlogits: Tensor,
-    /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps.
+    /// (D loss, mean D(x), mean D(G(z))) of D-steps, then (G loss, 0, mean D(G(z))) of G-steps,
+    /// then (penalty, mean ‖∇ₓD‖) of D-steps.
     stats: Tensor,
+    /// The gradient penalty's buffers, when the objective has one.
+    penalty: Option<penalty::Penalty>,
     /// The moving average of G's parameters, when `cfg.ema > 0`.
     pub g_ema: Option<Tensor>,
     /// The batch-norm statistics of the moving average ("standing statistics", see
@@ -178,12 +190,19 @@ impl Gan {
         let dim = cfg.g.output();
         let g = Network::new(be, &cfg.g, m, gp, cfg.seed ^ 0x6e6e, "generator")?;
         let d_rows = 2 * m / cfg.pack;
-        let d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        let mut d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        d.clip = (cfg.objective.clip > 0.0).then_some(cfg.objective.clip);
+        let penalty = match cfg.objective.penalty() {
+            Some((kind, weight)) => {
+                Some(penalty::Penalty::new(be, &d, kind, weight, m / cfg.pack)?)
+            }
+            None => None,
+        };
         let x_d = be.alloc(2 * m * dim, "discriminator input")?;
         let z = be.alloc(m * cfg.g.input.len(), "noise")?;
         let idx = be.alloc(m, "batch indices")?;
         let dlogits = be.alloc(4 * m, "logit gradients")?;
-        let stats = be.alloc(6, "loss statistics")?;
+        let stats = be.alloc(STATS, "loss statistics")?;
         let g_ema = if cfg.ema > 0.0 {
             let t = be.alloc(pad4(gp.len()), "generator moving average")?;
             be.write(t.slice(0, gp.len()), gp);
@@ -205,6 +224,7 @@ impl Gan {
             idx,
             dlogits,
             stats,
+            penalty,
             g_ema,
             g_ema_state,
             standing_at: None,
@@ -243,9 +263,11 @@ impl Gan {
         }
     }
 
-    /// One discriminator update: ascend log D(x) + log(1 − D(G(z))) on a real and a fake batch,
-    /// run through D together as one batch of 2m rows (2m / pack packs; a pack of consecutive
-    /// rows is one row of D's input, so packing is only a change of view).
+    /// One discriminator update: descend D's loss (for the original loss, ascend
+    /// log D(x) + log(1 − D(G(z)))) on a real and a fake batch, run through D together as one
+    /// batch of 2m rows (2m / pack packs; a pack of consecutive rows is one row of D's input, so
+    /// packing is only a change of view), plus the gradient penalty when there is one (one ε
+    /// and one gradient norm per row of D's input, so per pack).
     pub fn discriminator_step(&mut self, be: &mut dyn Backend) {
         let (m, dim) = (self.cfg.batch, self.cfg.g.output());
         let packs = m / self.cfg.pack;
@@ -259,7 +281,7 @@ impl Gan {
         let stats = self.stats.slice(0, 3);
         gan_loss(
             be,
-            GanLossKind::Discriminator,
+            self.cfg.objective.d_kind(),
             dl,
             logits,
             packs,
@@ -268,9 +290,27 @@ impl Gan {
             true,
         );
         self.d.backward(be, dl, false, true);
+        self.add_penalty_gradient(be, real, fake, packs);
         let opt = self.next_d_optimizer();
         self.d.update(be, &opt);
         self.d_steps += 1;
+    }
+
+    /// Adds the gradient penalty's ∂P/∂θ to D's parameter gradients, when the objective has
+    /// one, for `packs` rows of `real` and `fake` (D's input rows).
+    fn add_penalty_gradient(
+        &mut self,
+        be: &mut dyn Backend,
+        real: Tensor,
+        fake: Tensor,
+        packs: usize,
+    ) {
+        if let Some(p) = &self.penalty {
+            // ε's counter: the noise counter, unique to this D-step and restored on resume.
+            let key = RngKey::new(self.cfg.seed, stream::PENALTY, self.rng.noise);
+            let stats = self.stats.slice(6, 2);
+            p.add_gradient(be, &mut self.d, real, fake, packs, key, stats);
+        }
     }
 
     /// One generator update on fresh noise: gradients flow through D (whose own parameter
@@ -286,7 +326,7 @@ impl Gan {
         let stats = self.stats.slice(3, 3);
         gan_loss(
             be,
-            self.cfg.g_loss.kind(),
+            self.cfg.objective.g_kind(self.cfg.g_loss),
             dl,
             logits,
             0,
@@ -339,10 +379,12 @@ impl Gan {
             d_real: s[1] / dn,
             d_fake: s[2] / dn,
             g_loss: s[3] / gn,
+            penalty: s[6] / dn,
+            grad_norm: s[7] / dn,
             d_steps: self.d_steps,
             g_steps: self.g_steps,
         };
-        be.write(self.stats, &[0.0; 6]);
+        be.write(self.stats, &[0.0; STATS]);
         self.d_steps = 0;
         self.g_steps = 0;
         Ok(out)
@@ -377,8 +419,8 @@ impl Gan {
             return Some(stats);
         }
         let saved = (self.g.params, self.g.state, self.g.rng);
-        // Other state (none today) follows the raw weights'; every batch-norm statistic is
-        // overwritten by the first batch.
+        // Other state (spectral norm's u and v) follows the raw weights'; every batch-norm
+        // statistic is overwritten by the first batch.
         ema_update(be, stats, self.g.state, self.g.n_state, 0.0);
         (self.g.params, self.g.state) = (avg, stats);
         self.g.set_standing_statistics(true);

@@ -97,6 +97,11 @@ impl Schedule {
                 beta2,
                 eps,
             },
+            Optimizer::RmsProp { lr, alpha, eps } => Optimizer::RmsProp {
+                lr: self.lr(lr, t),
+                alpha,
+                eps,
+            },
         }
     }
 

@@ -10,7 +10,7 @@
 //! gradients are exactly those of a backward over the fakes alone).
 
 use super::Gan;
-use crate::backend::{Backend, GanLossKind};
+use crate::backend::Backend;
 use crate::kernels::gan_loss::gan_loss;
 
 impl Gan {
@@ -27,7 +27,7 @@ impl Gan {
 
         // D: its loss over [real; fake] and its parameter gradients.
         let dl_d = self.dlogits.slice(0, 2 * packs);
-        let kind = GanLossKind::Discriminator;
+        let kind = self.cfg.objective.d_kind();
         gan_loss(
             be,
             kind,
@@ -43,7 +43,7 @@ impl Gan {
         // G: its loss on the same fake logits; the real half of dl_g is never written (zero).
         let dl_g = self.dlogits.slice(2 * m, 2 * packs);
         let (fake_logits, fake_dl) = (logits.slice(packs, packs), dl_g.slice(packs, packs));
-        let kind = self.cfg.g_loss.kind();
+        let kind = self.cfg.objective.g_kind(self.cfg.g_loss);
         gan_loss(
             be,
             kind,
@@ -59,6 +59,8 @@ impl Gan {
             .backward(be, dl_g, true, false)
             .expect("input gradient requested");
         self.g.backward(be, dx.slice(m * dim, m * dim), false, true);
+        // The penalty runs D again (on x̂ or the real rows) once G's gradient has been taken.
+        self.add_penalty_gradient(be, real, fake, packs);
 
         // Both optimizers' hyper-parameters before either update counts it.
         let (opt_d, opt_g) = (self.next_d_optimizer(), self.next_g_optimizer());

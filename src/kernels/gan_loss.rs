@@ -1,12 +1,14 @@
-//! GAN losses from D's logits, their gradients, and the batch means reduced on the device
-//! (`shaders/gan_loss.wgsl`). D(x) = σ(logit); losses in the stable softplus form.
+//! GAN losses from D's raw output, their gradients, and the batch means reduced on the device
+//! (`shaders/gan_loss.wgsl`): the original losses (D(x) = σ(logit), in the stable softplus
+//! form), the Wasserstein critic's, the hinge loss and least squares.
 
 use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, launch, u};
 use crate::backend::{Backend, Tensor};
 use crate::kernels::activation::{softplus, stable_sigmoid};
 
-/// Which GAN loss `gan_loss` computes.
+/// Which GAN loss `gan_loss` computes: a discriminator (critic) loss over real then fake
+/// outputs, or a generator loss over fake outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GanLossKind {
     /// −[log D(x) + log(1 − D(G(z)))] over n_real real then n_fake fake logits.
@@ -15,22 +17,92 @@ pub enum GanLossKind {
     GeneratorMinimax,
     /// −log D(G(z)): the non-saturating G loss the paper recommends in practice.
     GeneratorNonSaturating,
+    /// E[D(G(z))] − E[D(x)]: the WGAN critic's loss (it maximises E[D(x)] − E[D(G(z))]).
+    CriticWasserstein,
+    /// −E[D(G(z))]: the generator's loss under the Wasserstein and hinge critics.
+    GeneratorWasserstein,
+    /// E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; SN-GAN, SAGAN).
+    DiscriminatorHinge,
+    /// ½E[(D(x) − 1)²] + ½E[D(G(z))²]: LSGAN (Mao et al. 2017) with a = 0, b = 1.
+    DiscriminatorLeastSquares,
+    /// ½E[(D(G(z)) − 1)²]: LSGAN's generator with c = 1.
+    GeneratorLeastSquares,
 }
 
 impl GanLossKind {
+    pub const ALL: [GanLossKind; 8] = [
+        GanLossKind::Discriminator,
+        GanLossKind::GeneratorMinimax,
+        GanLossKind::GeneratorNonSaturating,
+        GanLossKind::CriticWasserstein,
+        GanLossKind::GeneratorWasserstein,
+        GanLossKind::DiscriminatorHinge,
+        GanLossKind::DiscriminatorLeastSquares,
+        GanLossKind::GeneratorLeastSquares,
+    ];
+
     pub fn code(self) -> u32 {
-        match self {
-            GanLossKind::Discriminator => 0,
-            GanLossKind::GeneratorMinimax => 1,
-            GanLossKind::GeneratorNonSaturating => 2,
-        }
+        Self::ALL
+            .iter()
+            .position(|&k| k == self)
+            .expect("every kind is in ALL") as u32
     }
 
     pub fn from_code(code: u32) -> Self {
-        match code {
-            0 => GanLossKind::Discriminator,
-            1 => GanLossKind::GeneratorMinimax,
-            _ => GanLossKind::GeneratorNonSaturating,
+        Self::ALL[(code as usize).min(Self::ALL.len() - 1)]
+    }
+
+    /// A discriminator's loss, over real and fake outputs (else a generator's, over fakes).
+    pub fn is_discriminator(self) -> bool {
+        matches!(
+            self,
+            GanLossKind::Discriminator
+                | GanLossKind::CriticWasserstein
+                | GanLossKind::DiscriminatorHinge
+                | GanLossKind::DiscriminatorLeastSquares
+        )
+    }
+
+    /// D's output is a logit whose sigmoid is a probability (the original losses); the batch
+    /// means of `gan_loss` are then means of σ(l), else of the raw output.
+    pub fn reads_probabilities(self) -> bool {
+        self.code() <= 2
+    }
+
+    /// (loss term, dloss/dl) of one output before the batch mean: the specification.
+    pub fn term(self, real: bool, l: f32) -> (f32, f32) {
+        match self {
+            GanLossKind::Discriminator
+            | GanLossKind::GeneratorMinimax
+            | GanLossKind::GeneratorNonSaturating => {
+                let s = stable_sigmoid(l);
+                if real || self == GanLossKind::GeneratorNonSaturating {
+                    (softplus(-l), s - 1.0)
+                } else if self == GanLossKind::Discriminator {
+                    (softplus(l), s)
+                } else {
+                    (-softplus(l), -s)
+                }
+            }
+            GanLossKind::CriticWasserstein if real => (-l, -1.0),
+            GanLossKind::CriticWasserstein => (l, 1.0),
+            GanLossKind::GeneratorWasserstein => (-l, -1.0),
+            // max(0, ·) passes no gradient at the hinge itself, as PyTorch's relu.
+            GanLossKind::DiscriminatorHinge if real => {
+                ((1.0 - l).max(0.0), if l < 1.0 { -1.0 } else { 0.0 })
+            }
+            GanLossKind::DiscriminatorHinge => {
+                ((1.0 + l).max(0.0), if l > -1.0 { 1.0 } else { 0.0 })
+            }
+            GanLossKind::DiscriminatorLeastSquares | GanLossKind::GeneratorLeastSquares => {
+                let target = if real || self == GanLossKind::GeneratorLeastSquares {
+                    1.0
+                } else {
+                    0.0
+                };
+                let e = l - target;
+                (0.5 * e * e, e)
+            }
         }
     }
 }
@@ -72,37 +144,36 @@ pub static GAN_LOSS: KernelDef = KernelDef {
             .into_iter()
             .enumerate()
         {
-            for kind in 0..3 {
-                out.push(case(
-                    r,
-                    f,
-                    kind,
-                    (i % 2) as u32,
-                    11 * i as u64 + kind as u64,
-                ));
+            for kind in GanLossKind::ALL {
+                // Discriminator losses need real outputs, generator losses take none.
+                if kind.is_discriminator() != (r > 0) {
+                    continue;
+                }
+                let seed = 11 * i as u64 + kind.code() as u64;
+                out.push(case(r, f, kind, (i % 2) as u32, seed));
             }
         }
         out
     },
-    bench: || vec![case(64, 64, 0, 1, 1)],
+    bench: || vec![case(64, 64, GanLossKind::Discriminator, 1, 1)],
     work: |p| {
         let p: GanLossParams = cast(p);
         Work::elementwise(p.n_real + p.n_fake, 2)
     },
 };
 
-fn case(n_real: usize, n_fake: usize, kind: u32, accumulate: u32, seed: u64) -> Case {
-    let kind = if n_real > 0 { 0 } else { kind.max(1) };
+fn case(n_real: usize, n_fake: usize, kind: GanLossKind, accumulate: u32, seed: u64) -> Case {
     let p = GanLossParams {
         n_real: u(n_real),
         n_fake: u(n_fake),
-        kind,
+        kind: kind.code(),
         accumulate,
         ..Default::default()
     };
     let n = n_real + n_fake;
+    // Outputs on both sides of every kink (hinge at ±1) and far into the sigmoid's tails.
     Case::new(
-        format!("real={n_real} fake={n_fake} kind={kind} acc={accumulate}"),
+        format!("real={n_real} fake={n_fake} {kind:?} acc={accumulate}"),
         p,
     )
     .f32(uniform(seed, n, -30.0, 30.0))
@@ -134,7 +205,8 @@ pub fn gan_loss(
     launch(be, &GAN_LOSS, p, &[logits, grad, stats]);
 }
 
-/// grad = dL/dlogits; stats[0..3] (+)= (L, mean D(x), mean D(G(z))).
+/// grad = dL/dlogits; stats[0..3] (+)= (L, mean D(x), mean D(G(z))), D a probability for the
+/// original losses and the raw output for the others.
 pub fn gan_loss_ref(p: &GanLossParams, grad: &mut [f32], logits: &[f32], stats: &mut [f32]) {
     let (n_real, n_fake) = (p.n_real as usize, p.n_fake as usize);
     let kind = GanLossKind::from_code(p.kind);
@@ -142,29 +214,21 @@ pub fn gan_loss_ref(p: &GanLossParams, grad: &mut [f32], logits: &[f32], stats: 
     let inv_fake = 1.0 / n_fake.max(1) as f32;
     let (mut loss, mut d_real, mut d_fake) = (0.0f32, 0.0f32, 0.0f32);
     for i in 0..n_real + n_fake {
-        let l = logits[i];
-        let s = stable_sigmoid(l);
-        grad[i] = if i < n_real {
-            loss += softplus(-l) * inv_real;
-            d_real += s;
-            (s - 1.0) * inv_real
+        let (l, real) = (logits[i], i < n_real);
+        let scale = if real { inv_real } else { inv_fake };
+        let (term, g) = kind.term(real, l);
+        loss += term * scale;
+        grad[i] = g * scale;
+        let d = if kind.reads_probabilities() {
+            stable_sigmoid(l)
         } else {
-            d_fake += s;
-            match kind {
-                GanLossKind::Discriminator => {
-                    loss += softplus(l) * inv_fake;
-                    s * inv_fake
-                }
-                GanLossKind::GeneratorMinimax => {
-                    loss -= softplus(l) * inv_fake;
-                    -s * inv_fake
-                }
-                GanLossKind::GeneratorNonSaturating => {
-                    loss += softplus(-l) * inv_fake;
-                    (s - 1.0) * inv_fake
-                }
-            }
+            l
         };
+        if real {
+            d_real += d;
+        } else {
+            d_fake += d;
+        }
     }
     let mean_real = if n_real == 0 { 0.0 } else { d_real * inv_real };
     let out = [loss, mean_real, d_fake * inv_fake];

@@ -16,6 +16,7 @@ pub mod activation;
 pub mod batch_norm;
 pub mod bias;
 pub mod case;
+pub mod clip;
 pub mod conv;
 mod conv_cases;
 mod conv_cpu;
@@ -28,7 +29,9 @@ pub mod matmul;
 pub mod maxout;
 pub mod optimizer;
 pub mod parzen;
+pub mod penalty;
 pub mod rng;
+pub mod spectral_norm;
 pub mod upsample;
 
 use crate::backend::{Backend, Tensor};
@@ -51,6 +54,15 @@ pub static ALL: &[&KernelDef] = &[
     &gan_loss::GAN_LOSS,
     &optimizer::SGD_MOMENTUM,
     &optimizer::ADAM,
+    &optimizer::RMSPROP,
+    &clip::CLIP_WEIGHTS,
+    &penalty::PENALTY_INTERPOLATE,
+    &penalty::PENALTY_SEED,
+    &penalty::PENALTY_REDUCE,
+    &spectral_norm::SN_NORMALIZE,
+    &spectral_norm::SN_DOT,
+    &spectral_norm::SN_SCALE,
+    &spectral_norm::SN_GRAD,
     &ema::EMA_UPDATE,
     &rng::RNG_UNIFORM,
     &rng::RNG_NORMAL,

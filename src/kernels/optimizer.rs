@@ -1,5 +1,6 @@
 //! Fused optimizer steps over a whole parameter buffer (`shaders/optimizer.wgsl`), four
-//! parameters per invocation: SGD with momentum (the paper's) and Adam with bias correction.
+//! parameters per invocation: SGD with momentum (the paper's), Adam with bias correction, and
+//! RMSProp (the WGAN paper's choice for a clipped critic).
 //! Parameter buffers are padded to a multiple of 4 words (`pad4`), so every view is aligned.
 
 use super::case::uniform;
@@ -115,6 +116,64 @@ pub static ADAM: KernelDef = KernelDef {
     work: |p| Work::elementwise(cast::<OptimizerParams>(p).n, 7),
 };
 
+pub static RMSPROP: KernelDef = KernelDef {
+    name: "rmsprop",
+    shader: &SHADER,
+    params: &<OptimizerParams as super::Params>::LAYOUT,
+    bindings: &[
+        Binding::read("grad").vec4(),
+        Binding::write("param").vec4(),
+        Binding::write("m").vec4(),
+    ],
+    workgroups: groups,
+    cpu: |p, b| {
+        let p: OptimizerParams = cast(p);
+        rmsprop_cpu(&p, b.w(1), b.r(0), b.w(2))
+    },
+    reference: |p, b| {
+        let p: OptimizerParams = cast(p);
+        let (g, param, sq) = (b.r(0), b.w(1), b.w(2));
+        for i in 0..p.n as usize {
+            sq[i] = p.beta2 * sq[i] + (1.0 - p.beta2) * g[i] * g[i];
+            param[i] -= p.lr * g[i] / (sq[i].sqrt() + p.eps);
+        }
+    },
+    cases: || {
+        [4, 64, 1204, 70_004]
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| rmsprop_case(n, i as u64 * 5))
+            .collect()
+    },
+    bench: || vec![rmsprop_case(1_863_680, 1)],
+    work: |p| Work::elementwise(cast::<OptimizerParams>(p).n, 5),
+};
+
+fn rmsprop_params(n: usize, lr: f32, alpha: f32, eps: f32) -> OptimizerParams {
+    OptimizerParams {
+        n: u(n),
+        lr,
+        beta2: alpha,
+        eps,
+        ..Default::default()
+    }
+}
+
+fn rmsprop_case(n: usize, seed: u64) -> Case {
+    let n = pad4(n);
+    Case::new(format!("n={n}"), rmsprop_params(n, 5e-5, 0.99, 1e-8))
+        .f32(uniform(seed, n, -1.0, 1.0))
+        .f32(uniform(seed + 1, n, -1.0, 1.0))
+        // Some square averages at 0, so the first step's lr·g/(|g|·0.1 + ε) is covered.
+        .f32(
+            uniform(seed + 2, n, -0.01, 0.01)
+                .into_iter()
+                .map(|v| v.max(0.0))
+                .collect(),
+        )
+        .tol(1e-7, 1e-5)
+}
+
 fn adam_params(n: usize, step: &AdamStep) -> OptimizerParams {
     let (step_size, bc2_sqrt) = step.corrections();
     OptimizerParams {
@@ -214,6 +273,28 @@ pub fn adam(
     launch(be, &ADAM, adam_params(n, step), &[grad, param, m, v]);
 }
 
+/// RMSProp as PyTorch's `torch.optim.RMSprop` (no momentum, not centred): the mean square
+/// sq ← α·sq + (1 − α)·g², then param ← param − lr·g / (sqrt(sq) + ε), over n (a multiple of 4).
+#[allow(clippy::too_many_arguments)]
+pub fn rmsprop(
+    be: &mut dyn Backend,
+    param: Tensor,
+    grad: Tensor,
+    square_avg: Tensor,
+    n: usize,
+    lr: f32,
+    alpha: f32,
+    eps: f32,
+) {
+    check_aligned("rmsprop", &[param, grad, square_avg], n);
+    launch(
+        be,
+        &RMSPROP,
+        rmsprop_params(n, lr, alpha, eps),
+        &[grad, param, square_avg],
+    );
+}
+
 type Chunks<'a> = ((&'a mut [f32], &'a mut [f32]), &'a [f32]);
 
 /// The pool splits the buffers into equal chunks when they are large enough.
@@ -239,6 +320,15 @@ pub fn sgd_cpu(p: &OptimizerParams, param: &mut [f32], g: &[f32], vel: &mut [f32
         for ((x, v), g) in param.iter_mut().zip(vel).zip(g) {
             *v = p.beta1 * *v - p.lr * g;
             *x += *v;
+        }
+    });
+}
+
+pub fn rmsprop_cpu(p: &OptimizerParams, param: &mut [f32], g: &[f32], sq: &mut [f32]) {
+    split(p.n as usize, param, sq, g, |((param, sq), g)| {
+        for ((x, s), g) in param.iter_mut().zip(sq).zip(g) {
+            *s = p.beta2 * *s + (1.0 - p.beta2) * g * g;
+            *x -= p.lr * g / (s.sqrt() + p.eps);
         }
     });
 }

@@ -42,14 +42,20 @@ impl Module for Act {
         }
     }
 
-    fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
+    fn check_tangent(&self) -> Result<()> {
         if !self.act.is_piecewise_linear() {
             bail!(
                 "{}: the gradient penalty's exact tangent pass supports piecewise-linear \
-                 activations (ReLU, LeakyReLU) in the critic",
+                 activations (ReLU, LeakyReLU) in the critic; a smooth one needs its second \
+                 derivative's term, which duel does not compute",
                 self.describe()
             );
         }
+        Ok(())
+    }
+
+    fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
+        self.check_tangent()?;
         let n = t.rows * self.shape.len();
         activation_backward(be, self.act, t.v_out, t.v_in, t.y, n);
         Ok(())

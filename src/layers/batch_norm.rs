@@ -197,6 +197,10 @@ impl Module for BatchNorm {
     }
 
     fn tangent(&mut self, _be: &mut dyn Backend, _t: &Tangent) -> Result<()> {
+        self.check_tangent()
+    }
+
+    fn check_tangent(&self) -> Result<()> {
         bail!(
             "{}: batch normalisation couples the samples of a batch, so a gradient penalty has \
              no exact tangent pass through it; a critic trained with a gradient penalty must \

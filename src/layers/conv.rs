@@ -7,7 +7,8 @@
 //!           dx = convᵀ(δ, W) (⊙ f'(x) of the activation below, fused)
 //! Tangent:  v_out = conv(v_in, W) ⊙ act'(y),  dW += Σ δ ⊗ v_in
 
-use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, Tangent};
+use super::spectral_norm::{SpectralNorm, WARM_UP_ITERATIONS};
+use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::activation::activation_backward;
 use crate::kernels::conv::{
@@ -119,14 +120,21 @@ impl ConvCore {
         }
     }
 
-    /// The tangent pass needs an exact linearisation.
-    pub fn check_tangent(&self, what: &str) -> Result<Tensor> {
+    /// The tangent pass needs an exact linearisation: a piecewise-linear activation.
+    pub fn tangent_supported(&self, what: &str) -> Result<()> {
         if !self.act.is_piecewise_linear() {
             bail!(
                 "{what}: the gradient penalty's exact tangent pass supports piecewise-linear \
-                 activations (ReLU, LeakyReLU) in the critic"
+                 activations (ReLU, LeakyReLU) in the critic; a smooth one needs its second \
+                 derivative's term, which duel does not compute"
             );
         }
+        Ok(())
+    }
+
+    /// δ of the last backward, once the tangent pass is known to be exact.
+    pub fn check_tangent(&self, what: &str) -> Result<Tensor> {
+        self.tangent_supported(what)?;
         Ok(self
             .last_delta
             .expect("the tangent pass follows a backward to the input"))
@@ -162,6 +170,9 @@ pub(super) fn check_hyper(input: Shape, out: usize, k: usize, stride: usize) -> 
 pub struct Conv2d {
     input: Shape,
     core: ConvCore,
+    /// Spectral normalization of W viewed as [out, in·k·k] (PyTorch's `spectral_norm` on a
+    /// Conv2d: dim 0, the rest flattened, which is W's own row-major layout).
+    sn: Option<SpectralNorm>,
 }
 
 impl Conv2d {
@@ -196,13 +207,54 @@ impl Conv2d {
         Ok(Conv2d {
             input,
             core: ConvCore::new(geom, act),
+            sn: None,
         })
+    }
+
+    /// The same layer computing with W/σ(W) (Miyato et al. 2018).
+    pub fn with_spectral_norm(mut self) -> Self {
+        let g = &self.core.geom;
+        self.sn = Some(SpectralNorm::new(g.co, g.ci * g.kh * g.kw, false));
+        self
+    }
+
+    /// The weight the convolutions use: W/σ of the last forward, or W.
+    fn weight(&self, params: &[Tensor]) -> Tensor {
+        self.sn.as_ref().map_or(params[0], |sn| sn.weight())
+    }
+
+    /// Writes (or with `accumulate` adds) the weight gradient of `delta` and `x`, through σ
+    /// when normalised.
+    #[allow(clippy::too_many_arguments)]
+    fn weight_grad(
+        &self,
+        be: &mut dyn Backend,
+        g: &ConvGeom,
+        dw: Tensor,
+        x: Tensor,
+        delta: Tensor,
+        state: &[Tensor],
+        accumulate: bool,
+    ) {
+        let partials = self.core.partials;
+        match &self.sn {
+            None => conv2d_backward_weights(be, g, dw, x, delta, accumulate, partials),
+            Some(sn) => {
+                conv2d_backward_weights(be, g, sn.grad_scratch(), x, delta, false, partials);
+                sn.backward(be, dw, state, accumulate);
+            }
+        }
     }
 }
 
 impl Module for Conv2d {
     fn describe(&self) -> String {
-        self.core.describe("Conv2d", self.input, self.output())
+        let name = if self.sn.is_some() {
+            "Conv2d (spectral norm)"
+        } else {
+            "Conv2d"
+        };
+        self.core.describe(name, self.input, self.output())
     }
 
     fn input(&self) -> Shape {
@@ -216,7 +268,28 @@ impl Module for Conv2d {
 
     fn params(&self) -> Vec<ParamSpec> {
         let g = &self.core.geom;
-        self.core.params(vec![g.co, g.ci, g.kh, g.kw], g.co)
+        let mut p = self.core.params(vec![g.co, g.ci, g.kh, g.kw], g.co);
+        if self.sn.is_some() {
+            p[0].name = "weight_orig";
+        }
+        p
+    }
+
+    fn state(&self) -> Vec<StateSpec> {
+        self.sn.as_ref().map_or_else(Vec::new, |sn| sn.state())
+    }
+
+    fn params_changed(
+        &mut self,
+        be: &mut dyn Backend,
+        params: &[Tensor],
+        state: &[Tensor],
+        first: bool,
+    ) {
+        if let Some(sn) = &self.sn {
+            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
+            sn.power_iteration(be, params[0], state, iterations);
+        }
     }
 
     fn flops(&self, rows: usize) -> f64 {
@@ -225,6 +298,9 @@ impl Module for Conv2d {
 
     fn alloc(&mut self, be: &mut dyn Backend, max_rows: usize, label: &str) -> Result<()> {
         let out = self.output().len();
+        if let Some(sn) = &mut self.sn {
+            sn.alloc(be, label)?;
+        }
         self.core.alloc(be, max_rows, out, label)
     }
 
@@ -234,20 +310,28 @@ impl Module for Conv2d {
             bias: Some(f.params[1]),
             act: self.core.act,
         };
-        conv2d_forward(be, &g, f.y, f.x, f.params[0], store);
+        let w = match &self.sn {
+            Some(sn) => sn.forward(be, f.params[0], f.state),
+            None => f.params[0],
+        };
+        conv2d_forward(be, &g, f.y, f.x, w, store);
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
         let g = self.core.rows(b.rows);
         let delta = self.core.delta(be, b, b.rows * g.out_len());
         if let Some(grads) = b.grads {
-            let partials = self.core.partials;
-            conv2d_backward_weights(be, &g, grads[0], b.x, delta, false, partials);
+            self.weight_grad(be, &g, grads[0], b.x, delta, b.state, false);
             bias_backward_nchw(be, grads[1], delta, g.n, g.co, g.ohw(), false);
         }
         if let Some(dx) = b.dx {
-            conv2d_backward_input(be, &g, dx, delta, b.params[0], self.core.below_store(b.x));
+            let w = self.weight(b.params);
+            conv2d_backward_input(be, &g, dx, delta, w, self.core.below_store(b.x));
         }
+    }
+
+    fn check_tangent(&self) -> Result<()> {
+        self.core.tangent_supported(&self.describe())
     }
 
     fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
@@ -258,9 +342,8 @@ impl Module for Conv2d {
             act: self.core.act,
             y: t.y,
         };
-        conv2d_forward(be, &g, t.v_out, t.v_in, t.params[0], store);
-        let partials = self.core.partials;
-        conv2d_backward_weights(be, &g, t.grads[0], t.v_in, delta, true, partials);
+        conv2d_forward(be, &g, t.v_out, t.v_in, self.weight(t.params), store);
+        self.weight_grad(be, &g, t.grads[0], t.v_in, delta, t.state, true);
         Ok(())
     }
 

@@ -121,6 +121,10 @@ impl Module for ConvTranspose2d {
         }
     }
 
+    fn check_tangent(&self) -> Result<()> {
+        self.core.tangent_supported(&self.describe())
+    }
+
     fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
         let delta = self.core.check_tangent(&self.describe())?;
         let g = self.core.rows(t.rows);

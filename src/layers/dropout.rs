@@ -59,6 +59,10 @@ impl Module for Dropout {
         }
     }
 
+    fn check_tangent(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
         let n = t.rows * self.shape.len();
         dropout_forward(be, t.v_out, t.v_in, n, self.last.1, self.last.0);

@@ -6,8 +6,13 @@
 //! Backward: δ = dy ⊙ act'(y)    (skipped when the module above already applied it)
 //!           dW = xᵀ·δ,  db = Σ_rows δ,  dx = δ·Wᵀ (⊙ f'(x) of the activation below, fused)
 //! Tangent:  v_out = (v_in·W) ⊙ act'(y),  dW += v_inᵀ·δ
+//!
+//! With spectral norm (`with_spectral_norm`) every product uses W_SN = W/σ(W) and each weight
+//! gradient goes through `SpectralNorm::backward`; the trainable tensor is then named
+//! `weight_orig` and the state holds `weight_u`, `weight_v`, as PyTorch's `spectral_norm`.
 
-use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, Tangent};
+use super::spectral_norm::{SpectralNorm, WARM_UP_ITERATIONS};
+use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::activation::activation_backward;
 use crate::kernels::bias::bias_backward;
@@ -26,6 +31,8 @@ pub struct Linear {
     delta: Option<Tensor>,
     /// The view of δ the last backward used (the tangent pass reads it).
     last_delta: Option<Tensor>,
+    /// Spectral normalization of W ([out, in], stored transposed).
+    sn: Option<SpectralNorm>,
 }
 
 impl Linear {
@@ -41,13 +48,52 @@ impl Linear {
             below: None,
             delta: None,
             last_delta: None,
+            sn: None,
         })
+    }
+
+    /// The same layer computing with W/σ(W) (Miyato et al. 2018).
+    pub fn with_spectral_norm(mut self) -> Self {
+        self.sn = Some(SpectralNorm::new(self.out, self.input, true));
+        self
+    }
+
+    /// The weight the products use: W_SN of the last forward, or W.
+    fn weight(&self, params: &[Tensor]) -> Tensor {
+        self.sn.as_ref().map_or(params[0], |sn| sn.weight())
+    }
+
+    /// Writes (accumulate = false) or adds the weight gradient xᵀ·δ, through σ when normalised.
+    #[allow(clippy::too_many_arguments)]
+    fn weight_grad(
+        &self,
+        be: &mut dyn Backend,
+        dw: Tensor,
+        x: Tensor,
+        delta: Tensor,
+        rows: usize,
+        state: &[Tensor],
+        accumulate: bool,
+    ) {
+        let (k, n) = (self.input, self.out);
+        match &self.sn {
+            None => matmul_backward_weights(be, dw, x, delta, rows, k, n, accumulate),
+            Some(sn) => {
+                matmul_backward_weights(be, sn.grad_scratch(), x, delta, rows, k, n, false);
+                sn.backward(be, dw, state, accumulate);
+            }
+        }
     }
 }
 
 impl Module for Linear {
     fn describe(&self) -> String {
-        let mut s = format!("Linear({} → {})", self.input, self.out);
+        let sn = if self.sn.is_some() {
+            ", spectral norm"
+        } else {
+            ""
+        };
+        let mut s = format!("Linear({} → {}{sn})", self.input, self.out);
         if self.act != Activation::Identity {
             s += &format!(" + {}", self.act.describe());
         }
@@ -67,7 +113,11 @@ impl Module for Linear {
         let bound = 1.0 / (self.input as f32).sqrt();
         vec![
             ParamSpec {
-                name: "weight",
+                name: if self.sn.is_some() {
+                    "weight_orig"
+                } else {
+                    "weight"
+                },
                 shape: vec![self.out, self.input],
                 transposed: true,
                 init: Init::Uniform(bound),
@@ -81,6 +131,10 @@ impl Module for Linear {
         ]
     }
 
+    fn state(&self) -> Vec<StateSpec> {
+        self.sn.as_ref().map_or_else(Vec::new, |sn| sn.state())
+    }
+
     fn flops(&self, rows: usize) -> f64 {
         2.0 * (rows * self.input * self.out) as f64
     }
@@ -89,11 +143,31 @@ impl Module for Linear {
         if self.act != Activation::Identity && !self.grad_pre_act {
             self.delta = Some(be.alloc(max_rows * self.out, &format!("{label} δ"))?);
         }
+        if let Some(sn) = &mut self.sn {
+            sn.alloc(be, label)?;
+        }
         Ok(())
     }
 
+    fn params_changed(
+        &mut self,
+        be: &mut dyn Backend,
+        params: &[Tensor],
+        state: &[Tensor],
+        first: bool,
+    ) {
+        if let Some(sn) = &self.sn {
+            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
+            sn.power_iteration(be, params[0], state, iterations);
+        }
+    }
+
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, _rng: &mut NetRng) {
-        let (w, b) = (f.params[0], f.params[1]);
+        let b = f.params[1];
+        let w = match &self.sn {
+            Some(sn) => sn.forward(be, f.params[0], f.state),
+            None => f.params[0],
+        };
         matmul_forward(
             be,
             f.y,
@@ -119,23 +193,29 @@ impl Module for Linear {
         };
         self.last_delta = Some(delta);
         if let Some(g) = b.grads {
-            matmul_backward_weights(be, g[0], b.x, delta, m, k, n, false);
+            self.weight_grad(be, g[0], b.x, delta, m, b.state, false);
             bias_backward(be, g[1], delta, m, n, false);
         }
         if let Some(dx) = b.dx {
             let below = self.below.map(|a| (a, b.x));
-            matmul_backward_input(be, dx, delta, b.params[0], below, m, k, n);
+            matmul_backward_input(be, dx, delta, self.weight(b.params), below, m, k, n);
         }
     }
 
-    fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
+    fn check_tangent(&self) -> Result<()> {
         if !self.act.is_piecewise_linear() {
             bail!(
                 "{}: the gradient penalty's exact tangent pass supports piecewise-linear \
-                 activations (ReLU, LeakyReLU) in the critic",
+                 activations (ReLU, LeakyReLU) in the critic; a smooth one needs its second \
+                 derivative's term, which duel does not compute",
                 self.describe()
             );
         }
+        Ok(())
+    }
+
+    fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
+        self.check_tangent()?;
         let (m, k, n) = (t.rows, self.input, self.out);
         let delta = self
             .last_delta
@@ -143,10 +223,10 @@ impl Module for Linear {
         // v_out = (v_in·W) ⊙ act'(y): the forward product without bias, masked like δ.
         let (a, w) = (
             crate::backend::MatView::new(t.v_in, k, 1),
-            crate::backend::MatView::new(t.params[0], n, 1),
+            crate::backend::MatView::new(self.weight(t.params), n, 1),
         );
         crate::kernels::matmul::matmul_act_grad(be, t.v_out, a, w, self.act, t.y, m, n, k);
-        matmul_backward_weights(be, t.grads[0], t.v_in, delta, m, k, n, true);
+        self.weight_grad(be, t.grads[0], t.v_in, delta, m, t.state, true);
         Ok(())
     }
 

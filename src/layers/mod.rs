@@ -16,6 +16,7 @@ pub mod dropout;
 pub mod linear;
 pub mod maxout;
 pub mod reshape;
+pub mod spectral_norm;
 pub mod upsample;
 
 use crate::backend::{Activation, Backend, Tensor};
@@ -151,6 +152,7 @@ pub struct Tangent<'a> {
     pub params: &'a [Tensor],
     /// Parameter gradients to add the penalty's terms to.
     pub grads: &'a [Tensor],
+    pub state: &'a [Tensor],
 }
 
 /// The stream of random numbers a network's modules draw from (dropout masks).
@@ -197,10 +199,26 @@ pub trait Module: Send {
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, rng: &mut NetRng);
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd);
     fn tangent(&mut self, _be: &mut dyn Backend, _t: &Tangent) -> Result<()> {
+        self.check_tangent()
+    }
+    /// Ok when `tangent` runs exactly through this module; checked before training, so a
+    /// gradient penalty through a module without one is refused up front.
+    fn check_tangent(&self) -> Result<()> {
         bail!(
             "{} has no tangent pass, so a gradient penalty cannot be taken through it",
             self.describe()
         )
+    }
+    /// The parameters changed: after an optimizer step, or (`first`) when they were just set.
+    /// State that follows the weights is brought up to date here (spectral norm's power
+    /// iteration).
+    fn params_changed(
+        &mut self,
+        _be: &mut dyn Backend,
+        _params: &[Tensor],
+        _state: &[Tensor],
+        _first: bool,
+    ) {
     }
 
     // ---- batch statistics (batch norm) -------------------------------------------------------
@@ -240,6 +258,9 @@ pub enum Layer {
     Maxout(usize),
     /// Inverted dropout keeping each input with this probability while training.
     Dropout(f32),
+    /// Spectral normalization of the next layer's weight (PyTorch's `spectral_norm(layer)`;
+    /// it is no module of its own and takes no index in the PyTorch `nn.Sequential`).
+    SpectralNorm,
     /// Batch normalisation per channel (PyTorch's BatchNorm1d/2d): over the batch and every
     /// position of (C, H, W) inputs, over the batch for flat ones.
     BatchNorm,
@@ -297,18 +318,36 @@ impl NetSpec {
         let mut out: Vec<Built> = Vec::new();
         let mut shape = self.input;
         let mut i = 0;
+        // Spectral-norm markers so far (they take no index in PyTorch's nn.Sequential), and
+        // whether the layer at i is preceded by one.
+        let (mut markers, mut sn) = (0, false);
         while i < self.layers.len() {
             let at = |what: String| anyhow::anyhow!("{name}: layer {i} ({what})");
+            if sn && !matches!(self.layers[i], Layer::Linear(_) | Layer::Conv2d { .. }) {
+                bail!(
+                    "{name}: layer {}: SpectralNorm must come right before a Linear or Conv2d \
+                     layer, whose weight it normalises",
+                    i - 1
+                );
+            }
             let module: Box<dyn Module> = match self.layers[i] {
+                Layer::SpectralNorm => {
+                    (markers, sn) = (markers + 1, true);
+                    i += 1;
+                    continue;
+                }
                 Layer::Linear(n) => {
                     let act = match self.layers.get(i + 1) {
                         Some(Layer::Act(a)) => Some(*a),
                         _ => None,
                     };
-                    let m = linear::Linear::new(shape, n, act.unwrap_or(Activation::Identity))
+                    let mut m = linear::Linear::new(shape, n, act.unwrap_or(Activation::Identity))
                         .map_err(|e| at(e.to_string()))?;
+                    if std::mem::take(&mut sn) {
+                        m = m.with_spectral_norm();
+                    }
                     out.push(Built {
-                        index: i,
+                        index: i - markers,
                         module: Box::new(m),
                     });
                     i += 1 + act.is_some() as usize;
@@ -340,10 +379,15 @@ impl NetSpec {
                             k,
                             stride,
                             pad,
-                        } => Box::new(
-                            conv::Conv2d::new(shape, c, k, stride, pad, a)
-                                .map_err(|e| at(e.to_string()))?,
-                        ),
+                        } => {
+                            let m = conv::Conv2d::new(shape, c, k, stride, pad, a)
+                                .map_err(|e| at(e.to_string()))?;
+                            if std::mem::take(&mut sn) {
+                                Box::new(m.with_spectral_norm())
+                            } else {
+                                Box::new(m)
+                            }
+                        }
                         Layer::ConvTranspose2d {
                             out: c,
                             k,
@@ -356,7 +400,7 @@ impl NetSpec {
                         _ => unreachable!("matched above"),
                     };
                     out.push(Built {
-                        index: i,
+                        index: i - markers,
                         module: m,
                     });
                     i += 1 + act.is_some() as usize;
@@ -365,8 +409,14 @@ impl NetSpec {
                 }
             };
             shape = module.output();
-            out.push(Built { index: i, module });
+            out.push(Built {
+                index: i - markers,
+                module,
+            });
             i += 1;
+        }
+        if sn {
+            bail!("{name}: the last layer is a SpectralNorm with no weight layer after it");
         }
         if out.iter().all(|b| b.module.params().is_empty()) {
             bail!("{name}: a network needs at least one layer with parameters");

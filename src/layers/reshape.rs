@@ -49,6 +49,10 @@ impl Module for Reshape {
 
     fn backward(&mut self, _be: &mut dyn Backend, _b: &Bwd) {}
 
+    fn check_tangent(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn tangent(&mut self, _be: &mut dyn Backend, _t: &Tangent) -> Result<()> {
         Ok(())
     }

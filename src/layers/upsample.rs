@@ -44,6 +44,10 @@ impl Module for Upsample2x {
         }
     }
 
+    fn check_tangent(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
         let s = self.input;
         upsample2x_forward(be, t.v_out, t.v_in, t.rows * s.c, s.h, s.w);

@@ -675,7 +675,21 @@ pub fn saturation_check(be: &mut dyn Backend, opts: &TheoryOptions) -> Result<Sa
 /// log 2, the JSD of two distributions with disjoint supports (its largest value).
 pub const MAX_JSD: f64 = LN_2;
 
+pub mod critic;
+pub mod penalty_fd;
 mod report;
+pub mod spectral;
+pub mod wasserstein;
+
+/// The Wasserstein, spectral-norm checks' training: twice the steps and batch of the paper's
+/// checks (a critic's estimate needs a settled critic).
+pub fn critic_options(opts: &TheoryOptions) -> wasserstein::CriticOptions {
+    wasserstein::CriticOptions {
+        steps: 2 * opts.steps,
+        batch: 2 * opts.batch,
+        seed: opts.seed,
+    }
+}
 pub use report::{Check, Verdict, run, write_equilibrium_plot, write_optimal_d_plot};
 
 #[cfg(test)]

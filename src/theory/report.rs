@@ -221,6 +221,14 @@ pub enum Check {
     OptimalD,
     Equilibrium,
     Saturation,
+    /// Critics with clipping, gradient penalty and spectral norm estimate W1.
+    Wasserstein,
+    /// WGAN's Figure 2: the saturated D's gradient vanishes, the critic's does not.
+    WganFigure2,
+    /// Spectral norm's σ against an SVD, and an SN critic's Lipschitz constant.
+    SpectralNorm,
+    /// The gradient penalty's and R1's gradients against finite differences.
+    PenaltyGradient,
 }
 
 /// Runs `checks` in order, writing plots into `out` when given, and hands each verdict to
@@ -252,6 +260,26 @@ pub fn run(
                 vec![r.verdict(plot.as_deref())]
             }
             Check::Saturation => vec![saturation_check(be, opts)?.verdict()],
+            Check::Wasserstein => {
+                let o = super::critic_options(opts);
+                vec![super::wasserstein::w1_check(be, &o)?.verdict(&o)]
+            }
+            Check::WganFigure2 => {
+                let r = super::wasserstein::figure2_check(be, &super::critic_options(opts))?;
+                let plot = out.map(|d| d.join("wgan_figure2.png"));
+                if let Some(p) = &plot {
+                    super::wasserstein::write_figure2_plot(p, &r)?;
+                }
+                vec![r.verdict(plot.as_deref())]
+            }
+            Check::SpectralNorm => {
+                let o = super::critic_options(opts);
+                super::spectral::spectral_norm_check(be, &o)?.verdicts()
+            }
+            Check::PenaltyGradient => super::penalty_fd::penalty_gradient_check(be, opts.seed)?
+                .iter()
+                .map(|r| r.verdict())
+                .collect(),
         };
         for v in verdicts {
             report(&v);
