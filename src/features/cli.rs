@@ -132,7 +132,10 @@ fn check_command(a: CheckArgs) -> Result<()> {
     let (mut be, why) = open_backend(a.backend, "")?;
     let mut net = FeatureNet::new(be.as_mut(), &w, super::EVAL_BATCH)?;
     let (_, heldout) = embedded_mnist()?;
-    let labels = heldout.labels.clone().expect("the embedded digits have labels");
+    let labels = heldout
+        .labels
+        .clone()
+        .expect("the embedded digits have labels");
     let predicted = net.classify(be.as_mut(), &unit_rows(&heldout))?;
     let which = match &a.weights {
         Some(p) => p.display().to_string(),
@@ -141,7 +144,11 @@ fn check_command(a: CheckArgs) -> Result<()> {
     println!(
         "{which}: held-out accuracy {:.2}% ({} of {} digits); backend: {why}",
         100.0 * accuracy(&predicted, &labels),
-        predicted.iter().zip(&labels).filter(|(p, l)| p == l).count(),
+        predicted
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| p == l)
+            .count(),
         labels.len()
     );
     Ok(())

@@ -63,7 +63,10 @@ pub fn trunk_spec() -> NetSpec {
 
 /// The head: dropout while training, then Linear(128 → 10), the logits.
 pub fn head_spec() -> NetSpec {
-    NetSpec::flat(FEATURE_DIM, vec![Layer::Dropout(0.9), Layer::Linear(CLASSES)])
+    NetSpec::flat(
+        FEATURE_DIM,
+        vec![Layer::Dropout(0.9), Layer::Linear(CLASSES)],
+    )
 }
 
 /// The feature network on a backend, for batches of up to `max_batch` digits.

@@ -64,7 +64,11 @@ pub struct EpochReport {
 
 /// Keys of the run's random streams: each epoch's batch order, shifts and the initialisation.
 fn key(seed: u64, what: u64, epoch: usize) -> RngKey {
-    RngKey::new(seed, rng::stream::FEATURES, (what << 48) | ((epoch as u64) << 32))
+    RngKey::new(
+        seed,
+        rng::stream::FEATURES,
+        (what << 48) | ((epoch as u64) << 32),
+    )
 }
 
 /// A permutation of 0..n (Fisher–Yates) from `key`.
@@ -124,17 +128,29 @@ pub fn train(
         bail!("--epochs and --batch must be at least 1");
     }
     if opts.shift >= SIDE / 2 {
-        bail!("--shift {} would move digits out of the image; use 0 to 13", opts.shift);
+        bail!(
+            "--shift {} would move digits out of the image; use 0 to 13",
+            opts.shift
+        );
     }
     let (train_set, heldout) = embedded_mnist()?;
     let n = opts.limit.unwrap_or(train_set.n).min(train_set.n);
     if n < opts.batch {
-        bail!("{n} training digits are fewer than one batch of {}", opts.batch);
+        bail!(
+            "{n} training digits are fewer than one batch of {}",
+            opts.batch
+        );
     }
     let digits = unit_rows(&train_set);
-    let labels = train_set.labels.clone().expect("the embedded digits have labels");
+    let labels = train_set
+        .labels
+        .clone()
+        .expect("the embedded digits have labels");
     let held_digits = unit_rows(&heldout);
-    let held_labels = heldout.labels.clone().expect("the embedded digits have labels");
+    let held_labels = heldout
+        .labels
+        .clone()
+        .expect("the embedded digits have labels");
 
     let (ts, hs) = (trunk_spec(), head_spec());
     let mut trunk = Network::new(
@@ -190,7 +206,8 @@ pub fn train(
                 .backward(be, g, true, true)
                 .expect("asked for the input gradient");
             trunk.backward(be, dh, false, true);
-            let lr = opts.lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total).cos());
+            let lr =
+                opts.lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total).cos());
             let opt = Optimizer::Adam {
                 lr: lr as f32,
                 beta1: 0.9,
@@ -227,10 +244,7 @@ pub fn train(
         ("seed".into(), opts.seed.to_string()),
         ("shift".into(), opts.shift.to_string()),
         ("training_digits".into(), n.to_string()),
-        (
-            "heldout_accuracy".into(),
-            format!("{heldout_accuracy:.4}"),
-        ),
+        ("heldout_accuracy".into(), format!("{heldout_accuracy:.4}")),
     ]);
     Ok(Weights {
         trunk: be.read(trunk.unpadded(trunk.params))?,

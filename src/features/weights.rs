@@ -55,7 +55,8 @@ impl Weights {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let data =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         Self::parse(&data).with_context(|| {
             format!(
                 "{}: not a duel feature network (write one with duel features train --out FILE)",
