@@ -9,6 +9,7 @@
 //! Training backpropagates through both (head, then trunk with the head's input gradient).
 
 pub mod cli;
+pub mod score;
 pub mod train;
 pub mod weights;
 
