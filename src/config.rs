@@ -883,7 +883,7 @@ mod tests {
         cfg.loss = LossName::Original;
         assert_eq!(old, cfg);
         assert_eq!(
-            old.gan(784, Some((1, 28, 28))).objective,
+            old.gan(784, Some((1, 28, 28))).unwrap().objective,
             Objective::default()
         );
     }
@@ -909,14 +909,16 @@ mod tests {
             (0.5, 0.9, 1e-3),
             "the 2D sets' rate"
         );
-        let gan = gp.gan(2, None);
+        let gan = gp.gan(2, None).unwrap();
         assert_eq!(
             gan.d.layers[0],
             Layer::Linear(128),
             "the small model on 2D sets"
         );
         assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
-        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28)));
+        let sn = resolve("sngan", "mnist")
+            .gan(784, Some((1, 28, 28)))
+            .unwrap();
         assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
         assert_eq!(sn.d.layers[1], Layer::Linear(1024));
         assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
@@ -943,7 +945,9 @@ mod tests {
             "{err}"
         );
         // A smooth activation in the critic has a second-derivative term duel does not compute.
-        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None);
+        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8")
+            .gan(2, None)
+            .unwrap();
         cfg.d.layers[1] = Layer::Act(Activation::Tanh);
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("Tanh") && err.contains("second"), "{err}");
