@@ -186,7 +186,7 @@ struct ModesArgs {
     /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Samples of G to score [default: 2,500 on the 2D sets, 26,000 on stacked-mnist: the
+    /// Samples of G to score [default: 2500 on the 2D sets, 26000 on stacked-mnist: the
     /// papers' counts]
     #[arg(long, value_name = "N")]
     samples: Option<usize>,
