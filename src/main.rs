@@ -125,6 +125,28 @@ enum EvalMetric {
     /// Precision and recall (k-NN manifolds, k = 3) on duel's MNIST feature network, beside the
     /// real-vs-real baseline
     Pr(ScoreArgs),
+    /// Which digits a 1×28×28 run draws: the class histogram of G's samples by duel's MNIST
+    /// classifier beside the held-out digits', the classes drawn and KL from uniform
+    Classes(ClassesArgs),
+}
+
+#[derive(Args)]
+struct ClassesArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Samples of G to label
+    #[arg(long, default_value_t = duel::features::classes::DEFAULT_SAMPLES)]
+    samples: usize,
+    /// Seed of G's noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
 }
 
 #[derive(Args)]
@@ -745,6 +767,13 @@ fn eval(args: EvalArgs) -> Result<()> {
         EvalMetric::Fid(a) => score(a, duel::features::score::Metric::Fid)?,
         EvalMetric::Kid(a) => score(a, duel::features::score::Metric::Kid)?,
         EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
+        EvalMetric::Classes(a) => {
+            let ck = duel::eval::load_run(&a.run)?;
+            duel::features::score::require_digits(&ck, "eval classes")?;
+            let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+            let r = duel::features::classes::class_balance(be.as_mut(), &ck, a.samples, a.seed)?;
+            println!("{}\nbackend: {why}", r.text);
+        }
     }
     Ok(())
 }

@@ -92,6 +92,48 @@ fn fid_kid_and_precision_recall_of_an_mnist_run_beside_the_real_baseline() {
     let b_recall = numbers(&pr, "real-vs-real baseline:", "recall")[0];
     let g_recall = numbers(&pr, "generator:", "recall")[0];
     assert!(b_recall > 0.6 && g_recall < b_recall, "{pr}");
+
+    // Which digits it draws: ten class rows whose shares sum to 100% in both columns, the
+    // held-out digits' close to a tenth each, and the summary lines agreeing with the rows.
+    let classes = eval("classes");
+    let rows: Vec<Vec<f64>> = classes
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.trim_start().chars().next().unwrap().is_ascii_digit())
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|w| w.trim_end_matches('%').parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 10, "{classes}");
+    for col in 0..2 {
+        let sum: f64 = rows.iter().map(|r| r[col]).sum();
+        assert!(
+            (sum - 100.0).abs() < 0.6,
+            "column {col} sums to {sum}:\n{classes}"
+        );
+    }
+    assert!(
+        rows.iter().all(|r| (6.0..15.0).contains(&r[1])),
+        "{classes}"
+    );
+    let drawn = rows.iter().filter(|r| r[0] >= 1.0).count();
+    assert!(
+        classes.contains(&format!(
+            "classes drawn (≥ 1% of samples): {drawn} of 10 (held out: 10)"
+        )),
+        "{classes}"
+    );
+    let kl = numbers(&classes, "KL(classes", "uniform):")[0];
+    assert!((0.0..=2.3027).contains(&kl), "{classes}");
+    let held: f64 = classes.split("nats (held out: ").nth(1).unwrap()[..6]
+        .parse()
+        .unwrap();
+    assert!(
+        held < 0.02,
+        "held-out digits are nearly balanced: {classes}"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! digit with pixels in [0, 1] to `FEATURE_DIM` ReLU features, the head maps those to 10 logits.
 //! Training backpropagates through both (head, then trunk with the head's input gradient).
 
+pub mod classes;
 pub mod cli;
 pub mod score;
 pub mod train;
