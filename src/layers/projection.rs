@@ -46,9 +46,6 @@ impl Projection {
         if classes == 0 {
             bail!("a projection head needs at least one class");
         }
-        if !input.is_flat() {
-            bail!("a projection head reads flat features, not {input}: reshape first");
-        }
         Ok(Projection {
             features: input.len(),
             classes,
