@@ -893,7 +893,14 @@ mod tests {
             err("image-size = 100000")
                 .contains("--image-size 100000 is too large; use at most 1024")
         );
-        assert!(err("conditional = true").contains("not supported yet"));
+        assert!(
+            err("conditional = true\npack = 2").contains("--conditional judges each sample with its own class")
+        );
+        assert!(err("classes = 3").contains("add conditional = true"));
+        assert!(
+            err("conditional = true\nclasses = 2\nclass-names = [\"a\"]")
+                .contains("class-names lists 1 names for 2 classes")
+        );
         assert!(err("background = \"grey\"").contains("f.toml"));
     }
 
@@ -911,8 +918,30 @@ mod tests {
         assert!(!old.conditional);
         cfg.background = Background::Black;
         cfg.conditional = true;
+        cfg.classes = 2;
+        cfg.class_names = vec!["ant".into(), "zebra".into()];
         let again = TrainConfig::from_toml(&cfg.to_toml(), "saved").unwrap();
         assert_eq!(again, cfg);
+        // A conditional run's networks: the MLP G concatenates a class embedding, D projects.
+        let gan = cfg.gan(784, Some((1, 28, 28))).unwrap();
+        assert_eq!(
+            gan.g.layers[0],
+            Layer::ClassEmbedding { classes: 2, dim: 2 }
+        );
+        assert_eq!(gan.d.layers.last(), Some(&Layer::Projection { classes: 2 }));
+        // The DCGAN G's batch norms become conditional.
+        cfg.preset = Preset::Dcgan;
+        let gan = cfg.gan(784, Some((1, 28, 28))).unwrap();
+        assert!(!gan.g.layers.contains(&Layer::BatchNorm));
+        assert_eq!(
+            gan.g
+                .layers
+                .iter()
+                .filter(|l| **l == Layer::ConditionalBatchNorm { classes: 2 })
+                .count(),
+            2
+        );
+        assert_eq!(gan.classes(), Some(2));
     }
 
     #[test]
@@ -938,7 +967,7 @@ mod tests {
         cfg.loss = LossName::Original;
         assert_eq!(old, cfg);
         assert_eq!(
-            old.gan(784, Some((1, 28, 28))).objective,
+            old.gan(784, Some((1, 28, 28))).unwrap().objective,
             Objective::default()
         );
     }
@@ -964,14 +993,14 @@ mod tests {
             (0.5, 0.9, 1e-3),
             "the 2D sets' rate"
         );
-        let gan = gp.gan(2, None);
+        let gan = gp.gan(2, None).unwrap();
         assert_eq!(
             gan.d.layers[0],
             Layer::Linear(128),
             "the small model on 2D sets"
         );
         assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
-        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28)));
+        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28))).unwrap();
         assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
         assert_eq!(sn.d.layers[1], Layer::Linear(1024));
         assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
@@ -998,7 +1027,7 @@ mod tests {
             "{err}"
         );
         // A smooth activation in the critic has a second-derivative term duel does not compute.
-        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None);
+        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None).unwrap();
         cfg.d.layers[1] = Layer::Act(Activation::Tanh);
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("Tanh") && err.contains("second"), "{err}");
