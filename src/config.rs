@@ -721,7 +721,8 @@ impl TrainConfig {
                 }
             }
         } else {
-            g.layers.insert(0, Layer::ClassEmbedding { classes: k, dim: k });
+            g.layers
+                .insert(0, Layer::ClassEmbedding { classes: k, dim: k });
         }
         match d.layers.last_mut() {
             Some(l @ Layer::Linear(1)) => *l = Layer::Projection { classes: k },
@@ -894,7 +895,8 @@ mod tests {
                 .contains("--image-size 100000 is too large; use at most 1024")
         );
         assert!(
-            err("conditional = true\npack = 2").contains("--conditional judges each sample with its own class")
+            err("conditional = true\npack = 2")
+                .contains("--conditional judges each sample with its own class")
         );
         assert!(err("classes = 3").contains("add conditional = true"));
         assert!(
@@ -1000,7 +1002,9 @@ mod tests {
             "the small model on 2D sets"
         );
         assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
-        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28))).unwrap();
+        let sn = resolve("sngan", "mnist")
+            .gan(784, Some((1, 28, 28)))
+            .unwrap();
         assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
         assert_eq!(sn.d.layers[1], Layer::Linear(1024));
         assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
@@ -1027,7 +1031,9 @@ mod tests {
             "{err}"
         );
         // A smooth activation in the critic has a second-derivative term duel does not compute.
-        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None).unwrap();
+        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8")
+            .gan(2, None)
+            .unwrap();
         cfg.d.layers[1] = Layer::Act(Activation::Tanh);
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("Tanh") && err.contains("second"), "{err}");

@@ -625,8 +625,7 @@ fn sample(args: SampleArgs) -> Result<()> {
         return Ok(());
     }
     let classes = duel::sample::classes_for(&ck, args.class.as_deref(), count)?;
-    let samples =
-        duel::sample::generate_classes(&ck, be.as_mut(), &noise, classes.as_deref())?;
+    let samples = duel::sample::generate_classes(&ck, be.as_mut(), &noise, classes.as_deref())?;
     let count = samples.len() / ck.dim;
     duel::sample::write_labelled_samples(&ck, &samples, count, classes.as_deref(), &args.out)?;
     match (&classes, png) {

@@ -113,7 +113,10 @@ pub fn generate_classes(
     };
     if let Some(c) = classes {
         if c.len() != count {
-            bail!("{} classes for {count} samples; pass one per sample", c.len());
+            bail!(
+                "{} classes for {count} samples; pass one per sample",
+                c.len()
+            );
         }
         g.labels = Some(be.alloc(chunk, "classes")?);
     }
@@ -148,7 +151,12 @@ pub fn seed_noise(ck: &Checkpoint, count: usize, seed: u64) -> Result<Vec<f32>> 
     let zdim = ck.config.noise_dim;
     let mut be = crate::cpu::CpuBackend::new();
     let z = be.alloc(count * zdim, "noise")?;
-    noise.draw(&mut be, z, count * zdim, RngKey::new(seed, stream::SAMPLE, 0));
+    noise.draw(
+        &mut be,
+        z,
+        count * zdim,
+        RngKey::new(seed, stream::SAMPLE, 0),
+    );
     be.read(z)
 }
 
@@ -164,14 +172,18 @@ pub fn write_class_grid(
         bail!("a class grid is drawn for images; this run's data are 2-D points");
     };
     let scale = (256 / h.max(w)).clamp(1, 4) as u32;
-    let grid = output::grid_image_cols(samples, count, cols, c, h, w, ck.config.data_range(), scale)?;
+    let grid =
+        output::grid_image_cols(samples, count, cols, c, h, w, ck.config.data_range(), scale)?;
     output::write_png(path, &grid)
 }
 
 /// Where `write_samples` puts the labels of a conditional run's `.npy` samples:
 /// `samples.npy` → `samples_labels.npy`.
 pub fn labels_path(path: &Path) -> std::path::PathBuf {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("samples");
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("samples");
     path.with_file_name(format!("{stem}_labels.npy"))
 }
 

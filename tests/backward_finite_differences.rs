@@ -822,11 +822,19 @@ fn projection_head_with_and_without_spectral_norm() {
     check_network("Linear + LeakyReLU → Projection", &spec, 6, 1.0, 1e-3, 2e-3);
     let sn = NetSpec::flat(5, duel::config::with_spectral_norm(&layers));
     assert!(
-        sn.describe().contains("Projection(6 → 1, 4 classes, spectral norm)"),
+        sn.describe()
+            .contains("Projection(6 → 1, 4 classes, spectral norm)"),
         "{}",
         sn.describe()
     );
-    check_network("SN Linear + LeakyReLU → SN Projection", &sn, 6, 1.0, 1e-4, 5e-3);
+    check_network(
+        "SN Linear + LeakyReLU → SN Projection",
+        &sn,
+        6,
+        1.0,
+        1e-4,
+        5e-3,
+    );
 }
 
 #[test]

@@ -102,8 +102,17 @@ fn a_class_folder_trains_conditionally_and_samples_by_class() {
     for class in ["dark", "1"] {
         let out = run.join(format!("dark-{class}.npy"));
         let said = ok(&[
-            "sample", "--run", s(&run), "--class", class, "--count", "5", "--out", s(&out),
-            "--backend", "cpu",
+            "sample",
+            "--run",
+            s(&run),
+            "--class",
+            class,
+            "--count",
+            "5",
+            "--out",
+            s(&out),
+            "--backend",
+            "cpu",
         ]);
         let labels = run.join(format!("dark-{class}_labels.npy"));
         assert!(said.contains(s(&labels)), "{said}");
@@ -117,7 +126,17 @@ fn a_class_folder_trains_conditionally_and_samples_by_class() {
     }
     // Without --class: every class in turn.
     let out = run.join("all.npy");
-    ok(&["sample", "--run", s(&run), "--count", "7", "--out", s(&out), "--backend", "cpu"]);
+    ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--count",
+        "7",
+        "--out",
+        s(&out),
+        "--backend",
+        "cpu",
+    ]);
     assert_eq!(
         read_i64_npy(&run.join("all_labels.npy")).1,
         vec![0, 1, 2, 0, 1, 2, 0]
@@ -126,36 +145,83 @@ fn a_class_folder_trains_conditionally_and_samples_by_class() {
     let (_, a) = duel::output::read_npy_f32(&run.join("dark-1.npy")).unwrap();
     let other = run.join("bright.npy");
     ok(&[
-        "sample", "--run", s(&run), "--class", "0", "--count", "5", "--out", s(&other),
-        "--backend", "cpu",
+        "sample",
+        "--run",
+        s(&run),
+        "--class",
+        "0",
+        "--count",
+        "5",
+        "--out",
+        s(&other),
+        "--backend",
+        "cpu",
     ]);
     let (_, b) = duel::output::read_npy_f32(&other).unwrap();
     assert_ne!(a, b, "the class changes the samples");
 
     // A .png without --class: a row per class; --interpolate also walks across the classes.
     let png = run.join("grid.png");
-    let said = ok(&["sample", "--run", s(&run), "--out", s(&png), "--backend", "cpu"]);
+    let said = ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--out",
+        s(&png),
+        "--backend",
+        "cpu",
+    ]);
     assert!(said.contains("3 rows (one per class)"), "{said}");
     let walk = run.join("walk.png");
     ok(&[
-        "sample", "--run", s(&run), "--interpolate", "4", "--out", s(&walk), "--backend", "cpu",
+        "sample",
+        "--run",
+        s(&run),
+        "--interpolate",
+        "4",
+        "--out",
+        s(&walk),
+        "--backend",
+        "cpu",
     ]);
     let classes = image::open(run.join("walk_classes.png")).unwrap();
-    assert_eq!((classes.width(), classes.height()), (2 + 3 * 34, 2 + 8 * 34));
+    assert_eq!(
+        (classes.width(), classes.height()),
+        (2 + 3 * 34, 2 + 8 * 34)
+    );
     assert!(run.join("walk.gif").is_file());
 
     // Refusals: a class out of range or unknown.
     let e = fails(&[
-        "sample", "--run", s(&run), "--class", "3", "--out", s(&png), "--backend", "cpu",
+        "sample",
+        "--run",
+        s(&run),
+        "--class",
+        "3",
+        "--out",
+        s(&png),
+        "--backend",
+        "cpu",
     ]);
     assert!(
         e.contains("--class 3 is out of range: this run has 3 classes; pass 0 to 2"),
         "{e}"
     );
     let e = fails(&[
-        "sample", "--run", s(&run), "--class", "cat", "--out", s(&png), "--backend", "cpu",
+        "sample",
+        "--run",
+        s(&run),
+        "--class",
+        "cat",
+        "--out",
+        s(&png),
+        "--backend",
+        "cpu",
     ]);
-    assert!(e.contains("no such class; this run's classes are bright, dark, mid"), "{e}");
+    assert!(
+        e.contains("no such class; this run's classes are bright, dark, mid"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -166,7 +232,15 @@ fn conditional_refusals_are_one_line() {
     let plain = tmp("plain");
     train(&data, &plain, &[]);
     let e = fails(&[
-        "sample", "--run", s(&plain), "--class", "1", "--out", "x.npy", "--backend", "cpu",
+        "sample",
+        "--run",
+        s(&plain),
+        "--class",
+        "1",
+        "--out",
+        "x.npy",
+        "--backend",
+        "cpu",
     ]);
     assert!(e.contains("this run is not conditional"), "{e}");
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
@@ -180,18 +254,47 @@ fn conditional_refusals_are_one_line() {
             .unwrap();
     }
     let e = fails(&[
-        "train", "--conditional", "--dataset", s(&flat), "--image-size", "8", "--batch", "2",
-        "--steps", "1", "--backend", "cpu", "--out", s(&tmp("flat-run")),
+        "train",
+        "--conditional",
+        "--dataset",
+        s(&flat),
+        "--image-size",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--backend",
+        "cpu",
+        "--out",
+        s(&tmp("flat-run")),
     ]);
     assert!(e.contains("subfolder"), "{e}");
     let e = fails(&[
-        "train", "--conditional", "--dataset", "ring8", "--steps", "1", "--backend", "cpu",
-        "--pack", "1", "--out", s(&tmp("ring-run")),
+        "train",
+        "--conditional",
+        "--dataset",
+        "ring8",
+        "--steps",
+        "1",
+        "--backend",
+        "cpu",
+        "--pack",
+        "1",
+        "--out",
+        s(&tmp("ring-run")),
     ]);
     assert!(e.contains("--conditional needs labelled data"), "{e}");
     // Packing mixes samples of different classes.
     let e = fails(&[
-        "train", "--conditional", "--pack", "2", "--steps", "1", "--out", s(&tmp("packed")),
+        "train",
+        "--conditional",
+        "--pack",
+        "2",
+        "--steps",
+        "1",
+        "--out",
+        s(&tmp("packed")),
     ]);
     assert!(e.contains("pass --pack 1"), "{e}");
 
@@ -199,7 +302,9 @@ fn conditional_refusals_are_one_line() {
     let idx = tmp("idx");
     std::fs::create_dir_all(&idx).unwrap();
     let mut images = 0x0803u32.to_be_bytes().to_vec();
-    [4u32, 8, 8].iter().for_each(|d| images.extend(d.to_be_bytes()));
+    [4u32, 8, 8]
+        .iter()
+        .for_each(|d| images.extend(d.to_be_bytes()));
     images.extend((0..4 * 64).map(|i| (i % 251) as u8));
     std::fs::write(idx.join("train-images-idx3-ubyte"), images).unwrap();
     let idx_run = |labels: &[u8], count: u32| {
@@ -208,8 +313,18 @@ fn conditional_refusals_are_one_line() {
         l.extend(labels);
         std::fs::write(idx.join("train-labels-idx1-ubyte"), l).unwrap();
         fails(&[
-            "train", "--conditional", "--dataset", s(&idx), "--batch", "2", "--steps", "1",
-            "--backend", "cpu", "--out", s(&tmp("idx-run")),
+            "train",
+            "--conditional",
+            "--dataset",
+            s(&idx),
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--backend",
+            "cpu",
+            "--out",
+            s(&tmp("idx-run")),
         ])
     };
     let e = idx_run(&[0, 1, 0], 4);
@@ -218,8 +333,18 @@ fn conditional_refusals_are_one_line() {
     assert!(e.contains("train-labels-idx1-ubyte"), "{e}");
     std::fs::remove_file(idx.join("train-labels-idx1-ubyte")).unwrap();
     let e = fails(&[
-        "train", "--conditional", "--dataset", s(&idx), "--batch", "2", "--steps", "1",
-        "--backend", "cpu", "--out", s(&tmp("idx-run2")),
+        "train",
+        "--conditional",
+        "--dataset",
+        s(&idx),
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--backend",
+        "cpu",
+        "--out",
+        s(&tmp("idx-run2")),
     ]);
     assert!(e.contains("no label file beside it"), "{e}");
 }

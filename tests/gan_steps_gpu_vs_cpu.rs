@@ -434,7 +434,9 @@ fn conditional_conv_config() -> GanConfig {
         momentum: 0.5,
     };
     (cfg.opt_g, cfg.opt_d) = (sgd, sgd);
-    cfg.g.layers.insert(1, Layer::ConditionalBatchNorm { classes: 3 });
+    cfg.g
+        .layers
+        .insert(1, Layer::ConditionalBatchNorm { classes: 3 });
     *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
     cfg
 }
@@ -446,7 +448,9 @@ fn conditional_mlp_gan_with_class_embedding_and_projection() {
         GeneratorLoss::NonSaturating,
         Noise::Normal,
     );
-    cfg.g.layers.insert(0, Layer::ClassEmbedding { classes: 4, dim: 5 });
+    cfg.g
+        .layers
+        .insert(0, Layer::ClassEmbedding { classes: 4, dim: 5 });
     *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 4 };
     assert_eq!(cfg.classes(), Some(4));
     compare(cfg, 1e-5);
@@ -457,7 +461,11 @@ fn conditional_conv_gan_hinge_with_spectral_norm() {
     let mut cfg = conditional_conv_config();
     cfg.objective.loss = Loss::Hinge;
     cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
-    assert!(cfg.d.describe().contains("Projection(28 → 1, 3 classes, spectral norm)"));
+    assert!(
+        cfg.d
+            .describe()
+            .contains("Projection(28 → 1, 3 classes, spectral norm)")
+    );
     compare(cfg, 1e-5);
 }
 
@@ -475,8 +483,9 @@ fn conditional_wgan_gp_through_the_projection_head() {
         },
         false,
     );
-    cfg.g.layers.insert(0, Layer::ClassEmbedding { classes: 3, dim: 2 });
+    cfg.g
+        .layers
+        .insert(0, Layer::ClassEmbedding { classes: 3, dim: 2 });
     *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
     compare(cfg, 1e-5);
 }
-

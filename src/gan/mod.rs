@@ -485,7 +485,13 @@ impl Gan {
 
     /// Writes the classes of `rows` samples from sample `first` on into G's label rows: `given`,
     /// or every class in turn.
-    fn write_classes(&self, be: &mut dyn Backend, first: usize, rows: usize, given: Option<&[u32]>) {
+    fn write_classes(
+        &self,
+        be: &mut dyn Backend,
+        first: usize,
+        rows: usize,
+        given: Option<&[u32]>,
+    ) {
         if let (Some(k), Some(y)) = (self.classes, self.y) {
             let m = self.cfg.batch;
             let labels: Vec<u32> = match given {

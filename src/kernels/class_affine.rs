@@ -7,7 +7,9 @@
 
 use super::case::uniform;
 use super::embedding::class_of;
-use super::{Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
+use super::{
+    Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u,
+};
 use crate::backend::{Backend, Tensor};
 
 crate::params! {
@@ -60,6 +62,7 @@ const PARAMS_BINDINGS: &[Binding] = &[
     Binding::write("dtable"),
 ];
 
+#[allow(clippy::needless_range_loop)] // rows index the labels and the planes alike
 /// out = γ·src (+ β when `shift`): the forward and, without the shift, the input gradient.
 fn elementwise(p: &[u8], b: &mut Bindings, shift: bool) {
     let (rows, c, s, k) = dims(p);
@@ -78,6 +81,7 @@ fn elementwise(p: &[u8], b: &mut Bindings, shift: bool) {
     }
 }
 
+#[allow(clippy::needless_range_loop)]
 fn params_ref(p: &[u8], b: &mut Bindings) {
     let (rows, c, s, k) = dims(p);
     let (xhat, labels, dy) = (b.r(0), b.r_u32(2), b.r(4));
@@ -101,6 +105,7 @@ fn params_ref(p: &[u8], b: &mut Bindings) {
     }
 }
 
+#[allow(clippy::needless_range_loop)]
 /// Row by row into the row's class (each (class, channel) still sums its rows in order and its
 /// positions in order, as the reference and the GPU do).
 fn params_twin(p: &[u8], b: &mut Bindings) {
@@ -258,7 +263,12 @@ pub fn class_affine_forward(
     classes: usize,
 ) {
     let p = params(rows, channels, spatial, classes);
-    launch(be, &CLASS_AFFINE_FORWARD, p, &[xhat, table, labels, y, xhat, xhat]);
+    launch(
+        be,
+        &CLASS_AFFINE_FORWARD,
+        p,
+        &[xhat, table, labels, y, xhat, xhat],
+    );
 }
 
 /// dx̂ = γ[k_r]·dy.
@@ -275,7 +285,12 @@ pub fn class_affine_backward_input(
     classes: usize,
 ) {
     let p = params(rows, channels, spatial, classes);
-    launch(be, &CLASS_AFFINE_BACKWARD_INPUT, p, &[dy, table, labels, dxhat, dy, dy]);
+    launch(
+        be,
+        &CLASS_AFFINE_BACKWARD_INPUT,
+        p,
+        &[dy, table, labels, dxhat, dy, dy],
+    );
 }
 
 /// dtable = [dγ k×C | dβ k×C], overwritten.
@@ -292,5 +307,10 @@ pub fn class_affine_backward_params(
     classes: usize,
 ) {
     let p = params(rows, channels, spatial, classes);
-    launch(be, &CLASS_AFFINE_BACKWARD_PARAMS, p, &[xhat, dy, labels, dy, dy, dtable]);
+    launch(
+        be,
+        &CLASS_AFFINE_BACKWARD_PARAMS,
+        p,
+        &[xhat, dy, labels, dy, dy, dtable],
+    );
 }

@@ -5,7 +5,9 @@
 //! Backward: dtable[k, j] (+)= Σ_{r: labels[r] = k} dy[r, x_len + j]   (rows in order)
 
 use super::case::uniform;
-use super::{Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
+use super::{
+    Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u,
+};
 use crate::backend::{Backend, Tensor};
 
 crate::params! {
@@ -194,7 +196,14 @@ fn labels(seed: u64, rows: usize, classes: usize) -> Vec<u32> {
     l
 }
 
-fn case(rows: usize, x_len: usize, width: usize, classes: usize, backward: bool, acc: bool) -> Case {
+fn case(
+    rows: usize,
+    x_len: usize,
+    width: usize,
+    classes: usize,
+    backward: bool,
+    acc: bool,
+) -> Case {
     let seed = (rows * 31 + x_len * 7 + width * 3 + classes) as u64;
     let p = EmbeddingParams {
         rows: u(rows),
@@ -265,7 +274,12 @@ pub fn embedding_forward(
     };
     // With no noise columns x is never read; any input may stand in for it.
     let x = if x_len == 0 { table } else { x };
-    launch(be, &EMBEDDING_FORWARD, p, &[x, table, labels, y, table, table]);
+    launch(
+        be,
+        &EMBEDDING_FORWARD,
+        p,
+        &[x, table, labels, y, table, table],
+    );
 }
 
 /// dtable [classes, width] (+)= the per-class sums of dy's [rows, x_len + width] last `width`
@@ -290,6 +304,10 @@ pub fn embedding_backward(
         accumulate: accumulate as u32,
         ..Default::default()
     };
-    launch(be, &EMBEDDING_BACKWARD, p, &[dy, dy, labels, dy, dy, dtable]);
+    launch(
+        be,
+        &EMBEDDING_BACKWARD,
+        p,
+        &[dy, dy, labels, dy, dy, dtable],
+    );
 }
-

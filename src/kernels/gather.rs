@@ -295,7 +295,9 @@ fn labels_case(rows: usize, n: usize) -> Case {
         rows: u(rows),
         ..Default::default()
     };
-    let src: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761) % 10).collect();
+    let src: Vec<u32> = (0..n as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) % 10)
+        .collect();
     Case::new(format!("rows={rows} of {n}"), p)
         .u32(indices(rows as u64, rows, n))
         .u32(src)

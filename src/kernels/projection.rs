@@ -8,7 +8,9 @@
 
 use super::case::uniform;
 use super::embedding::class_of;
-use super::{Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
+use super::{
+    Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u,
+};
 use crate::backend::{Backend, Tensor};
 
 crate::params! {
@@ -290,7 +292,12 @@ pub fn projection_forward(
     classes: usize,
 ) {
     let p = params(rows, features, classes, false);
-    launch(be, &PROJECTION_FORWARD, p, &[phi, phi, table, labels, out, phi]);
+    launch(
+        be,
+        &PROJECTION_FORWARD,
+        p,
+        &[phi, phi, table, labels, out, phi],
+    );
 }
 
 /// dφ [rows, features] += dy[r]·table[k_r].
@@ -306,7 +313,12 @@ pub fn projection_backward_input(
     classes: usize,
 ) {
     let p = params(rows, features, classes, false);
-    launch(be, &PROJECTION_BACKWARD_INPUT, p, &[dy, dy, table, labels, dphi, dy]);
+    launch(
+        be,
+        &PROJECTION_BACKWARD_INPUT,
+        p,
+        &[dy, dy, table, labels, dphi, dy],
+    );
 }
 
 /// dtable [classes, features] (+)= Σ_{r of class k} dy[r]·φ[r].
@@ -323,5 +335,10 @@ pub fn projection_backward_embedding(
     accumulate: bool,
 ) {
     let p = params(rows, features, classes, accumulate);
-    launch(be, &PROJECTION_BACKWARD_EMBEDDING, p, &[phi, dy, phi, labels, phi, dtable]);
+    launch(
+        be,
+        &PROJECTION_BACKWARD_EMBEDDING,
+        p,
+        &[phi, dy, phi, labels, phi, dtable],
+    );
 }

@@ -58,7 +58,9 @@ impl Module for ClassEmbedding {
     }
 
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, _rng: &mut NetRng) {
-        let labels = f.labels.expect("a class embedding needs the batch's labels");
+        let labels = f
+            .labels
+            .expect("a class embedding needs the batch's labels");
         embedding_forward(
             be,
             f.y,
@@ -77,7 +79,9 @@ impl Module for ClassEmbedding {
             b.dx.is_none(),
             "the class embedding is a generator's first layer: its noise input takes no gradient"
         );
-        let labels = b.labels.expect("a class embedding needs the batch's labels");
+        let labels = b
+            .labels
+            .expect("a class embedding needs the batch's labels");
         if let Some(g) = b.grads {
             embedding_backward(
                 be,

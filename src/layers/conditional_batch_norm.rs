@@ -131,10 +131,15 @@ impl Module for ConditionalBatchNorm {
     }
 
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, _rng: &mut NetRng) {
-        let labels = f.labels.expect("conditional batch norm needs the batch's labels");
+        let labels = f
+            .labels
+            .expect("conditional batch norm needs the batch's labels");
         let d = self.dims(f.rows);
         let b = self.bufs();
-        let (ones, zeros) = (b.unit.slice(0, d.channels), b.unit.slice(d.channels, d.channels));
+        let (ones, zeros) = (
+            b.unit.slice(0, d.channels),
+            b.unit.slice(d.channels, d.channels),
+        );
         let xhat = b.xhat.slice(0, d.len());
         let running = span(f.state);
         self.last_train = f.train;
@@ -175,7 +180,9 @@ impl Module for ConditionalBatchNorm {
             self.last_train,
             "backward through batch norm follows a training-mode forward"
         );
-        let labels = b.labels.expect("conditional batch norm needs the batch's labels");
+        let labels = b
+            .labels
+            .expect("conditional batch norm needs the batch's labels");
         let d = self.dims(b.rows);
         let bufs = self.bufs();
         let (c, s, k) = (d.channels, d.spatial, self.classes);

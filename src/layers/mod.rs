@@ -295,11 +295,18 @@ pub enum Layer {
     },
     /// A learned class embedding of `dim` values concatenated after flat noise (a conditional
     /// MLP generator's first layer).
-    ClassEmbedding { classes: usize, dim: usize },
+    ClassEmbedding {
+        classes: usize,
+        dim: usize,
+    },
     /// Batch norm whose γ and β are chosen by each sample's class (a conditional generator).
-    ConditionalBatchNorm { classes: usize },
+    ConditionalBatchNorm {
+        classes: usize,
+    },
     /// The projection discriminator's head: a Linear to one output plus ⟨E[y], features⟩.
-    Projection { classes: usize },
+    Projection {
+        classes: usize,
+    },
 }
 
 /// A network's shape: its input and layers in order.

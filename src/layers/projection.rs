@@ -159,7 +159,9 @@ impl Module for Projection {
     }
 
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, rng: &mut NetRng) {
-        let labels = f.labels.expect("a projection discriminator needs the batch's labels");
+        let labels = f
+            .labels
+            .expect("a projection discriminator needs the batch's labels");
         let (lin, emb) = self.split_state(f.state);
         let inner = Fwd {
             params: &f.params[..2],
@@ -176,7 +178,9 @@ impl Module for Projection {
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
-        let labels = b.labels.expect("a projection discriminator needs the batch's labels");
+        let labels = b
+            .labels
+            .expect("a projection discriminator needs the batch's labels");
         let (lin, emb) = self.split_state(b.state);
         let inner = Bwd {
             params: &b.params[..2],
@@ -192,10 +196,14 @@ impl Module for Projection {
         }
         if let Some(g) = b.grads {
             match &self.sn {
-                None => projection_backward_embedding(be, g[2], b.x, b.dy, labels, r, feat, k, false),
+                None => {
+                    projection_backward_embedding(be, g[2], b.x, b.dy, labels, r, feat, k, false)
+                }
                 Some(sn) => {
                     let scratch = sn.grad_scratch();
-                    projection_backward_embedding(be, scratch, b.x, b.dy, labels, r, feat, k, false);
+                    projection_backward_embedding(
+                        be, scratch, b.x, b.dy, labels, r, feat, k, false,
+                    );
                     sn.backward(be, g[2], emb, false);
                 }
             }
@@ -207,7 +215,9 @@ impl Module for Projection {
     }
 
     fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
-        let labels = t.labels.expect("a projection discriminator needs the batch's labels");
+        let labels = t
+            .labels
+            .expect("a projection discriminator needs the batch's labels");
         let (lin, emb) = self.split_state(t.state);
         let inner = Tangent {
             params: &t.params[..2],
@@ -218,9 +228,20 @@ impl Module for Projection {
         self.linear.tangent(be, &inner)?;
         let dy = self.last_dy.expect("the tangent pass follows a backward");
         let (r, feat, k) = (t.rows, self.features, self.classes);
-        projection_forward(be, t.v_out, t.v_in, self.table(t.params), labels, r, feat, k);
+        projection_forward(
+            be,
+            t.v_out,
+            t.v_in,
+            self.table(t.params),
+            labels,
+            r,
+            feat,
+            k,
+        );
         match &self.sn {
-            None => projection_backward_embedding(be, t.grads[2], t.v_in, dy, labels, r, feat, k, true),
+            None => {
+                projection_backward_embedding(be, t.grads[2], t.v_in, dy, labels, r, feat, k, true)
+            }
             Some(sn) => {
                 let scratch = sn.grad_scratch();
                 projection_backward_embedding(be, scratch, t.v_in, dy, labels, r, feat, k, false);
