@@ -348,3 +348,66 @@ fn conditional_refusals_are_one_line() {
     ]);
     assert!(e.contains("no label file beside it"), "{e}");
 }
+
+#[test]
+fn a_resumed_conditional_run_ends_where_an_unbroken_one_does() {
+    // The fake classes come from their own stream at the noise counter, which the checkpoint
+    // restores: a run stopped at step 2 and resumed to 4 samples exactly as one run to 4.
+    let data = tmp("resume-data");
+    class_folder(&data);
+    let (whole, split) = (tmp("whole"), tmp("split"));
+    // The dcgan32 model (conditional batch norm in G) on the images resized to 32×32.
+    let run = |out: &Path, steps: &str| {
+        ok(&[
+            "train",
+            "--conditional",
+            "--preset",
+            "dcgan32",
+            "--width",
+            "4",
+            "--dataset",
+            s(&data),
+            "--image-size",
+            "32",
+            "--batch",
+            "6",
+            "--steps",
+            steps,
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            s(out),
+        ])
+    };
+    run(&whole, "4");
+    run(&split, "2");
+    ok(&[
+        "train",
+        "--resume",
+        s(&split),
+        "--steps",
+        "4",
+        "--backend",
+        "cpu",
+        "--quiet",
+    ]);
+    let draw = |run: &Path| {
+        let out = run.join("s.npy");
+        ok(&[
+            "sample",
+            "--run",
+            s(run),
+            "--class",
+            "2",
+            "--count",
+            "6",
+            "--out",
+            s(&out),
+            "--backend",
+            "cpu",
+        ]);
+        duel::output::read_npy_f32(&out).unwrap().1
+    };
+    assert_eq!(draw(&whole), draw(&split));
+}
