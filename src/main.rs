@@ -419,7 +419,7 @@ struct SampleArgs {
     /// A conditional run's class to draw: its number (0..K−1) or, for an image folder's
     /// classes, its name [default: every class, one row each in a .png; in turn in a .npy,
     /// whose labels are written beside it as <name>_labels.npy]
-    #[arg(long, value_name = "C", conflicts_with = "z")]
+    #[arg(long, value_name = "C")]
     class: Option<String>,
     /// auto, gpu or cpu
     #[arg(long, value_enum, default_value_t = BackendName::Auto)]
