@@ -432,6 +432,7 @@ struct SampleArgs {
 /// Options that fix a run's model and data; a resumed run keeps them.
 const FIXED_ON_RESUME: &[&str] = &[
     "preset",
+    "conditional",
     "dataset",
     "channels",
     "image-size",

@@ -245,6 +245,20 @@ fn conditional_refusals_are_one_line() {
     assert!(e.contains("this run is not conditional"), "{e}");
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 
+    // A run keeps whether it is conditional.
+    let e = fails(&[
+        "train",
+        "--resume",
+        s(&plain),
+        "--conditional",
+        "--steps",
+        "6",
+    ]);
+    assert!(
+        e.contains("--conditional cannot change when resuming"),
+        "{e}"
+    );
+
     // Unlabelled data: images straight in the folder, a 2-D set.
     let flat = tmp("flat");
     std::fs::create_dir_all(&flat).unwrap();
