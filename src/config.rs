@@ -158,10 +158,18 @@ pub struct TrainConfig {
     /// before it existed: those dropped alpha; white is the default now.)
     #[serde(default)]
     pub background: Background,
-    /// Train class-conditionally: labels become required (IDX label file, class subfolders).
-    /// Not on the command line until the conditional model exists; only written when set.
+    /// Train class-conditionally (`--conditional`): labels become required (IDX label file,
+    /// class subfolders); G takes a class embedding, D is a projection discriminator. Only
+    /// written when set.
     #[serde(default, skip_serializing_if = "is_false")]
     pub conditional: bool,
+    /// A conditional run's class count, found in its data (0 until the data are loaded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub classes: usize,
+    /// A conditional run's class names when they are not just 0..K−1 (an image folder's class
+    /// subfolders, sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
     /// Training iterations (each k D-steps and one G-step).
     pub steps: u64,
     pub batch: usize,
@@ -253,8 +261,8 @@ pub struct TrainConfig {
     pub eval_samples: Option<usize>,
 }
 
-fn is_zero(v: &u64) -> bool {
-    *v == 0
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn one() -> usize {
@@ -324,6 +332,8 @@ impl TrainConfig {
             width: None,
             eval_every: 0,
             eval_samples: None,
+            classes: 0,
+            class_names: Vec::new(),
             backend: BackendName::Auto,
             adapter: String::new(),
         };
@@ -517,10 +527,24 @@ impl TrainConfig {
                 self.image_size
             );
         }
-        if self.conditional {
+        if self.conditional && self.pack != 1 {
             bail!(
-                "conditional = true: class-conditional training is not supported yet; remove \
-                 the key from the config"
+                "--conditional judges each sample with its own class, so it cannot pack samples: \
+                 pass --pack 1 (not {})",
+                self.pack
+            );
+        }
+        if !self.conditional && (self.classes != 0 || !self.class_names.is_empty()) {
+            bail!(
+                "classes and class-names describe a conditional run; add conditional = true or \
+                 remove them"
+            );
+        }
+        if !self.class_names.is_empty() && self.class_names.len() != self.classes {
+            bail!(
+                "class-names lists {} names for {} classes; list one name per class",
+                self.class_names.len(),
+                self.classes
             );
         }
         if self.loss == LossName::Wasserstein
@@ -555,9 +579,14 @@ impl TrainConfig {
         }
         // The objective against the networks (a penalty needs a critic it can pass through),
         // before any file is written: the layer structure does not depend on the data.
+        // (A conditional run's class count comes with its data; any count probes the layers.)
+        let mut cfg = self.clone();
+        if cfg.conditional && cfg.classes == 0 {
+            cfg.classes = 2;
+        }
         let probe = match self.preset.image_side() {
-            Some(side) => self.gan(side * side, Some((1, side, side)))?,
-            None => self.gan(2, None)?,
+            Some(side) => cfg.gan(side * side, Some((1, side, side)))?,
+            None => cfg.gan(2, None)?,
         };
         probe.validate()
     }
@@ -616,6 +645,7 @@ impl TrainConfig {
             }
             let width = self.width.unwrap_or(64);
             let (g, d) = crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?;
+            let (g, d) = self.conditioned(g, d)?;
             return Ok(self.with_objective_layers(g, d));
         }
         let images = image.is_some();
@@ -675,7 +705,40 @@ impl TrainConfig {
             _ => unreachable!("every preset has a model"),
         };
         g.extend(out_act);
-        Ok(self.with_objective_layers(NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d)))
+        let (g, d) = self.conditioned(NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d))?;
+        Ok(self.with_objective_layers(g, d))
+    }
+
+    /// A conditional run's networks (`--conditional`): a generator with batch norm (the DCGAN
+    /// presets) has it made class-conditional; any other takes a learned class embedding of K
+    /// values concatenated to its noise. D's final Linear becomes a projection head (Miyato &
+    /// Koyama 2018). Unconditional runs are returned as they are.
+    fn conditioned(&self, mut g: NetSpec, mut d: NetSpec) -> Result<(NetSpec, NetSpec)> {
+        if !self.conditional {
+            return Ok((g, d));
+        }
+        let k = self.classes;
+        if k == 0 {
+            bail!(
+                "a conditional run needs its class count, which comes from its data's labels; \
+                 none was recorded"
+            );
+        }
+        if g.layers.contains(&Layer::BatchNorm) {
+            for l in &mut g.layers {
+                if *l == Layer::BatchNorm {
+                    *l = Layer::ConditionalBatchNorm { classes: k };
+                }
+            }
+        } else {
+            g.layers
+                .insert(0, Layer::ClassEmbedding { classes: k, dim: k });
+        }
+        match d.layers.last_mut() {
+            Some(l @ Layer::Linear(1)) => *l = Layer::Projection { classes: k },
+            _ => bail!("this preset's discriminator does not end in a Linear(1) to project onto"),
+        }
+        Ok((g, d))
     }
 
     /// Spectral norm in front of D's (and with `--sn both`, G's) weight layers. A critic
@@ -792,7 +855,10 @@ impl TrainConfig {
 pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
     let mut out = Vec::with_capacity(layers.len() * 2);
     for &l in layers {
-        if matches!(l, Layer::Linear(_) | Layer::Conv2d { .. }) {
+        if matches!(
+            l,
+            Layer::Linear(_) | Layer::Conv2d { .. } | Layer::Projection { .. }
+        ) {
             out.push(Layer::SpectralNorm);
         }
         out.push(l);
@@ -838,7 +904,15 @@ mod tests {
             err("image-size = 100000")
                 .contains("--image-size 100000 is too large; use at most 1024")
         );
-        assert!(err("conditional = true").contains("not supported yet"));
+        assert!(
+            err("conditional = true\npack = 2")
+                .contains("--conditional judges each sample with its own class")
+        );
+        assert!(err("classes = 3").contains("add conditional = true"));
+        assert!(
+            err("conditional = true\nclasses = 2\nclass-names = [\"a\"]")
+                .contains("class-names lists 1 names for 2 classes")
+        );
         assert!(err("background = \"grey\"").contains("f.toml"));
     }
 
@@ -856,8 +930,30 @@ mod tests {
         assert!(!old.conditional);
         cfg.background = Background::Black;
         cfg.conditional = true;
+        cfg.classes = 2;
+        cfg.class_names = vec!["ant".into(), "zebra".into()];
         let again = TrainConfig::from_toml(&cfg.to_toml(), "saved").unwrap();
         assert_eq!(again, cfg);
+        // A conditional run's networks: the MLP G concatenates a class embedding, D projects.
+        let gan = cfg.gan(784, Some((1, 28, 28))).unwrap();
+        assert_eq!(
+            gan.g.layers[0],
+            Layer::ClassEmbedding { classes: 2, dim: 2 }
+        );
+        assert_eq!(gan.d.layers.last(), Some(&Layer::Projection { classes: 2 }));
+        // The DCGAN G's batch norms become conditional.
+        cfg.preset = Preset::Dcgan;
+        let gan = cfg.gan(784, Some((1, 28, 28))).unwrap();
+        assert!(!gan.g.layers.contains(&Layer::BatchNorm));
+        assert_eq!(
+            gan.g
+                .layers
+                .iter()
+                .filter(|l| **l == Layer::ConditionalBatchNorm { classes: 2 })
+                .count(),
+            2
+        );
+        assert_eq!(gan.classes(), Some(2));
     }
 
     #[test]

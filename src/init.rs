@@ -38,12 +38,17 @@ impl WeightInit {
     pub fn for_param(self, p: &ParamSpec) -> Init {
         match self {
             WeightInit::Default => p.init,
-            WeightInit::Uniform(r) if p.shape.len() >= 2 => Init::Uniform(r),
-            WeightInit::Normal(s) if p.shape.len() >= 2 => Init::Normal(s),
+            // (Conditional batch norm's per-class scales are [classes, C] constants: kept.)
+            WeightInit::Uniform(r) if p.shape.len() >= 2 && !is_const(p) => Init::Uniform(r),
+            WeightInit::Normal(s) if p.shape.len() >= 2 && !is_const(p) => Init::Normal(s),
             _ if p.name == "bias" => Init::Const(0.0),
             _ => p.init,
         }
     }
+}
+
+fn is_const(p: &ParamSpec) -> bool {
+    matches!(p.init, Init::Const(_))
 }
 
 impl FromStr for WeightInit {

@@ -7,7 +7,7 @@ use crate::checkpoint::Checkpoint;
 use crate::gan::Noise;
 use crate::output;
 use crate::rng::{self, RngKey, stream};
-use crate::sample::{NoiseSource, generate};
+use crate::sample::{NoiseSource, generate_classes};
 use anyhow::{Context, Result, bail};
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame};
@@ -67,11 +67,16 @@ fn anchors(count: usize, dim: usize, noise: Noise, seed: u64) -> Vec<Vec<f32>> {
 /// Writes the interpolation grid to `png` (ROWS walks of `steps` images, each between two random
 /// noise vectors) and an animated GIF beside it (`<stem>.gif`: WALKERS generators walking
 /// looped paths through KEYS noise vectors). Returns the GIF's path.
+///
+/// For a conditional G every walk keeps one class: `class`, or row r's (walker w's) class
+/// r mod K; and without `class`, `<stem>_classes.png` walks across the classes at fixed noise:
+/// ROWS noise vectors, each drawn as every class in turn along its row.
 pub fn write_interpolations(
     ck: &Checkpoint,
     be: &mut dyn Backend,
     steps: usize,
     seed: u64,
+    class: Option<u32>,
     png: &Path,
 ) -> Result<std::path::PathBuf> {
     let Some((c, h, w)) = ck.image_shape else {
@@ -93,9 +98,25 @@ pub fn write_interpolations(
             z.extend(slerp(&ends[2 * r], &ends[2 * r + 1], t, noise));
         }
     }
-    let x = generate(ck, be, &NoiseSource::Rows(z))?;
+    let k = ck.config.conditional.then_some(ck.config.classes);
+    // Each sample's class: `class`, or its row's (its walker's) in turn.
+    let class_of = |row: usize| class.unwrap_or_else(|| (row % k.unwrap_or(1)) as u32);
+    let classes: Vec<u32> = (0..ROWS * steps).map(|i| class_of(i / steps)).collect();
+    let given = k.map(|_| &classes[..]);
+    let x = generate_classes(ck, be, &NoiseSource::Rows(z), given)?;
     let grid = output::grid_image_cols(&x, ROWS * steps, steps, c, h, w, (lo, hi), scale)?;
     output::write_png(png, &grid)?;
+    if let (Some(k), None) = (k, class) {
+        let shown = k.min(64);
+        let fixed = anchors(ROWS, dim, noise, seed ^ 0xc1a5);
+        let z: Vec<f32> = (0..ROWS * shown)
+            .flat_map(|i| fixed[i / shown].iter().copied())
+            .collect();
+        let classes: Vec<u32> = (0..ROWS * shown).map(|i| (i % shown) as u32).collect();
+        let x = generate_classes(ck, be, &NoiseSource::Rows(z), Some(&classes))?;
+        let grid = output::grid_image_cols(&x, ROWS * shown, shown, c, h, w, (lo, hi), scale)?;
+        output::write_png(&classes_path(png), &grid)?;
+    }
 
     let keys = anchors(WALKERS * KEYS, dim, noise, seed ^ 0x9a11);
     let mut z = Vec::new();
@@ -109,7 +130,9 @@ pub fn write_interpolations(
             }
         }
     }
-    let x = generate(ck, be, &NoiseSource::Rows(z))?;
+    let classes: Vec<u32> = (0..z.len() / dim).map(|i| class_of(i % WALKERS)).collect();
+    let given = k.map(|_| &classes[..]);
+    let x = generate_classes(ck, be, &NoiseSource::Rows(z), given)?;
     let gif = png.with_extension("gif");
     let file = std::fs::File::create(&gif)
         .with_context(|| format!("{}: cannot create the GIF", gif.display()))?;
@@ -129,6 +152,12 @@ pub fn write_interpolations(
         .with_context(|| format!("{}: GIF encoding failed", gif.display()))?;
     }
     Ok(gif)
+}
+
+/// The class walk of a conditional run's interpolations: `walk.png` → `walk_classes.png`.
+pub fn classes_path(png: &Path) -> std::path::PathBuf {
+    let stem = png.file_stem().and_then(|s| s.to_str()).unwrap_or("walk");
+    png.with_file_name(format!("{stem}_classes.png"))
 }
 
 #[cfg(test)]

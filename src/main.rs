@@ -258,6 +258,12 @@ struct TrainArgs {
     #[arg(long, value_name = "NAME|PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dataset: Option<String>,
+    /// Train a class-conditional GAN on the data's labels (the embedded digits', an IDX label
+    /// file beside the images, or an image folder's class subfolders): G takes a class
+    /// embedding, D is a projection discriminator; `duel sample --class C` then draws class C
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    conditional: bool,
     /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -474,6 +480,11 @@ struct SampleArgs {
     /// N steps each, and an animated GIF of looping walks beside it (same name, .gif)
     #[arg(long, value_name = "N", conflicts_with_all = ["z", "count"])]
     interpolate: Option<usize>,
+    /// A conditional run's class to draw: its number (0..K−1) or, for an image folder's
+    /// classes, its name [default: every class, one row each in a .png; in turn in a .npy,
+    /// whose labels are written beside it as <name>_labels.npy]
+    #[arg(long, value_name = "C")]
+    class: Option<String>,
     /// auto, gpu or cpu
     #[arg(long, value_enum, default_value_t = BackendName::Auto)]
     backend: BackendName,
@@ -485,6 +496,7 @@ struct SampleArgs {
 /// Options that fix a run's model and data; a resumed run keeps them.
 const FIXED_ON_RESUME: &[&str] = &[
     "preset",
+    "conditional",
     "dataset",
     "channels",
     "image-size",
@@ -607,9 +619,18 @@ fn sample(args: SampleArgs) -> Result<()> {
                 args.out.display()
             );
         }
+        let class = duel::sample::classes_for(&ck, args.class.as_deref(), 1)?
+            .filter(|_| args.class.is_some())
+            .map(|c| c[0]);
         let (mut be, _) = open_backend(args.backend, &args.adapter)?;
-        let gif =
-            duel::interpolate::write_interpolations(&ck, be.as_mut(), steps, args.seed, &args.out)?;
+        let gif = duel::interpolate::write_interpolations(
+            &ck,
+            be.as_mut(),
+            steps,
+            args.seed,
+            class,
+            &args.out,
+        )?;
         println!(
             "wrote {} walks of {steps} steps to {} and an animation to {}",
             duel::interpolate::ROWS,
@@ -643,11 +664,45 @@ fn sample(args: SampleArgs) -> Result<()> {
             NoiseSource::Rows(z)
         }
     };
+    let count = match &noise {
+        NoiseSource::Seed { count, .. } => *count,
+        NoiseSource::Rows(z) => z.len() / ck.config.noise_dim.max(1),
+    };
+    let png = args.out.extension().and_then(|e| e.to_str()) == Some("png");
     let (mut be, _) = open_backend(args.backend, &args.adapter)?;
-    let samples = duel::sample::generate(&ck, be.as_mut(), &noise)?;
+    // A conditional run's .png without --class: one row per class, the same noise down each
+    // column.
+    if png && ck.config.conditional && args.class.is_none() && args.z.is_none() {
+        let k = ck.config.classes.min(duel::train::CLASS_ROWS);
+        let cols = args.count.map_or(8, |c| c.div_ceil(k)).clamp(1, 64);
+        let classes: Vec<u32> = (0..k * cols).map(|i| (i / cols) as u32).collect();
+        let mut z = Vec::new();
+        let zdim = ck.config.noise_dim;
+        let col_noise = duel::sample::seed_noise(&ck, cols, args.seed)?;
+        for _ in 0..k {
+            z.extend_from_slice(&col_noise[..cols * zdim]);
+        }
+        let noise = NoiseSource::Rows(z);
+        let x = duel::sample::generate_classes(&ck, be.as_mut(), &noise, Some(&classes))?;
+        duel::sample::write_class_grid(&ck, &x, k * cols, cols, &args.out)?;
+        println!(
+            "wrote {k} rows (one per class) of {cols} samples to {}",
+            args.out.display()
+        );
+        return Ok(());
+    }
+    let classes = duel::sample::classes_for(&ck, args.class.as_deref(), count)?;
+    let samples = duel::sample::generate_classes(&ck, be.as_mut(), &noise, classes.as_deref())?;
     let count = samples.len() / ck.dim;
-    duel::sample::write_samples(&ck, &samples, count, &args.out)?;
-    println!("wrote {count} samples to {}", args.out.display());
+    duel::sample::write_labelled_samples(&ck, &samples, count, classes.as_deref(), &args.out)?;
+    match (&classes, png) {
+        (Some(_), false) => println!(
+            "wrote {count} samples to {} and their classes to {}",
+            args.out.display(),
+            duel::sample::labels_path(&args.out).display()
+        ),
+        _ => println!("wrote {count} samples to {}", args.out.display()),
+    }
     Ok(())
 }
 

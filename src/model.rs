@@ -205,6 +205,9 @@ pub struct Network {
     pub rng: NetRng,
     /// Every parameter is clamped to [−c, c] after each update (WGAN's weight clipping).
     pub clip: Option<f32>,
+    /// Each row's class (u32) for the next forward, backward and tangent pass of a conditional
+    /// network; the caller points it at the batch's labels.
+    pub labels: Option<Tensor>,
     slots: Vec<Slots>,
     /// Each module's output and input-gradient buffers (None for views).
     outs: Vec<Option<Tensor>>,
@@ -298,6 +301,7 @@ impl Network {
             steps: 0,
             rng: NetRng { seed, counter: 0 },
             clip: None,
+            labels: None,
             slots,
             outs,
             d_ins,
@@ -393,6 +397,7 @@ impl Network {
                 params: &params,
                 state: &state,
                 train,
+                labels: self.labels.map(|l| l.slice(0, rows)),
             };
             self.modules[i].module.forward(be, &f, &mut self.rng);
             self.ys.push(y);
@@ -432,6 +437,7 @@ impl Network {
                 params: &params,
                 grads: param_grads.then_some(&grads[..]),
                 state: &state,
+                labels: self.labels.map(|l| l.slice(0, rows)),
             };
             self.modules[i].module.backward(be, &b);
             if !need_dx {
@@ -469,6 +475,7 @@ impl Network {
                 params: &params,
                 grads: &grads,
                 state: &self.state_views(i),
+                labels: self.labels.map(|l| l.slice(0, rows)),
             };
             self.modules[i].module.tangent(be, &t)?;
             cur = v_out;

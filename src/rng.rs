@@ -93,6 +93,8 @@ pub mod stream {
     pub const STANDING: u32 = 6;
     /// WGAN-GP's interpolation weights ε (one per sample).
     pub const PENALTY: u32 = 7;
+    /// The classes a conditional G is asked for in training (one per fake sample).
+    pub const CLASS: u32 = 8;
     /// The digits composed into each Stacked MNIST image.
     pub const STACKED_MNIST: u32 = 16;
     /// The feature network's training: batch order, shifts of the digits, initialisation.

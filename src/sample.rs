@@ -22,7 +22,62 @@ pub enum NoiseSource {
 /// Samples of the checkpoint's generator, row-major [count, dim], in G's output range. The
 /// moving average of G's weights is used when the run kept one: it is what the run sampled.
 pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> Result<Vec<f32>> {
+    generate_classes(ck, be, noise, None)
+}
+
+/// The class of each of `count` samples of a conditional run: `class` for all of them, or
+/// every class in turn (sample i of class i mod K). Errors name the fix when `class` is given
+/// to a run that is not conditional or is out of range; a class may be given by its index or,
+/// for an image folder's classes, its name.
+pub fn classes_for(ck: &Checkpoint, class: Option<&str>, count: usize) -> Result<Option<Vec<u32>>> {
+    let cfg = &ck.config;
+    let Some(class) = class else {
+        return Ok(cfg
+            .conditional
+            .then(|| (0..count).map(|i| (i % cfg.classes) as u32).collect()));
+    };
+    if !cfg.conditional {
+        bail!(
+            "--class {class}: this run is not conditional (it was trained without \
+             --conditional); drop --class, or train with --conditional"
+        );
+    }
+    let k = cfg.classes;
+    let index = match class.parse::<usize>() {
+        Ok(c) => c,
+        Err(_) => match cfg.class_names.iter().position(|n| n == class) {
+            Some(c) => c,
+            None if cfg.class_names.is_empty() => {
+                bail!("--class {class:?}: pass a class number from 0 to {}", k - 1)
+            }
+            None => bail!(
+                "--class {class:?}: no such class; this run's classes are {} (or their numbers \
+                 0 to {})",
+                cfg.class_names.join(", "),
+                k - 1
+            ),
+        },
+    };
+    if index >= k {
+        bail!(
+            "--class {index} is out of range: this run has {k} classes; pass 0 to {}",
+            k - 1
+        );
+    }
+    Ok(Some(vec![index as u32; count]))
+}
+
+/// `generate` with each sample's class for a conditional G (`None`: every class in turn).
+pub fn generate_classes(
+    ck: &Checkpoint,
+    be: &mut dyn Backend,
+    noise: &NoiseSource,
+    classes: Option<&[u32]>,
+) -> Result<Vec<f32>> {
     let gan = ck.config.gan(ck.dim, ck.image_shape)?;
+    if classes.is_some() && gan.classes().is_none() {
+        bail!("classes given for a generator that is not conditional");
+    }
     let zdim = gan.g.input.len();
     let count = match noise {
         NoiseSource::Seed { count, .. } => *count,
@@ -47,6 +102,24 @@ pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> R
         be.write(g.state.slice(0, g.n_state), state);
     }
     let z = be.alloc(chunk * zdim, "noise")?;
+    let cycled;
+    let classes = match (gan.classes(), classes) {
+        (None, _) => None,
+        (Some(_), Some(c)) => Some(c),
+        (Some(k), None) => {
+            cycled = (0..count).map(|i| (i % k) as u32).collect::<Vec<_>>();
+            Some(&cycled[..])
+        }
+    };
+    if let Some(c) = classes {
+        if c.len() != count {
+            bail!(
+                "{} classes for {count} samples; pass one per sample",
+                c.len()
+            );
+        }
+        g.labels = Some(be.alloc(chunk, "classes")?);
+    }
     let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;
     while done < count {
@@ -60,6 +133,9 @@ pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> R
                 gan.noise.draw(be, zt, n, key);
             }
         }
+        if let (Some(c), Some(l)) = (classes, g.labels) {
+            be.write_u32(l.slice(0, rows), &c[done..done + rows]);
+        }
         let y = g.forward(be, z, rows, false, None);
         out.extend(be.read(y)?);
         done += rows;
@@ -69,6 +145,66 @@ pub fn generate(ck: &Checkpoint, be: &mut dyn Backend, noise: &NoiseSource) -> R
 
 /// Writes samples to `path`: `.png` is a grid of images (or a scatter plot over the true means
 /// for the 2D sets); `.npy` is float32 [N, C, H, W] with values in [0, 1], or [N, 2] for points.
+/// `count` noise rows from `seed`'s sample stream, as `NoiseSource::Seed` draws them.
+pub fn seed_noise(ck: &Checkpoint, count: usize, seed: u64) -> Result<Vec<f32>> {
+    let noise = ck.config.gan(ck.dim, ck.image_shape)?.noise;
+    let zdim = ck.config.noise_dim;
+    let mut be = crate::cpu::CpuBackend::new();
+    let z = be.alloc(count * zdim, "noise")?;
+    noise.draw(
+        &mut be,
+        z,
+        count * zdim,
+        RngKey::new(seed, stream::SAMPLE, 0),
+    );
+    be.read(z)
+}
+
+/// A grid of `count` images, `cols` to a row (a conditional run's row per class).
+pub fn write_class_grid(
+    ck: &Checkpoint,
+    samples: &[f32],
+    count: usize,
+    cols: usize,
+    path: &Path,
+) -> Result<()> {
+    let Some((c, h, w)) = ck.image_shape else {
+        bail!("a class grid is drawn for images; this run's data are 2-D points");
+    };
+    let scale = (256 / h.max(w)).clamp(1, 4) as u32;
+    let grid =
+        output::grid_image_cols(samples, count, cols, c, h, w, ck.config.data_range(), scale)?;
+    output::write_png(path, &grid)
+}
+
+/// Where `write_samples` puts the labels of a conditional run's `.npy` samples:
+/// `samples.npy` → `samples_labels.npy`.
+pub fn labels_path(path: &Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("samples");
+    path.with_file_name(format!("{stem}_labels.npy"))
+}
+
+/// `write_samples`, and for a conditional run's `.npy` output each sample's class beside it
+/// (`labels_path`, int64 [N]).
+pub fn write_labelled_samples(
+    ck: &Checkpoint,
+    samples: &[f32],
+    count: usize,
+    classes: Option<&[u32]>,
+    path: &Path,
+) -> Result<()> {
+    write_samples(ck, samples, count, path)?;
+    let npy = path.extension().and_then(|e| e.to_str()) == Some("npy");
+    if let (Some(c), true) = (classes, npy) {
+        let labels: Vec<i64> = c.iter().map(|&l| l as i64).collect();
+        output::npy::write_npy_i64(&labels_path(path), &labels)?;
+    }
+    Ok(())
+}
+
 pub fn write_samples(ck: &Checkpoint, samples: &[f32], count: usize, path: &Path) -> Result<()> {
     let ext = path
         .extension()

@@ -325,11 +325,19 @@ impl Run<'_> {
         match self.data {
             HostData::Images { .. } => {
                 let (c, h, w) = self.data.image_shape().expect("images have a shape");
-                let x = gan.generate(be, 64, gan.sample_key())?;
                 let scale = (256 / h.max(w)).clamp(1, 4) as u32;
                 let range = self.cfg.data_range();
+                // A conditional G: one row per class (the first CLASS_ROWS), the same noise
+                // down each column.
+                let (n, cols, classes) = match gan.classes() {
+                    Some(k) => class_rows(k),
+                    None => (64, 8, Vec::new()),
+                };
+                let given = (!classes.is_empty()).then_some(&classes[..]);
+                let x = gan.generate_classes(be, n, gan.sample_key(), given)?;
+                let grid = output::grid_image_cols(&x, n, cols, c, h, w, range, scale)?;
                 for name in [format!("step_{step:08}.png"), "latest.png".into()] {
-                    output::write_png_grid(&dir.join(name), &x, 64, c, h, w, range, scale)?;
+                    output::write_png(&dir.join(name), &grid)?;
                 }
             }
             HostData::Points { mixture, .. } => {
@@ -371,6 +379,35 @@ impl Run<'_> {
     }
 }
 
+/// Classes shown in a conditional run's sample grids, one per row.
+pub const CLASS_ROWS: usize = 32;
+
+/// A class-per-row grid for `k` classes: (samples, columns, each sample's class).
+pub fn class_rows(k: usize) -> (usize, usize, Vec<u32>) {
+    let (rows, cols) = (k.min(CLASS_ROWS), 8);
+    let classes = (0..rows * cols).map(|i| (i / cols) as u32).collect();
+    (rows * cols, cols, classes)
+}
+
+/// `cfg` with the class count and names of a conditional run's data (which must have labels).
+fn with_classes(cfg: &TrainConfig, data: &HostData) -> Result<TrainConfig> {
+    let mut cfg = cfg.clone();
+    if !cfg.conditional {
+        return Ok(cfg);
+    }
+    let Some((_, names)) = data.labels() else {
+        bail!(
+            "--conditional needs labelled data: {} has no labels (use the embedded mnist, IDX \
+             images with their label file, or an image folder with one subfolder per class)",
+            cfg.dataset
+        );
+    };
+    let numbered = names.iter().enumerate().all(|(i, n)| *n == i.to_string());
+    cfg.classes = names.len();
+    cfg.class_names = if numbered { Vec::new() } else { names.to_vec() };
+    Ok(cfg)
+}
+
 pub fn fmt_duration(secs: f64) -> String {
     let s = secs.round() as u64;
     if s >= 3600 {
@@ -393,6 +430,18 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     // The backend first: a bad --adapter fails before a large dataset is decoded.
     let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
     let data = dataset::load(cfg)?;
+    let cfg = &with_classes(cfg, &data)?;
+    if let Some(ck) = &resumed
+        && (ck.config.classes, &ck.config.class_names) != (cfg.classes, &cfg.class_names)
+    {
+        bail!(
+            "{}: the run was trained on {} classes and the dataset now has {}; resume it on the \
+             data it was trained on",
+            opts.out.display(),
+            ck.config.classes,
+            cfg.classes
+        );
+    }
     if data.len() < cfg.batch {
         bail!(
             "the dataset has {} samples, fewer than one batch; use --batch {} or less",
@@ -437,6 +486,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
     let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
     let mut gan = Gan::new(be, &gan_cfg, device_data, Some((&g_init, &d_init)))?;
+    if let Some((labels, _)) = data.labels().filter(|_| cfg.conditional) {
+        gan.set_data_labels(be, labels)?;
+    }
     let mut run = Run {
         cfg,
         opts,

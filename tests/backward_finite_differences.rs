@@ -10,6 +10,14 @@ use duel::backend::{Activation, Backend, GanLossKind};
 use duel::kernels::gan_loss::gan_loss;
 use duel::model::{Layer, NetSpec, Network, Shape};
 
+/// Row r's class: (5r + 2) mod k, uploaded as u32.
+fn upload_labels(be: &mut dyn Backend, rows: usize, k: usize) -> duel::backend::Tensor {
+    let labels: Vec<u32> = (0..rows).map(|r| ((5 * r + 2) % k) as u32).collect();
+    let t = be.alloc(rows, "labels").unwrap();
+    be.write_u32(t, &labels);
+    t
+}
+
 /// Central difference of `f` at `x` along coordinate `i`.
 fn central(f: &mut dyn FnMut(&[f32]) -> f64, x: &[f32], i: usize, h: f32) -> f64 {
     let mut xp = x.to_vec();
@@ -53,6 +61,12 @@ fn check_network_at(
     let r = data(14, rows * spec.output(), -1.0, 1.0);
     let mut be = cpu();
     let mut net = Network::new(&mut be, spec, rows, &params, 5, "net").unwrap();
+    // A conditional network's rows get classes (every class, some twice, out of order).
+    if let Some(k) = spec.classes() {
+        net.labels = Some(upload_labels(&mut be, rows, k));
+    }
+    // A class embedding concatenates to noise, which takes no gradient.
+    let want_dx = !matches!(spec.layers[0], Layer::ClassEmbedding { .. });
     let xt = be.upload(&x, "x").unwrap();
     let rt = be.upload(&r, "r").unwrap();
     let loss = |be: &mut dyn Backend, net: &mut Network, p: &[f32], x: &[f32]| {
@@ -63,8 +77,11 @@ fn check_network_at(
         dot(&be.read(y).unwrap(), &r)
     };
     loss(&mut be, &mut net, &params, &x);
-    let dx = net.backward(&mut be, rt, true, true).unwrap();
-    let dx = be.read(dx).unwrap();
+    let dx = net.backward(&mut be, rt, want_dx, true);
+    let dx = match dx {
+        Some(dx) => be.read(dx).unwrap(),
+        None => vec![1.0; x.len()],
+    };
     let grads = be.read(net.unpadded(net.grads)).unwrap();
     for i in 0..params.len() {
         let num = central(&mut |p| loss(&mut be, &mut net, p, &x), &params, i, h);
@@ -76,7 +93,7 @@ fn check_network_at(
             20.0 * tol,
         );
     }
-    for i in 0..x.len() {
+    for i in (0..x.len()).filter(|_| want_dx) {
         let num = central(&mut |v| loss(&mut be, &mut net, &params, v), &x, i, h);
         check(
             &format!("{what}: dx[{i}]"),
@@ -519,14 +536,21 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
     // ../shared/GAN-MATH.md's check: ∇θ(g·v) = d/dε ∇θ Σ D(x + εv) at ε = 0, for any fixed v —
     // a central difference of two ordinary parameter-gradient passes, exact for piecewise-linear
     // D when no kink is crossed.
-    for sn in [false, true] {
+    // With a projection head too (its class term is linear in the features, like a Linear).
+    for (sn, projection) in [(false, false), (true, false), (false, true), (true, true)] {
         let (rows, input) = (5, 6);
-        let spec = critic(input, sn);
+        let mut spec = critic(input, sn);
+        if projection {
+            *spec.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
+        }
         let params = spec.init_params(7, 0);
         let x = data(21, rows * input, -1.0, 1.0);
         let v = data(22, rows * input, -1.0, 1.0);
         let mut be = cpu();
         let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
+        if projection {
+            net.labels = Some(upload_labels(&mut be, rows, 3));
+        }
         let xt = be.upload(&x, "x").unwrap();
         let vt = be.upload(&v, "v").unwrap();
         let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
@@ -555,10 +579,12 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
         let mut nonzero = 0;
         for i in 0..params.len() {
             check(
-                &format!("sn={sn}: ∇θ(g·v)[{i}]"),
+                &format!("sn={sn} projection={projection}: ∇θ(g·v)[{i}]"),
                 tangent[i] as f64,
                 num[i],
-                1e-4 * scale,
+                // (The f32 differences' noise, ~4e-4 of the scale at most here, decides small
+                // entries; with the projection head a few entries are that small.)
+                if projection { 5e-4 } else { 1e-4 } * scale,
                 1e-2,
             );
             nonzero += (tangent[i].abs() as f64 > 1e-2 * scale) as usize;
@@ -767,4 +793,87 @@ fn upsampling_and_reshapes() {
         ],
     );
     check_network_at("G-like stack", &spec, &perturbed(&spec), 3, 1.0, 1e-3, 3e-3);
+}
+
+#[test]
+fn class_embedding_concatenated_to_noise() {
+    // The embedding's rows of the classes present get gradients; the others stay 0.
+    let spec = NetSpec::flat(
+        4,
+        vec![
+            Layer::ClassEmbedding { classes: 7, dim: 3 },
+            Layer::Linear(5),
+            Layer::Act(Activation::Tanh),
+        ],
+    );
+    check_network("ClassEmbedding → Linear + Tanh", &spec, 4, 1.0, 1e-3, 2e-3);
+}
+
+#[test]
+fn projection_head_with_and_without_spectral_norm() {
+    // The projection discriminator's head: a Linear to one output plus ⟨E[y], φ⟩, its input
+    // gradient included; with spectral norm on both the Linear and the embedding.
+    let layers = vec![
+        Layer::Linear(6),
+        Layer::Act(Activation::LeakyRelu(0.2)),
+        Layer::Projection { classes: 4 },
+    ];
+    let spec = NetSpec::flat(5, layers.clone());
+    check_network("Linear + LeakyReLU → Projection", &spec, 6, 1.0, 1e-3, 2e-3);
+    let sn = NetSpec::flat(5, duel::config::with_spectral_norm(&layers));
+    assert!(
+        sn.describe()
+            .contains("Projection(6 → 1, 4 classes, spectral norm)"),
+        "{}",
+        sn.describe()
+    );
+    check_network(
+        "SN Linear + LeakyReLU → SN Projection",
+        &sn,
+        6,
+        1.0,
+        1e-4,
+        5e-3,
+    );
+}
+
+#[test]
+fn conditional_batch_norm_in_training_mode() {
+    // Per-class γ and β (perturbed away from 1 and 0 so the classes differ) over flat features
+    // and over images, the batch statistics coupling every sample's gradient.
+    let spec = NetSpec::flat(
+        5,
+        vec![
+            Layer::Linear(6),
+            Layer::ConditionalBatchNorm { classes: 3 },
+            Layer::Act(Activation::Tanh),
+            Layer::Linear(3),
+        ],
+    );
+    check_network_at(
+        "Linear → ConditionalBatchNorm1d → Tanh → Linear",
+        &spec,
+        &perturbed(&spec),
+        5,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+    let spec = NetSpec {
+        input: Shape::image(3, 3, 5),
+        layers: vec![
+            Layer::ConditionalBatchNorm { classes: 2 },
+            Layer::Reshape(Shape::flat(45)),
+            Layer::Linear(4),
+        ],
+    };
+    check_network_at(
+        "ConditionalBatchNorm2d → Flatten → Linear",
+        &spec,
+        &perturbed(&spec),
+        4,
+        1.0,
+        1e-3,
+        3e-3,
+    );
 }

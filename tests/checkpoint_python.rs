@@ -135,3 +135,65 @@ fn readme_snippet_reproduces_duel_sample_z() {
     ]);
     assert!(err.contains("--count"), "{err}");
 }
+
+#[test]
+fn a_conditional_generator_is_reproduced_from_its_checkpoint_in_numpy() {
+    // The conditional MLP G: [z | E[y]] → Linear → ReLU → Linear → ReLU → Linear → Tanh, with
+    // E = generator_ema.0.weight ([classes, classes], nn.Embedding's layout).
+    let dir = tmp("conditional");
+    let run = dir.join("run");
+    ok(&[
+        "train",
+        "--conditional",
+        "--steps",
+        "20",
+        "--batch",
+        "16",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        s(&run),
+    ]);
+    let code = r#"
+import numpy as np
+from safetensors.numpy import load_file
+np.save("z.npy", np.random.default_rng(3).standard_normal((6, 100)).astype(np.float32))
+"#;
+    python(&dir, code);
+    ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "--z",
+        s(&dir.join("z.npy")),
+        "--class",
+        "3",
+        "--out",
+        s(&dir.join("duel.npy")),
+        "--backend",
+        "cpu",
+    ]);
+    let check = r#"
+import numpy as np
+from safetensors.numpy import load_file
+t = load_file("run/checkpoint.safetensors")
+g = {k.removeprefix("generator_ema."): v for k, v in t.items() if k.startswith("generator_ema.")}
+assert g["0.weight"].shape == (10, 10), g["0.weight"].shape
+z = np.load("z.npy")
+y = np.load("duel_labels.npy")
+assert y.dtype == np.int64 and (y == 3).all(), y
+h = np.concatenate([z, g["0.weight"][y]], 1)
+h = np.maximum(h @ g["1.weight"].T + g["1.bias"], 0)
+h = np.maximum(h @ g["3.weight"].T + g["3.bias"], 0)
+x = (np.tanh(h @ g["5.weight"].T + g["5.bias"]).reshape(-1, 1, 28, 28) + 1) / 2
+d = np.load("duel.npy")
+err = np.abs(x - d).max()
+assert err < 1e-4, err
+other = (np.tanh(np.maximum(np.maximum(np.concatenate([z, g["0.weight"][y * 0]], 1) @ g["1.weight"].T + g["1.bias"], 0) @ g["3.weight"].T + g["3.bias"], 0) @ g["5.weight"].T + g["5.bias"]).reshape(-1, 1, 28, 28) + 1) / 2
+assert np.abs(other - d).max() > 1e-3, "the class changes the sample"
+print("max error", err)
+"#;
+    let said = python(&dir, check);
+    assert!(said.contains("max error"), "{said}");
+}

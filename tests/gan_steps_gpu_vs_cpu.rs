@@ -59,6 +59,10 @@ fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, V
         offset: -1.0,
     };
     let mut gan = Gan::new(be, cfg, data, None).unwrap();
+    if let Some(k) = cfg.classes() {
+        let labels: Vec<u32> = (0..101).map(|i| (i * 7 % k) as u32).collect();
+        gan.set_data_labels(be, &labels).unwrap();
+    }
     let mut losses = Vec::new();
     for _ in 0..iterations {
         gan.train_iteration(be);
@@ -241,7 +245,8 @@ fn an_iteration_is_one_submit_and_reads_nothing() {
         Optimizer::adam(1e-3, 0.0, 0.9),
         true,
     );
-    for cfg in [mlp, conv_config(), gp_sn] {
+    // A conditional GAN's labels are gathered and its classes drawn on the device.
+    for cfg in [mlp, conv_config(), gp_sn, conditional_conv_config()] {
         let dim = cfg.g.output();
         let bytes = vec![7u8; 40 * dim];
         let rows = be.upload_rows_u8(&bytes, 40, dim, "data").unwrap();
@@ -251,6 +256,10 @@ fn an_iteration_is_one_submit_and_reads_nothing() {
             offset: 0.0,
         };
         let mut gan = Gan::new(&mut be, &cfg, data, None).unwrap();
+        if let Some(k) = cfg.classes() {
+            let labels: Vec<u32> = (0..40).map(|i| (i % k) as u32).collect();
+            gan.set_data_labels(&mut be, &labels).unwrap();
+        }
         gan.train_iteration(&mut be);
         let before = be.counters();
         gan.train_iteration(&mut be);
@@ -409,5 +418,74 @@ fn conv_critic_with_gradient_penalty_and_spectral_norm() {
         momentum: 0.5,
     };
     cfg.opt_g = cfg.opt_d;
+    compare(cfg, 1e-5);
+}
+
+// ---- class-conditional GANs (issue 14) ------------------------------------------------------
+
+/// `conv_config` made conditional on 3 classes: class-conditional batch norm in G, a projection
+/// head on D. With SGD: the bias of the convolution before a batch norm has a true gradient of 0
+/// (the normalisation removes it), so its computed gradient is rounding noise, which Adam would
+/// turn into whole steps that differ between backends.
+fn conditional_conv_config() -> GanConfig {
+    let mut cfg = conv_config();
+    let sgd = Optimizer::Sgd {
+        lr: 1e-2,
+        momentum: 0.5,
+    };
+    (cfg.opt_g, cfg.opt_d) = (sgd, sgd);
+    cfg.g
+        .layers
+        .insert(1, Layer::ConditionalBatchNorm { classes: 3 });
+    *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
+    cfg
+}
+
+#[test]
+fn conditional_mlp_gan_with_class_embedding_and_projection() {
+    let mut cfg = config(
+        Optimizer::adam(1e-3, 0.5, 0.999),
+        GeneratorLoss::NonSaturating,
+        Noise::Normal,
+    );
+    cfg.g
+        .layers
+        .insert(0, Layer::ClassEmbedding { classes: 4, dim: 5 });
+    *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 4 };
+    assert_eq!(cfg.classes(), Some(4));
+    compare(cfg, 1e-5);
+}
+
+#[test]
+fn conditional_conv_gan_hinge_with_spectral_norm() {
+    let mut cfg = conditional_conv_config();
+    cfg.objective.loss = Loss::Hinge;
+    cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
+    assert!(
+        cfg.d
+            .describe()
+            .contains("Projection(28 → 1, 3 classes, spectral norm)")
+    );
+    compare(cfg, 1e-5);
+}
+
+#[test]
+fn conditional_wgan_gp_through_the_projection_head() {
+    let mut cfg = objective_config(
+        Objective {
+            loss: Loss::Wasserstein,
+            gp: 10.0,
+            ..Default::default()
+        },
+        Optimizer::Sgd {
+            lr: 1e-2,
+            momentum: 0.5,
+        },
+        false,
+    );
+    cfg.g
+        .layers
+        .insert(0, Layer::ClassEmbedding { classes: 3, dim: 2 });
+    *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
     compare(cfg, 1e-5);
 }

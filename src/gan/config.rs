@@ -90,9 +90,29 @@ pub struct GanConfig {
 }
 
 impl GanConfig {
+    /// The class count of a conditional GAN (G and D both conditioned on it), or None.
+    pub fn classes(&self) -> Option<usize> {
+        self.g.classes()
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.g.validate("generator")?;
         self.d.validate("discriminator")?;
+        if self.g.classes() != self.d.classes() {
+            bail!(
+                "a conditional GAN conditions both networks on the same classes: the generator \
+                 has {:?}, the discriminator {:?}",
+                self.g.classes(),
+                self.d.classes()
+            );
+        }
+        if self.classes().is_some() && self.pack != 1 {
+            bail!(
+                "conditional training judges each sample with its own class, so it cannot pack \
+                 samples: pass --pack 1 (not {})",
+                self.pack
+            );
+        }
         if self.pack == 0 || !self.batch.is_multiple_of(self.pack) {
             bail!(
                 "--batch {} must be a multiple of --pack {} (D judges packs of samples)",

@@ -18,7 +18,7 @@ pub use state::{GanState, NetState};
 use crate::backend::{Backend, DeviceRows, Tensor};
 use crate::kernels::ema::ema_update;
 use crate::kernels::gan_loss::gan_loss;
-use crate::kernels::gather::{gather_rows_f32, gather_rows_u8};
+use crate::kernels::gather::{gather_labels, gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
 use crate::kernels::rng::rng_index;
 use crate::model::Network;
@@ -114,6 +114,12 @@ pub struct Gan {
     pub iteration: u64,
     d_steps: u64,
     g_steps: u64,
+    /// A conditional GAN's classes: the count, each row's class of D's [real; fake] batch (u32
+    /// [2m]: real labels gathered with the images, fake ones drawn; G reads the fake half), and
+    /// the dataset's labels on the device (`set_data_labels`).
+    classes: Option<usize>,
+    y: Option<Tensor>,
+    data_labels: Option<Tensor>,
 }
 
 /// The largest buffer a batch of `m` needs, in words: D holds 2m rows ([real; fake]) of each
@@ -214,6 +220,18 @@ impl Gan {
             true => Some(be.alloc(g.n_state, "generator moving average's statistics")?),
             false => None,
         };
+        let (mut g, mut d) = (g, d);
+        let classes = cfg.classes();
+        let y = match classes {
+            Some(_) => {
+                let y = be.alloc(2 * m, "classes of the batch")?;
+                be.write_u32(y, &vec![0; 2 * m]);
+                g.labels = Some(y.slice(m, m));
+                d.labels = Some(y);
+                Some(y)
+            }
+            None => None,
+        };
         Ok(Self {
             cfg: cfg.clone(),
             g,
@@ -232,15 +250,52 @@ impl Gan {
             iteration: 0,
             d_steps: 0,
             g_steps: 0,
+            classes,
+            y,
+            data_labels: None,
         })
+    }
+
+    /// The class count of a conditional GAN.
+    pub fn classes(&self) -> Option<usize> {
+        self.classes
+    }
+
+    /// Uploads the dataset's labels (one per row, in 0..classes) for a conditional GAN's real
+    /// batches.
+    pub fn set_data_labels(&mut self, be: &mut dyn Backend, labels: &[u32]) -> Result<()> {
+        let Some(k) = self.classes else {
+            bail!("labels given to a GAN that is not conditional");
+        };
+        if labels.len() != self.data.rows() {
+            bail!(
+                "{} labels for {} training samples; pass one label per sample",
+                labels.len(),
+                self.data.rows()
+            );
+        }
+        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= k) {
+            bail!("label {l} of sample {i} is out of range for {k} classes");
+        }
+        let t = be.alloc(labels.len(), "dataset labels")?;
+        be.write_u32(t, labels);
+        self.data_labels = Some(t);
+        Ok(())
     }
 
     fn draw_noise(&mut self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
         self.cfg.noise.draw(be, z, n, key)
     }
 
+    /// Fresh noise for G, and for a conditional G fresh classes (uniform over the classes, from
+    /// the class stream at the noise counter, so resuming restores them with the noise).
     fn fresh_noise(&mut self, be: &mut dyn Backend) {
         let n = self.cfg.batch * self.cfg.g.input.len();
+        if let (Some(k), Some(y)) = (self.classes, self.y) {
+            let m = self.cfg.batch;
+            let key = RngKey::new(self.cfg.seed, stream::CLASS, self.rng.noise);
+            rng_index(be, y.slice(m, m), m, k as u32, key);
+        }
         let key = RngKey::new(self.cfg.seed, stream::NOISE, self.rng.noise);
         self.rng.noise += n as u64;
         self.draw_noise(be, self.z, n, key);
@@ -260,6 +315,12 @@ impl Gan {
             DeviceData::Floats { t, row_len, .. } => {
                 gather_rows_f32(be, out, *t, self.idx, m, *row_len)
             }
+        }
+        if let Some(y) = self.y {
+            let labels = self
+                .data_labels
+                .expect("a conditional GAN trains with the dataset's labels (set_data_labels)");
+            gather_labels(be, y.slice(0, m), labels, self.idx, m);
         }
     }
 
@@ -321,6 +382,9 @@ impl Gan {
         let fake = self.x_d.slice(m * dim, m * dim);
         self.fresh_noise(be);
         self.g.forward(be, self.z, m, true, Some(fake));
+        // D judges the fake rows alone: their classes are the second half of y.
+        let d_labels = self.d.labels;
+        self.d.labels = self.y.map(|y| y.slice(m, m));
         let logits = self.d.forward(be, fake, packs, true, None);
         let dl = self.dlogits.slice(0, packs);
         let stats = self.stats.slice(3, 3);
@@ -338,6 +402,7 @@ impl Gan {
             .d
             .backward(be, dl, true, false)
             .expect("input gradient requested");
+        self.d.labels = d_labels;
         self.g.backward(be, dx, false, true);
         let opt = self.next_g_optimizer();
         self.g.update(be, &opt);
@@ -394,6 +459,18 @@ impl Gan {
     /// row-major [n, dim]. G runs in evaluation mode: batch norm uses the moving average's
     /// standing statistics, or the running statistics when samples come from the raw weights.
     pub fn generate(&mut self, be: &mut dyn Backend, n: usize, key: RngKey) -> Result<Vec<f32>> {
+        self.generate_classes(be, n, key, None)
+    }
+
+    /// `generate` with the class of each sample for a conditional G (`None`: sample i is of
+    /// class i mod K, every class equally often).
+    pub fn generate_classes(
+        &mut self,
+        be: &mut dyn Backend,
+        n: usize,
+        key: RngKey,
+        classes: Option<&[u32]>,
+    ) -> Result<Vec<f32>> {
         let raw = (self.g.params, self.g.state);
         if let Some(avg) = self.g_ema {
             self.g.params = avg;
@@ -401,9 +478,28 @@ impl Gan {
         if let Some(stats) = self.standing_statistics(be) {
             self.g.state = stats;
         }
-        let out = self.generate_with_current_weights(be, n, key);
+        let out = self.generate_with_current_weights(be, n, key, classes);
         (self.g.params, self.g.state) = raw;
         out
+    }
+
+    /// Writes the classes of `rows` samples from sample `first` on into G's label rows: `given`,
+    /// or every class in turn.
+    fn write_classes(
+        &self,
+        be: &mut dyn Backend,
+        first: usize,
+        rows: usize,
+        given: Option<&[u32]>,
+    ) {
+        if let (Some(k), Some(y)) = (self.classes, self.y) {
+            let m = self.cfg.batch;
+            let labels: Vec<u32> = match given {
+                Some(c) => c[first..first + rows].to_vec(),
+                None => (first..first + rows).map(|i| (i % k) as u32).collect(),
+            };
+            be.write_u32(y.slice(m, rows), &labels);
+        }
     }
 
     /// The batch-norm statistics of the moving average of G's weights, recomputed when G has
@@ -428,6 +524,7 @@ impl Gan {
         for b in 0..STANDING_SAMPLES.div_ceil(m) {
             let key = RngKey::new(self.cfg.seed, stream::STANDING, (b * m * zdim) as u64);
             self.draw_noise(be, self.z, m * zdim, key);
+            self.write_classes(be, b * m, m, None);
             self.g.forward(be, self.z, m, true, None);
         }
         self.g.set_standing_statistics(false);
@@ -441,7 +538,11 @@ impl Gan {
         be: &mut dyn Backend,
         n: usize,
         key: RngKey,
+        classes: Option<&[u32]>,
     ) -> Result<Vec<f32>> {
+        if let Some(c) = classes {
+            assert_eq!(c.len(), n, "one class per sample");
+        }
         let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input.len(), self.cfg.g.output());
         let mut out = Vec::with_capacity(n * dim);
         let mut done = 0;
@@ -450,6 +551,7 @@ impl Gan {
             let k = RngKey::new(key.seed, key.stream, key.counter + (done * zdim) as u64);
             let z = self.z.slice(0, rows * zdim);
             self.draw_noise(be, z, rows * zdim, k);
+            self.write_classes(be, done, rows, classes);
             let y = self.g.forward(be, z, rows, false, None);
             out.extend(be.read(y)?);
             done += rows;

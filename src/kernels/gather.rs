@@ -241,3 +241,74 @@ pub fn gather_rows_f32(
     };
     launch(be, &GATHER_ROWS_F32, p, &[idx, out, src, src, src, src]);
 }
+
+crate::params! {
+    pub struct GatherLabelsParams {
+        pub rows: u32,
+        pub idx_off: u32,
+        pub src_off: u32,
+        pub out_off: u32,
+    }
+}
+
+pub static LABELS_SHADER: Shader = Shader {
+    name: "gather_labels",
+    source: include_str!("../../shaders/gather_labels.wgsl"),
+    preludes: &[],
+};
+
+fn gather_labels_ref(p: &[u8], b: &mut Bindings) {
+    let p: GatherLabelsParams = cast(p);
+    let (idx, src) = (b.r_u32(0), b.r_u32(1));
+    let out = b.w_u32(2);
+    for r in 0..p.rows as usize {
+        out[r] = src[idx[r] as usize];
+    }
+}
+
+/// The labels of a minibatch by the indices its rows were gathered with.
+pub static GATHER_LABELS: KernelDef = KernelDef {
+    name: "gather_labels",
+    shader: &LABELS_SHADER,
+    params: &<GatherLabelsParams as super::Params>::LAYOUT,
+    bindings: &[
+        Binding::read("idx").u32(),
+        Binding::read("src").u32(),
+        Binding::write("out").u32(),
+    ],
+    workgroups: |p| elementwise_groups(cast::<GatherLabelsParams>(p).rows),
+    cpu: gather_labels_ref,
+    reference: gather_labels_ref,
+    cases: || {
+        vec![
+            labels_case(1, 1),
+            labels_case(64, 7000),
+            labels_case(301, 50),
+        ]
+    },
+    bench: || vec![labels_case(128, 7000)],
+    work: |p| Work::elementwise(cast::<GatherLabelsParams>(p).rows, 3),
+};
+
+fn labels_case(rows: usize, n: usize) -> Case {
+    let p = GatherLabelsParams {
+        rows: u(rows),
+        ..Default::default()
+    };
+    let src: Vec<u32> = (0..n as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) % 10)
+        .collect();
+    Case::new(format!("rows={rows} of {n}"), p)
+        .u32(indices(rows as u64, rows, n))
+        .u32(src)
+        .u32(vec![0; rows])
+}
+
+/// out[r] = labels[idx[r]] for r < rows (u32 tensors).
+pub fn gather_labels(be: &mut dyn Backend, out: Tensor, labels: Tensor, idx: Tensor, rows: usize) {
+    let p = GatherLabelsParams {
+        rows: u(rows),
+        ..Default::default()
+    };
+    launch(be, &GATHER_LABELS, p, &[idx, labels, out]);
+}

@@ -16,6 +16,7 @@ pub mod activation;
 pub mod batch_norm;
 pub mod bias;
 pub mod case;
+pub mod class_affine;
 pub mod clip;
 pub mod conv;
 mod conv_cases;
@@ -23,6 +24,7 @@ mod conv_cpu;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod ema;
+pub mod embedding;
 pub mod gan_loss;
 pub mod gather;
 pub mod matmul;
@@ -30,6 +32,7 @@ pub mod maxout;
 pub mod optimizer;
 pub mod parzen;
 pub mod penalty;
+pub mod projection;
 pub mod rng;
 pub mod spectral_norm;
 pub mod upsample;
@@ -70,6 +73,7 @@ pub static ALL: &[&KernelDef] = &[
     &rng::RNG_BITS,
     &gather::GATHER_ROWS_U8,
     &gather::GATHER_ROWS_F32,
+    &gather::GATHER_LABELS,
     &parzen::ROW_SUM_SQUARES,
     &parzen::PARZEN_LOG_DENSITY,
     &cross_entropy::CROSS_ENTROPY,
@@ -80,6 +84,14 @@ pub static ALL: &[&KernelDef] = &[
     &batch_norm::BATCH_NORM_BACKWARD_INPUT,
     &upsample::UPSAMPLE2X_FORWARD,
     &upsample::UPSAMPLE2X_BACKWARD,
+    &embedding::EMBEDDING_FORWARD,
+    &embedding::EMBEDDING_BACKWARD,
+    &class_affine::CLASS_AFFINE_FORWARD,
+    &class_affine::CLASS_AFFINE_BACKWARD_INPUT,
+    &class_affine::CLASS_AFFINE_BACKWARD_PARAMS,
+    &projection::PROJECTION_FORWARD,
+    &projection::PROJECTION_BACKWARD_INPUT,
+    &projection::PROJECTION_BACKWARD_EMBEDDING,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

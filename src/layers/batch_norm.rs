@@ -58,7 +58,7 @@ impl BatchNorm {
 }
 
 /// One view over tensors that sit back to back in one buffer (a module's tensors do).
-fn span(views: &[Tensor]) -> Tensor {
+pub(crate) fn span(views: &[Tensor]) -> Tensor {
     let first = views[0];
     let mut end = first.offset;
     for v in views {

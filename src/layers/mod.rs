@@ -10,11 +10,14 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod class_embedding;
+pub mod conditional_batch_norm;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod linear;
 pub mod maxout;
+pub mod projection;
 pub mod reshape;
 pub mod spectral_norm;
 pub mod upsample;
@@ -121,6 +124,8 @@ pub struct Fwd<'a> {
     pub params: &'a [Tensor],
     pub state: &'a [Tensor],
     pub train: bool,
+    /// Each row's class (u32 [rows]), for the conditional layers.
+    pub labels: Option<Tensor>,
 }
 
 /// What a module's backward reads and writes.
@@ -138,6 +143,8 @@ pub struct Bwd<'a> {
     /// Parameter gradients to overwrite, when wanted.
     pub grads: Option<&'a [Tensor]>,
     pub state: &'a [Tensor],
+    /// Each row's class, as the forward saw it.
+    pub labels: Option<Tensor>,
 }
 
 /// The tangent pass of a gradient penalty (see ../shared/GAN-MATH.md): after a backward to the
@@ -153,6 +160,8 @@ pub struct Tangent<'a> {
     /// Parameter gradients to add the penalty's terms to.
     pub grads: &'a [Tensor],
     pub state: &'a [Tensor],
+    /// Each row's class, as the forward saw it.
+    pub labels: Option<Tensor>,
 }
 
 /// The stream of random numbers a network's modules draw from (dropout masks).
@@ -284,6 +293,20 @@ pub enum Layer {
         stride: usize,
         pad: usize,
     },
+    /// A learned class embedding of `dim` values concatenated after flat noise (a conditional
+    /// MLP generator's first layer).
+    ClassEmbedding {
+        classes: usize,
+        dim: usize,
+    },
+    /// Batch norm whose γ and β are chosen by each sample's class (a conditional generator).
+    ConditionalBatchNorm {
+        classes: usize,
+    },
+    /// The projection discriminator's head: a Linear to one output plus ⟨E[y], features⟩.
+    Projection {
+        classes: usize,
+    },
 }
 
 /// A network's shape: its input and layers in order.
@@ -323,10 +346,15 @@ impl NetSpec {
         let (mut markers, mut sn) = (0, false);
         while i < self.layers.len() {
             let at = |what: String| anyhow::anyhow!("{name}: layer {i} ({what})");
-            if sn && !matches!(self.layers[i], Layer::Linear(_) | Layer::Conv2d { .. }) {
+            if sn
+                && !matches!(
+                    self.layers[i],
+                    Layer::Linear(_) | Layer::Conv2d { .. } | Layer::Projection { .. }
+                )
+            {
                 bail!(
-                    "{name}: layer {}: SpectralNorm must come right before a Linear or Conv2d \
-                     layer, whose weight it normalises",
+                    "{name}: layer {}: SpectralNorm must come right before a Linear, Conv2d or \
+                     Projection layer, whose weights it normalises",
                     i - 1
                 );
             }
@@ -362,6 +390,23 @@ impl NetSpec {
                     Box::new(dropout::Dropout::new(shape, q).map_err(|e| at(e.to_string()))?)
                 }
                 Layer::BatchNorm => Box::new(batch_norm::BatchNorm::new(shape)),
+                Layer::ClassEmbedding { classes, dim } => Box::new(
+                    class_embedding::ClassEmbedding::new(shape, classes, dim)
+                        .map_err(|e| at(e.to_string()))?,
+                ),
+                Layer::ConditionalBatchNorm { classes } => Box::new(
+                    conditional_batch_norm::ConditionalBatchNorm::new(shape, classes)
+                        .map_err(|e| at(e.to_string()))?,
+                ),
+                Layer::Projection { classes } => {
+                    let m = projection::Projection::new(shape, classes)
+                        .map_err(|e| at(e.to_string()))?;
+                    if std::mem::take(&mut sn) {
+                        Box::new(m.with_spectral_norm())
+                    } else {
+                        Box::new(m)
+                    }
+                }
                 Layer::Upsample2x => Box::new(upsample::Upsample2x::new(shape)),
                 Layer::Reshape(to) => {
                     Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
@@ -477,5 +522,16 @@ impl NetSpec {
 
     pub fn validate(&self, name: &str) -> Result<()> {
         self.build(name).map(|_| ())
+    }
+
+    /// The class count of a conditional network (one with a class embedding, conditional batch
+    /// norm or a projection head), or None.
+    pub fn classes(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| match *l {
+            Layer::ClassEmbedding { classes, .. }
+            | Layer::ConditionalBatchNorm { classes }
+            | Layer::Projection { classes } => Some(classes),
+            _ => None,
+        })
     }
 }

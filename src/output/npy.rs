@@ -36,14 +36,32 @@ pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
     .with_context(|| format!("{}: cannot write npy file", path.display()))
 }
 
+/// Writes integer labels as a 1-D `.npy` of dtype `<i8` (NumPy's int64, what PyTorch's
+/// classification losses take), atomically.
+pub fn write_npy_i64(path: &Path, data: &[i64]) -> Result<()> {
+    let header = header_bytes_typed(&[data.len()], "<i8")?;
+    write_atomic(path, |w| {
+        w.write_all(&header)?;
+        for v in data {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("{}: cannot write npy file", path.display()))
+}
+
 /// Preamble plus the padded, newline-terminated header dict.
 fn header_bytes(shape: &[usize]) -> Result<Vec<u8>> {
+    header_bytes_typed(shape, "<f4")
+}
+
+fn header_bytes_typed(shape: &[usize], descr: &str) -> Result<Vec<u8>> {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
     let tuple = match dims.len() {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
     };
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
     let unpadded = PREAMBLE + dict.len() + 1; // + '\n'
     let padded = unpadded.div_ceil(ALIGN) * ALIGN;
     dict.extend(std::iter::repeat_n(' ', padded - unpadded));
