@@ -301,7 +301,13 @@ impl Run<'_> {
                 let x = gan.generate(be, 64, gan.sample_key())?;
                 let scale = (256 / h.max(w)).clamp(1, 4) as u32;
                 let range = self.cfg.data_range();
-                for name in [format!("step_{step:08}.png"), "latest.png".into()] {
+                // A growing G's grid is named by the resolution it was made at (and shown
+                // nearest-upsampled to the target side).
+                let step_name = match gan.current_side() {
+                    Some(r) => format!("step_{step:08}-{r}x{r}.png"),
+                    None => format!("step_{step:08}.png"),
+                };
+                for name in [step_name, "latest.png".into()] {
                     output::write_png_grid(&dir.join(name), &x, 64, c, h, w, range, scale)?;
                 }
             }

@@ -508,15 +508,8 @@ impl Module for ProGenerator {
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
-            "ProGAN generator (4×4 → {0}×{0}, {1} features, at {2}×{2}{3})",
-            s.side,
-            s.width,
-            ProSpec::res(self.level),
-            if self.alpha < 1.0 {
-                format!(" fading in, α {:.3}", self.alpha)
-            } else {
-                String::new()
-            }
+            "ProGAN generator (4×4 → {0}×{0}, {1} features, {2} images per phase)",
+            s.side, s.width, s.phase_images
         )
     }
 
@@ -858,16 +851,8 @@ impl Module for ProDiscriminator {
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
-            "ProGAN critic ({0}×{0} → 4×4, {1} features, minibatch std over {2}, at {3}×{3}{4})",
-            s.side,
-            s.width,
-            s.group,
-            ProSpec::res(self.level),
-            if self.alpha < 1.0 {
-                format!(" fading in, α {:.3}", self.alpha)
-            } else {
-                String::new()
-            }
+            "ProGAN critic ({0}×{0} → 4×4, {1} features, minibatch std over {2})",
+            s.side, s.width, s.group
         )
     }
 
