@@ -580,7 +580,7 @@ impl TrainConfig {
                     self.image_size
                 );
             }
-            if self.batch % 4 != 0 || self.pack != 1 {
+            if !self.batch.is_multiple_of(4) || self.pack != 1 {
                 bail!(
                     "--preset progan's minibatch standard deviation groups 4 samples: --batch \
                      must be a multiple of 4 (not {}) and --pack 1",
@@ -961,7 +961,7 @@ mod tests {
         cfg.loss = LossName::Original;
         assert_eq!(old, cfg);
         assert_eq!(
-            old.gan(784, Some((1, 28, 28))).objective,
+            old.gan(784, Some((1, 28, 28))).unwrap().objective,
             Objective::default()
         );
     }
@@ -987,14 +987,16 @@ mod tests {
             (0.5, 0.9, 1e-3),
             "the 2D sets' rate"
         );
-        let gan = gp.gan(2, None);
+        let gan = gp.gan(2, None).unwrap();
         assert_eq!(
             gan.d.layers[0],
             Layer::Linear(128),
             "the small model on 2D sets"
         );
         assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
-        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28)));
+        let sn = resolve("sngan", "mnist")
+            .gan(784, Some((1, 28, 28)))
+            .unwrap();
         assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
         assert_eq!(sn.d.layers[1], Layer::Linear(1024));
         assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
@@ -1021,7 +1023,9 @@ mod tests {
             "{err}"
         );
         // A smooth activation in the critic has a second-derivative term duel does not compute.
-        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None);
+        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8")
+            .gan(2, None)
+            .unwrap();
         cfg.d.layers[1] = Layer::Act(Activation::Tanh);
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("Tanh") && err.contains("second"), "{err}");

@@ -65,7 +65,10 @@ fn data(be: &mut dyn Backend, cfg: &GanConfig) -> DeviceData {
 }
 
 /// Five iterations: images 0 and 8 at 4×4, 16 and 24 fading 8×8 in (α 0, 0.5), 32 at 8×8.
-fn run(be: &mut dyn Backend, cfg: &GanConfig) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<(usize, f32)>) {
+/// G's weights and moving average, D's weights, the losses, and the phase of each iteration.
+type Run = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<(usize, f32)>);
+
+fn run(be: &mut dyn Backend, cfg: &GanConfig) -> Run {
     let d = data(be, cfg);
     let mut gan = Gan::new(be, cfg, d, None).unwrap();
     let (mut losses, mut phases) = (Vec::new(), Vec::new());

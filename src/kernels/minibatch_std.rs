@@ -381,7 +381,7 @@ fn bench(kind: Kind) -> Vec<Case> {
 
 fn params(rows: usize, group: usize, c: usize, plane: usize) -> MinibatchStdParams {
     assert!(
-        group > 0 && rows % group == 0,
+        group > 0 && rows.is_multiple_of(group),
         "minibatch std: {rows} rows are not whole groups of {group}"
     );
     MinibatchStdParams {

@@ -15,7 +15,7 @@ pub struct AvgPool2x {
 
 impl AvgPool2x {
     pub fn new(input: Shape) -> Result<Self> {
-        if input.h % 2 != 0 || input.w % 2 != 0 {
+        if !input.h.is_multiple_of(2) || !input.w.is_multiple_of(2) {
             bail!("2× average pooling needs an even height and width, not {input}");
         }
         Ok(AvgPool2x { input })

@@ -39,7 +39,7 @@ impl MinibatchStd {
     pub fn group_for(&self, rows: usize) -> usize {
         let g = self.group.min(rows).max(1);
         assert!(
-            rows % g == 0,
+            rows.is_multiple_of(g),
             "minibatch std: a batch of {rows} rows is not whole groups of {g}"
         );
         g
