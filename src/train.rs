@@ -197,6 +197,8 @@ struct Run<'a> {
     last_checkpoint: Option<u64>,
     /// TensorBoard: the metrics rows as scalars, the sample grids as images.
     events: TrainingEvents,
+    /// Progressive growing's (level, α) at the last log line.
+    growth: Option<(usize, f32)>,
 }
 
 impl Run<'_> {
@@ -279,8 +281,14 @@ impl Run<'_> {
             let show = |f: &crate::gan::LogField| format!("{} {:.4}", f.label, f.value);
             let losses: Vec<String> = fields[..2].iter().chain(extra).map(show).collect();
             let outputs: Vec<String> = fields[2..4].iter().map(show).collect();
+            // A growing run shows the resolution it is training at, and α while fading in.
+            let phase = match self.growth {
+                Some((l, a)) if a < 1.0 => format!(" | {0}×{0} α {a:.2}", 4 << l),
+                Some((l, _)) => format!(" | {0}×{0}", 4 << l),
+                None => String::new(),
+            };
             println!(
-                "step {step:>7}/{} | {} | {} | {rate:.1} it/s | ETA {}",
+                "step {step:>7}/{}{phase} | {} | {} | {rate:.1} it/s | ETA {}",
                 self.cfg.steps,
                 losses.join(" "),
                 outputs.join(" "),
@@ -410,6 +418,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         wall_offset: 0.0,
         last_checkpoint: None,
         events: TrainingEvents::create(&opts.out)?,
+        growth: None,
     };
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
@@ -462,6 +471,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             let rate = window_iters as f64 / window_start.elapsed().as_secs_f64();
             let wall = start.elapsed().as_secs_f64();
             let modes = run.modes(be, &mut gan)?;
+            run.growth = gan.growth();
             run.log(step, &s, modes.as_ref(), rate, wall)?;
             (window_start, window_iters, last) = (Instant::now(), 0, s);
         }
