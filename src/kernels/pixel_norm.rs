@@ -51,23 +51,29 @@ fn for_rows(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Syn
     }
 }
 
-fn inv_rms(x: &[f32], pos: usize, c: usize, plane: usize) -> f32 {
-    let mut s = 0.0f32;
-    for k in 0..c {
-        let v = x[pos + k * plane];
-        s += v * v;
+/// 1/sqrt(mean over channels of x² + ε) at every position of one row ([c, plane]), summed
+/// channel by channel so the row is read in order.
+fn inv_rms_row(x: &[f32], c: usize, plane: usize) -> Vec<f32> {
+    let mut s = vec![0.0f32; plane];
+    for ch in x.chunks_exact(plane).take(c) {
+        for (acc, &v) in s.iter_mut().zip(ch) {
+            *acc += v * v;
+        }
     }
-    1.0 / (s / c as f32 + EPS).sqrt()
+    for v in &mut s {
+        *v = 1.0 / (*v / c as f32 + EPS).sqrt();
+    }
+    s
 }
 
 pub fn pixel_norm_forward_cpu(y: &mut [f32], x: &[f32], rows: usize, c: usize, plane: usize) {
     let len = c * plane;
     for_rows(&mut y[..rows * len], len, |r, o| {
         let xr = &x[r * len..][..len];
-        for pos in 0..plane {
-            let inv = inv_rms(xr, pos, c, plane);
-            for k in 0..c {
-                o[pos + k * plane] = xr[pos + k * plane] * inv;
+        let inv = inv_rms_row(xr, c, plane);
+        for (oc, xc) in o.chunks_exact_mut(plane).zip(xr.chunks_exact(plane)) {
+            for ((v, &xv), &i) in oc.iter_mut().zip(xc).zip(&inv) {
+                *v = xv * i;
             }
         }
     });
@@ -84,16 +90,24 @@ pub fn pixel_norm_backward_cpu(
     let len = c * plane;
     for_rows(&mut dx[..rows * len], len, |r, o| {
         let (xr, dyr) = (&x[r * len..][..len], &dy[r * len..][..len]);
-        for pos in 0..plane {
-            let inv = inv_rms(xr, pos, c, plane);
-            let mut dot = 0.0f32;
-            for k in 0..c {
-                dot += dyr[pos + k * plane] * xr[pos + k * plane] * inv;
+        let inv = inv_rms_row(xr, c, plane);
+        // mean over channels of dy·y at each position.
+        let mut m = vec![0.0f32; plane];
+        for (xc, dc) in xr.chunks_exact(plane).zip(dyr.chunks_exact(plane)) {
+            for (((acc, &xv), &d), &i) in m.iter_mut().zip(xc).zip(dc).zip(&inv) {
+                *acc += d * xv * i;
             }
-            let m = dot / c as f32;
-            for k in 0..c {
-                let yk = xr[pos + k * plane] * inv;
-                o[pos + k * plane] = inv * (dyr[pos + k * plane] - yk * m);
+        }
+        for v in &mut m {
+            *v /= c as f32;
+        }
+        for ((oc, xc), dc) in o
+            .chunks_exact_mut(plane)
+            .zip(xr.chunks_exact(plane))
+            .zip(dyr.chunks_exact(plane))
+        {
+            for i in 0..plane {
+                oc[i] = inv[i] * (dc[i] - xc[i] * inv[i] * m[i]);
             }
         }
     });
