@@ -200,6 +200,10 @@ impl Checkpoint {
         if let Some((c, h, w)) = self.image_shape {
             meta.insert("image_shape".into(), format!("{c},{h},{w}"));
         }
+        if let Some((level, alpha)) = growth(&gan, s.iteration) {
+            meta.insert("progressive.level".into(), level.to_string());
+            meta.insert("progressive.alpha".into(), alpha.to_string());
+        }
         let data = safetensors::serialize(views, Some(meta))?;
         write_atomic(path, &data)
     }
@@ -326,12 +330,27 @@ impl Checkpoint {
                 (Some(p), Some(s))
             }
         };
+        let iteration = num("iteration")?;
+        // Progressive growing's phase: what the schedule gives at this iteration must be what
+        // the run was at when it wrote the checkpoint.
+        if let Some((level, alpha)) = growth(&gan, iteration) {
+            let saved = (meta.get("progressive.level"), meta.get("progressive.alpha"));
+            let (Some(l), Some(a)) = saved else {
+                bail!("a progressive run's checkpoint must hold progressive.level and .alpha");
+            };
+            if l.parse::<usize>().ok() != Some(level) || a.parse::<f32>().ok() != Some(alpha) {
+                bail!(
+                    "it was written at level {l}, α {a}, but its config's schedule puts \
+                     iteration {iteration} at level {level}, α {alpha}"
+                );
+            }
+        }
         Ok(Checkpoint {
             config,
             dim,
             image_shape,
             state: GanState {
-                iteration: num("iteration")?,
+                iteration,
                 rng: RngState {
                     noise: num("rng.noise")?,
                     batch: num("rng.batch")?,
@@ -343,6 +362,11 @@ impl Checkpoint {
             },
         })
     }
+}
+
+/// Progressive growing's (level, α) after `iteration` iterations, for a progressive pair.
+fn growth(gan: &crate::gan::GanConfig, iteration: u64) -> Option<(usize, f32)> {
+    crate::gan::progressive_spec(gan).map(|p| p.growth(iteration * gan.batch as u64))
 }
 
 /// Writes `data` to `path` through a temporary file that is flushed to disk and renamed, so a

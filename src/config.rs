@@ -46,6 +46,9 @@ pub enum Preset {
     Dcgan32,
     /// DCGAN for 64×64 images: G (8w,4,4) → ConvT 8w→4w→2w→w→C; D Conv C→w→…→8w.
     Dcgan64,
+    /// Progressive growing (Karras et al. 2018) to --image-size 32 or 64: G and D grow from 4×4,
+    /// fading each doubling in; pixel norm, minibatch std, equalized learning rate, WGAN-GP.
+    Progan,
 }
 
 impl Preset {
@@ -259,11 +262,20 @@ pub struct TrainConfig {
     /// modes]. Only written when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_samples: Option<usize>,
+    /// Progressive growing: images per fade-in and per stabilisation phase (40,000 when unset).
+    /// Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_images: Option<u64>,
 }
 
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
+
+/// `--preset progan`'s images per phase when `--phase-images` is not given.
+pub const PHASE_IMAGES: u64 = 40_000;
+/// `--preset progan`'s width (features up to 16×16) when `--width` is not given.
+pub const PROGAN_WIDTH: usize = 128;
 
 fn one() -> usize {
     1
@@ -334,6 +346,7 @@ impl TrainConfig {
             eval_samples: None,
             classes: 0,
             class_names: Vec::new(),
+            phase_images: None,
             backend: BackendName::Auto,
             adapter: String::new(),
         };
@@ -436,6 +449,21 @@ impl TrainConfig {
                 image_size: preset.image_side().expect("a convolutional preset"),
                 init_g: WeightInit::Normal(0.02),
                 init_d: WeightInit::Normal(0.02),
+                ..base
+            },
+            // Karras et al.: WGAN-GP (λ 10, one critic step per G step), Adam 1e-3 with
+            // β = (0, 0.99), equalized learning rate, G's moving average; RGB at 64×64.
+            Preset::Progan => TrainConfig {
+                channels: 3,
+                image_size: 64,
+                loss: LossName::Wasserstein,
+                gp: 10.0,
+                k: 1,
+                lr_g: 1e-3,
+                lr_d: 1e-3,
+                beta1: 0.0,
+                beta2: 0.99,
+                noise_dim: 128,
                 ..base
             },
         };
@@ -579,12 +607,35 @@ impl TrainConfig {
         }
         // The objective against the networks (a penalty needs a critic it can pass through),
         // before any file is written: the layer structure does not depend on the data.
+        if self.phase_images == Some(0) {
+            bail!("--phase-images must be at least 1");
+        }
+        if self.preset == Preset::Progan {
+            if self.image_size != 32 && self.image_size != 64 {
+                bail!(
+                    "--preset progan grows to 32×32 or 64×64 images, not {0}×{0}; pass \
+                     --image-size 32 or 64",
+                    self.image_size
+                );
+            }
+            if !self.batch.is_multiple_of(4) || self.pack != 1 {
+                bail!(
+                    "--preset progan's minibatch standard deviation groups 4 samples: --batch \
+                     must be a multiple of 4 (not {}) and --pack 1",
+                    self.batch
+                );
+            }
+        }
         // (A conditional run's class count comes with its data; any count probes the layers.)
         let mut cfg = self.clone();
         if cfg.conditional && cfg.classes == 0 {
             cfg.classes = 2;
         }
         let probe = match self.preset.image_side() {
+            _ if self.preset == Preset::Progan => {
+                let s = self.image_size;
+                cfg.gan(s * s * self.channels, Some((self.channels, s, s)))?
+            }
             Some(side) => cfg.gan(side * side, Some((1, side, side)))?,
             None => cfg.gan(2, None)?,
         };
@@ -622,6 +673,9 @@ impl TrainConfig {
         dim: usize,
         image: Option<(usize, usize, usize)>,
     ) -> Result<(NetSpec, NetSpec)> {
+        if self.preset == Preset::Progan {
+            return self.progan_networks(image);
+        }
         if let Some(side) = self.preset.image_side() {
             let name = toml::Value::try_from(self.preset).expect("a preset serializes");
             let Some((c, h, w)) = image else {
@@ -680,7 +734,7 @@ impl TrainConfig {
             Preset::Mlp => two_hidden(1024, None),
             Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
             Preset::Small => two_hidden(128, None),
-            Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 => {
+            Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 | Preset::Progan => {
                 unreachable!("convolutional presets return above")
             }
             Preset::Paper => (
@@ -739,6 +793,44 @@ impl TrainConfig {
             _ => bail!("this preset's discriminator does not end in a Linear(1) to project onto"),
         }
         Ok((g, d))
+    }
+
+    /// The progressive pair for `--preset progan` (see `layers::progressive`).
+    fn progan_networks(&self, image: Option<(usize, usize, usize)>) -> Result<(NetSpec, NetSpec)> {
+        let side = self.image_size;
+        let Some((c, h, w)) = image else {
+            bail!(
+                "--preset progan is a convolutional model for images; this dataset holds 2-D \
+                 points (use --preset small)"
+            );
+        };
+        if (h, w) != (side, side) {
+            bail!(
+                "--preset progan grows to {side}×{side} images but the data are {h}×{w}; use an \
+                 image folder with --image-size 32 or 64"
+            );
+        }
+        let spec = crate::layers::progressive::ProSpec {
+            side,
+            channels: c,
+            width: self.width.unwrap_or(PROGAN_WIDTH),
+            phase_images: self.phase_images.unwrap_or(PHASE_IMAGES),
+            group: 4,
+        };
+        spec.validate()?;
+        if self.sn != SnName::None {
+            bail!(
+                "--preset progan scales its weights by equalized learning rate, which spectral \
+                 norm would undo; drop --sn"
+            );
+        }
+        Ok((
+            NetSpec::flat(self.noise_dim, vec![Layer::ProGenerator(spec)]),
+            NetSpec {
+                input: crate::layers::Shape::image(c, side, side),
+                layers: vec![Layer::ProDiscriminator(spec)],
+            },
+        ))
     }
 
     /// Spectral norm in front of D's (and with `--sn both`, G's) weight layers. A critic
@@ -832,7 +924,7 @@ impl TrainConfig {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
                 anyhow::anyhow!(
                     "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, dcgan, \
-                     dcgan32, dcgan64, wgan, wgan-gp, sngan, lsgan, ttur"
+                     dcgan32, dcgan64, progan, wgan, wgan-gp, sngan, lsgan, ttur"
                 )
             })?,
             None => Self::default_preset(&dataset),

@@ -416,6 +416,11 @@ struct TrainArgs {
     #[arg(long, value_name = "W")]
     #[serde(skip_serializing_if = "Option::is_none")]
     width: Option<usize>,
+    /// Progressive growing (--preset progan): images per fade-in and per stabilisation phase
+    /// [default: 40000]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase_images: Option<u64>,
     /// Random seed for weights, noise, batches and dropout [default: 1]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -523,6 +528,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "ema",
     "pack",
     "width",
+    "phase-images",
     "init-g",
     "init-d",
     "g-output-bias",

@@ -483,6 +483,14 @@ impl Network {
         Ok(())
     }
 
+    /// Progressive growing: every module that grows runs at `level` (0 = 4×4) with the fade-in's
+    /// `alpha` (1 = not fading) from now on.
+    pub fn set_growth(&mut self, level: usize, alpha: f32) {
+        for b in &mut self.modules {
+            b.module.set_growth(level, alpha);
+        }
+    }
+
     /// Whether any module normalises with batch statistics (and keeps running ones).
     pub fn has_batch_statistics(&self) -> bool {
         self.modules.iter().any(|b| b.module.batch_statistics())

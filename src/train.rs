@@ -200,6 +200,8 @@ struct Run<'a> {
     events: TrainingEvents,
     /// `--eval-every`'s measurements with the feature network.
     eval: Option<TrainingEval>,
+    /// Progressive growing's (level, α) at the last log line.
+    growth: Option<(usize, f32)>,
 }
 
 impl Run<'_> {
@@ -303,8 +305,14 @@ impl Run<'_> {
             let show = |f: &crate::gan::LogField| format!("{} {:.4}", f.label, f.value);
             let losses: Vec<String> = fields[..2].iter().chain(extra).map(show).collect();
             let outputs: Vec<String> = fields[2..4].iter().map(show).collect();
+            // A growing run shows the resolution it is training at, and α while fading in.
+            let phase = match self.growth {
+                Some((l, a)) if a < 1.0 => format!(" | {0}×{0} α {a:.2}", 4 << l),
+                Some((l, _)) => format!(" | {0}×{0}", 4 << l),
+                None => String::new(),
+            };
             println!(
-                "step {step:>7}/{} | {} | {} | {rate:.1} it/s | ETA {}",
+                "step {step:>7}/{}{phase} | {} | {} | {rate:.1} it/s | ETA {}",
                 self.cfg.steps,
                 losses.join(" "),
                 outputs.join(" "),
@@ -336,7 +344,13 @@ impl Run<'_> {
                 let given = (!classes.is_empty()).then_some(&classes[..]);
                 let x = gan.generate_classes(be, n, gan.sample_key(), given)?;
                 let grid = output::grid_image_cols(&x, n, cols, c, h, w, range, scale)?;
-                for name in [format!("step_{step:08}.png"), "latest.png".into()] {
+                // A growing G's grid is named by the resolution it was made at (and shown
+                // nearest-upsampled to the target side).
+                let step_name = match gan.current_side() {
+                    Some(r) => format!("step_{step:08}-{r}x{r}.png"),
+                    None => format!("step_{step:08}.png"),
+                };
+                for name in [step_name, "latest.png".into()] {
                     output::write_png(&dir.join(name), &grid)?;
                 }
             }
@@ -499,6 +513,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         last_checkpoint: None,
         events: TrainingEvents::create(&opts.out)?,
         eval,
+        growth: None,
     };
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
@@ -560,6 +575,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             } else {
                 None
             };
+            run.growth = gan.growth();
             run.log(step, &s, modes.as_ref(), evals.as_deref(), rate, wall)?;
             (window_start, window_iters, last) = (Instant::now(), 0, s);
         }

@@ -153,7 +153,7 @@ mod tests {
         l.extend((0..900).map(|i| [0, 2, 3, 4, 5, 6, 7, 8, 9][i % 9]));
         let h = ClassHistogram::of(&l);
         assert_eq!(h.largest(), (1, 0.5));
-        let expect = 0.5 * (5f64).ln() + 9.0 * (0.5 / 9.0) * (0.5 / 9.0 * 10.0).ln();
+        let expect = 0.5 * (5f64).ln() + 9.0 * (0.5 / 9.0) * (0.5f64 / 9.0 * 10.0).ln();
         assert!((h.kl_uniform() - expect).abs() < 1e-12);
         // A class under 1% does not count as drawn.
         let mut l = vec![3u32; 995];

@@ -21,6 +21,8 @@ use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::{gather_labels, gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
 use crate::kernels::rng::rng_index;
+use crate::layers::Layer;
+use crate::layers::progressive::ProSpec;
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
@@ -120,6 +122,18 @@ pub struct Gan {
     classes: Option<usize>,
     y: Option<Tensor>,
     data_labels: Option<Tensor>,
+    /// Progressive growing's schedule, and three [batch, channels, r, r] buffers per level for
+    /// fading the real images.
+    growing: Option<ProSpec>,
+    fade_bufs: Vec<[Tensor; 3]>,
+}
+
+/// The progressive pair's spec, when G is one.
+pub fn progressive_spec(cfg: &GanConfig) -> Option<ProSpec> {
+    cfg.g.layers.iter().find_map(|l| match l {
+        Layer::ProGenerator(s) => Some(*s),
+        _ => None,
+    })
 }
 
 /// The largest buffer a batch of `m` needs, in words: D holds 2m rows ([real; fake]) of each
@@ -232,7 +246,17 @@ impl Gan {
             }
             None => None,
         };
-        Ok(Self {
+        let growing = progressive_spec(cfg);
+        let mut fade_bufs = Vec::new();
+        if let Some(p) = growing {
+            for l in 0..=p.top() {
+                let r = ProSpec::res(l);
+                let n = m * p.channels * r * r;
+                let mut a = |i: usize| be.alloc(n, &format!("real images at level {l} ({i})"));
+                fade_bufs.push([a(0)?, a(1)?, a(2)?]);
+            }
+        }
+        let mut gan = Self {
             cfg: cfg.clone(),
             g,
             d,
@@ -253,7 +277,73 @@ impl Gan {
             classes,
             y,
             data_labels: None,
-        })
+            growing,
+            fade_bufs,
+        };
+        gan.apply_growth();
+        Ok(gan)
+    }
+
+    /// Progressive growing's (level, α) at this iteration: the images trained on so far,
+    /// iterations × batch, through the schedule. None for a network that does not grow.
+    pub fn growth(&self) -> Option<(usize, f32)> {
+        let p = self.growing?;
+        Some(p.growth(self.iteration * self.cfg.batch as u64))
+    }
+
+    /// The side G's samples are made at now: the current resolution while growing.
+    pub fn current_side(&self) -> Option<usize> {
+        self.growth().map(|(l, _)| ProSpec::res(l))
+    }
+
+    /// Sets both networks to this iteration's level and α.
+    pub(crate) fn apply_growth(&mut self) {
+        if let Some((level, alpha)) = self.growth() {
+            self.g.set_growth(level, alpha);
+            self.d.set_growth(level, alpha);
+        }
+    }
+
+    /// While a level fades in, the real images are faded as G's output is, from the images at
+    /// the new resolution r to the old r/2 upsampled (ProGAN's `process_reals`): x_r =
+    /// pool(x) at r, x ← upsample(α·x_r + (1 − α)·upsample(pool(x_r))) at the target side. At
+    /// a stable level D's own average pooling brings the batch to r exactly.
+    fn fade_reals(&mut self, be: &mut dyn Backend, x: Tensor) {
+        use crate::kernels::avgpool::avgpool2x_forward;
+        use crate::kernels::fade::{axpby, fade_forward};
+        use crate::kernels::upsample::upsample2x_forward;
+        let (Some(p), Some((lv, a))) = (self.growing, self.growth()) else {
+            return;
+        };
+        if lv == 0 || a >= 1.0 {
+            return;
+        }
+        let (top, m) = (p.top(), self.cfg.batch);
+        let planes = m * p.channels;
+        let len = |l: usize| {
+            let r = ProSpec::res(l);
+            m * p.channels * r * r
+        };
+        let buf = |l: usize, i: usize| self.fade_bufs[l][i].slice(0, len(l));
+        let mut cur = x;
+        for l in (lv..top).rev() {
+            let r = ProSpec::res(l);
+            avgpool2x_forward(be, buf(l, 0), cur, planes, r, r);
+            cur = buf(l, 0);
+        }
+        let half = ProSpec::res(lv - 1);
+        avgpool2x_forward(be, buf(lv - 1, 0), cur, planes, half, half);
+        upsample2x_forward(be, buf(lv, 1), buf(lv - 1, 0), planes, half, half);
+        fade_forward(be, buf(lv, 2), cur, buf(lv, 1), len(lv), a, 1.0 - a);
+        if lv == top {
+            axpby(be, x, buf(lv, 2), len(lv), 0.0, 1.0);
+            return;
+        }
+        for l in lv + 1..=top {
+            let r = ProSpec::res(l - 1);
+            let dst = if l == top { x } else { buf(l, 2) };
+            upsample2x_forward(be, dst, buf(l - 1, 2), planes, r, r);
+        }
     }
 
     /// The class count of a conditional GAN.
@@ -322,6 +412,7 @@ impl Gan {
                 .expect("a conditional GAN trains with the dataset's labels (set_data_labels)");
             gather_labels(be, y.slice(0, m), labels, self.idx, m);
         }
+        self.fade_reals(be, out);
     }
 
     /// One discriminator update: descend D's loss (for the original loss, ascend
@@ -423,6 +514,7 @@ impl Gan {
     /// One iteration, submitted as one unit of work: Algorithm 1's k D-steps then one G-step, or
     /// one simultaneous update of both (`Updates::Simultaneous`).
     pub fn train_iteration(&mut self, be: &mut dyn Backend) {
+        self.apply_growth();
         if self.cfg.updates == Updates::Simultaneous {
             self.simultaneous_step(be);
         } else {

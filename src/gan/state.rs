@@ -106,6 +106,7 @@ impl Gan {
         self.standing_at = None;
         self.iteration = s.iteration;
         self.rng = s.rng;
+        self.apply_growth();
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 //! `duel bench kernels` times it.
 
 pub mod activation;
+pub mod avgpool;
 pub mod batch_norm;
 pub mod bias;
 pub mod case;
@@ -25,14 +26,17 @@ pub mod cross_entropy;
 pub mod dropout;
 pub mod ema;
 pub mod embedding;
+pub mod fade;
 pub mod gan_loss;
 pub mod gather;
 pub mod matmul;
 pub mod maxout;
+pub mod minibatch_std;
 pub mod optimizer;
 pub mod parzen;
 pub mod penalty;
 pub mod projection;
+pub mod pixel_norm;
 pub mod rng;
 pub mod spectral_norm;
 pub mod upsample;
@@ -92,6 +96,16 @@ pub static ALL: &[&KernelDef] = &[
     &projection::PROJECTION_FORWARD,
     &projection::PROJECTION_BACKWARD_INPUT,
     &projection::PROJECTION_BACKWARD_EMBEDDING,
+    &avgpool::AVGPOOL2X_FORWARD,
+    &avgpool::AVGPOOL2X_BACKWARD,
+    &pixel_norm::PIXEL_NORM_FORWARD,
+    &pixel_norm::PIXEL_NORM_BACKWARD,
+    &minibatch_std::MINIBATCH_STD_FORWARD,
+    &minibatch_std::MINIBATCH_STD_BACKWARD,
+    &minibatch_std::MINIBATCH_STD_TANGENT,
+    &fade::FADE_FORWARD,
+    &fade::FADE_BACKWARD,
+    &fade::AXPBY,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

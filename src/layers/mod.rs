@@ -9,15 +9,20 @@
 //! `build`.
 
 pub mod activation;
+pub mod avgpool;
 pub mod batch_norm;
 pub mod class_embedding;
 pub mod conditional_batch_norm;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
+pub mod equalized_lr;
 pub mod linear;
 pub mod maxout;
 pub mod projection;
+pub mod minibatch_std;
+pub mod pixel_norm;
+pub mod progressive;
 pub mod reshape;
 pub mod spectral_norm;
 pub mod upsample;
@@ -230,6 +235,10 @@ pub trait Module: Send {
     ) {
     }
 
+    /// Progressive growing: the resolution level (0 = 4×4) a progressive network runs at and the
+    /// fade-in's α (1 = not fading). Other modules ignore it.
+    fn set_growth(&mut self, _level: usize, _alpha: f32) {}
+
     // ---- batch statistics (batch norm) -------------------------------------------------------
 
     /// Whether this module normalises with batch statistics and keeps running ones.
@@ -307,6 +316,19 @@ pub enum Layer {
     Projection {
         classes: usize,
     },
+    /// Pixelwise feature normalisation over the channels (ProGAN's G).
+    PixelNorm,
+    /// The minibatch standard-deviation channel over groups of this many rows (ProGAN's D).
+    MinibatchStd(usize),
+    /// 2× average pooling: (C, H, W) → (C, H/2, W/2).
+    AvgPool2x,
+    /// Equalized learning rate with this gain for the next Linear or Conv2d: weights drawn
+    /// from N(0, 1), scaled at run time by gain/sqrt(fan_in); no index in PyTorch's numbering.
+    EqualizedLr(f32),
+    /// ProGAN's whole generator, growing from 4×4 (see `progressive`).
+    ProGenerator(progressive::ProSpec),
+    /// ProGAN's whole critic.
+    ProDiscriminator(progressive::ProSpec),
 }
 
 /// A network's shape: its input and layers in order.
@@ -344,6 +366,8 @@ impl NetSpec {
         // Spectral-norm markers so far (they take no index in PyTorch's nn.Sequential), and
         // whether the layer at i is preceded by one.
         let (mut markers, mut sn) = (0, false);
+        // A pending equalized-learning-rate marker's gain.
+        let mut eq: Option<f32> = None;
         while i < self.layers.len() {
             let at = |what: String| anyhow::anyhow!("{name}: layer {i} ({what})");
             if sn
@@ -358,7 +382,37 @@ impl NetSpec {
                     i - 1
                 );
             }
+            if eq.is_some() && !matches!(self.layers[i], Layer::Linear(_) | Layer::Conv2d { .. }) {
+                bail!(
+                    "{name}: layer {}: EqualizedLr must come right before a Linear or Conv2d \
+                     layer, whose weight it scales",
+                    i - 1
+                );
+            }
             let module: Box<dyn Module> = match self.layers[i] {
+                Layer::EqualizedLr(gain) => {
+                    if sn {
+                        bail!(
+                            "{name}: layer {i}: spectral norm and equalized learning rate do not combine"
+                        );
+                    }
+                    (markers, eq) = (markers + 1, Some(gain));
+                    i += 1;
+                    continue;
+                }
+                Layer::PixelNorm => Box::new(pixel_norm::PixelNorm::new(shape)),
+                Layer::MinibatchStd(g) => Box::new(
+                    minibatch_std::MinibatchStd::new(shape, g).map_err(|e| at(e.to_string()))?,
+                ),
+                Layer::AvgPool2x => {
+                    Box::new(avgpool::AvgPool2x::new(shape).map_err(|e| at(e.to_string()))?)
+                }
+                Layer::ProGenerator(p) => Box::new(
+                    progressive::ProGenerator::new(shape, p).map_err(|e| at(e.to_string()))?,
+                ),
+                Layer::ProDiscriminator(p) => Box::new(
+                    progressive::ProDiscriminator::new(shape, p).map_err(|e| at(e.to_string()))?,
+                ),
                 Layer::SpectralNorm => {
                     (markers, sn) = (markers + 1, true);
                     i += 1;
@@ -374,9 +428,16 @@ impl NetSpec {
                     if std::mem::take(&mut sn) {
                         m = m.with_spectral_norm();
                     }
+                    let m: Box<dyn Module> = match eq.take() {
+                        Some(gain) => Box::new(
+                            equalized_lr::EqualizedLr::new(Box::new(m), gain)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
+                        None => Box::new(m),
+                    };
                     out.push(Built {
                         index: i - markers,
-                        module: Box::new(m),
+                        module: m,
                     });
                     i += 1 + act.is_some() as usize;
                     shape = out.last().expect("just pushed").module.output();
@@ -444,6 +505,13 @@ impl NetSpec {
                         ),
                         _ => unreachable!("matched above"),
                     };
+                    let m: Box<dyn Module> = match eq.take() {
+                        Some(gain) => Box::new(
+                            equalized_lr::EqualizedLr::new(m, gain)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
+                        None => m,
+                    };
                     out.push(Built {
                         index: i - markers,
                         module: m,
@@ -460,8 +528,10 @@ impl NetSpec {
             });
             i += 1;
         }
-        if sn {
-            bail!("{name}: the last layer is a SpectralNorm with no weight layer after it");
+        if sn || eq.is_some() {
+            bail!(
+                "{name}: the last layer is a marker (SpectralNorm, EqualizedLr) with no weight layer after it"
+            );
         }
         if out.iter().all(|b| b.module.params().is_empty()) {
             bail!("{name}: a network needs at least one layer with parameters");
