@@ -14,6 +14,7 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod batched_matmul;
 pub mod bias;
 pub mod case;
 pub mod clip;
@@ -31,6 +32,7 @@ pub mod optimizer;
 pub mod parzen;
 pub mod penalty;
 pub mod rng;
+pub mod softmax;
 pub mod spectral_norm;
 pub mod upsample;
 
@@ -80,6 +82,9 @@ pub static ALL: &[&KernelDef] = &[
     &batch_norm::BATCH_NORM_BACKWARD_INPUT,
     &upsample::UPSAMPLE2X_FORWARD,
     &upsample::UPSAMPLE2X_BACKWARD,
+    &batched_matmul::BATCHED_MATMUL,
+    &softmax::SOFTMAX_ROWS_FORWARD,
+    &softmax::SOFTMAX_ROWS_BACKWARD,
 ];
 
 /// The kernel named `name` (its WGSL entry point).
