@@ -778,7 +778,10 @@ impl TrainConfig {
 pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
     let mut out = Vec::with_capacity(layers.len() * 2);
     for &l in layers {
-        if matches!(l, Layer::Linear(_) | Layer::Conv2d { .. }) {
+        if matches!(
+            l,
+            Layer::Linear(_) | Layer::Conv2d { .. } | Layer::SelfAttention
+        ) {
             out.push(Layer::SpectralNorm);
         }
         out.push(l);

@@ -40,7 +40,7 @@ impl WeightInit {
             WeightInit::Default => p.init,
             WeightInit::Uniform(r) if p.shape.len() >= 2 => Init::Uniform(r),
             WeightInit::Normal(s) if p.shape.len() >= 2 => Init::Normal(s),
-            _ if p.name == "bias" => Init::Const(0.0),
+            _ if p.name == "bias" || p.name.ends_with(".bias") => Init::Const(0.0),
             _ => p.init,
         }
     }

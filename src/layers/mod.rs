@@ -9,6 +9,7 @@
 //! `build`.
 
 pub mod activation;
+pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod conv_transpose;
@@ -284,6 +285,9 @@ pub enum Layer {
         stride: usize,
         pad: usize,
     },
+    /// Self-attention over the positions of a (C, H, W) input (SAGAN's `Self_Attn`): query and
+    /// key 1×1 convolutions to C/8 channels, value to C, y = γ·v·softmax(qᵀk)ᵀ + x, γ from 0.
+    SelfAttention,
 }
 
 /// A network's shape: its input and layers in order.
@@ -323,10 +327,15 @@ impl NetSpec {
         let (mut markers, mut sn) = (0, false);
         while i < self.layers.len() {
             let at = |what: String| anyhow::anyhow!("{name}: layer {i} ({what})");
-            if sn && !matches!(self.layers[i], Layer::Linear(_) | Layer::Conv2d { .. }) {
+            if sn
+                && !matches!(
+                    self.layers[i],
+                    Layer::Linear(_) | Layer::Conv2d { .. } | Layer::SelfAttention
+                )
+            {
                 bail!(
-                    "{name}: layer {}: SpectralNorm must come right before a Linear or Conv2d \
-                     layer, whose weight it normalises",
+                    "{name}: layer {}: SpectralNorm must come right before a Linear, Conv2d or \
+                     SelfAttention layer, whose weights it normalises",
                     i - 1
                 );
             }
@@ -363,6 +372,14 @@ impl NetSpec {
                 }
                 Layer::BatchNorm => Box::new(batch_norm::BatchNorm::new(shape)),
                 Layer::Upsample2x => Box::new(upsample::Upsample2x::new(shape)),
+                Layer::SelfAttention => {
+                    let m = attention::SelfAttention::new(shape).map_err(|e| at(e.to_string()))?;
+                    if std::mem::take(&mut sn) {
+                        Box::new(m.with_spectral_norm())
+                    } else {
+                        Box::new(m)
+                    }
+                }
                 Layer::Reshape(to) => {
                     Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
                 }
