@@ -46,6 +46,10 @@ pub enum Preset {
     Dcgan32,
     /// DCGAN for 64×64 images: G (8w,4,4) → ConvT 8w→4w→2w→w→C; D Conv C→w→…→8w.
     Dcgan64,
+    /// SAGAN (Zhang et al. 2019) for 32×32 images: DCGAN-like G (upsample + 3×3 conv) and D with
+    /// self-attention at 16×16, spectral norm in G and D, hinge loss, TTUR (Adam G 1e-4, D 4e-4,
+    /// β1 0, β2 0.9), z of 128.
+    Sagan32,
 }
 
 impl Preset {
@@ -55,6 +59,7 @@ impl Preset {
             Preset::Dcgan => Some(28),
             Preset::Dcgan32 => Some(32),
             Preset::Dcgan64 => Some(64),
+            Preset::Sagan32 => Some(32),
             _ => None,
         }
     }
@@ -414,6 +419,18 @@ impl TrainConfig {
                 init_d: WeightInit::Normal(0.02),
                 ..base
             },
+            // SAGAN's settings: hinge loss, spectral norm in G and D, TTUR with β = (0, 0.9).
+            Preset::Sagan32 => TrainConfig {
+                image_size: 32,
+                loss: LossName::Hinge,
+                sn: SnName::Both,
+                lr_g: 1e-4,
+                lr_d: 4e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                noise_dim: 128,
+                ..base
+            },
         };
         if !(points && preset.is_objective()) {
             return cfg;
@@ -601,7 +618,10 @@ impl TrainConfig {
                 );
             }
             let width = self.width.unwrap_or(64);
-            let (g, d) = crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?;
+            let (g, d) = match self.preset {
+                Preset::Sagan32 => crate::presets::sagan32(c, self.noise_dim, width, self.pack)?,
+                _ => crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?,
+            };
             return Ok(self.with_objective_layers(g, d));
         }
         let images = image.is_some();
@@ -872,7 +892,7 @@ mod tests {
         cfg.loss = LossName::Original;
         assert_eq!(old, cfg);
         assert_eq!(
-            old.gan(784, Some((1, 28, 28))).objective,
+            old.gan(784, Some((1, 28, 28))).unwrap().objective,
             Objective::default()
         );
     }
@@ -898,14 +918,16 @@ mod tests {
             (0.5, 0.9, 1e-3),
             "the 2D sets' rate"
         );
-        let gan = gp.gan(2, None);
+        let gan = gp.gan(2, None).unwrap();
         assert_eq!(
             gan.d.layers[0],
             Layer::Linear(128),
             "the small model on 2D sets"
         );
         assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
-        let sn = resolve("sngan", "mnist").gan(784, Some((1, 28, 28)));
+        let sn = resolve("sngan", "mnist")
+            .gan(784, Some((1, 28, 28)))
+            .unwrap();
         assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
         assert_eq!(sn.d.layers[1], Layer::Linear(1024));
         assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
@@ -932,7 +954,9 @@ mod tests {
             "{err}"
         );
         // A smooth activation in the critic has a second-derivative term duel does not compute.
-        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8").gan(2, None);
+        let mut cfg = TrainConfig::preset(Preset::WganGp, "ring8")
+            .gan(2, None)
+            .unwrap();
         cfg.d.layers[1] = Layer::Act(Activation::Tanh);
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("Tanh") && err.contains("second"), "{err}");

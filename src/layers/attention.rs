@@ -219,8 +219,8 @@ impl Module for SelfAttention {
                  or attention at a lower resolution",
                 self.input.h,
                 self.input.w,
-                maps * 4 >> 20,
-                limit * 4 >> 20
+                (maps * 4) >> 20,
+                (limit * 4) >> 20
             );
         }
         for (i, conv) in self.convs.iter_mut().enumerate() {
