@@ -182,3 +182,39 @@ fn sagan32_builds_and_iterations_agree_gpu_vs_cpu() {
     (d_gpu[last], d_cpu[last]) = (0.0, 0.0);
     assert_close("discriminator", &d_gpu, &d_cpu, 1e-4, 1e-3);
 }
+
+#[test]
+fn checkpoint_names_are_pytorchs_and_a_penalty_is_refused() {
+    // D of sagan32: Conv2d at index 0, its LeakyReLU at 1, attention at 2 (the SpectralNorm
+    // markers take no index), as `Self_Attn` in an nn.Sequential of spectral_norm'd layers.
+    let cfg = sagan32_config();
+    let keys: Vec<(String, Vec<usize>)> = cfg
+        .d
+        .param_tensors()
+        .into_iter()
+        .chain(cfg.d.state_tensors())
+        .map(|t| (t.key, t.shape))
+        .collect();
+    for (key, shape) in [
+        ("2.query_conv.weight_orig", vec![1, 8, 1, 1]),
+        ("2.query_conv.bias", vec![1]),
+        ("2.key_conv.weight_orig", vec![1, 8, 1, 1]),
+        ("2.value_conv.weight_orig", vec![8, 8, 1, 1]),
+        ("2.value_conv.bias", vec![8]),
+        ("2.gamma", vec![1]),
+        ("2.query_conv.weight_u", vec![1]),
+        ("2.value_conv.weight_v", vec![8]),
+    ] {
+        assert!(
+            keys.contains(&(key.to_string(), shape.clone())),
+            "{key} {shape:?} not among {keys:?}"
+        );
+    }
+    let mut tc = TrainConfig::preset(Preset::Sagan32, "emoji");
+    tc.gp = 10.0;
+    let err = tc.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("SelfAttention") && err.contains("no tangent pass"),
+        "{err}"
+    );
+}
