@@ -256,26 +256,6 @@ pub fn exp_nonpositive(x: f32) -> f32 {
 }
 
 /// Rows per parallel task: about PAR_MIN values.
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn exp_nonpositive_is_within_4e7_of_exp() {
-        for i in 0..=200_000 {
-            let x = (-90.0 * i as f64 / 200_000.0) as f32;
-            let want = (x as f64).exp();
-            let got = super::exp_nonpositive(x) as f64;
-            if x < -87.0 {
-                assert_eq!(got, 0.0);
-            } else {
-                assert!(
-                    (got - want).abs() <= 4e-7 * want,
-                    "exp({x}) = {got}, want {want}"
-                );
-            }
-        }
-    }
-}
-
 fn rows_per_task(n: usize) -> usize {
     (PAR_MIN / n.max(1)).max(1)
 }
@@ -325,4 +305,24 @@ pub fn softmax_rows_backward_cpu(
                 }
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exp_nonpositive_is_within_4e7_of_exp() {
+        for i in 0..=200_000 {
+            let x = (-90.0 * i as f64 / 200_000.0) as f32;
+            let want = (x as f64).exp();
+            let got = super::exp_nonpositive(x) as f64;
+            if x < -87.0 {
+                assert_eq!(got, 0.0);
+            } else {
+                assert!(
+                    (got - want).abs() <= 4e-7 * want,
+                    "exp({x}) = {got}, want {want}"
+                );
+            }
+        }
+    }
 }
