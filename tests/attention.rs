@@ -218,3 +218,74 @@ fn checkpoint_names_are_pytorchs_and_a_penalty_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn forward_is_sagans_formula() {
+    // Plain loops of Self_Attn's forward, from the layer's parameters in PyTorch order:
+    // energy[i, j] = Σ_c q[c, i]·k[c, j], attention = softmax over j (dim −1),
+    // out[c, i] = Σ_j v[c, j]·attention[i, j], y = γ·out + x.
+    let (ch, h, w, rows) = (16, 3, 4, 2);
+    let (n, c8) = (h * w, ch / 8);
+    let spec = NetSpec {
+        input: Shape::image(ch, h, w),
+        layers: vec![Layer::SelfAttention],
+    };
+    let mut p = spec.init_params(9, 0);
+    let last = p.len() - 1;
+    p[last] = 0.6;
+    let x = data(3, rows * ch * n, -1.0, 1.0);
+    let mut be = cpu();
+    let mut net = Network::new(&mut be, &spec, rows, &p, 5, "net").unwrap();
+    let xt = be.upload(&x, "x").unwrap();
+    let y = net.forward(&mut be, xt, rows, true, None);
+    let got = be.read(y).unwrap();
+
+    let conv = |wt: &[f32], b: &[f32], out: usize, xs: &[f32]| -> Vec<f64> {
+        let mut r = vec![0.0f64; out * n];
+        for o in 0..out {
+            for i in 0..n {
+                r[o * n + i] = b[o] as f64
+                    + (0..ch)
+                        .map(|c| wt[o * ch + c] as f64 * xs[c * n + i] as f64)
+                        .sum::<f64>();
+            }
+        }
+        r
+    };
+    let (wq, rest) = p.split_at(c8 * ch);
+    let (bq, rest) = rest.split_at(c8);
+    let (wk, rest) = rest.split_at(c8 * ch);
+    let (bk, rest) = rest.split_at(c8);
+    let (wv, rest) = rest.split_at(ch * ch);
+    let (bv, rest) = rest.split_at(ch);
+    let gamma = rest[0] as f64;
+    let mut want = Vec::new();
+    for s in 0..rows {
+        let xs = &x[s * ch * n..(s + 1) * ch * n];
+        let (q, k, v) = (
+            conv(wq, bq, c8, xs),
+            conv(wk, bk, c8, xs),
+            conv(wv, bv, ch, xs),
+        );
+        let mut attn = vec![0.0f64; n * n];
+        for i in 0..n {
+            let e: Vec<f64> = (0..n)
+                .map(|j| (0..c8).map(|c| q[c * n + i] * k[c * n + j]).sum())
+                .collect();
+            let m = e.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = e.iter().map(|v| (v - m).exp()).sum();
+            for j in 0..n {
+                attn[i * n + j] = (e[j] - m).exp() / z;
+            }
+        }
+        for c in 0..ch {
+            for i in 0..n {
+                let out: f64 = (0..n).map(|j| v[c * n + j] * attn[i * n + j]).sum();
+                want.push((gamma * out + xs[c * n + i] as f64) as f32);
+            }
+        }
+    }
+    assert_close("SelfAttention forward", &got, &want, 1e-5, 1e-5);
+    // The attention path matters: without it the output would be x.
+    assert!(got.iter().zip(&x).any(|(a, b)| (a - b).abs() > 1e-2));
+}
