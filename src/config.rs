@@ -248,6 +248,18 @@ pub struct TrainConfig {
     /// unset). Only written when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<usize>,
+    /// Every N steps, FID (1×28×28 runs) or Stacked MNIST's modes and KL measured with the
+    /// feature network into metrics.csv; 0 = never. Only written when set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eval_every: u64,
+    /// Samples of G each of those measurements takes [default: 2,000 for FID, 10,000 for
+    /// modes]. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_samples: Option<usize>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn one() -> usize {
@@ -315,6 +327,8 @@ impl TrainConfig {
             sample_every: 1000,
             checkpoint_every: 1000,
             width: None,
+            eval_every: 0,
+            eval_samples: None,
             backend: BackendName::Auto,
             adapter: String::new(),
         };

@@ -282,8 +282,8 @@ pub fn modes(
 ) -> Result<ModesEval> {
     let Some(mixture) = Mixture2d::parse(&ck.config.dataset) else {
         bail!(
-            "this run trained on {}; mode coverage is defined for the 2D sets ring8 and grid25. \
-             Use duel eval parzen for image runs",
+            "this run trained on {}; mode coverage is defined for the 2D sets ring8 and grid25 \
+             and for stacked-mnist. Use duel eval fid or duel eval parzen for image runs",
             ck.config.dataset
         );
     };

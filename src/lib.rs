@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod data;
 pub mod dataset;
 pub mod eval;
+pub mod features;
 pub mod gan;
 pub mod gpu;
 pub mod init;

@@ -44,6 +44,9 @@ enum Command {
     Eval(EvalArgs),
     /// Time every kernel on the GPU and the CPU path side by side, or whole training iterations.
     Bench(duel::bench::BenchArgs),
+    /// The feature network FID, KID, precision/recall and Stacked MNIST's mode counts use:
+    /// reproduce it, or check its accuracy.
+    Features(duel::features::cli::FeaturesArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -110,8 +113,37 @@ enum EvalMetric {
     /// Parzen-window log-likelihood of an image run (the paper's Table 1: MNIST GAN 225 ± 2)
     Parzen(ParzenArgs),
     /// Mode coverage of a ring8 or grid25 run (VEEGAN/PacGAN: modes captured, high-quality
-    /// samples, KL from uniform)
+    /// samples, KL from uniform), or of a stacked-mnist run (modes of 1,000 and KL, each channel
+    /// classified by duel's feature network)
     Modes(ModesArgs),
+    /// FID of a 1×28×28 run on duel's MNIST feature network, beside the real-vs-real baseline
+    /// (not comparable with Inception-based FID)
+    Fid(ScoreArgs),
+    /// KID (unbiased MMD², cubic kernel, 100 subsets) on duel's MNIST feature network, beside
+    /// the real-vs-real baseline
+    Kid(ScoreArgs),
+    /// Precision and recall (k-NN manifolds, k = 3) on duel's MNIST feature network, beside the
+    /// real-vs-real baseline
+    Pr(ScoreArgs),
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Samples of G to score (the baseline takes as many training digits, at most 7,000)
+    #[arg(long, value_name = "N", default_value_t = duel::features::score::DEFAULT_SAMPLES)]
+    samples: usize,
+    /// Seed of G's noise (and of KID's subsets)
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
 }
 
 #[derive(Args)]
@@ -154,9 +186,10 @@ struct ModesArgs {
     /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Samples of G to score (the papers use 2,500)
-    #[arg(long, value_name = "N", default_value_t = duel::modes::EVAL_SAMPLES)]
-    samples: usize,
+    /// Samples of G to score [default: 2500 on the 2D sets, 26000 on stacked-mnist: the
+    /// papers' counts]
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
     /// Seed of G's noise
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -359,6 +392,15 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
+    /// Every N iterations, measure FID (1×28×28 runs) or Stacked MNIST's modes and KL with the
+    /// feature network into metrics.csv and the plots [default: never]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_every: Option<u64>,
+    /// Samples of G each --eval-every measurement takes [default: 2000 for FID, 10000 for modes]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eval_samples: Option<usize>,
     /// Print and record losses every N iterations [default: 100; small 500]
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -456,6 +498,8 @@ const FIXED_ON_RESUME: &[&str] = &[
     "momentum-start",
     "momentum-saturate",
     "limit",
+    "eval-every",
+    "eval-samples",
 ];
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -688,10 +732,35 @@ fn eval(args: EvalArgs) -> Result<()> {
         EvalMetric::Modes(a) => {
             let ck = duel::eval::load_run(&a.run)?;
             let (mut be, _) = open_backend(a.backend, &a.adapter)?;
-            let r = duel::eval::modes(be.as_mut(), &ck, a.samples, a.seed)?;
-            println!("{}", r.text);
+            if ck.config.dataset == duel::dataset::STACKED_MNIST {
+                let samples = a.samples.unwrap_or(duel::features::score::STACKED_SAMPLES);
+                let r = duel::features::score::stacked_eval(be.as_mut(), &ck, samples, a.seed)?;
+                println!("{}", r.text);
+            } else {
+                let samples = a.samples.unwrap_or(duel::modes::EVAL_SAMPLES);
+                let r = duel::eval::modes(be.as_mut(), &ck, samples, a.seed)?;
+                println!("{}", r.text);
+            }
         }
+        EvalMetric::Fid(a) => score(a, duel::features::score::Metric::Fid)?,
+        EvalMetric::Kid(a) => score(a, duel::features::score::Metric::Kid)?,
+        EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
     }
+    Ok(())
+}
+
+fn score(a: ScoreArgs, metric: duel::features::score::Metric) -> Result<()> {
+    let ck = duel::eval::load_run(&a.run)?;
+    // Refuse a run of the wrong kind before opening a backend.
+    duel::features::score::require_digits(&ck, metric.name())?;
+    let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+    let start = std::time::Instant::now();
+    let r = duel::features::score::score(be.as_mut(), &ck, metric, a.samples, a.seed)?;
+    println!("{}", r.text);
+    println!(
+        "backend: {why}; {}",
+        duel::train::fmt_duration(start.elapsed().as_secs_f64())
+    );
     Ok(())
 }
 
@@ -709,6 +778,7 @@ fn main() -> ExitCode {
         Command::Theory(a) => theory(a),
         Command::Eval(a) => eval(a),
         Command::Bench(a) => duel::bench::run(&a),
+        Command::Features(a) => duel::features::cli::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -95,6 +95,8 @@ pub mod stream {
     pub const PENALTY: u32 = 7;
     /// The digits composed into each Stacked MNIST image.
     pub const STACKED_MNIST: u32 = 16;
+    /// The feature network's training: batch order, shifts of the digits, initialisation.
+    pub const FEATURES: u32 = 17;
     pub const TEST: u32 = 99;
 }
 

@@ -7,6 +7,7 @@ use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{BackendName, TrainConfig};
 use crate::dataset::{self, HostData};
+use crate::features::score::{self, TrainingEval};
 use crate::gan::{Gan, Objective, Stats};
 use crate::gpu::{GpuBackend, GpuContext};
 use crate::modes::{self, ModeStats};
@@ -197,6 +198,8 @@ struct Run<'a> {
     last_checkpoint: Option<u64>,
     /// TensorBoard: the metrics rows as scalars, the sample grids as images.
     events: TrainingEvents,
+    /// `--eval-every`'s measurements with the feature network.
+    eval: Option<TrainingEval>,
 }
 
 impl Run<'_> {
@@ -228,11 +231,22 @@ impl Run<'_> {
         }
     }
 
+    /// FID or Stacked MNIST's modes of the generator now (`--eval-every`).
+    fn evaluate(&mut self, be: &mut dyn Backend, gan: &mut Gan) -> Result<Option<Vec<f64>>> {
+        let Some(e) = self.eval.as_mut() else {
+            return Ok(None);
+        };
+        let mut x = gan.generate(be, e.samples, TrainingEval::key(self.cfg.seed))?;
+        score::to_unit(&mut x, self.cfg.data_range());
+        Ok(Some(e.evaluate(be, &x)?))
+    }
+
     fn log(
         &mut self,
         step: u64,
         s: &Stats,
         modes: Option<&ModeStats>,
+        evals: Option<&[f64]>,
         rate: f64,
         wall: f64,
     ) -> Result<()> {
@@ -259,7 +273,7 @@ impl Run<'_> {
         let extra = &fields[4..];
         let extra_header: String = extra.iter().map(|f| format!(",{}", f.column)).collect();
         let extra_values: String = extra.iter().map(|f| format!(",{:.6}", f.value)).collect();
-        let (header, line) = match modes {
+        let (mut header, mut line) = match modes {
             Some(m) => (
                 format!("{METRICS_HEADER}{extra_header},{}", ModeStats::CSV_HEADER),
                 format!("{}{extra_values},{}", metrics_row(&row), m.csv_fields()),
@@ -269,6 +283,16 @@ impl Run<'_> {
                 format!("{}{extra_values}", metrics_row(&row)),
             ),
         };
+        // The feature network's measurements: empty fields at the steps between them.
+        if let Some(e) = &self.eval {
+            for (j, column) in e.columns().iter().enumerate() {
+                header += &format!(",{column}");
+                line.push(',');
+                if let Some(v) = evals {
+                    line += &format!("{:.6}", v[j]);
+                }
+            }
+        }
         if fresh {
             writeln!(f, "{header}")?;
         }
@@ -288,6 +312,9 @@ impl Run<'_> {
             );
             if let Some(m) = modes {
                 println!("             {}", m.summary());
+            }
+            if let (Some(e), Some(v)) = (&self.eval, evals) {
+                println!("             {}", e.summary(v));
             }
         }
         Ok(())
@@ -373,6 +400,21 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             data.len()
         );
     }
+    // The feature network's evaluator before anything is written: a run it cannot measure is
+    // refused.
+    let (eval, eval_line) = if cfg.eval_every > 0 {
+        let shape = data.image_shape();
+        let default = if shape == Some((3, 28, 28)) {
+            10_000
+        } else {
+            2_000
+        };
+        let samples = cfg.eval_samples.unwrap_or(default);
+        let (e, line) = TrainingEval::new(be_box.as_mut(), &cfg.dataset, shape, samples)?;
+        (Some(e), Some(line))
+    } else {
+        (None, None)
+    };
     if let Some(ck) = &resumed {
         if ck.dim != data.dim() || ck.image_shape != data.image_shape() {
             bail!(
@@ -404,6 +446,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         wall_offset: 0.0,
         last_checkpoint: None,
         events: TrainingEvents::create(&opts.out)?,
+        eval,
     };
     if let Some(ck) = &resumed {
         gan.restore(be, &ck.state)?;
@@ -416,6 +459,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         println!("backend: {why}");
         println!("G: {}", gan_cfg.g.describe());
         println!("D: {}", gan_cfg.d.describe());
+        if let Some(line) = &eval_line {
+            println!("{line}");
+        }
         let updates = match cfg.updates {
             crate::config::UpdatesName::Alternating => format!("k = {}", cfg.k),
             crate::config::UpdatesName::Simultaneous => "simultaneous updates".into(),
@@ -446,7 +492,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         window_iters += 1;
         let step = gan.iteration;
         let end = step == cfg.steps;
-        if step % cfg.log_every == 0 || end {
+        let eval_now = cfg.eval_every > 0 && (step % cfg.eval_every == 0 || end);
+        if step % cfg.log_every == 0 || end || eval_now {
             let s = gan.take_stats(be)?;
             for (what, v) in [("the D loss", s.d_loss), ("the G loss", s.g_loss)] {
                 if !v.is_finite() {
@@ -456,7 +503,12 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             let rate = window_iters as f64 / window_start.elapsed().as_secs_f64();
             let wall = start.elapsed().as_secs_f64();
             let modes = run.modes(be, &mut gan)?;
-            run.log(step, &s, modes.as_ref(), rate, wall)?;
+            let evals = if eval_now {
+                run.evaluate(be, &mut gan)?
+            } else {
+                None
+            };
+            run.log(step, &s, modes.as_ref(), evals.as_deref(), rate, wall)?;
             (window_start, window_iters, last) = (Instant::now(), 0, s);
         }
         if step % cfg.sample_every == 0 || end {

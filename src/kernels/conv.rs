@@ -215,65 +215,42 @@ crate::params! {
     }
 }
 
-impl ConvParams {
-    pub fn geom(&self) -> ConvGeom {
-        let p = self;
-        ConvGeom::from_words([p.n, p.ci, p.h, p.w, p.co, p.kh, p.kw, p.stride, p.pad])
-    }
+/// `geom`, `new` and `store` of the two params structs that carry a fused activation (the
+/// forward and the input gradient: the same fields, two WGSL entry points).
+macro_rules! conv_act_params {
+    ($($t:ident),*) => {$(
+        impl $t {
+            pub fn geom(&self) -> ConvGeom {
+                let p = self;
+                ConvGeom::from_words([p.n, p.ci, p.h, p.w, p.co, p.kh, p.kw, p.stride, p.pad])
+            }
 
-    pub fn new(g: &ConvGeom, flags: u32, act: Activation) -> Self {
-        let [n, ci, h, w, co, kh, kw, stride, pad] = g.words();
-        ConvParams {
-            n,
-            ci,
-            h,
-            w,
-            co,
-            kh,
-            kw,
-            stride,
-            pad,
-            flags,
-            act: act.code(),
-            alpha: act.alpha(),
-            ..Default::default()
+            pub fn new(g: &ConvGeom, flags: u32, act: Activation) -> Self {
+                let [n, ci, h, w, co, kh, kw, stride, pad] = g.words();
+                $t {
+                    n,
+                    ci,
+                    h,
+                    w,
+                    co,
+                    kh,
+                    kw,
+                    stride,
+                    pad,
+                    flags,
+                    act: act.code(),
+                    alpha: act.alpha(),
+                    ..Default::default()
+                }
+            }
+
+            pub fn store(&self) -> StoreKind {
+                StoreKind::of(self.flags, Activation::from_code(self.act, self.alpha))
+            }
         }
-    }
-
-    pub fn store(&self) -> StoreKind {
-        StoreKind::of(self.flags, Activation::from_code(self.act, self.alpha))
-    }
+    )*};
 }
-
-impl ConvInputGradParams {
-    pub fn geom(&self) -> ConvGeom {
-        let p = self;
-        ConvGeom::from_words([p.n, p.ci, p.h, p.w, p.co, p.kh, p.kw, p.stride, p.pad])
-    }
-
-    pub fn new(g: &ConvGeom, flags: u32, act: Activation) -> Self {
-        let [n, ci, h, w, co, kh, kw, stride, pad] = g.words();
-        ConvInputGradParams {
-            n,
-            ci,
-            h,
-            w,
-            co,
-            kh,
-            kw,
-            stride,
-            pad,
-            flags,
-            act: act.code(),
-            alpha: act.alpha(),
-            ..Default::default()
-        }
-    }
-
-    pub fn store(&self) -> StoreKind {
-        StoreKind::of(self.flags, Activation::from_code(self.act, self.alpha))
-    }
-}
+conv_act_params!(ConvParams, ConvInputGradParams);
 
 impl ConvWeightsParams {
     pub fn geom(&self) -> ConvGeom {
