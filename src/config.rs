@@ -49,6 +49,10 @@ pub enum Preset {
     /// Progressive growing (Karras et al. 2018) to --image-size 32 or 64: G and D grow from 4×4,
     /// fading each doubling in; pixel norm, minibatch std, equalized learning rate, WGAN-GP.
     Progan,
+    /// SAGAN (Zhang et al. 2019) for 32×32 images: DCGAN-like G (upsample + 3×3 conv) and D with
+    /// self-attention at 16×16, spectral norm in G and D, hinge loss, TTUR (Adam G 1e-4, D 4e-4,
+    /// β1 0, β2 0.9), z of 128.
+    Sagan32,
 }
 
 impl Preset {
@@ -58,6 +62,7 @@ impl Preset {
             Preset::Dcgan => Some(28),
             Preset::Dcgan32 => Some(32),
             Preset::Dcgan64 => Some(64),
+            Preset::Sagan32 => Some(32),
             _ => None,
         }
     }
@@ -466,6 +471,18 @@ impl TrainConfig {
                 noise_dim: 128,
                 ..base
             },
+            // SAGAN's settings: hinge loss, spectral norm in G and D, TTUR with β = (0, 0.9).
+            Preset::Sagan32 => TrainConfig {
+                image_size: 32,
+                loss: LossName::Hinge,
+                sn: SnName::Both,
+                lr_g: 1e-4,
+                lr_d: 4e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                noise_dim: 128,
+                ..base
+            },
         };
         if !(points && preset.is_objective()) {
             return cfg;
@@ -698,7 +715,10 @@ impl TrainConfig {
                 );
             }
             let width = self.width.unwrap_or(64);
-            let (g, d) = crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?;
+            let (g, d) = match self.preset {
+                Preset::Sagan32 => crate::presets::sagan32(c, self.noise_dim, width, self.pack)?,
+                _ => crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?,
+            };
             let (g, d) = self.conditioned(g, d)?;
             return Ok(self.with_objective_layers(g, d));
         }
@@ -949,7 +969,10 @@ pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
     for &l in layers {
         if matches!(
             l,
-            Layer::Linear(_) | Layer::Conv2d { .. } | Layer::Projection { .. }
+            Layer::Linear(_)
+                | Layer::Conv2d { .. }
+                | Layer::Projection { .. }
+                | Layer::SelfAttention
         ) {
             out.push(Layer::SpectralNorm);
         }

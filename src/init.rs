@@ -41,7 +41,7 @@ impl WeightInit {
             // (Conditional batch norm's per-class scales are [classes, C] constants: kept.)
             WeightInit::Uniform(r) if p.shape.len() >= 2 && !is_const(p) => Init::Uniform(r),
             WeightInit::Normal(s) if p.shape.len() >= 2 && !is_const(p) => Init::Normal(s),
-            _ if p.name == "bias" => Init::Const(0.0),
+            _ if p.name == "bias" || p.name.ends_with(".bias") => Init::Const(0.0),
             _ => p.init,
         }
     }

@@ -79,6 +79,73 @@ pub fn dcgan(
     ))
 }
 
+/// SAGAN (Zhang et al. 2019) for 32×32 images: DCGAN-like G and D with a self-attention layer
+/// at 16×16 in each, as the SAGAN PyTorch code places its `Self_Attn` (after the block that
+/// reaches 16×16 in G, after D's first block). G doubles its side by nearest-neighbour
+/// upsampling and a 3×3 convolution (as BigGAN's blocks do) rather than a transposed
+/// convolution, so spectral norm (`--sn both`, the preset's default) covers every layer of G:
+/// z → Linear to (4w, 4, 4) → BN → ReLU → [up, conv3 → 2w, BN, ReLU] → [up, conv3 → w, BN,
+/// ReLU] → attention → up, conv3 → C, tanh. D: conv4 s2 → w, LReLU(0.1) → attention → conv4 s2
+/// → 2w → conv4 s2 → 4w (each LReLU 0.1, as SAGAN's D) → Linear to one score.
+pub fn sagan32(
+    channels: usize,
+    noise_dim: usize,
+    width: usize,
+    pack: usize,
+) -> Result<(NetSpec, NetSpec)> {
+    if width == 0 {
+        bail!("--width must be at least 1");
+    }
+    let relu = Layer::Act(Activation::Relu);
+    let lrelu = Layer::Act(Activation::LeakyRelu(0.1));
+    let conv3 = |out| Layer::Conv2d {
+        out,
+        k: 3,
+        stride: 1,
+        pad: 1,
+    };
+    let down = |out| Layer::Conv2d {
+        out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    };
+    let (w, top) = (width, 4 * width);
+    let mut g = vec![
+        Layer::Linear(top * 16),
+        Layer::BatchNorm,
+        relu,
+        Layer::Reshape(Shape::image(top, 4, 4)),
+    ];
+    for c in [2 * w, w] {
+        g.extend([Layer::Upsample2x, conv3(c), Layer::BatchNorm, relu]);
+    }
+    g.extend([
+        Layer::SelfAttention,
+        Layer::Upsample2x,
+        conv3(channels),
+        Layer::Act(Activation::Tanh),
+    ]);
+    let d = vec![
+        down(w),
+        lrelu,
+        Layer::SelfAttention,
+        down(2 * w),
+        lrelu,
+        down(top),
+        lrelu,
+        Layer::Reshape(Shape::flat(top * 16)),
+        Layer::Linear(1),
+    ];
+    Ok((
+        NetSpec::flat(noise_dim, g),
+        NetSpec {
+            input: Shape::image(channels * pack, 32, 32),
+            layers: d,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +168,16 @@ mod tests {
         assert_eq!(d.input, Shape::image(6, 64, 64));
         d.validate("d").unwrap();
         assert!(dcgan(48, 3, 100, 64, 1).is_err());
+    }
+
+    #[test]
+    fn sagan32_attends_at_16x16_in_both_networks() {
+        let (g, d) = sagan32(3, 128, 32, 1).unwrap();
+        assert_eq!(g.output_shape(), Shape::image(3, 32, 32));
+        assert_eq!(d.output(), 1);
+        let (g, d) = (g.describe(), d.describe());
+        assert!(g.contains("SelfAttention(32×16×16"), "{g}");
+        assert!(d.contains("SelfAttention(32×16×16"), "{d}");
+        assert!(!g.contains("ConvTranspose2d"), "{g}");
     }
 }

@@ -877,3 +877,50 @@ fn conditional_batch_norm_in_training_mode() {
         3e-3,
     );
 }
+
+#[test]
+fn self_attention() {
+    // γ ≠ 0 (it starts at 0, where the attention path's gradients other than dγ vanish), and
+    // every other weight moved off its initialisation. 3×5 = 15 positions, 16 channels (query
+    // and key at 2): the input, every convolution's weight and bias, and γ.
+    let spec = NetSpec {
+        input: Shape::image(16, 3, 5),
+        layers: vec![Layer::SelfAttention],
+    };
+    let mut p = perturbed(&spec);
+    let n = p.len();
+    p[n - 1] = 0.8;
+    check_network_at("SelfAttention", &spec, &p, 2, 1.0, 1e-3, 3e-3);
+    // Spectrally normalised, between a convolution with a fused LeakyReLU (whose gradient the
+    // attention layer leaves to it) and a Linear; odd channel count (C/8 = 1).
+    let spec = NetSpec {
+        input: Shape::image(3, 4, 4),
+        layers: duel::config::with_spectral_norm(&[
+            conv(9, 3, 1, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::SelfAttention,
+            Layer::Reshape(Shape::flat(9 * 16)),
+            Layer::Linear(2),
+        ]),
+    };
+    assert!(
+        spec.describe()
+            .contains("SelfAttention (spectral norm)(9×4×4, query/key 1 channels)"),
+        "{}",
+        spec.describe()
+    );
+    let mut p = perturbed(&spec);
+    // γ is the attention layer's last tensor: after the conv's 9·3·9 + 9 and its own
+    // 3·(9 + 1) … (9·9 + 9) values.
+    let gamma = 9 * 27 + 9 + 2 * (9 + 1) + 9 * 9 + 9;
+    p[gamma] = -0.7;
+    check_network_at(
+        "SN Conv2d + LeakyReLU → SN SelfAttention → Linear",
+        &spec,
+        &p,
+        2,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+}

@@ -15,6 +15,7 @@
 pub mod activation;
 pub mod avgpool;
 pub mod batch_norm;
+pub mod batched_matmul;
 pub mod bias;
 pub mod case;
 pub mod class_affine;
@@ -35,9 +36,10 @@ pub mod minibatch_std;
 pub mod optimizer;
 pub mod parzen;
 pub mod penalty;
-pub mod projection;
 pub mod pixel_norm;
+pub mod projection;
 pub mod rng;
+pub mod softmax;
 pub mod spectral_norm;
 pub mod upsample;
 
@@ -106,6 +108,9 @@ pub static ALL: &[&KernelDef] = &[
     &fade::FADE_FORWARD,
     &fade::FADE_BACKWARD,
     &fade::AXPBY,
+    &batched_matmul::BATCHED_MATMUL,
+    &softmax::SOFTMAX_ROWS_FORWARD,
+    &softmax::SOFTMAX_ROWS_BACKWARD,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

@@ -219,7 +219,7 @@ impl Conv2d {
     }
 
     /// The weight the convolutions use: W/σ of the last forward, or W.
-    fn weight(&self, params: &[Tensor]) -> Tensor {
+    pub(super) fn weight(&self, params: &[Tensor]) -> Tensor {
         self.sn.as_ref().map_or(params[0], |sn| sn.weight())
     }
 

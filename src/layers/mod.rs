@@ -9,6 +9,7 @@
 //! `build`.
 
 pub mod activation;
+pub mod attention;
 pub mod avgpool;
 pub mod batch_norm;
 pub mod class_embedding;
@@ -19,10 +20,10 @@ pub mod dropout;
 pub mod equalized_lr;
 pub mod linear;
 pub mod maxout;
-pub mod projection;
 pub mod minibatch_std;
 pub mod pixel_norm;
 pub mod progressive;
+pub mod projection;
 pub mod reshape;
 pub mod spectral_norm;
 pub mod upsample;
@@ -329,6 +330,9 @@ pub enum Layer {
     ProGenerator(progressive::ProSpec),
     /// ProGAN's whole critic.
     ProDiscriminator(progressive::ProSpec),
+    /// Self-attention over the positions of a (C, H, W) input (SAGAN's `Self_Attn`): query and
+    /// key 1×1 convolutions to C/8 channels, value to C, y = γ·v·softmax(qᵀk)ᵀ + x, γ from 0.
+    SelfAttention,
 }
 
 /// A network's shape: its input and layers in order.
@@ -373,12 +377,15 @@ impl NetSpec {
             if sn
                 && !matches!(
                     self.layers[i],
-                    Layer::Linear(_) | Layer::Conv2d { .. } | Layer::Projection { .. }
+                    Layer::Linear(_)
+                        | Layer::Conv2d { .. }
+                        | Layer::Projection { .. }
+                        | Layer::SelfAttention
                 )
             {
                 bail!(
-                    "{name}: layer {}: SpectralNorm must come right before a Linear, Conv2d or \
-                     Projection layer, whose weights it normalises",
+                    "{name}: layer {}: SpectralNorm must come right before a Linear, Conv2d, \
+                     Projection or SelfAttention layer, whose weights it normalises",
                     i - 1
                 );
             }
@@ -469,6 +476,14 @@ impl NetSpec {
                     }
                 }
                 Layer::Upsample2x => Box::new(upsample::Upsample2x::new(shape)),
+                Layer::SelfAttention => {
+                    let m = attention::SelfAttention::new(shape).map_err(|e| at(e.to_string()))?;
+                    if std::mem::take(&mut sn) {
+                        Box::new(m.with_spectral_norm())
+                    } else {
+                        Box::new(m)
+                    }
+                }
                 Layer::Reshape(to) => {
                     Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
                 }
