@@ -249,7 +249,7 @@ struct TrainArgs {
     #[serde(skip)]
     quiet: bool,
 
-    /// Model and defaults [default: mlp for images, small for ring8/grid25]
+    /// Model and defaults [default: dcgan for 28×28 images (dcgan32, dcgan64 at --image-size 32, 64; mlp at other sides), small for ring8/grid25]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     preset: Option<Preset>,

@@ -46,6 +46,8 @@ fn readme_snippet_reproduces_duel_sample_z() {
     let run = dir.join("run");
     ok(&[
         "train",
+        "--preset",
+        "mlp",
         "--steps",
         "30",
         "--batch",
@@ -144,6 +146,8 @@ fn a_conditional_generator_is_reproduced_from_its_checkpoint_in_numpy() {
     let run = dir.join("run");
     ok(&[
         "train",
+        "--preset",
+        "mlp",
         "--conditional",
         "--steps",
         "20",

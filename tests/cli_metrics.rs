@@ -252,7 +252,17 @@ fn column(csv: &str, name: &str) -> Vec<String> {
 #[test]
 fn eval_every_logs_fid_and_modes_into_the_metrics_plots_and_tensorboard() {
     let run = tmp("mnist-eval-every");
-    let out = train(&run, &["--eval-every", "10", "--eval-samples", "300"]);
+    let out = train(
+        &run,
+        &[
+            "--preset",
+            "mlp",
+            "--eval-every",
+            "10",
+            "--eval-samples",
+            "300",
+        ],
+    );
     assert!(
         out.contains("FID every --eval-every steps: 300 samples"),
         "{out}"
@@ -273,7 +283,7 @@ fn eval_every_logs_fid_and_modes_into_the_metrics_plots_and_tensorboard() {
     // The plot gained a FID panel: three panels make it taller than the two-panel plot.
     let img = image::open(run.join("losses.png")).unwrap();
     let plain = tmp("mnist-plain");
-    train(&plain, &[]);
+    train(&plain, &["--preset", "mlp"]);
     let two = image::open(plain.join("losses.png")).unwrap();
     assert!(
         img.height() > two.height(),

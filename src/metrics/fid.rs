@@ -151,10 +151,12 @@ pub fn frechet_distance(a: &FidStats, b: &FidStats) -> Result<f64> {
     let trace_root: f64 = m
         .symmetric_eigenvalues()
         .iter()
-        .map(|l| l.max(0.0).sqrt())
+        .map(|&l| if l.is_nan() { l } else { l.max(0.0).sqrt() })
         .sum();
     let fid = mean_term + s1.trace() + s2.trace() - 2.0 * trace_root;
-    Ok(fid.max(0.0))
+    // Rounding can take a distance of ~0 below 0; a NaN (a failed eigen-decomposition) stays
+    // NaN rather than reading as a perfect 0.
+    Ok(if fid.is_nan() { fid } else { fid.max(0.0) })
 }
 
 /// FID between two feature sets (at least 2 samples each, same width).
