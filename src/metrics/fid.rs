@@ -143,20 +143,31 @@ pub fn frechet_distance(a: &FidStats, b: &FidStats) -> Result<f64> {
     let mean_term: f64 = a.mu.iter().zip(&b.mu).map(|(x, y)| (x - y).powi(2)).sum();
     let s1 = symmetric(&a.sigma, d);
     let s2 = symmetric(&b.sigma, d);
-    let root1 = sqrtm_psd_matrix(s1.clone());
-    // Σ1^½ Σ2 Σ1^½ is symmetric PSD with the eigenvalues of Σ1Σ2; only its eigenvalues are
-    // needed, since tr(M^½) = Σ √λ(M).
+    // As pytorch-fid does when the square root is not finite: retry with a small multiple of
+    // the identity added to both covariances (nalgebra's eigensolver can return NaN on the
+    // near-singular covariance of features with dead units).
+    for offset in [0.0, 1e-6, 1e-4] {
+        let eye = DMatrix::<f64>::identity(d, d) * offset;
+        let trace_root = trace_sqrt_product(&s1 + &eye, &s2 + &eye);
+        if trace_root.is_finite() {
+            let fid = mean_term + s1.trace() + s2.trace() - 2.0 * trace_root;
+            // Rounding can take a distance of ~0 just below 0.
+            return Ok(fid.max(0.0));
+        }
+    }
+    Ok(f64::NAN)
+}
+
+/// tr((Σ1^½ Σ2 Σ1^½)^½) = Σ √λ: Σ1^½ Σ2 Σ1^½ is symmetric PSD with the eigenvalues of Σ1Σ2, and
+/// only its eigenvalues are needed. NaN when the eigensolver fails.
+fn trace_sqrt_product(s1: DMatrix<f64>, s2: DMatrix<f64>) -> f64 {
+    let root1 = sqrtm_psd_matrix(s1);
     let m = &root1 * &s2 * &root1;
     let m = (&m + m.transpose()) * 0.5;
-    let trace_root: f64 = m
-        .symmetric_eigenvalues()
+    m.symmetric_eigenvalues()
         .iter()
         .map(|&l| if l.is_nan() { l } else { l.max(0.0).sqrt() })
-        .sum();
-    let fid = mean_term + s1.trace() + s2.trace() - 2.0 * trace_root;
-    // Rounding can take a distance of ~0 below 0; a NaN (a failed eigen-decomposition) stays
-    // NaN rather than reading as a perfect 0.
-    Ok(if fid.is_nan() { fid } else { fid.max(0.0) })
+        .sum()
 }
 
 /// FID between two feature sets (at least 2 samples each, same width).
