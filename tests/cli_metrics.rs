@@ -335,3 +335,49 @@ fn eval_every_logs_fid_and_modes_into_the_metrics_plots_and_tensorboard() {
     assert!((1.0..=400.0).contains(&m), "{csv}");
     assert!(k > 0.0 && k <= 1000f64.ln() + 1e-6, "{csv}");
 }
+
+#[test]
+fn eval_classes_of_a_conditional_run_reports_each_class_hit_rate() {
+    let run = tmp("mnist-conditional-classes");
+    train(&run, &["--preset", "mlp", "--conditional"]);
+    let out = ok(&[
+        "eval",
+        "classes",
+        "--run",
+        s(&run),
+        "--samples",
+        "200",
+        "--backend",
+        "cpu",
+    ]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("conditional: samples asked for each class"))
+        .unwrap_or_else(|| panic!("no per-class line:\n{out}"));
+    let rates: Vec<f64> = line
+        .split("as it:")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.strip_suffix('%'))
+        .map(|w| w.parse().unwrap())
+        .collect();
+    assert_eq!(rates.len(), 10, "{out}");
+    assert!(rates.iter().all(|r| (0.0..=100.0).contains(r)), "{out}");
+    let min = rates.iter().cloned().fold(100.0, f64::min);
+    assert!(out.contains(&format!("lowest: {min:.1}%")), "{out}");
+    // An unconditional run has no such line.
+    let plain = tmp("mnist-unconditional-classes");
+    train(&plain, &["--preset", "mlp"]);
+    let out = ok(&[
+        "eval",
+        "classes",
+        "--run",
+        s(&plain),
+        "--samples",
+        "50",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!out.contains("conditional:"), "{out}");
+}

@@ -65,6 +65,9 @@ impl ClassHistogram {
 
 /// What `duel eval classes` measured.
 pub struct ClassEval {
+    /// For a conditional run of 10 classes: the share of the samples asked for each class that
+    /// the classifier labels as that class.
+    pub hit_rates: Option<[f64; CLASSES]>,
     pub generator: ClassHistogram,
     pub heldout: ClassHistogram,
     pub text: String,
@@ -85,7 +88,18 @@ pub fn class_balance(
     let mut net = FeatureNet::new(be, &weights, super::EVAL_BATCH)?;
     let (_, heldout) = embedded_mnist()?;
     let x = sample_unit(be, ck, samples, seed)?;
-    let generator = ClassHistogram::of(&net.classify(be, &x)?);
+    let predicted = net.classify(be, &x)?;
+    let generator = ClassHistogram::of(&predicted);
+    // A conditional G's sample i is of class i mod K (`sample::classes_for`).
+    let hit_rates = (ck.config.conditional && ck.config.classes == CLASSES).then(|| {
+        let (mut hits, mut asked) = ([0usize; CLASSES], [0usize; CLASSES]);
+        for (i, &p) in predicted.iter().enumerate() {
+            let c = i % CLASSES;
+            asked[c] += 1;
+            hits[c] += (p as usize == c) as usize;
+        }
+        std::array::from_fn(|c| hits[c] as f64 / asked[c].max(1) as f64)
+    });
     let heldout = ClassHistogram::of(&net.classify(be, &unit_rows(&heldout))?);
 
     let mut text = String::new();
@@ -127,7 +141,22 @@ pub fn class_balance(
         heldout.kl_uniform(),
         (CLASSES as f64).ln()
     );
+    if let Some(h) = &hit_rates {
+        let _ = write!(
+            text,
+            "\nconditional: samples asked for each class and labelled as it:"
+        );
+        for (c, r) in h.iter().enumerate() {
+            let _ = write!(text, " {c}: {:.1}%", 100.0 * r);
+        }
+        let _ = write!(
+            text,
+            "\nlowest: {:.1}%",
+            100.0 * h.iter().cloned().fold(1.0, f64::min)
+        );
+    }
     Ok(ClassEval {
+        hit_rates,
         generator,
         heldout,
         text,
