@@ -1,0 +1,196 @@
+//! `duel eval`: score a trained run (Parzen window, mode counts, FID/KID/precision-recall and
+//! class balance on duel's feature network).
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use duel::config::BackendName;
+use duel::train::open_backend;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    metric: EvalMetric,
+}
+
+#[derive(Subcommand)]
+pub enum EvalMetric {
+    /// Parzen-window log-likelihood of an image run (the paper's Table 1: MNIST GAN 225 ± 2)
+    Parzen(ParzenArgs),
+    /// Mode coverage of a ring8 or grid25 run (VEEGAN/PacGAN: modes captured, high-quality
+    /// samples, KL from uniform), or of a stacked-mnist run (modes of 1,000 and KL, each channel
+    /// classified by duel's feature network)
+    Modes(ModesArgs),
+    /// FID of a 1×28×28 run on duel's MNIST feature network, beside the real-vs-real baseline
+    /// (not comparable with Inception-based FID)
+    Fid(ScoreArgs),
+    /// KID (unbiased MMD², cubic kernel, 100 subsets) on duel's MNIST feature network, beside
+    /// the real-vs-real baseline
+    Kid(ScoreArgs),
+    /// Precision and recall (k-NN manifolds, k = 3) on duel's MNIST feature network, beside the
+    /// real-vs-real baseline
+    Pr(ScoreArgs),
+    /// Which digits a 1×28×28 run draws: the class histogram of G's samples by duel's MNIST
+    /// classifier beside the held-out digits', the classes drawn and KL from uniform
+    Classes(ClassesArgs),
+}
+
+#[derive(Args)]
+pub struct ClassesArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Samples of G to label
+    #[arg(long, default_value_t = duel::features::classes::DEFAULT_SAMPLES)]
+    samples: usize,
+    /// Seed of G's noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Samples of G to score (the baseline takes as many training digits, at most 7,000)
+    #[arg(long, value_name = "N", default_value_t = duel::features::score::DEFAULT_SAMPLES)]
+    samples: usize,
+    /// Seed of G's noise (and of KID's subsets)
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+#[derive(Args)]
+pub struct ParzenArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// MNIST-format IDX test images (.gz ok) [default: the second 500 of the embedded set's 1,000
+    /// held-out digits]
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// IDX images to choose σ on [default: the embedded held-out digits not used for testing]
+    #[arg(long, value_name = "PATH")]
+    valid: Option<PathBuf>,
+    /// Images of --valid to skip (the paper: 50000, the start of MNIST's validation digits)
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "valid")]
+    valid_skip: usize,
+    /// Images of --valid to use after the skipped ones (the paper: 1000)
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "valid")]
+    valid_count: usize,
+    /// Samples of G the window is fitted to (the paper: 10,000)
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    samples: usize,
+    /// Seed of G's noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Skip the real-data baseline (the run's training digits as the centres)
+    #[arg(long)]
+    no_baseline: bool,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+#[derive(Args)]
+pub struct ModesArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Samples of G to score [default: 2500 on the 2D sets, 26000 on stacked-mnist: the
+    /// papers' counts]
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
+    /// Seed of G's noise
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
+}
+
+/// Every training option. Unset options take the value of `--config`, else the preset's default.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    match args.metric {
+        EvalMetric::Parzen(a) => {
+            let ck = duel::eval::load_run(&a.run)?;
+            let data = duel::eval::ParzenData {
+                test: a.data,
+                valid: a.valid,
+                valid_skip: a.valid_skip,
+                valid_count: a.valid_count,
+            };
+            let opts = duel::eval::ParzenOptions {
+                samples: a.samples,
+                seed: a.seed,
+                baseline: !a.no_baseline,
+            };
+            let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+            let start = std::time::Instant::now();
+            let r = duel::eval::parzen(be.as_mut(), &ck, &data, &opts)?;
+            println!("{}", r.text);
+            println!(
+                "backend: {why}; {}",
+                duel::train::fmt_duration(start.elapsed().as_secs_f64())
+            );
+        }
+        EvalMetric::Modes(a) => {
+            let ck = duel::eval::load_run(&a.run)?;
+            let (mut be, _) = open_backend(a.backend, &a.adapter)?;
+            if ck.config.dataset == duel::dataset::STACKED_MNIST {
+                let samples = a.samples.unwrap_or(duel::features::score::STACKED_SAMPLES);
+                let r = duel::features::score::stacked_eval(be.as_mut(), &ck, samples, a.seed)?;
+                println!("{}", r.text);
+            } else {
+                let samples = a.samples.unwrap_or(duel::modes::EVAL_SAMPLES);
+                let r = duel::eval::modes(be.as_mut(), &ck, samples, a.seed)?;
+                println!("{}", r.text);
+            }
+        }
+        EvalMetric::Fid(a) => score(a, duel::features::score::Metric::Fid)?,
+        EvalMetric::Kid(a) => score(a, duel::features::score::Metric::Kid)?,
+        EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
+        EvalMetric::Classes(a) => {
+            let ck = duel::eval::load_run(&a.run)?;
+            duel::features::score::require_digits(&ck, "eval classes")?;
+            let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+            let r = duel::features::classes::class_balance(be.as_mut(), &ck, a.samples, a.seed)?;
+            println!("{}\nbackend: {why}", r.text);
+        }
+    }
+    Ok(())
+}
+
+pub fn score(a: ScoreArgs, metric: duel::features::score::Metric) -> Result<()> {
+    let ck = duel::eval::load_run(&a.run)?;
+    // Refuse a run of the wrong kind before opening a backend.
+    duel::features::score::require_digits(&ck, metric.name())?;
+    let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+    let start = std::time::Instant::now();
+    let r = duel::features::score::score(be.as_mut(), &ck, metric, a.samples, a.seed)?;
+    println!("{}", r.text);
+    println!(
+        "backend: {why}; {}",
+        duel::train::fmt_duration(start.elapsed().as_secs_f64())
+    );
+    Ok(())
+}

@@ -1,0 +1,561 @@
+//! Every training option in one serializable struct. A run's configuration is resolved as
+//! preset defaults ← `--config FILE` ← command-line options, and saved as `config.toml` in the
+//! run directory so the run can be repeated.
+
+use crate::backend::Activation;
+use crate::data::Background;
+use crate::gan::{
+    GanConfig, GeneratorLoss, Loss, MomentumRamp, Noise, Objective, Schedule, Updates,
+};
+use crate::init::{OutputBias, WeightInit};
+use crate::model::{Layer, NetSpec, Optimizer};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+mod networks;
+mod presets;
+pub use networks::with_spectral_norm;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// G 100→1024→1024→out (ReLU, tanh), D →1024→1024→1 (LeakyReLU 0.2), Adam 2e-4, β1 0.5.
+    Mlp,
+    /// `mlp` with dropout (keep 0.7) after each of D's hidden layers, which keeps D from
+    /// memorising a small dataset and G from collapsing onto a few digits.
+    MlpDropout,
+    /// The paper's MNIST model: G 100→1200→1200→out (ReLU, sigmoid); D maxout 240×5 → 240×5 → 1
+    /// with dropout (keep 0.8 on the input, 0.5 on hidden layers); SGD with momentum.
+    Paper,
+    /// A small MLP for the 2D point sets.
+    Small,
+    /// WGAN (Arjovsky et al. 2017): Wasserstein loss, D's weights clipped to ±0.01, RMSProp 5e-5,
+    /// 5 critic updates per G-update. The mlp model (small on the 2D sets).
+    Wgan,
+    /// WGAN-GP (Gulrajani et al. 2017): Wasserstein loss with gradient penalty λ = 10, Adam 1e-4
+    /// (β1 0, β2 0.9), 5 critic updates per G-update.
+    WganGp,
+    /// SN-GAN (Miyato et al. 2018): hinge loss, spectral norm on every layer of D, Adam 2e-4
+    /// (β1 0, β2 0.9), 5 D-updates per G-update.
+    Sngan,
+    /// LSGAN (Mao et al. 2017): least-squares loss (a = 0, b = c = 1), Adam 2e-4 (β1 0.5).
+    Lsgan,
+    /// The two time-scale update rule (Heusel et al. 2017) as SAGAN and BigGAN use it: D learns
+    /// 4× faster than G (Adam 4e-4 vs 1e-4, β1 0, β2 0.9), one D-update per G-update.
+    Ttur,
+    /// DCGAN for 28×28 images (1 or 3 channels): G Linear → (2w,7,7) → ConvT 2w→w→C with batch
+    /// norm and ReLU, tanh; D Conv C→w→2w with LeakyReLU(0.2) → Linear; N(0, 0.02) weights.
+    Dcgan,
+    /// DCGAN for 32×32 images: G (4w,4,4) → ConvT 4w→2w→w→C; D Conv C→w→2w→4w.
+    Dcgan32,
+    /// DCGAN for 64×64 images: G (8w,4,4) → ConvT 8w→4w→2w→w→C; D Conv C→w→…→8w.
+    Dcgan64,
+    /// Progressive growing (Karras et al. 2018) to --image-size 32 or 64: G and D grow from 4×4,
+    /// fading each doubling in; pixel norm, minibatch std, equalized learning rate, WGAN-GP.
+    Progan,
+    /// SAGAN (Zhang et al. 2019) for 32×32 images: DCGAN-like G (upsample + 3×3 conv) and D with
+    /// self-attention at 16×16, spectral norm in G and D, hinge loss, TTUR (Adam G 1e-4, D 4e-4,
+    /// β1 0, β2 0.9), z of 128.
+    Sagan32,
+}
+
+impl Preset {
+    /// The side of the images a convolutional preset makes.
+    pub fn image_side(self) -> Option<usize> {
+        match self {
+            Preset::Dcgan => Some(28),
+            Preset::Dcgan32 => Some(32),
+            Preset::Dcgan64 => Some(64),
+            Preset::Sagan32 => Some(32),
+            _ => None,
+        }
+    }
+
+    /// A preset that sets the objective and optimizers and builds the mlp model on images and
+    /// the small one on the 2D sets.
+    pub fn is_objective(self) -> bool {
+        matches!(
+            self,
+            Preset::Wgan | Preset::WganGp | Preset::Sngan | Preset::Lsgan | Preset::Ttur
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossName {
+    /// Goodfellow et al.'s: D a classifier, G non-saturating or minimax (--g-loss)
+    #[default]
+    Original,
+    /// WGAN's critic: D maximises E[D(x)] − E[D(G(z))]; needs --clip, --gp or --sn
+    Wasserstein,
+    /// D: E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))], G: −E[D(G(z))]
+    Hinge,
+    /// LSGAN: D ½E[(D(x) − 1)²] + ½E[D(G(z))²], G ½E[(D(G(z)) − 1)²]
+    LeastSquares,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnName {
+    /// No spectral normalization
+    #[default]
+    None,
+    /// Every weight layer of D (SN-GAN)
+    D,
+    /// Every weight layer of G and D (SAGAN, BigGAN)
+    Both,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GLossName {
+    NonSaturating,
+    Minimax,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptName {
+    Adam,
+    Sgd,
+    /// RMSProp (α 0.99, ε 1e-8, no momentum), the WGAN paper's optimizer
+    Rmsprop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseName {
+    /// U(−1, 1) per dimension.
+    Uniform,
+    /// N(0, 1) per dimension.
+    Normal,
+    /// U(−√3, √3) per dimension (unit variance): the paper code's `uniform`.
+    UniformSqrt3,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdatesName {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code: D's and G's gradients from the same batch and D outputs, both taken
+    /// before either network is updated.
+    Simultaneous,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendName {
+    /// A hardware GPU when there is one, else the CPU path.
+    Auto,
+    /// Any wgpu adapter, software ones (lavapipe) included.
+    Gpu,
+    Cpu,
+}
+
+/// The resolved options of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainConfig {
+    pub preset: Preset,
+    /// `mnist` (embedded), `ring8`, `grid25`, or a path to IDX files or an image folder.
+    pub dataset: String,
+    /// Channels an image folder is converted to (1 gray, 3 RGB).
+    pub channels: usize,
+    /// Side an image folder is resized and centre-cropped to.
+    pub image_size: usize,
+    /// What an image folder's transparent pixels are composited onto. (Absent in configs written
+    /// before it existed: those dropped alpha; white is the default now.)
+    #[serde(default)]
+    pub background: Background,
+    /// Train class-conditionally (`--conditional`): labels become required (IDX label file,
+    /// class subfolders); G takes a class embedding, D is a projection discriminator. Only
+    /// written when set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub conditional: bool,
+    /// A conditional run's class count, found in its data (0 until the data are loaded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub classes: usize,
+    /// A conditional run's class names when they are not just 0..K−1 (an image folder's class
+    /// subfolders, sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
+    /// Training iterations (each k D-steps and one G-step).
+    pub steps: u64,
+    pub batch: usize,
+    /// D-steps per G-step.
+    pub k: usize,
+    /// Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
+    /// written before it existed: those alternated.)
+    #[serde(default)]
+    pub updates: UpdatesName,
+    pub g_loss: GLossName,
+    pub opt_g: OptName,
+    pub opt_d: OptName,
+    pub lr_g: f32,
+    pub lr_d: f32,
+    /// Adam's β1 (both networks).
+    pub beta1: f32,
+    /// Adam's β2 (both networks).
+    pub beta2: f32,
+    /// SGD's momentum (both networks).
+    pub momentum: f32,
+    pub noise: NoiseName,
+    pub noise_dim: usize,
+    /// How G's and D's parameters start (absent in configs written before it existed: those
+    /// used each layer's default).
+    #[serde(default)]
+    pub init_g: WeightInit,
+    #[serde(default)]
+    pub init_d: WeightInit,
+    /// G's output bias: as `init-g` draws it, or from the training data's pixel marginals.
+    #[serde(default)]
+    pub g_output_bias: OutputBias,
+    /// The learning rate is divided by this after every update (1 = constant) ...
+    #[serde(default = "one_f64")]
+    pub lr_decay: f64,
+    /// ... and never falls below this.
+    #[serde(default)]
+    pub lr_min: f32,
+    /// SGD's momentum rises linearly from `momentum` at epoch `momentum-start` to this at epoch
+    /// `momentum-saturate`; unset keeps it constant. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum_final: Option<f32>,
+    #[serde(default = "one_u64")]
+    pub momentum_start: u64,
+    #[serde(default = "one_u64")]
+    pub momentum_saturate: u64,
+    /// Train on the first N images of the dataset only. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
+    /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
+    #[serde(default)]
+    pub ema: f32,
+    /// PacGAN packing: D judges this many samples at once (1 = a plain GAN).
+    #[serde(default = "one")]
+    pub pack: usize,
+    /// The losses of D and G. (Configs written before it existed used the original.)
+    #[serde(default)]
+    pub loss: LossName,
+    /// WGAN-GP's penalty weight λ; 0 = none.
+    #[serde(default)]
+    pub gp: f32,
+    /// R1's penalty weight γ; 0 = none.
+    #[serde(default)]
+    pub r1: f32,
+    /// Weight clipping of D to [−clip, clip] after every update; 0 = none.
+    #[serde(default)]
+    pub clip: f32,
+    /// Spectral normalization of the weights of D, or of G and D.
+    #[serde(default)]
+    pub sn: SnName,
+    pub seed: u64,
+    pub log_every: u64,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub backend: BackendName,
+    /// Adapter index, backend or name substring (see `duel devices`); empty = the best one.
+    pub adapter: String,
+    /// The convolutional presets' width: G's last hidden and D's first channel count (64 when
+    /// unset). Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// Every N steps, FID (1×28×28 runs) or Stacked MNIST's modes and KL measured with the
+    /// feature network into metrics.csv; 0 = never. Only written when set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eval_every: u64,
+    /// Samples of G each of those measurements takes [default: 2,000 for FID, 10,000 for
+    /// modes]. Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_samples: Option<usize>,
+    /// Progressive growing: images per fade-in and per stabilisation phase (40,000 when unset).
+    /// Only written when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_images: Option<u64>,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// `--preset progan`'s images per phase when `--phase-images` is not given.
+pub const PHASE_IMAGES: u64 = 40_000;
+/// `--preset progan`'s width (features up to 16×16) when `--width` is not given.
+pub const PROGAN_WIDTH: usize = 128;
+
+fn one() -> usize {
+    1
+}
+
+fn one_u64() -> u64 {
+    1
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The largest `--image-size`: beyond it a folder's images take gigabytes each to decode and
+/// resize, and no model duel builds could train on them.
+pub const MAX_IMAGE_SIZE: usize = 1024;
+
+impl TrainConfig {
+    /// Rejects options no run can use, naming the option and a value that works.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("--batch", self.batch as u64),
+            ("--k", self.k as u64),
+            ("--steps", self.steps),
+            ("--noise-dim", self.noise_dim as u64),
+            ("--log-every", self.log_every),
+            ("--sample-every", self.sample_every),
+            ("--checkpoint-every", self.checkpoint_every),
+            ("--image-size", self.image_size as u64),
+            ("--pack", self.pack as u64),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        for (name, v) in [("--lr-g", self.lr_g), ("--lr-d", self.lr_d)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("{name} must be a positive learning rate such as 2e-4, not {v}");
+            }
+        }
+        for (name, v) in [
+            ("--beta1", self.beta1),
+            ("--beta2", self.beta2),
+            ("--momentum", self.momentum),
+            ("--ema", self.ema),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                bail!("{name} must be in [0, 1), not {v}");
+            }
+        }
+        if self.channels != 1 && self.channels != 3 {
+            bail!(
+                "--channels must be 1 (gray) or 3 (RGB), not {}",
+                self.channels
+            );
+        }
+        if self.image_size > MAX_IMAGE_SIZE {
+            bail!(
+                "--image-size {} is too large; use at most {MAX_IMAGE_SIZE}",
+                self.image_size
+            );
+        }
+        if self.conditional && self.pack != 1 {
+            bail!(
+                "--conditional judges each sample with its own class, so it cannot pack samples: \
+                 pass --pack 1 (not {})",
+                self.pack
+            );
+        }
+        if !self.conditional && (self.classes != 0 || !self.class_names.is_empty()) {
+            bail!(
+                "classes and class-names describe a conditional run; add conditional = true or \
+                 remove them"
+            );
+        }
+        if !self.class_names.is_empty() && self.class_names.len() != self.classes {
+            bail!(
+                "class-names lists {} names for {} classes; list one name per class",
+                self.class_names.len(),
+                self.classes
+            );
+        }
+        if self.loss == LossName::Wasserstein
+            && self.clip == 0.0
+            && self.gp == 0.0
+            && self.sn == SnName::None
+        {
+            bail!(
+                "--loss wasserstein needs a Lipschitz constraint on the critic, or it grows without \
+                 bound: add --clip 0.01, --gp 10 or --sn d (or use --preset wgan or wgan-gp)"
+            );
+        }
+        if self.batch > 1 << 16 {
+            bail!("--batch {} is too large; use at most 65536", self.batch);
+        }
+        self.schedule().validate()?;
+        let sgd = self.opt_g == OptName::Sgd || self.opt_d == OptName::Sgd;
+        if self.momentum_final.is_some() && !sgd {
+            bail!(
+                "--momentum-final ramps SGD's momentum, but neither --opt-g nor --opt-d is sgd;                  drop it or pass --opt-d sgd / --opt-g sgd"
+            );
+        }
+        if self.updates == UpdatesName::Simultaneous && self.k != 1 {
+            bail!(
+                "--updates simultaneous makes one D-update and one G-update from each batch; \
+                 --k must be 1, not {}",
+                self.k
+            );
+        }
+        if self.limit == Some(0) {
+            bail!("--limit must be at least 1 (or left out to train on the whole dataset)");
+        }
+        // The objective against the networks (a penalty needs a critic it can pass through),
+        // before any file is written: the layer structure does not depend on the data.
+        if self.phase_images == Some(0) {
+            bail!("--phase-images must be at least 1");
+        }
+        if self.preset == Preset::Progan {
+            if self.image_size != 32 && self.image_size != 64 {
+                bail!(
+                    "--preset progan grows to 32×32 or 64×64 images, not {0}×{0}; pass \
+                     --image-size 32 or 64",
+                    self.image_size
+                );
+            }
+            if !self.batch.is_multiple_of(4) || self.pack != 1 {
+                bail!(
+                    "--preset progan's minibatch standard deviation groups 4 samples: --batch \
+                     must be a multiple of 4 (not {}) and --pack 1",
+                    self.batch
+                );
+            }
+        }
+        // (A conditional run's class count comes with its data; any count probes the layers.)
+        let mut cfg = self.clone();
+        if cfg.conditional && cfg.classes == 0 {
+            cfg.classes = 2;
+        }
+        let probe = match self.preset.image_side() {
+            _ if self.preset == Preset::Progan => {
+                let s = self.image_size;
+                cfg.gan(s * s * self.channels, Some((self.channels, s, s)))?
+            }
+            Some(side) => cfg.gan(side * side, Some((1, side, side)))?,
+            None => cfg.gan(2, None)?,
+        };
+        probe.validate()
+    }
+
+    /// The learning-rate decay and momentum ramp of both optimizers.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            lr_decay: self.lr_decay,
+            lr_min: self.lr_min,
+            momentum: self.momentum_final.map(|final_momentum| MomentumRamp {
+                final_momentum,
+                start: self.momentum_start,
+                saturate: self.momentum_saturate,
+            }),
+        }
+    }
+
+    fn optimizer(&self, which: OptName, lr: f32) -> Optimizer {
+        match which {
+            OptName::Rmsprop => Optimizer::rmsprop(lr),
+            OptName::Adam => Optimizer::adam(lr, self.beta1, self.beta2),
+            OptName::Sgd => Optimizer::Sgd {
+                lr,
+                momentum: self.momentum,
+            },
+        }
+    }
+
+    /// The value range G's image outputs (and the real images fed to D) live in.
+    pub fn data_range(&self) -> (f32, f32) {
+        match self.preset {
+            Preset::Paper => (0.0, 1.0),
+            _ => (-1.0, 1.0),
+        }
+    }
+
+    pub fn gan(&self, dim: usize, image: Option<(usize, usize, usize)>) -> Result<GanConfig> {
+        let (g, d) = self.networks(dim, image)?;
+        Ok(GanConfig {
+            g,
+            d,
+            batch: self.batch,
+            k: self.k,
+            g_loss: match self.g_loss {
+                GLossName::NonSaturating => GeneratorLoss::NonSaturating,
+                GLossName::Minimax => GeneratorLoss::Minimax,
+            },
+            noise: match self.noise {
+                NoiseName::Uniform => Noise::Uniform,
+                NoiseName::Normal => Noise::Normal,
+                NoiseName::UniformSqrt3 => Noise::UniformUnitVariance,
+            },
+            opt_g: self.optimizer(self.opt_g, self.lr_g),
+            opt_d: self.optimizer(self.opt_d, self.lr_d),
+            schedule: self.schedule(),
+            updates: match self.updates {
+                UpdatesName::Alternating => Updates::Alternating,
+                UpdatesName::Simultaneous => Updates::Simultaneous,
+            },
+            seed: self.seed,
+            ema: self.ema,
+            pack: self.pack,
+            objective: Objective {
+                loss: match self.loss {
+                    LossName::Original => Loss::Original,
+                    LossName::Wasserstein => Loss::Wasserstein,
+                    LossName::Hinge => Loss::Hinge,
+                    LossName::LeastSquares => Loss::LeastSquares,
+                },
+                gp: self.gp,
+                r1: self.r1,
+                clip: self.clip,
+            },
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a config always serializes")
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).with_context(|| format!("{origin}: not a duel training config"))
+    }
+
+    /// Resolves defaults ← `file` ← `cli`, where both are partial tables of the same keys.
+    pub fn resolve(file: Option<(&str, &str)>, cli: toml::Table) -> Result<Self> {
+        let mut layered = toml::Table::new();
+        if let Some((text, origin)) = file {
+            let table: toml::Table =
+                toml::from_str(text).with_context(|| format!("{origin}: not valid TOML"))?;
+            layered.extend(table);
+        }
+        layered.extend(cli);
+        let dataset = match layered.get("dataset") {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(other) => bail!("dataset must be a string, not {other}"),
+            None => "mnist".to_string(),
+        };
+        let preset = match layered.get("preset") {
+            Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
+                anyhow::anyhow!(
+                    "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, dcgan, \
+                     dcgan32, dcgan64, sagan32, progan, wgan, wgan-gp, sngan, lsgan, ttur"
+                )
+            })?,
+            None => Self::default_preset(
+                &dataset,
+                layered.get("image-size").and_then(toml::Value::as_integer),
+            ),
+        };
+        let mut table = toml::Table::try_from(Self::preset(preset, &dataset))
+            .expect("a config always serializes");
+        table.extend(layered);
+        let origin = file.map_or("the command line", |(_, o)| o);
+        let cfg: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! The generator and discriminator a configuration builds: the MLP presets, the convolutional
+//! ones (`crate::presets`), ProGAN's growing pair, and what conditioning, spectral norm and the
+//! penalties change in them.
+
+use super::*;
+
+impl TrainConfig {
+    /// The two networks for samples of `dim` values (images of `image` = (C, H, W)). Images end
+    /// in the preset's squashing activation (matching `data_range`); 2D points end linear.
+    pub fn networks(
+        &self,
+        dim: usize,
+        image: Option<(usize, usize, usize)>,
+    ) -> Result<(NetSpec, NetSpec)> {
+        if self.preset == Preset::Progan {
+            return self.progan_networks(image);
+        }
+        if let Some(side) = self.preset.image_side() {
+            let name = toml::Value::try_from(self.preset).expect("a preset serializes");
+            let Some((c, h, w)) = image else {
+                bail!(
+                    "--preset {name} is a convolutional model for images; this dataset holds 2-D \
+                     points (use --preset small)"
+                );
+            };
+            if (h, w) != (side, side) {
+                let fits = [Preset::Dcgan, Preset::Dcgan32, Preset::Dcgan64]
+                    .into_iter()
+                    .find(|p| p.image_side() == Some(h).filter(|_| h == w))
+                    .map(|p| toml::Value::try_from(p).expect("a preset serializes"));
+                bail!(
+                    "--preset {name} makes {side}×{side} images but the data are {h}×{w}; {}",
+                    match fits {
+                        Some(p) => format!("use --preset {p}"),
+                        None => format!("pass --image-size {side} to resize an image folder"),
+                    }
+                );
+            }
+            let width = self.width.unwrap_or(64);
+            let (g, d) = match self.preset {
+                Preset::Sagan32 => crate::presets::sagan32(c, self.noise_dim, width, self.pack)?,
+                _ => crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?,
+            };
+            let (g, d) = self.conditioned(g, d)?;
+            return Ok(self.with_objective_layers(g, d));
+        }
+        let images = image.is_some();
+        let z = self.noise_dim;
+        let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
+        let relu = Layer::Act(Activation::Relu);
+        let out_act = match (images, self.preset) {
+            (false, _) => None,
+            (true, Preset::Paper) => Some(Layer::Act(Activation::Sigmoid)),
+            (true, _) => Some(Layer::Act(Activation::Tanh)),
+        };
+        // Two hidden layers of `width` in each network; D optionally drops out after each.
+        let two_hidden = |width: usize, drop: Option<Layer>| {
+            let g = vec![
+                Layer::Linear(width),
+                relu,
+                Layer::Linear(width),
+                relu,
+                Layer::Linear(dim),
+            ];
+            let mut d = Vec::new();
+            for _ in 0..2 {
+                d.extend([Layer::Linear(width), lrelu]);
+                d.extend(drop);
+            }
+            d.push(Layer::Linear(1));
+            (g, d)
+        };
+        let points_model = if images { 1024 } else { 128 };
+        let (mut g, d) = match self.preset {
+            p if p.is_objective() => two_hidden(points_model, None),
+            Preset::Mlp => two_hidden(1024, None),
+            Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
+            Preset::Small => two_hidden(128, None),
+            Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 | Preset::Progan => {
+                unreachable!("convolutional presets return above")
+            }
+            Preset::Paper => (
+                vec![
+                    Layer::Linear(1200),
+                    relu,
+                    Layer::Linear(1200),
+                    relu,
+                    Layer::Linear(dim),
+                ],
+                vec![
+                    Layer::Dropout(0.8),
+                    Layer::Linear(240 * 5),
+                    Layer::Maxout(5),
+                    Layer::Dropout(0.5),
+                    Layer::Linear(240 * 5),
+                    Layer::Maxout(5),
+                    Layer::Dropout(0.5),
+                    Layer::Linear(1),
+                ],
+            ),
+            _ => unreachable!("every preset has a model"),
+        };
+        g.extend(out_act);
+        let (g, d) = self.conditioned(NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d))?;
+        Ok(self.with_objective_layers(g, d))
+    }
+
+    /// A conditional run's networks (`--conditional`): a generator with batch norm (the DCGAN
+    /// presets) has it made class-conditional; any other takes a learned class embedding of K
+    /// values concatenated to its noise. D's final Linear becomes a projection head (Miyato &
+    /// Koyama 2018). Unconditional runs are returned as they are.
+    fn conditioned(&self, mut g: NetSpec, mut d: NetSpec) -> Result<(NetSpec, NetSpec)> {
+        if !self.conditional {
+            return Ok((g, d));
+        }
+        let k = self.classes;
+        if k == 0 {
+            bail!(
+                "a conditional run needs its class count, which comes from its data's labels; \
+                 none was recorded"
+            );
+        }
+        if g.layers.contains(&Layer::BatchNorm) {
+            for l in &mut g.layers {
+                if *l == Layer::BatchNorm {
+                    *l = Layer::ConditionalBatchNorm { classes: k };
+                }
+            }
+        } else {
+            g.layers
+                .insert(0, Layer::ClassEmbedding { classes: k, dim: k });
+        }
+        match d.layers.last_mut() {
+            Some(l @ Layer::Linear(1)) => *l = Layer::Projection { classes: k },
+            _ => bail!("this preset's discriminator does not end in a Linear(1) to project onto"),
+        }
+        Ok((g, d))
+    }
+
+    /// The progressive pair for `--preset progan` (see `layers::progressive`).
+    fn progan_networks(&self, image: Option<(usize, usize, usize)>) -> Result<(NetSpec, NetSpec)> {
+        let side = self.image_size;
+        let Some((c, h, w)) = image else {
+            bail!(
+                "--preset progan is a convolutional model for images; this dataset holds 2-D \
+                 points (use --preset small)"
+            );
+        };
+        if (h, w) != (side, side) {
+            bail!(
+                "--preset progan grows to {side}×{side} images but the data are {h}×{w}; use an \
+                 image folder with --image-size 32 or 64"
+            );
+        }
+        let spec = crate::layers::progressive::ProSpec {
+            side,
+            channels: c,
+            width: self.width.unwrap_or(PROGAN_WIDTH),
+            phase_images: self.phase_images.unwrap_or(PHASE_IMAGES),
+            group: 4,
+        };
+        spec.validate()?;
+        if self.sn != SnName::None {
+            bail!(
+                "--preset progan scales its weights by equalized learning rate, which spectral \
+                 norm would undo; drop --sn"
+            );
+        }
+        Ok((
+            NetSpec::flat(self.noise_dim, vec![Layer::ProGenerator(spec)]),
+            NetSpec {
+                input: crate::layers::Shape::image(c, side, side),
+                layers: vec![Layer::ProDiscriminator(spec)],
+            },
+        ))
+    }
+
+    /// Spectral norm in front of D's (and with `--sn both`, G's) weight layers. A critic
+    /// that is spectrally normalised or gradient-penalised drops batch norm, as SN-GAN and
+    /// WGAN-GP do: batch norm couples the samples of a batch, so a per-sample gradient norm
+    /// is not defined through it and spectral norm already bounds the Lipschitz constant.
+    fn with_objective_layers(&self, mut g: NetSpec, mut d: NetSpec) -> (NetSpec, NetSpec) {
+        if self.sn != SnName::None || self.gp > 0.0 || self.r1 > 0.0 {
+            d.layers.retain(|l| !matches!(l, Layer::BatchNorm));
+        }
+        if self.sn != SnName::None {
+            d.layers = with_spectral_norm(&d.layers);
+        }
+        if self.sn == SnName::Both {
+            g.layers = with_spectral_norm(&g.layers);
+        }
+        (g, d)
+    }
+}
+
+/// `layers` with every Linear's and Conv2d's weight spectrally normalised (a transposed
+/// convolution's is not: PyTorch normalises it over its dimension 1, a layout the helper does not
+/// view yet).
+pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
+    let mut out = Vec::with_capacity(layers.len() * 2);
+    for &l in layers {
+        if matches!(
+            l,
+            Layer::Linear(_)
+                | Layer::Conv2d { .. }
+                | Layer::Projection { .. }
+                | Layer::SelfAttention
+        ) {
+            out.push(Layer::SpectralNorm);
+        }
+        out.push(l);
+    }
+    out
+}
