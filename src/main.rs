@@ -53,6 +53,7 @@ enum Command {
     Features(duel::features::cli::FeaturesArgs),
 }
 
+/// Every training option. Unset options take the value of `--config`, else the preset's default.
 #[derive(Args, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 struct TrainArgs {

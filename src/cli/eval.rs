@@ -3,6 +3,8 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use duel::backend::Backend;
+use duel::checkpoint::Checkpoint;
 use duel::config::BackendName;
 use duel::train::open_backend;
 use std::path::PathBuf;
@@ -35,33 +37,12 @@ pub enum EvalMetric {
     Classes(ClassesArgs),
 }
 
+/// What every `duel eval` command takes: the run, G's noise seed and the backend.
 #[derive(Args)]
-pub struct ClassesArgs {
+pub struct RunArgs {
     /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Samples of G to label
-    #[arg(long, default_value_t = duel::features::classes::DEFAULT_SAMPLES)]
-    samples: usize,
-    /// Seed of G's noise
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
-    /// auto (a hardware GPU, else the CPU), gpu or cpu
-    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
-    backend: BackendName,
-    /// Adapter by index, backend or name substring
-    #[arg(long, default_value = "")]
-    adapter: String,
-}
-
-#[derive(Args)]
-pub struct ScoreArgs {
-    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
-    #[arg(long, value_name = "DIR")]
-    run: PathBuf,
-    /// Samples of G to score (the baseline takes as many training digits, at most 7,000)
-    #[arg(long, value_name = "N", default_value_t = duel::features::score::DEFAULT_SAMPLES)]
-    samples: usize,
     /// Seed of G's noise (and of KID's subsets)
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -73,11 +54,38 @@ pub struct ScoreArgs {
     adapter: String,
 }
 
+impl RunArgs {
+    fn load(&self) -> Result<Checkpoint> {
+        duel::eval::load_run(&self.run)
+    }
+
+    fn backend(&self) -> Result<(Box<dyn Backend>, String)> {
+        open_backend(self.backend, &self.adapter)
+    }
+}
+
+#[derive(Args)]
+pub struct ClassesArgs {
+    #[command(flatten)]
+    on: RunArgs,
+    /// Samples of G to label
+    #[arg(long, default_value_t = duel::features::classes::DEFAULT_SAMPLES)]
+    samples: usize,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    on: RunArgs,
+    /// Samples of G to score (the baseline takes as many training digits, at most 7,000)
+    #[arg(long, value_name = "N", default_value_t = duel::features::score::DEFAULT_SAMPLES)]
+    samples: usize,
+}
+
 #[derive(Args)]
 pub struct ParzenArgs {
-    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
-    #[arg(long, value_name = "DIR")]
-    run: PathBuf,
+    #[command(flatten)]
+    on: RunArgs,
     /// MNIST-format IDX test images (.gz ok) [default: the second 500 of the embedded set's 1,000
     /// held-out digits]
     #[arg(long, value_name = "PATH")]
@@ -94,45 +102,25 @@ pub struct ParzenArgs {
     /// Samples of G the window is fitted to (the paper: 10,000)
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     samples: usize,
-    /// Seed of G's noise
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
     /// Skip the real-data baseline (the run's training digits as the centres)
     #[arg(long)]
     no_baseline: bool,
-    /// auto (a hardware GPU, else the CPU), gpu or cpu
-    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
-    backend: BackendName,
-    /// Adapter by index, backend or name substring
-    #[arg(long, default_value = "")]
-    adapter: String,
 }
 
 #[derive(Args)]
 pub struct ModesArgs {
-    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
-    #[arg(long, value_name = "DIR")]
-    run: PathBuf,
+    #[command(flatten)]
+    on: RunArgs,
     /// Samples of G to score [default: 2500 on the 2D sets, 26000 on stacked-mnist: the
     /// papers' counts]
     #[arg(long, value_name = "N")]
     samples: Option<usize>,
-    /// Seed of G's noise
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
-    /// auto (a hardware GPU, else the CPU), gpu or cpu
-    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
-    backend: BackendName,
-    /// Adapter by index, backend or name substring
-    #[arg(long, default_value = "")]
-    adapter: String,
 }
 
-/// Every training option. Unset options take the value of `--config`, else the preset's default.
 pub fn eval(args: EvalArgs) -> Result<()> {
     match args.metric {
         EvalMetric::Parzen(a) => {
-            let ck = duel::eval::load_run(&a.run)?;
+            let ck = a.on.load()?;
             let data = duel::eval::ParzenData {
                 test: a.data,
                 valid: a.valid,
@@ -141,10 +129,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             };
             let opts = duel::eval::ParzenOptions {
                 samples: a.samples,
-                seed: a.seed,
+                seed: a.on.seed,
                 baseline: !a.no_baseline,
             };
-            let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+            let (mut be, why) = a.on.backend()?;
             let start = std::time::Instant::now();
             let r = duel::eval::parzen(be.as_mut(), &ck, &data, &opts)?;
             println!("{}", r.text);
@@ -154,15 +142,15 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             );
         }
         EvalMetric::Modes(a) => {
-            let ck = duel::eval::load_run(&a.run)?;
-            let (mut be, _) = open_backend(a.backend, &a.adapter)?;
+            let ck = a.on.load()?;
+            let (mut be, _) = a.on.backend()?;
             if ck.config.dataset == duel::dataset::STACKED_MNIST {
                 let samples = a.samples.unwrap_or(duel::features::score::STACKED_SAMPLES);
-                let r = duel::features::score::stacked_eval(be.as_mut(), &ck, samples, a.seed)?;
+                let r = duel::features::score::stacked_eval(be.as_mut(), &ck, samples, a.on.seed)?;
                 println!("{}", r.text);
             } else {
                 let samples = a.samples.unwrap_or(duel::modes::EVAL_SAMPLES);
-                let r = duel::eval::modes(be.as_mut(), &ck, samples, a.seed)?;
+                let r = duel::eval::modes(be.as_mut(), &ck, samples, a.on.seed)?;
                 println!("{}", r.text);
             }
         }
@@ -170,10 +158,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         EvalMetric::Kid(a) => score(a, duel::features::score::Metric::Kid)?,
         EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
         EvalMetric::Classes(a) => {
-            let ck = duel::eval::load_run(&a.run)?;
+            let ck = a.on.load()?;
             duel::features::score::require_digits(&ck, "eval classes")?;
-            let (mut be, why) = open_backend(a.backend, &a.adapter)?;
-            let r = duel::features::classes::class_balance(be.as_mut(), &ck, a.samples, a.seed)?;
+            let (mut be, why) = a.on.backend()?;
+            let r = duel::features::classes::class_balance(be.as_mut(), &ck, a.samples, a.on.seed)?;
             println!("{}\nbackend: {why}", r.text);
         }
     }
@@ -181,12 +169,12 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 pub fn score(a: ScoreArgs, metric: duel::features::score::Metric) -> Result<()> {
-    let ck = duel::eval::load_run(&a.run)?;
+    let ck = a.on.load()?;
     // Refuse a run of the wrong kind before opening a backend.
     duel::features::score::require_digits(&ck, metric.name())?;
-    let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+    let (mut be, why) = a.on.backend()?;
     let start = std::time::Instant::now();
-    let r = duel::features::score::score(be.as_mut(), &ck, metric, a.samples, a.seed)?;
+    let r = duel::features::score::score(be.as_mut(), &ck, metric, a.samples, a.on.seed)?;
     println!("{}", r.text);
     println!(
         "backend: {why}; {}",
