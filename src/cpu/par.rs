@@ -24,3 +24,16 @@ pub fn for_chunks<T: Send>(out: &mut [T], min: usize, f: impl Fn(usize, &mut [T]
         None => f(0, out),
     }
 }
+
+/// Runs `f(first plane, planes of out)` over `out`'s planes of `plane_len`, split over the pool.
+pub fn for_planes(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    match par_chunk(out.len(), PAR_MIN) {
+        Some(c) => {
+            let planes = c.div_ceil(plane_len);
+            out.par_chunks_mut(planes * plane_len)
+                .enumerate()
+                .for_each(|(i, o)| f(i * planes, o));
+        }
+        None => f(0, out),
+    }
+}

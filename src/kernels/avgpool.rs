@@ -5,23 +5,10 @@
 //!
 //! Forward:  y[q, i, j] = ¼ Σ_{a,b} x[q, 2i + a, 2j + b]     Backward: dx[q, 2i + a, 2j + b] = ¼ dy[q, i, j]
 
-use super::case::uniform;
+use super::upsample::Resample2xParams;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
 use crate::backend::{Backend, Tensor};
-use crate::cpu::par::{PAR_MIN, par_chunk};
-use rayon::prelude::*;
-
-crate::params! {
-    pub struct AvgPoolParams {
-        /// rows · channels.
-        pub planes: u32,
-        /// The pooled output's height and width (the input is twice each).
-        pub height: u32,
-        pub width: u32,
-        pub src_off: u32,
-        pub dst_off: u32,
-    }
-}
+use crate::cpu::par::for_planes;
 
 pub static SHADER: Shader = Shader {
     name: "avgpool",
@@ -30,7 +17,7 @@ pub static SHADER: Shader = Shader {
 };
 
 fn dims(p: &[u8]) -> (usize, usize, usize) {
-    let p: AvgPoolParams = cast(p);
+    let p: Resample2xParams = cast(p);
     (p.planes as usize, p.height as usize, p.width as usize)
 }
 
@@ -39,7 +26,7 @@ const BINDINGS: &[Binding] = &[Binding::read("src"), Binding::write("dst")];
 pub static AVGPOOL2X_FORWARD: KernelDef = KernelDef {
     name: "avgpool2x_forward",
     shader: &SHADER,
-    params: &<AvgPoolParams as super::Params>::LAYOUT,
+    params: &<Resample2xParams as super::Params>::LAYOUT,
     bindings: BINDINGS,
     workgroups: |p| {
         let (q, h, w) = dims(p);
@@ -80,7 +67,7 @@ pub static AVGPOOL2X_FORWARD: KernelDef = KernelDef {
 pub static AVGPOOL2X_BACKWARD: KernelDef = KernelDef {
     name: "avgpool2x_backward",
     shader: &SHADER,
-    params: &<AvgPoolParams as super::Params>::LAYOUT,
+    params: &<Resample2xParams as super::Params>::LAYOUT,
     bindings: BINDINGS,
     workgroups: |p| {
         let (q, h, w) = dims(p);
@@ -114,19 +101,7 @@ pub static AVGPOOL2X_BACKWARD: KernelDef = KernelDef {
 };
 
 fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
-    let p = AvgPoolParams {
-        planes: u(planes),
-        height: u(h),
-        width: u(w),
-        ..Default::default()
-    };
-    let (small, big) = (planes * h * w, 4 * planes * h * w);
-    let c = Case::new(format!("planes={planes} {h}×{w}"), p).tol(1e-6, 1e-6);
-    if backward {
-        c.f32(uniform(seed, small, -1.0, 1.0)).zeros(big)
-    } else {
-        c.f32(uniform(seed, big, -1.0, 1.0)).zeros(small)
-    }
+    super::upsample::plane_case(planes, h, w, backward, seed)
 }
 
 /// Single values, odd and non-square planes, one plane and many.
@@ -163,7 +138,7 @@ pub fn avgpool2x_forward(
     h: usize,
     w: usize,
 ) {
-    let p = AvgPoolParams {
+    let p = Resample2xParams {
         planes: u(planes),
         height: u(h),
         width: u(w),
@@ -181,26 +156,13 @@ pub fn avgpool2x_backward(
     h: usize,
     w: usize,
 ) {
-    let p = AvgPoolParams {
+    let p = Resample2xParams {
         planes: u(planes),
         height: u(h),
         width: u(w),
         ..Default::default()
     };
     launch(be, &AVGPOOL2X_BACKWARD, p, &[dy, dx]);
-}
-
-/// Runs `f(first plane, planes of out)` over `out`'s planes of `plane_len`, split over the pool.
-fn for_planes(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    match par_chunk(out.len(), PAR_MIN) {
-        Some(c) => {
-            let planes = c.div_ceil(plane_len);
-            out.par_chunks_mut(planes * plane_len)
-                .enumerate()
-                .for_each(|(i, o)| f(i * planes, o));
-        }
-        None => f(0, out),
-    }
 }
 
 pub fn avgpool2x_forward_cpu(y: &mut [f32], x: &[f32], planes: usize, h: usize, w: usize) {

@@ -7,14 +7,15 @@
 use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
 use crate::backend::{Backend, Tensor};
-use crate::cpu::par::{PAR_MIN, par_chunk};
-use rayon::prelude::*;
+use crate::cpu::par::for_planes;
 
 crate::params! {
-    pub struct UpsampleParams {
+    /// Upsampling's and 2× average pooling's parameters (`kernels::avgpool`).
+    pub struct Resample2xParams {
         /// rows · channels.
         pub planes: u32,
-        /// The input's height and width (the output is twice each).
+        /// The smaller grid's height and width: upsampling's input, pooling's output (the
+        /// other side is twice each).
         pub height: u32,
         pub width: u32,
         pub src_off: u32,
@@ -29,7 +30,7 @@ pub static SHADER: Shader = Shader {
 };
 
 fn dims(p: &[u8]) -> (usize, usize, usize) {
-    let p: UpsampleParams = cast(p);
+    let p: Resample2xParams = cast(p);
     (p.planes as usize, p.height as usize, p.width as usize)
 }
 
@@ -38,7 +39,7 @@ const BINDINGS: &[Binding] = &[Binding::read("src"), Binding::write("dst")];
 pub static UPSAMPLE2X_FORWARD: KernelDef = KernelDef {
     name: "upsample2x_forward",
     shader: &SHADER,
-    params: &<UpsampleParams as super::Params>::LAYOUT,
+    params: &<Resample2xParams as super::Params>::LAYOUT,
     bindings: BINDINGS,
     workgroups: |p| {
         let (q, h, w) = dims(p);
@@ -74,7 +75,7 @@ pub static UPSAMPLE2X_FORWARD: KernelDef = KernelDef {
 pub static UPSAMPLE2X_BACKWARD: KernelDef = KernelDef {
     name: "upsample2x_backward",
     shader: &SHADER,
-    params: &<UpsampleParams as super::Params>::LAYOUT,
+    params: &<Resample2xParams as super::Params>::LAYOUT,
     bindings: BINDINGS,
     workgroups: |p| {
         let (q, h, w) = dims(p);
@@ -112,8 +113,10 @@ pub static UPSAMPLE2X_BACKWARD: KernelDef = KernelDef {
     },
 };
 
-fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
-    let p = UpsampleParams {
+/// A case over `planes` planes of the small `h`×`w` grid and the large 2h×2w one, reading the
+/// small one when `small_in` (upsampling's forward, pooling's backward), else the large one.
+pub(super) fn plane_case(planes: usize, h: usize, w: usize, small_in: bool, seed: u64) -> Case {
+    let p = Resample2xParams {
         planes: u(planes),
         height: u(h),
         width: u(w),
@@ -121,11 +124,15 @@ fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
     };
     let (small, big) = (planes * h * w, 4 * planes * h * w);
     let c = Case::new(format!("planes={planes} {h}×{w}"), p).tol(1e-6, 1e-6);
-    if backward {
-        c.f32(uniform(seed, big, -1.0, 1.0)).zeros(small)
-    } else {
+    if small_in {
         c.f32(uniform(seed, small, -1.0, 1.0)).zeros(big)
+    } else {
+        c.f32(uniform(seed, big, -1.0, 1.0)).zeros(small)
     }
+}
+
+fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
+    plane_case(planes, h, w, !backward, seed)
 }
 
 /// Single values, odd and non-square planes, one plane and many.
@@ -162,7 +169,7 @@ pub fn upsample2x_forward(
     h: usize,
     w: usize,
 ) {
-    let p = UpsampleParams {
+    let p = Resample2xParams {
         planes: u(planes),
         height: u(h),
         width: u(w),
@@ -180,26 +187,13 @@ pub fn upsample2x_backward(
     h: usize,
     w: usize,
 ) {
-    let p = UpsampleParams {
+    let p = Resample2xParams {
         planes: u(planes),
         height: u(h),
         width: u(w),
         ..Default::default()
     };
     launch(be, &UPSAMPLE2X_BACKWARD, p, &[dy, dx]);
-}
-
-/// Runs `f(first plane, planes of out)` over `out`'s planes of `plane_len`, split over the pool.
-fn for_planes(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    match par_chunk(out.len(), PAR_MIN) {
-        Some(c) => {
-            let planes = c.div_ceil(plane_len);
-            out.par_chunks_mut(planes * plane_len)
-                .enumerate()
-                .for_each(|(i, o)| f(i * planes, o));
-        }
-        None => f(0, out),
-    }
 }
 
 pub fn upsample2x_forward_cpu(y: &mut [f32], x: &[f32], planes: usize, h: usize, w: usize) {
