@@ -83,6 +83,11 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     preset: Option<Preset>,
+    /// The network an objective preset (wgan, wgan-gp, sngan, lsgan, ttur) trains: mlp,
+    /// mlp-dropout, small, dcgan, dcgan32 or dcgan64 [default: the dataset's default model]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<Preset>,
     /// mnist (embedded), stacked-mnist (three embedded digits as R, G, B), ring8, grid25, IDX
     /// images (file or folder, .gz ok) or a folder of PNG/JPEG images [default: mnist]
     #[arg(long, value_name = "NAME|PATH")]
@@ -331,6 +336,7 @@ struct SampleArgs {
 /// Options that fix a run's model and data; a resumed run keeps them.
 const FIXED_ON_RESUME: &[&str] = &[
     "preset",
+    "model",
     "conditional",
     "dataset",
     "channels",

@@ -122,6 +122,54 @@ fn wgan_gp_resumes_exactly_and_logs_the_critics_estimate_and_penalty() {
 }
 
 #[test]
+fn objective_presets_train_the_dcgan_on_digits_and_the_mlp_on_request() {
+    let shape = |run: &std::path::Path, name: &str| {
+        let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        st.tensor(name)
+            .unwrap_or_else(|_| panic!("{name} not in {:?}", st.names()))
+            .shape()
+            .to_vec()
+    };
+    let fast = [
+        "--steps",
+        "2",
+        "--batch",
+        "8",
+        "--n-critic",
+        "1",
+        "--backend",
+        "cpu",
+        "--quiet",
+    ];
+    let conv = tmp("wgan-gp-dcgan");
+    ok(&[
+        &["train", "--preset", "wgan-gp", "--out", s(&conv)],
+        &fast[..],
+    ]
+    .concat());
+    let cfg = std::fs::read_to_string(conv.join("config.toml")).unwrap();
+    assert!(cfg.contains("model = \"dcgan\""), "{cfg}");
+    // D's first layer is DCGAN's 4×4 convolution from 1 channel to 64.
+    assert_eq!(shape(&conv, "discriminator.0.weight"), [64, 1, 4, 4]);
+    let mlp = tmp("wgan-gp-mlp");
+    ok(&[
+        &[
+            "train",
+            "--preset",
+            "wgan-gp",
+            "--model",
+            "mlp",
+            "--out",
+            s(&mlp),
+        ],
+        &fast[..],
+    ]
+    .concat());
+    assert_eq!(shape(&mlp, "discriminator.0.weight"), [1024, 784]);
+}
+
+#[test]
 fn wgan_clipping_and_lsgan_train_and_print_their_quantities() {
     let run = tmp("wgan");
     let out = ok(&[
@@ -189,6 +237,14 @@ fn impossible_combinations_are_refused_up_front() {
             &["train", "--gp=-1", "--out", o],
             "--gp must be 0 (off) or positive",
         ),
+        (
+            &["train", "--preset", "dcgan", "--model", "mlp", "--out", o],
+            "drop --model",
+        ),
+        (
+            &["train", "--preset", "wgan", "--model", "progan", "--out", o],
+            "not a network an objective preset can train",
+        ),
     ];
     for (args, want) in cases {
         let err = fails(args);
@@ -215,6 +271,7 @@ fn help_names_the_new_options_and_presets() {
         "--clip",
         "--sn",
         "--n-critic",
+        "--model",
         "wgan-gp",
         "sngan",
         "lsgan",

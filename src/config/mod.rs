@@ -30,7 +30,7 @@ pub enum Preset {
     /// A small MLP for the 2D point sets.
     Small,
     /// WGAN (Arjovsky et al. 2017): Wasserstein loss, D's weights clipped to ±0.01, RMSProp 5e-5,
-    /// 5 critic updates per G-update. The mlp model (small on the 2D sets).
+    /// 5 critic updates per G-update. Trains the --model network (the data's default model).
     Wgan,
     /// WGAN-GP (Gulrajani et al. 2017): Wasserstein loss with gradient penalty λ = 10, Adam 1e-4
     /// (β1 0, β2 0.9), 5 critic updates per G-update.
@@ -71,13 +71,37 @@ impl Preset {
         }
     }
 
-    /// A preset that sets the objective and optimizers and builds the mlp model on images and
-    /// the small one on the 2D sets.
+    /// A preset that sets the objective and optimizers and trains the network `--model` names
+    /// (by default the dataset's default model: the DCGAN that fits an image's side, small on
+    /// the 2D sets).
     pub fn is_objective(self) -> bool {
         matches!(
             self,
             Preset::Wgan | Preset::WganGp | Preset::Sngan | Preset::Lsgan | Preset::Ttur
         )
+    }
+
+    /// A network `--model` can name under an objective preset (one whose own objective the
+    /// objective preset replaces wholesale: not the paper's recipe, SAGAN's or ProGAN's).
+    pub fn is_model(self) -> bool {
+        matches!(
+            self,
+            Preset::Mlp
+                | Preset::MlpDropout
+                | Preset::Small
+                | Preset::Dcgan
+                | Preset::Dcgan32
+                | Preset::Dcgan64
+        )
+    }
+
+    /// Its name as `--preset` and `--model` spell it.
+    pub fn name(self) -> String {
+        toml::Value::try_from(self)
+            .expect("a preset serializes")
+            .as_str()
+            .expect("a preset serializes to a string")
+            .to_string()
     }
 }
 
@@ -160,6 +184,11 @@ pub enum BackendName {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrainConfig {
     pub preset: Preset,
+    /// The network an objective preset trains (`--model`); set by `resolve` for those presets,
+    /// and only written then. Configs written before it existed trained the mlp model on images
+    /// and small on the 2D sets, which is what `architecture` falls back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Preset>,
     /// `mnist` (embedded), `ring8`, `grid25`, or a path to IDX files or an image folder.
     pub dataset: String,
     /// Channels an image folder is converted to (1 gray, 3 RGB).
@@ -382,6 +411,20 @@ impl TrainConfig {
                  bound: add --clip 0.01, --gp 10 or --sn d (or use --preset wgan or wgan-gp)"
             );
         }
+        match self.model {
+            Some(m) if !self.preset.is_objective() => bail!(
+                "--model {} picks the network of an objective preset (wgan, wgan-gp, sngan, \
+                 lsgan, ttur); --preset {} has its own: drop --model",
+                m.name(),
+                self.preset.name()
+            ),
+            Some(m) if !m.is_model() => bail!(
+                "--model {} is not a network an objective preset can train; choose one of mlp, \
+                 mlp-dropout, small, dcgan, dcgan32, dcgan64",
+                m.name()
+            ),
+            _ => {}
+        }
         if self.batch > 1 << 16 {
             bail!("--batch {} is too large; use at most 65536", self.batch);
         }
@@ -428,7 +471,7 @@ impl TrainConfig {
         if cfg.conditional && cfg.classes == 0 {
             cfg.classes = 2;
         }
-        let probe = match self.preset.image_side() {
+        let probe = match self.architecture().image_side() {
             _ if self.preset == Preset::Progan => {
                 let s = self.image_size;
                 cfg.gan(s * s * self.channels, Some((self.channels, s, s)))?
@@ -461,6 +504,22 @@ impl TrainConfig {
                 momentum: self.momentum,
             },
         }
+    }
+
+    /// The preset whose network this run trains: `--model` under an objective preset (for a
+    /// config written before `--model` existed, the mlp on images and small on the 2D sets),
+    /// else the preset itself.
+    pub fn architecture(&self) -> Preset {
+        if !self.preset.is_objective() {
+            return self.preset;
+        }
+        self.model.unwrap_or_else(|| {
+            if crate::data::Mixture2d::parse(&self.dataset).is_some() {
+                Preset::Small
+            } else {
+                Preset::Mlp
+            }
+        })
     }
 
     /// The value range G's image outputs (and the real images fed to D) live in.
@@ -533,6 +592,7 @@ impl TrainConfig {
             Some(other) => bail!("dataset must be a string, not {other}"),
             None => "mnist".to_string(),
         };
+        let image_size = layered.get("image-size").and_then(toml::Value::as_integer);
         let preset = match layered.get("preset") {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
                 anyhow::anyhow!(
@@ -540,13 +600,24 @@ impl TrainConfig {
                      dcgan32, dcgan64, sagan32, progan, wgan, wgan-gp, sngan, lsgan, ttur"
                 )
             })?,
-            None => Self::default_preset(
-                &dataset,
-                layered.get("image-size").and_then(toml::Value::as_integer),
-            ),
+            None => Self::default_preset(&dataset, image_size),
         };
-        let mut table = toml::Table::try_from(Self::preset(preset, &dataset))
-            .expect("a config always serializes");
+        let model = match layered.get("model") {
+            Some(v) => Some(Preset::deserialize(v.clone()).map_err(|_| {
+                anyhow::anyhow!(
+                    "unknown model {v}; choose one of mlp, mlp-dropout, small, dcgan, dcgan32, \
+                     dcgan64"
+                )
+            })?),
+            None => None,
+        };
+        let defaults = if preset.is_objective() {
+            let model = model.unwrap_or(Self::default_preset(&dataset, image_size));
+            Self::objective_preset(preset, model, &dataset)
+        } else {
+            Self::preset(preset, &dataset)
+        };
+        let mut table = toml::Table::try_from(defaults).expect("a config always serializes");
         table.extend(layered);
         let origin = file.map_or("the command line", |(_, o)| o);
         let cfg: TrainConfig = toml::Value::Table(table)

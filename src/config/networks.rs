@@ -15,11 +15,15 @@ impl TrainConfig {
         if self.preset == Preset::Progan {
             return self.progan_networks(image);
         }
-        if let Some(side) = self.preset.image_side() {
-            let name = toml::Value::try_from(self.preset).expect("a preset serializes");
+        let arch = self.architecture();
+        if let Some(side) = arch.image_side() {
+            let name = match self.model {
+                Some(m) if self.preset.is_objective() => format!("--model {}", m.name()),
+                _ => format!("--preset {}", arch.name()),
+            };
             let Some((c, h, w)) = image else {
                 bail!(
-                    "--preset {name} is a convolutional model for images; this dataset holds 2-D \
+                    "{name} is a convolutional model for images; this dataset holds 2-D \
                      points (use --preset small)"
                 );
             };
@@ -27,9 +31,9 @@ impl TrainConfig {
                 let fits = [Preset::Dcgan, Preset::Dcgan32, Preset::Dcgan64]
                     .into_iter()
                     .find(|p| p.image_side() == Some(h).filter(|_| h == w))
-                    .map(|p| toml::Value::try_from(p).expect("a preset serializes"));
+                    .map(Preset::name);
                 bail!(
-                    "--preset {name} makes {side}×{side} images but the data are {h}×{w}; {}",
+                    "{name} makes {side}×{side} images but the data are {h}×{w}; {}",
                     match fits {
                         Some(p) => format!("use --preset {p}"),
                         None => format!("pass --image-size {side} to resize an image folder"),
@@ -37,7 +41,7 @@ impl TrainConfig {
                 );
             }
             let width = self.width.unwrap_or(64);
-            let (g, d) = match self.preset {
+            let (g, d) = match arch {
                 Preset::Sagan32 => crate::presets::sagan32(c, self.noise_dim, width, self.pack)?,
                 _ => crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?,
             };
@@ -48,7 +52,7 @@ impl TrainConfig {
         let z = self.noise_dim;
         let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
         let relu = Layer::Act(Activation::Relu);
-        let out_act = match (images, self.preset) {
+        let out_act = match (images, arch) {
             (false, _) => None,
             (true, Preset::Paper) => Some(Layer::Act(Activation::Sigmoid)),
             (true, _) => Some(Layer::Act(Activation::Tanh)),
@@ -70,15 +74,14 @@ impl TrainConfig {
             d.push(Layer::Linear(1));
             (g, d)
         };
-        let points_model = if images { 1024 } else { 128 };
-        let (mut g, d) = match self.preset {
-            p if p.is_objective() => two_hidden(points_model, None),
+        let (mut g, d) = match arch {
             Preset::Mlp => two_hidden(1024, None),
             Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
             Preset::Small => two_hidden(128, None),
             Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 | Preset::Progan => {
                 unreachable!("convolutional presets return above")
             }
+            p if p.is_objective() => unreachable!("architecture() is never an objective preset"),
             Preset::Paper => (
                 vec![
                     Layer::Linear(1200),

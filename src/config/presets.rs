@@ -7,6 +7,7 @@ impl TrainConfig {
     pub fn preset(preset: Preset, dataset: &str) -> Self {
         let base = TrainConfig {
             preset,
+            model: None,
             dataset: dataset.to_string(),
             channels: 1,
             image_size: 28,
@@ -55,62 +56,11 @@ impl TrainConfig {
             backend: BackendName::Auto,
             adapter: String::new(),
         };
-        // The objective presets train the small model on the 2D sets, with its schedule.
-        let points = crate::data::Mixture2d::parse(dataset).is_some();
-        let model = if points && preset.is_objective() {
-            Self::preset(Preset::Small, dataset)
-        } else {
-            base.clone()
-        };
-        let model = TrainConfig { preset, ..model };
-        let cfg = match preset {
+        if preset.is_objective() {
+            return Self::objective_preset(preset, Self::default_preset(dataset, None), dataset);
+        }
+        match preset {
             Preset::Mlp | Preset::MlpDropout => base,
-            // Arjovsky et al., Algorithm 1: α = 5e-5, c = 0.01, n_critic = 5, RMSProp.
-            Preset::Wgan => TrainConfig {
-                loss: LossName::Wasserstein,
-                clip: 0.01,
-                k: 5,
-                opt_g: OptName::Rmsprop,
-                opt_d: OptName::Rmsprop,
-                lr_g: 5e-5,
-                lr_d: 5e-5,
-                ..model
-            },
-            // Gulrajani et al., Algorithm 1: λ = 10, n_critic = 5, Adam α = 1e-4, β = (0, 0.9).
-            Preset::WganGp => TrainConfig {
-                loss: LossName::Wasserstein,
-                gp: 10.0,
-                k: 5,
-                lr_g: 1e-4,
-                lr_d: 1e-4,
-                beta1: 0.0,
-                beta2: 0.9,
-                ..model
-            },
-            // Miyato et al.'s hinge-loss setting: α = 2e-4, β = (0, 0.9), n_dis = 5.
-            Preset::Sngan => TrainConfig {
-                loss: LossName::Hinge,
-                sn: SnName::D,
-                k: 5,
-                lr_g: 2e-4,
-                lr_d: 2e-4,
-                beta1: 0.0,
-                beta2: 0.9,
-                ..model
-            },
-            // Mao et al.: Adam α = 2e-4, β1 = 0.5 (the model's own rates on the 2D sets).
-            Preset::Lsgan => TrainConfig {
-                loss: LossName::LeastSquares,
-                ..model
-            },
-            // Heusel et al.'s two time scales as in SAGAN: D 4e-4, G 1e-4, β = (0, 0.9).
-            Preset::Ttur => TrainConfig {
-                lr_g: 1e-4,
-                lr_d: 4e-4,
-                beta1: 0.0,
-                beta2: 0.9,
-                ..model
-            },
             // The released configuration of the paper's MNIST experiment (goodfeli/adversarial,
             // mnist.yaml, for pylearn2); README "The paper's MNIST experiment" lists each setting.
             Preset::Paper => TrainConfig {
@@ -183,8 +133,71 @@ impl TrainConfig {
                 noise_dim: 128,
                 ..base
             },
+            Preset::Wgan | Preset::WganGp | Preset::Sngan | Preset::Lsgan | Preset::Ttur => {
+                unreachable!("objective presets return above")
+            }
+        }
+    }
+
+    /// The defaults of an objective preset (`Preset::is_objective`) training `model`'s network:
+    /// the model preset's defaults with the objective paper's loss, constraint and optimizers.
+    pub fn objective_preset(preset: Preset, model: Preset, dataset: &str) -> Self {
+        let points = crate::data::Mixture2d::parse(dataset).is_some();
+        let model = TrainConfig {
+            preset,
+            model: Some(model),
+            ..Self::preset(model, dataset)
         };
-        if !(points && preset.is_objective()) {
+        let cfg = match preset {
+            // Arjovsky et al., Algorithm 1: α = 5e-5, c = 0.01, n_critic = 5, RMSProp.
+            Preset::Wgan => TrainConfig {
+                loss: LossName::Wasserstein,
+                clip: 0.01,
+                k: 5,
+                opt_g: OptName::Rmsprop,
+                opt_d: OptName::Rmsprop,
+                lr_g: 5e-5,
+                lr_d: 5e-5,
+                ..model
+            },
+            // Gulrajani et al., Algorithm 1: λ = 10, n_critic = 5, Adam α = 1e-4, β = (0, 0.9).
+            Preset::WganGp => TrainConfig {
+                loss: LossName::Wasserstein,
+                gp: 10.0,
+                k: 5,
+                lr_g: 1e-4,
+                lr_d: 1e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..model
+            },
+            // Miyato et al.'s hinge-loss setting: α = 2e-4, β = (0, 0.9), n_dis = 5.
+            Preset::Sngan => TrainConfig {
+                loss: LossName::Hinge,
+                sn: SnName::D,
+                k: 5,
+                lr_g: 2e-4,
+                lr_d: 2e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..model
+            },
+            // Mao et al.: Adam α = 2e-4, β1 = 0.5 (the model's own rates on the 2D sets).
+            Preset::Lsgan => TrainConfig {
+                loss: LossName::LeastSquares,
+                ..model
+            },
+            // Heusel et al.'s two time scales as in SAGAN: D 4e-4, G 1e-4, β = (0, 0.9).
+            Preset::Ttur => TrainConfig {
+                lr_g: 1e-4,
+                lr_d: 4e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..model
+            },
+            _ => panic!("{preset:?} is not an objective preset"),
+        };
+        if !points {
             return cfg;
         }
         // The papers' rates are for 10⁵ iterations (Gulrajani et al.'s toy runs: 100k at 1e-4,

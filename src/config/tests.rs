@@ -143,11 +143,20 @@ fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
         "the small model on 2D sets"
     );
     assert_eq!(gan.objective.penalty().unwrap().1, 10.0);
-    let sn = resolve("sngan", "mnist")
-        .gan(784, Some((1, 28, 28)))
-        .unwrap();
+    let sn = resolve("sngan", "mnist");
+    assert_eq!(sn.model, Some(Preset::Dcgan), "the images' default model");
+    let sn = sn.gan(784, Some((1, 28, 28))).unwrap();
     assert_eq!(sn.d.layers[0], Layer::SpectralNorm);
-    assert_eq!(sn.d.layers[1], Layer::Linear(1024));
+    assert!(
+        matches!(sn.d.layers[1], Layer::Conv2d { .. }),
+        "{:?}",
+        sn.d.layers
+    );
+    assert!(
+        !sn.d.layers.iter().any(|l| matches!(l, Layer::BatchNorm)),
+        "a spectrally normalised critic drops batch norm: {:?}",
+        sn.d.layers
+    );
     assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
     assert!(
         sn.d.describe().contains("spectral norm"),
@@ -159,6 +168,56 @@ fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
     let ttur = resolve("ttur", "mnist");
     assert_eq!(ttur.lr_d, 4.0 * ttur.lr_g);
     assert_eq!(resolve("lsgan", "grid25").loss, LossName::LeastSquares);
+}
+
+#[test]
+fn model_picks_the_network_of_an_objective_preset() {
+    let resolve = |pairs: &[(&str, toml::Value)]| {
+        let cli: toml::Table = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        TrainConfig::resolve(None, cli)
+    };
+    let s = |v: &str| toml::Value::String(v.into());
+    // The MLP on request, with the objective paper's settings.
+    let mlp = resolve(&[("preset", s("wgan-gp")), ("model", s("mlp"))]).unwrap();
+    assert_eq!((mlp.gp, mlp.k, mlp.lr_d), (10.0, 5, 1e-4));
+    let gan = mlp.gan(784, Some((1, 28, 28))).unwrap();
+    assert_eq!(gan.d.layers[0], Layer::Linear(1024));
+    // An image folder at --image-size 32 gets dcgan32, and the config records it.
+    let at32 = resolve(&[
+        ("preset", s("lsgan")),
+        ("dataset", s("some/folder")),
+        ("image-size", toml::Value::Integer(32)),
+    ])
+    .unwrap();
+    assert_eq!((at32.model, at32.image_size), (Some(Preset::Dcgan32), 32));
+    assert!(at32.to_toml().contains("model = \"dcgan32\""));
+    let explicit = resolve(&[("preset", s("ttur")), ("model", s("dcgan64"))]).unwrap();
+    assert_eq!(
+        (explicit.architecture(), explicit.image_size),
+        (Preset::Dcgan64, 64)
+    );
+    // A config written before --model existed keeps training what it trained: the mlp.
+    let mut old = mlp.clone();
+    old.model = None;
+    assert_eq!(old.architecture(), Preset::Mlp);
+    let old = TrainConfig::from_toml(&old.to_toml(), "old").unwrap();
+    assert_eq!(old.architecture(), Preset::Mlp);
+    // Nonsense is refused with what to do.
+    let err = resolve(&[("preset", s("dcgan")), ("model", s("mlp"))])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("drop --model"), "{err}");
+    let err = resolve(&[("preset", s("wgan")), ("model", s("progan"))])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("choose one of mlp"), "{err}");
+    let err = resolve(&[("preset", s("wgan")), ("model", s("cnn"))])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown model"), "{err}");
 }
 
 #[test]
