@@ -8,16 +8,20 @@
 //   sn_grad       out (+)= (a − scalars[1]·b[o]·c[k]) / scalars[0]
 //                 (∂L/∂W = (G − ⟨G, W_SN⟩·u vᵀ)/σ with G = ∂L/∂W_SN, as PyTorch's spectral_norm)
 //
-// scalars = [σ, ⟨G, W_SN⟩]. In sn_grad element (o, k) of the matrix is word o·cols + k of the
-// tensor, or k·rows + o when `transposed` (a Linear weight stored [in, out]). The reductions run
-// in one workgroup with a fixed-order tree, so they are deterministic.
+// scalars = [σ, ⟨G, W_SN⟩]. sn_grad reads the weight as stored [outer, rows, inner] with
+// cols = outer·inner: element (o, k) of the matrix, k = a·inner + b, is word
+// (a·rows + o)·inner + b. inner = cols is a row-major [rows, cols] weight (a Linear's [out, in],
+// a Conv2d's [out, in·k·k]); inner = 1 one stored transposed (a Linear kept [in, out]);
+// inner = k·k a ConvTranspose2d's [in, out, k, k], which PyTorch's spectral_norm views over
+// dimension 1 as [out, in·k·k]. The reductions run in one workgroup with a fixed-order tree, so
+// they are deterministic.
 // Twin: src/kernels/spectral_norm.rs.
 
 struct Params {
     n: u32,
     rows: u32,
     cols: u32,
-    transposed: u32,
+    inner: u32,
     accumulate: u32,
     a_off: u32,
     b_off: u32,
@@ -84,34 +88,24 @@ fn sn_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     }
 }
 
-// A 2-D grid: x runs along the matrix's contiguous dimension (rows when `transposed`, else
-// columns), y along the other, so no invocation divides.
+// A 2-D grid: x runs along one contiguous [rows, inner] block (striding when it is longer than
+// the grid), y along the outer index.
 @compute @workgroup_size(256)
 fn sn_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let sigma = scalars[p.scalars_off];
-    let inner = scalars[p.scalars_off + 1u];
-    var fast = p.cols;
-    var slow = p.rows;
-    if p.transposed != 0u {
-        fast = p.rows;
-        slow = p.cols;
-    }
-    let f = gid.x;
-    if f >= fast {
-        return;
-    }
-    for (var s = gid.y; s < slow; s += nwg.y) {
-        let i = s * fast + f;
-        var o = s;
-        var k = f;
-        if p.transposed != 0u {
-            o = f;
-            k = s;
+    let inner_product = scalars[p.scalars_off + 1u];
+    let block = p.rows * p.inner;
+    let outer = p.cols / p.inner;
+    for (var s = gid.y; s < outer; s += nwg.y) {
+        for (var j = gid.x; j < block; j += nwg.x * 256u) {
+            let o = j / p.inner;
+            let k = s * p.inner + (j - o * p.inner);
+            let i = s * block + j;
+            var g = (a[p.a_off + i] - inner_product * b[p.b_off + o] * c[p.c_off + k]) / sigma;
+            if p.accumulate != 0u {
+                g += out[p.out_off + i];
+            }
+            out[p.out_off + i] = g;
         }
-        var g = (a[p.a_off + i] - inner * b[p.b_off + o] * c[p.c_off + k]) / sigma;
-        if p.accumulate != 0u {
-            g += out[p.out_off + i];
-        }
-        out[p.out_off + i] = g;
     }
 }

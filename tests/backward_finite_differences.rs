@@ -307,6 +307,28 @@ fn spectrally_normalised_conv2d() {
 }
 
 #[test]
+fn spectrally_normalised_conv_transpose2d() {
+    // W [in, out, k, k] viewed over dimension 1 as [out, in·k·k]; the gradient through σ, the
+    // input gradient through W/σ. Two layers: a ragged 3×3 (5 → 3 channels) and DCGAN's 4×4/2.
+    let spec = NetSpec {
+        input: Shape::image(5, 3, 4),
+        layers: duel::config::with_spectral_norm(&[
+            conv_t(3, 3, 1, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv_t(2, 4, 2, 1),
+            Layer::Act(Activation::Tanh),
+        ]),
+    };
+    let d = spec.describe();
+    assert_eq!(
+        d.matches("ConvTranspose2d (spectral norm)").count(),
+        2,
+        "{d}"
+    );
+    check_network("SN ConvTranspose2d ×2", &spec, 3, 1.0, 1e-4, 5e-3);
+}
+
+#[test]
 fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
     // A gradient penalty's tangent pass adds ∇θ(g₀·v) (g₀ = ∂L/∂x) to the parameter gradients;
     // for a piecewise-linear critic that is exactly d/dε ∇θ L(x + εv) (../shared/GAN-MATH.md),

@@ -421,6 +421,29 @@ fn conv_critic_with_gradient_penalty_and_spectral_norm() {
     compare(cfg, 1e-5);
 }
 
+#[test]
+fn conv_gan_with_spectral_norm_in_g_and_d() {
+    // SAGAN's and BigGAN's `--sn both` on a DCGAN: G's transposed convolutions normalised over
+    // dimension 1 of their [in, out, k, k] kernels, D's convolutions over dimension 0.
+    let mut cfg = conv_config();
+    cfg.g.layers = duel::config::with_spectral_norm(&cfg.g.layers);
+    cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
+    assert!(
+        cfg.g.describe().contains("ConvTranspose2d (spectral norm)"),
+        "{}",
+        cfg.g.describe()
+    );
+    cfg.objective.loss = Loss::Hinge;
+    // SGD: while every score is inside the hinge's margins, D's output bias has a true gradient
+    // of mean(−1) + mean(+1) = 0, whose rounding noise Adam would turn into whole steps.
+    let sgd = Optimizer::Sgd {
+        lr: 1e-2,
+        momentum: 0.5,
+    };
+    (cfg.opt_g, cfg.opt_d) = (sgd, sgd);
+    compare(cfg, 1e-5);
+}
+
 // ---- class-conditional GANs (issue 14) ------------------------------------------------------
 
 /// `conv_config` made conditional on 3 classes: class-conditional batch norm in G, a projection

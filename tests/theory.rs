@@ -183,6 +183,14 @@ fn wgan_figure_2_the_saturated_discriminator_loses_its_gradient_and_the_critic_k
 fn spectral_norm_sigma_is_the_largest_singular_value_and_bounds_the_lipschitz_constant() {
     let opts = theory::critic_options(&quick());
     let r = theory::spectral::spectral_norm_check(&mut gpu(), &opts).unwrap();
+    // A transposed convolution's [in, out, k, k] weight, viewed over dimension 1, is among them.
+    assert!(
+        r.random
+            .iter()
+            .any(|row| row.what.contains("ConvTranspose2d")),
+        "{:?}",
+        r.random
+    );
     let v = r.verdicts();
     assert!(v.iter().all(|v| v.passed), "{}\n{}", v[0], v[1]);
     // The critic learned something to be Lipschitz about.

@@ -206,6 +206,7 @@ pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
             l,
             Layer::Linear(_)
                 | Layer::Conv2d { .. }
+                | Layer::ConvTranspose2d { .. }
                 | Layer::Projection { .. }
                 | Layer::SelfAttention
         ) {

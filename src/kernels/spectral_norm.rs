@@ -17,7 +17,8 @@ crate::params! {
         pub n: u32,
         pub rows: u32,
         pub cols: u32,
-        pub transposed: u32,
+        /// sn_grad's storage: [outer, rows, inner], cols = outer·inner (see the shader).
+        pub inner: u32,
         pub accumulate: u32,
         pub a_off: u32,
         pub b_off: u32,
@@ -242,36 +243,31 @@ pub static SN_SCALE: KernelDef = KernelDef {
 
 // ---- sn_grad ---------------------------------------------------------------------------------
 
-/// (row, column) of word i of a [rows, cols] matrix stored row-major, or transposed.
+/// (row, column) of word i of a [rows, cols] matrix stored [outer, rows, inner].
 fn matrix_index(p: &SnParams, i: usize) -> (usize, usize) {
-    let (rows, cols) = (p.rows as usize, p.cols as usize);
-    if p.transposed != 0 {
-        (i % rows, i / rows)
-    } else {
-        (i / cols, i % cols)
-    }
+    let (rows, inner) = (p.rows as usize, p.inner as usize);
+    let (a, rest) = (i / (rows * inner), i % (rows * inner));
+    (rest / inner, a * inner + rest % inner)
 }
 
-fn grad_case(rows: usize, cols: usize, transposed: bool, accumulate: bool, seed: u64) -> Case {
+/// A [rows, cols] matrix stored [cols / inner, rows, inner].
+fn grad_case(rows: usize, cols: usize, inner: usize, accumulate: bool, seed: u64) -> Case {
     let n = rows * cols;
     let p = SnParams {
         n: u(n),
         rows: u(rows),
         cols: u(cols),
-        transposed: transposed as u32,
+        inner: u(inner),
         accumulate: accumulate as u32,
         ..Default::default()
     };
-    Case::new(
-        format!("{rows}x{cols} transposed={transposed} acc={accumulate}"),
-        p,
-    )
-    .f32(uniform(seed, n, -1.0, 1.0))
-    .f32(uniform(seed + 1, rows, -1.0, 1.0))
-    .f32(uniform(seed + 2, cols, -1.0, 1.0))
-    .f32(vec![1.7, -0.6])
-    .f32(uniform(seed + 3, n, -1.0, 1.0))
-    .tol(1e-6, 1e-5)
+    Case::new(format!("{rows}x{cols} inner={inner} acc={accumulate}"), p)
+        .f32(uniform(seed, n, -1.0, 1.0))
+        .f32(uniform(seed + 1, rows, -1.0, 1.0))
+        .f32(uniform(seed + 2, cols, -1.0, 1.0))
+        .f32(vec![1.7, -0.6])
+        .f32(uniform(seed + 3, n, -1.0, 1.0))
+        .tol(1e-6, 1e-5)
 }
 
 pub static SN_GRAD: KernelDef = KernelDef {
@@ -287,12 +283,12 @@ pub static SN_GRAD: KernelDef = KernelDef {
     ],
     workgroups: |p| {
         let p: SnParams = cast(p);
-        let (fast, slow) = if p.transposed != 0 {
-            (p.rows, p.cols)
-        } else {
-            (p.cols, p.rows)
-        };
-        [fast.div_ceil(256).max(1), slow.clamp(1, 65_535), 1]
+        let block = p.rows * p.inner;
+        [
+            block.div_ceil(256).clamp(1, 65_535),
+            (p.cols / p.inner).clamp(1, 65_535),
+            1,
+        ]
     },
     cpu: |p, b| {
         let p: SnParams = cast(p);
@@ -312,13 +308,10 @@ pub static SN_GRAD: KernelDef = KernelDef {
     reference: |p, b| {
         let p: SnParams = cast(p);
         let (g, uu, vv, s, out) = (b.r(0), b.r(1), b.r(2), b.r(3), b.w(4));
-        for r in 0..p.rows as usize {
+        let (rows, inner) = (p.rows as usize, p.inner as usize);
+        for r in 0..rows {
             for c in 0..p.cols as usize {
-                let i = if p.transposed != 0 {
-                    c * p.rows as usize + r
-                } else {
-                    r * p.cols as usize + c
-                };
+                let i = ((c / inner) * rows + r) * inner + c % inner;
                 let x = (g[i] - s[1] * uu[r] * vv[c]) / s[0];
                 out[i] = if p.accumulate != 0 { out[i] + x } else { x };
             }
@@ -326,17 +319,31 @@ pub static SN_GRAD: KernelDef = KernelDef {
     },
     cases: || {
         let mut out = Vec::new();
+        // Row-major (inner = cols), transposed (inner = 1), and a ConvTranspose2d's
+        // [in, out, k, k] (inner = k·k, cols = in·k·k) with ragged channel counts.
         for (i, (r, c)) in [(1, 1), (3, 65), (65, 3), (100, 127), (16, 4800)]
             .into_iter()
             .enumerate()
         {
-            for t in [false, true] {
-                out.push(grad_case(r, c, t, i % 2 == 1, 10 * i as u64 + t as u64));
+            for inner in [c, 1] {
+                out.push(grad_case(
+                    r,
+                    c,
+                    inner,
+                    i % 2 == 1,
+                    10 * i as u64 + inner as u64,
+                ));
             }
+        }
+        for (i, (out_c, in_c, kk)) in [(3, 5, 9), (1, 2, 16), (7, 3, 25), (64, 33, 16)]
+            .into_iter()
+            .enumerate()
+        {
+            out.push(grad_case(out_c, in_c * kk, kk, i % 2 == 0, 100 + i as u64));
         }
         out
     },
-    bench: || vec![grad_case(1024, 1024, true, false, 1)],
+    bench: || vec![grad_case(1024, 1024, 1, false, 1)],
     work: |p| Work::elementwise(cast::<SnParams>(p).n, 2),
 };
 
@@ -357,8 +364,8 @@ pub fn sn_scale(be: &mut dyn Backend, out: Tensor, w: Tensor, scalars: Tensor, n
     launch(be, &SN_SCALE, params(n), &[w, w, w, scalars, out]);
 }
 
-/// dw (+)= (g − scalars[1]·u vᵀ) / scalars[0] for a [rows, cols] weight (stored transposed when
-/// `transposed`).
+/// dw (+)= (g − scalars[1]·u vᵀ) / scalars[0] for a [rows, cols] weight stored
+/// [cols / inner, rows, inner] (inner = cols: row-major; 1: transposed).
 #[allow(clippy::too_many_arguments)]
 pub fn sn_grad(
     be: &mut dyn Backend,
@@ -369,14 +376,15 @@ pub fn sn_grad(
     scalars: Tensor,
     rows: usize,
     cols: usize,
-    transposed: bool,
+    inner: usize,
     accumulate: bool,
 ) {
+    debug_assert!(inner > 0 && cols.is_multiple_of(inner));
     let p = SnParams {
         n: u(rows * cols),
         rows: u(rows),
         cols: u(cols),
-        transposed: transposed as u32,
+        inner: u(inner),
         accumulate: accumulate as u32,
         ..Default::default()
     };

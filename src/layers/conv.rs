@@ -32,6 +32,10 @@ pub(super) struct ConvCore {
     pub last_delta: Option<Tensor>,
     /// Slices of the split weight gradient (see `conv2d_backward_weights`).
     pub partials: Option<Tensor>,
+    /// Spectral normalization of the weight viewed as [out, in·k·k] (PyTorch's `spectral_norm`:
+    /// a Conv2d's [out, in, k, k] over dimension 0, its own row-major layout; a
+    /// ConvTranspose2d's [in, out, k, k] over dimension 1).
+    pub sn: Option<SpectralNorm>,
 }
 
 impl ConvCore {
@@ -44,6 +48,7 @@ impl ConvCore {
             delta: None,
             last_delta: None,
             partials: None,
+            sn: None,
         }
     }
 
@@ -63,7 +68,11 @@ impl ConvCore {
         let bound = 1.0 / (fan_in as f32).sqrt();
         vec![
             ParamSpec {
-                name: "weight",
+                name: if self.sn.is_some() {
+                    "weight_orig"
+                } else {
+                    "weight"
+                },
                 shape: weight_shape,
                 transposed: false,
                 init: Init::Uniform(bound),
@@ -86,6 +95,9 @@ impl ConvCore {
         out_len: usize,
         label: &str,
     ) -> Result<()> {
+        if let Some(sn) = &mut self.sn {
+            sn.alloc(be, label)?;
+        }
         if self.act != Activation::Identity && !self.grad_pre_act {
             self.delta = Some(be.alloc(max_rows * out_len, &format!("{label} δ"))?);
         }
@@ -120,6 +132,63 @@ impl ConvCore {
         }
     }
 
+    /// The weight the convolutions use: W/σ of the last forward, or W.
+    pub fn weight(&self, params: &[Tensor]) -> Tensor {
+        self.sn.as_ref().map_or(params[0], |sn| sn.weight())
+    }
+
+    /// The forward's weight: W/σ(W) computed from the state when normalised, else W.
+    pub fn forward_weight(
+        &self,
+        be: &mut dyn Backend,
+        params: &[Tensor],
+        state: &[Tensor],
+    ) -> Tensor {
+        match &self.sn {
+            Some(sn) => sn.forward(be, params[0], state),
+            None => params[0],
+        }
+    }
+
+    /// Writes (or with `accumulate` adds) the weight gradient that `product(be, out, acc)`
+    /// computes, through σ when normalised: the product then fills ∂L/∂(W/σ) and spectral
+    /// norm's backward turns it into ∂L/∂W.
+    pub fn weight_grad(
+        &self,
+        be: &mut dyn Backend,
+        dw: Tensor,
+        state: &[Tensor],
+        accumulate: bool,
+        product: impl FnOnce(&mut dyn Backend, Tensor, bool),
+    ) {
+        match &self.sn {
+            None => product(be, dw, accumulate),
+            Some(sn) => {
+                product(be, sn.grad_scratch(), false);
+                sn.backward(be, dw, state, accumulate);
+            }
+        }
+    }
+
+    /// Spectral norm's u and v, when normalised.
+    pub fn state(&self) -> Vec<StateSpec> {
+        self.sn.as_ref().map_or_else(Vec::new, |sn| sn.state())
+    }
+
+    /// The power iteration after each update (15 when the weights are first set).
+    pub fn params_changed(
+        &mut self,
+        be: &mut dyn Backend,
+        params: &[Tensor],
+        state: &[Tensor],
+        first: bool,
+    ) {
+        if let Some(sn) = &self.sn {
+            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
+            sn.power_iteration(be, params[0], state, iterations);
+        }
+    }
+
     /// The tangent pass needs an exact linearisation: a piecewise-linear activation.
     pub fn tangent_supported(&self, what: &str) -> Result<()> {
         if !self.act.is_piecewise_linear() {
@@ -142,8 +211,13 @@ impl ConvCore {
 
     pub fn describe(&self, name: &str, input: Shape, output: Shape) -> String {
         let g = &self.geom;
+        let sn = if self.sn.is_some() {
+            " (spectral norm)"
+        } else {
+            ""
+        };
         let mut s = format!(
-            "{name}({input} → {output}, k{}, s{}, p{})",
+            "{name}{sn}({input} → {output}, k{}, s{}, p{})",
             g.kh, g.stride, g.pad
         );
         if self.act != Activation::Identity {
@@ -170,9 +244,6 @@ pub(super) fn check_hyper(input: Shape, out: usize, k: usize, stride: usize) -> 
 pub struct Conv2d {
     input: Shape,
     core: ConvCore,
-    /// Spectral normalization of W viewed as [out, in·k·k] (PyTorch's `spectral_norm` on a
-    /// Conv2d: dim 0, the rest flattened, which is W's own row-major layout).
-    sn: Option<SpectralNorm>,
 }
 
 impl Conv2d {
@@ -207,20 +278,19 @@ impl Conv2d {
         Ok(Conv2d {
             input,
             core: ConvCore::new(geom, act),
-            sn: None,
         })
     }
 
-    /// The same layer computing with W/σ(W) (Miyato et al. 2018).
+    /// The same layer computing with W/σ(W) (Miyato et al. 2018), W viewed as [out, in·k·k].
     pub fn with_spectral_norm(mut self) -> Self {
         let g = &self.core.geom;
-        self.sn = Some(SpectralNorm::new(g.co, g.ci * g.kh * g.kw, false));
+        self.core.sn = Some(SpectralNorm::row_major(g.co, g.ci * g.kh * g.kw));
         self
     }
 
     /// The weight the convolutions use: W/σ of the last forward, or W.
     pub(super) fn weight(&self, params: &[Tensor]) -> Tensor {
-        self.sn.as_ref().map_or(params[0], |sn| sn.weight())
+        self.core.weight(params)
     }
 
     /// Writes (or with `accumulate` adds) the weight gradient of `delta` and `x`, through σ
@@ -237,24 +307,16 @@ impl Conv2d {
         accumulate: bool,
     ) {
         let partials = self.core.partials;
-        match &self.sn {
-            None => conv2d_backward_weights(be, g, dw, x, delta, accumulate, partials),
-            Some(sn) => {
-                conv2d_backward_weights(be, g, sn.grad_scratch(), x, delta, false, partials);
-                sn.backward(be, dw, state, accumulate);
-            }
-        }
+        self.core
+            .weight_grad(be, dw, state, accumulate, |be, out, acc| {
+                conv2d_backward_weights(be, g, out, x, delta, acc, partials)
+            });
     }
 }
 
 impl Module for Conv2d {
     fn describe(&self) -> String {
-        let name = if self.sn.is_some() {
-            "Conv2d (spectral norm)"
-        } else {
-            "Conv2d"
-        };
-        self.core.describe(name, self.input, self.output())
+        self.core.describe("Conv2d", self.input, self.output())
     }
 
     fn input(&self) -> Shape {
@@ -268,15 +330,11 @@ impl Module for Conv2d {
 
     fn params(&self) -> Vec<ParamSpec> {
         let g = &self.core.geom;
-        let mut p = self.core.params(vec![g.co, g.ci, g.kh, g.kw], g.co);
-        if self.sn.is_some() {
-            p[0].name = "weight_orig";
-        }
-        p
+        self.core.params(vec![g.co, g.ci, g.kh, g.kw], g.co)
     }
 
     fn state(&self) -> Vec<StateSpec> {
-        self.sn.as_ref().map_or_else(Vec::new, |sn| sn.state())
+        self.core.state()
     }
 
     fn params_changed(
@@ -286,10 +344,7 @@ impl Module for Conv2d {
         state: &[Tensor],
         first: bool,
     ) {
-        if let Some(sn) = &self.sn {
-            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
-            sn.power_iteration(be, params[0], state, iterations);
-        }
+        self.core.params_changed(be, params, state, first);
     }
 
     fn flops(&self, rows: usize) -> f64 {
@@ -298,9 +353,6 @@ impl Module for Conv2d {
 
     fn alloc(&mut self, be: &mut dyn Backend, max_rows: usize, label: &str) -> Result<()> {
         let out = self.output().len();
-        if let Some(sn) = &mut self.sn {
-            sn.alloc(be, label)?;
-        }
         self.core.alloc(be, max_rows, out, label)
     }
 
@@ -310,10 +362,7 @@ impl Module for Conv2d {
             bias: Some(f.params[1]),
             act: self.core.act,
         };
-        let w = match &self.sn {
-            Some(sn) => sn.forward(be, f.params[0], f.state),
-            None => f.params[0],
-        };
+        let w = self.core.forward_weight(be, f.params, f.state);
         conv2d_forward(be, &g, f.y, f.x, w, store);
     }
 

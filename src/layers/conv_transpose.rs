@@ -9,10 +9,14 @@
 //!           dW = Σ x ⊗ δ (conv2d_backward_weights with δ as its input, x as its output
 //!           gradient),  db = Σ_{n,pixels} δ,  dx = conv(δ, W) (⊙ f'(x) of the activation below)
 //! Tangent:  v_out = convᵀ(v_in, W) ⊙ act'(y),  dW += Σ v_in ⊗ δ
+//!
+//! With spectral norm the products use W/σ(W), W viewed over dimension 1 as [out, in·k·k]
+//! (PyTorch's `spectral_norm` on a ConvTranspose2d), and dW goes through σ.
 
 use super::conv::{ConvCore, check_hyper};
-use super::{Bwd, Fwd, Module, NetRng, ParamSpec, Shape, Tangent};
-use crate::backend::{Activation, Backend};
+use super::spectral_norm::SpectralNorm;
+use super::{Bwd, Fwd, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
+use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::conv::{
     ConvGeom, Store, bias_backward_nchw, conv2d_backward_input, conv2d_backward_weights,
     conv2d_forward,
@@ -67,6 +71,34 @@ impl ConvTranspose2d {
             core: ConvCore::new(geom, act),
         })
     }
+
+    /// The same layer computing with W/σ(W): W [in, out, k, k] viewed as [out, in·k·k].
+    pub fn with_spectral_norm(mut self) -> Self {
+        let g = &self.core.geom;
+        let kk = g.kh * g.kw;
+        self.core.sn = Some(SpectralNorm::new(g.ci, g.co * kk, kk));
+        self
+    }
+
+    /// Writes (or with `accumulate` adds) the weight gradient of input `x` and output-side
+    /// `delta`, through σ when normalised.
+    #[allow(clippy::too_many_arguments)]
+    fn weight_grad(
+        &self,
+        be: &mut dyn Backend,
+        g: &ConvGeom,
+        dw: Tensor,
+        x: Tensor,
+        delta: Tensor,
+        state: &[Tensor],
+        accumulate: bool,
+    ) {
+        let partials = self.core.partials;
+        self.core
+            .weight_grad(be, dw, state, accumulate, |be, out, acc| {
+                conv2d_backward_weights(be, g, out, delta, x, acc, partials)
+            });
+    }
 }
 
 impl Module for ConvTranspose2d {
@@ -90,6 +122,20 @@ impl Module for ConvTranspose2d {
         self.core.params(vec![g.co, g.ci, g.kh, g.kw], g.ci)
     }
 
+    fn state(&self) -> Vec<StateSpec> {
+        self.core.state()
+    }
+
+    fn params_changed(
+        &mut self,
+        be: &mut dyn Backend,
+        params: &[Tensor],
+        state: &[Tensor],
+        first: bool,
+    ) {
+        self.core.params_changed(be, params, state, first);
+    }
+
     fn flops(&self, rows: usize) -> f64 {
         2.0 * self.core.rows(rows).macs()
     }
@@ -105,19 +151,20 @@ impl Module for ConvTranspose2d {
             bias: Some(f.params[1]),
             act: self.core.act,
         };
-        conv2d_backward_input(be, &g, f.y, f.x, f.params[0], store);
+        let w = self.core.forward_weight(be, f.params, f.state);
+        conv2d_backward_input(be, &g, f.y, f.x, w, store);
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
         let g = self.core.rows(b.rows);
         let delta = self.core.delta(be, b, b.rows * g.in_len());
         if let Some(grads) = b.grads {
-            let partials = self.core.partials;
-            conv2d_backward_weights(be, &g, grads[0], delta, b.x, false, partials);
+            self.weight_grad(be, &g, grads[0], b.x, delta, b.state, false);
             bias_backward_nchw(be, grads[1], delta, g.n, g.ci, g.h * g.w, false);
         }
         if let Some(dx) = b.dx {
-            conv2d_forward(be, &g, dx, delta, b.params[0], self.core.below_store(b.x));
+            let w = self.core.weight(b.params);
+            conv2d_forward(be, &g, dx, delta, w, self.core.below_store(b.x));
         }
     }
 
@@ -132,9 +179,8 @@ impl Module for ConvTranspose2d {
             act: self.core.act,
             y: t.y,
         };
-        conv2d_backward_input(be, &g, t.v_out, t.v_in, t.params[0], store);
-        let partials = self.core.partials;
-        conv2d_backward_weights(be, &g, t.grads[0], delta, t.v_in, true, partials);
+        conv2d_backward_input(be, &g, t.v_out, t.v_in, self.core.weight(t.params), store);
+        self.weight_grad(be, &g, t.grads[0], t.v_in, delta, t.state, true);
         Ok(())
     }
 

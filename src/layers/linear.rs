@@ -54,7 +54,7 @@ impl Linear {
 
     /// The same layer computing with W/σ(W) (Miyato et al. 2018).
     pub fn with_spectral_norm(mut self) -> Self {
-        self.sn = Some(SpectralNorm::new(self.out, self.input, true));
+        self.sn = Some(SpectralNorm::transposed(self.out, self.input));
         self
     }
 

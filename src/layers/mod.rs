@@ -379,13 +379,15 @@ impl NetSpec {
                     self.layers[i],
                     Layer::Linear(_)
                         | Layer::Conv2d { .. }
+                        | Layer::ConvTranspose2d { .. }
                         | Layer::Projection { .. }
                         | Layer::SelfAttention
                 )
             {
                 bail!(
                     "{name}: layer {}: SpectralNorm must come right before a Linear, Conv2d, \
-                     Projection or SelfAttention layer, whose weights it normalises",
+                     ConvTranspose2d, Projection or SelfAttention layer, whose weights it \
+                     normalises",
                     i - 1
                 );
             }
@@ -514,10 +516,16 @@ impl NetSpec {
                             k,
                             stride,
                             pad,
-                        } => Box::new(
-                            conv_transpose::ConvTranspose2d::new(shape, c, k, stride, pad, a)
-                                .map_err(|e| at(e.to_string()))?,
-                        ),
+                        } => {
+                            let m =
+                                conv_transpose::ConvTranspose2d::new(shape, c, k, stride, pad, a)
+                                    .map_err(|e| at(e.to_string()))?;
+                            if std::mem::take(&mut sn) {
+                                Box::new(m.with_spectral_norm())
+                            } else {
+                                Box::new(m)
+                            }
+                        }
                         _ => unreachable!("matched above"),
                     };
                     let m: Box<dyn Module> = match eq.take() {

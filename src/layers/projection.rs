@@ -57,7 +57,7 @@ impl Projection {
 
     pub fn with_spectral_norm(mut self) -> Self {
         self.linear = self.linear.with_spectral_norm();
-        self.sn = Some(SpectralNorm::new(self.classes, self.features, false));
+        self.sn = Some(SpectralNorm::row_major(self.classes, self.features));
         self
     }
 

@@ -1,7 +1,10 @@
 //! Spectral normalization (Miyato et al. 2018) of one weight, as PyTorch's `spectral_norm`: the
 //! layer computes with W_SN = W / σ(W), W viewed as a matrix [rows, cols] = [out, in·…] (a
-//! Linear's [out, in]; a convolution's [out, in·kh·kw]), σ estimated as uᵀWv from persistent
-//! vectors u [rows] and v [cols].
+//! Linear's [out, in]; a convolution's [out, in·kh·kw]; a transposed convolution's [in, out, k, k]
+//! over dimension 1, [out, in·k·k], as PyTorch's `spectral_norm` views it), σ estimated as uᵀWv
+//! from persistent vectors u [rows] and v [cols]. The weight may be stored in any layout
+//! [outer, rows, inner] with cols = outer·inner: row-major (inner = cols), transposed
+//! (inner = 1), or a ConvTranspose2d's (outer = in, inner = k·k).
 //!
 //! - `power_iteration` (after every optimizer step of the layer, and 15 times when the weights
 //!   are first set, as PyTorch's parametrization does): v = normalize(Wᵀu), u = normalize(Wv).
@@ -19,6 +22,7 @@
 
 use super::StateSpec;
 use crate::backend::{Backend, MatView, Tensor};
+use crate::kernels::batched_matmul::{Batched, BmmStore, batched_matmul};
 use crate::kernels::matmul::matmul;
 use crate::kernels::spectral_norm::{sn_dot, sn_grad, sn_normalize, sn_scale};
 use anyhow::Result;
@@ -33,8 +37,9 @@ pub struct SpectralNorm {
     /// The weight as a matrix [rows, cols]: rows = out.
     pub rows: usize,
     pub cols: usize,
-    /// Stored as [cols, rows] (a Linear's weight kept [in, out]) rather than [rows, cols].
-    pub transposed: bool,
+    /// Stored as [cols / inner, rows, inner]: inner = cols is row-major [rows, cols], inner = 1
+    /// is [cols, rows] (a Linear's weight kept [in, out]).
+    pub inner: usize,
     bufs: Option<Buffers>,
 }
 
@@ -51,13 +56,32 @@ struct Buffers {
 }
 
 impl SpectralNorm {
-    pub fn new(rows: usize, cols: usize, transposed: bool) -> Self {
+    /// A [rows, cols] matrix stored [cols / inner, rows, inner].
+    pub fn new(rows: usize, cols: usize, inner: usize) -> Self {
+        assert!(
+            inner > 0 && cols.is_multiple_of(inner),
+            "spectral norm: inner {inner} does not divide cols {cols}"
+        );
         SpectralNorm {
             rows,
             cols,
-            transposed,
+            inner,
             bufs: None,
         }
+    }
+
+    /// A weight stored row-major [rows, cols].
+    pub fn row_major(rows: usize, cols: usize) -> Self {
+        Self::new(rows, cols, cols)
+    }
+
+    /// A [rows, cols] weight stored transposed, [cols, rows].
+    pub fn transposed(rows: usize, cols: usize) -> Self {
+        Self::new(rows, cols, 1)
+    }
+
+    fn outer(&self) -> usize {
+        self.cols / self.inner
     }
 
     /// The persistent vectors, as PyTorch names them. Both start as unit vectors of equal
@@ -98,23 +122,91 @@ impl SpectralNorm {
             .expect("spectral norm buffers are allocated with the layer")
     }
 
-    /// W as a [rows, cols] matrix, and its transpose.
-    fn matrix(&self, w: Tensor) -> (MatView, MatView) {
-        let (rs, cs) = if self.transposed {
-            (1, self.rows)
+    /// tmp[..rows] = W·v: one product when W is row-major or transposed; for the general
+    /// layout, Σ_b W[:, :, b]·v[b::inner], one accumulating product per b < inner.
+    fn w_times_v(&self, be: &mut dyn Backend, w: Tensor, v: Tensor) -> Tensor {
+        let (rows, cols, inner) = (self.rows, self.cols, self.inner);
+        let t = self.bufs().tmp.slice(0, rows);
+        let col = |x: Tensor, rs| MatView::new(x, rs, 1);
+        if inner == cols {
+            matmul(
+                be,
+                t,
+                MatView::new(w, cols, 1),
+                col(v, 1),
+                None,
+                rows,
+                1,
+                cols,
+                false,
+            );
+        } else if inner == 1 {
+            matmul(
+                be,
+                t,
+                MatView::new(w, 1, rows),
+                col(v, 1),
+                None,
+                rows,
+                1,
+                cols,
+                false,
+            );
         } else {
-            (self.cols, 1)
-        };
-        (MatView::new(w, rs, cs), MatView::new(w, cs, rs))
+            let n = rows * cols;
+            for b in 0..inner {
+                let wb = MatView::new(w.slice(b, n - b), inner, rows * inner);
+                let vb = col(v.slice(b, cols - b), inner);
+                matmul(be, t, wb, vb, None, rows, 1, self.outer(), b > 0);
+            }
+        }
+        t
     }
 
-    /// tmp[..rows] = W·v.
-    fn w_times_v(&self, be: &mut dyn Backend, w: Tensor, v: Tensor) -> Tensor {
-        let t = self.bufs().tmp.slice(0, self.rows);
-        let (wm, _) = self.matrix(w);
-        let col = MatView::new(v, 1, 1);
-        matmul(be, t, wm, col, None, self.rows, 1, self.cols, false);
-        t
+    /// tmp[..cols] = Wᵀ·u: one product when W is row-major or transposed; for the general
+    /// layout one batched product over the outer index, item a = W[a]ᵀ·u ([inner, rows]·[rows]).
+    fn w_transposed_times_u(&self, be: &mut dyn Backend, w: Tensor, u: Tensor) -> Tensor {
+        let (rows, cols, inner) = (self.rows, self.cols, self.inner);
+        let s = self.bufs().tmp.slice(0, cols);
+        let u_col = MatView::new(u, 1, 1);
+        if inner == cols {
+            matmul(
+                be,
+                s,
+                MatView::new(w, 1, cols),
+                u_col,
+                None,
+                cols,
+                1,
+                rows,
+                false,
+            );
+        } else if inner == 1 {
+            matmul(
+                be,
+                s,
+                MatView::new(w, rows, 1),
+                u_col,
+                None,
+                cols,
+                1,
+                rows,
+                false,
+            );
+        } else {
+            batched_matmul(
+                be,
+                s,
+                Batched::new(w, 1, inner, rows * inner),
+                Batched::new(u, 1, 1, 0),
+                BmmStore::default(),
+                self.outer(),
+                inner,
+                1,
+                rows,
+            );
+        }
+        s
     }
 
     /// `iterations` steps of v = normalize(Wᵀu), u = normalize(Wv) on the state [u, v].
@@ -126,20 +218,8 @@ impl SpectralNorm {
         iterations: usize,
     ) {
         let (u, v) = (state[0], state[1]);
-        let (_, wt) = self.matrix(w);
         for _ in 0..iterations {
-            let s = self.bufs().tmp.slice(0, self.cols);
-            matmul(
-                be,
-                s,
-                wt,
-                MatView::new(u, 1, 1),
-                None,
-                self.cols,
-                1,
-                self.rows,
-                false,
-            );
+            let s = self.w_transposed_times_u(be, w, u);
             sn_normalize(be, v, s, self.cols);
             let t = self.w_times_v(be, w, v);
             sn_normalize(be, u, t, self.rows);
@@ -177,16 +257,78 @@ impl SpectralNorm {
         let n = self.rows * self.cols;
         sn_dot(be, b.scalars.slice(1, 1), b.g_sn, b.w_sn, n);
         sn_grad(
-            be,
-            dw,
-            b.g_sn,
-            state[0],
-            state[1],
-            b.scalars,
-            self.rows,
-            self.cols,
-            self.transposed,
+            be, dw, b.g_sn, state[0], state[1], b.scalars, self.rows, self.cols, self.inner,
             accumulate,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{self, RngKey, stream};
+
+    /// A ConvTranspose2d's [in, out, k, k] weight: the power iteration converges to the top
+    /// singular pair of PyTorch's view over dimension 1, [out, in·k·k], with u [out] and
+    /// v [in·k·k] in that view's order — the layout `weight_u` and `weight_v` are checkpointed in.
+    #[test]
+    fn a_transposed_convolution_is_normalised_over_dimension_1_as_pytorch_views_it() {
+        let (inp, out, kk) = (6, 4, 9);
+        let (rows, cols) = (out, inp * kk);
+        let key = RngKey::new(3, stream::TEST, 0);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| rng::normal(key, i as u64))
+            .collect();
+        // weight.permute(1, 0, 2, 3).reshape(out, -1)
+        let view = nalgebra::DMatrix::<f64>::from_fn(rows, cols, |o, c| {
+            w[((c / kk) * out + o) * kk + c % kk] as f64
+        });
+        let svd = view.clone().svd(true, true);
+        let top = (0..rows)
+            .max_by(|&a, &b| svd.singular_values[a].total_cmp(&svd.singular_values[b]))
+            .unwrap();
+        let (u_svd, v_svd) = (
+            svd.u.as_ref().unwrap().column(top).clone_owned(),
+            svd.v_t.as_ref().unwrap().row(top).transpose(),
+        );
+
+        let mut be = crate::CpuBackend::new();
+        let mut sn = SpectralNorm::new(rows, cols, kk);
+        sn.alloc(&mut be, "conv-t").unwrap();
+        let wt = be.upload(&w, "W").unwrap();
+        let state: Vec<Tensor> = sn
+            .state()
+            .iter()
+            .map(|s| be.upload(&vec![s.init; s.shape[0]], s.name).unwrap())
+            .collect();
+        sn.power_iteration(&mut be, wt, &state, 300);
+        sn.forward(&mut be, wt, &state);
+        let sigma = be.read(sn.scalars()).unwrap()[0] as f64;
+        let (u, v) = (be.read(state[0]).unwrap(), be.read(state[1]).unwrap());
+        assert!(
+            (sigma - svd.singular_values[top]).abs() < 1e-4 * sigma,
+            "σ {sigma} vs {}",
+            svd.singular_values[top]
+        );
+        let cos = |a: &[f32], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| x as f64 * y)
+                .sum::<f64>()
+                .abs()
+        };
+        assert!(
+            cos(&u, u_svd.as_slice()) > 0.9999,
+            "u is not the top left vector"
+        );
+        assert!(
+            cos(&v, v_svd.as_slice()) > 0.9999,
+            "v is not in PyTorch's order"
+        );
+        // W/σ of the forward, elementwise in the stored layout.
+        let w_sn = be.read(sn.weight()).unwrap();
+        for (a, b) in w_sn.iter().zip(&w) {
+            assert!((*a as f64 - *b as f64 / sigma).abs() < 1e-6);
+        }
     }
 }

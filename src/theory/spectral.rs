@@ -66,18 +66,48 @@ fn largest_singular_value(rows: usize, cols: usize, row_major: &[f32]) -> f64 {
     m.singular_values().iter().fold(0.0f64, |a, &v| a.max(v))
 }
 
-/// σ of a random `rows`×`cols` matrix (stored transposed, as a Linear keeps its weight) by the
-/// spectral-norm kernels after the warm-up iterations, against the SVD.
-fn random_sigma(be: &mut dyn Backend, rows: usize, cols: usize, seed: u64) -> Result<SigmaRow> {
+/// How a random matrix of the check is stored.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// [cols, rows], as a Linear keeps its weight.
+    Transposed,
+    /// A ConvTranspose2d's [in, out, k, k] with rows = out, cols = in·k·k: the view over
+    /// dimension 1 PyTorch's `spectral_norm` takes.
+    ConvTranspose { kk: usize },
+}
+
+/// σ of a random `rows`×`cols` matrix stored as `layout` by the spectral-norm kernels after the
+/// warm-up iterations, against the SVD.
+fn random_sigma(
+    be: &mut dyn Backend,
+    rows: usize,
+    cols: usize,
+    layout: Layout,
+    seed: u64,
+) -> Result<SigmaRow> {
     let key = RngKey::new(seed, stream::TEST, 0);
     let w: Vec<f32> = (0..rows * cols)
         .map(|i| rng::normal(key, i as u64))
         .collect();
-    // Stored [cols, rows]: element (r, c) of the matrix is w[c·rows + r].
+    // Stored [cols / inner, rows, inner]: element (r, c) of the matrix is
+    // w[((c / inner)·rows + r)·inner + c % inner].
+    let (inner, what) = match layout {
+        Layout::Transposed => (1, format!("random {rows}×{cols}, N(0, 1) entries")),
+        Layout::ConvTranspose { kk } => (
+            kk,
+            format!(
+                "ConvTranspose2d [{}, {rows}, k, k] (k² = {kk}) viewed as {rows}×{cols}",
+                cols / kk
+            ),
+        ),
+    };
     let row_major: Vec<f32> = (0..rows * cols)
-        .map(|i| w[(i % cols) * rows + i / cols])
+        .map(|i| {
+            let (r, c) = (i / cols, i % cols);
+            w[((c / inner) * rows + r) * inner + c % inner]
+        })
         .collect();
-    let mut sn = SpectralNorm::new(rows, cols, true);
+    let mut sn = SpectralNorm::new(rows, cols, inner);
     sn.alloc(be, "random matrix")?;
     let wt = be.upload(&w, "W")?;
     let state: Vec<_> = sn
@@ -93,7 +123,7 @@ fn random_sigma(be: &mut dyn Backend, rows: usize, cols: usize, seed: u64) -> Re
     let warm = sigma(be, WARM_UP_ITERATIONS)?;
     let estimate = sigma(be, CONVERGED - WARM_UP_ITERATIONS)?;
     Ok(SigmaRow {
-        what: format!("random {rows}×{cols}, N(0, 1) entries"),
+        what,
         estimate,
         svd: largest_singular_value(rows, cols, &row_major),
         warm_up: Some(warm),
@@ -105,11 +135,14 @@ const DIM: usize = 16;
 
 pub fn spectral_norm_check(be: &mut dyn Backend, opts: &CriticOptions) -> Result<SpectralCheck> {
     let mut random = Vec::new();
-    for (i, (r, c)) in [(64, 33), (1, 40), (128, 128), (300, 7)]
-        .into_iter()
-        .enumerate()
-    {
-        random.push(random_sigma(be, r, c, opts.seed + i as u64)?);
+    let transposed = [(64, 33), (1, 40), (128, 128), (300, 7)].map(|rc| (rc, Layout::Transposed));
+    // DCGAN G's ConvTranspose2d(in 24 → out 12, k 4) and a ragged 3×3 one (in 5 → out 7).
+    let conv_t = [
+        ((12, 24 * 16), Layout::ConvTranspose { kk: 16 }),
+        ((7, 5 * 9), Layout::ConvTranspose { kk: 9 }),
+    ];
+    for (i, ((r, c), layout)) in transposed.into_iter().chain(conv_t).enumerate() {
+        random.push(random_sigma(be, r, c, layout, opts.seed + i as u64)?);
     }
     // A spectrally normalised critic trained with the hinge loss between N(+1, I) and N(−1, I)
     // in 16 dimensions, as SN-GAN's D is.
