@@ -10,6 +10,8 @@
 //   kind 5, hinge D:            mean_real max(0, 1 - l) + mean_fake max(0, 1 + l)
 //   kind 6, least-squares D:    ½ mean_real (l - 1)² + ½ mean_fake l²   (LSGAN, a = 0, b = 1)
 //   kind 7, least-squares G:    ½ mean_fake (l - 1)²                    (c = 1)
+// A discriminator kind adds drift·mean_real l² (ProGAN's ε_drift·E[D(x)²], which keeps a
+// critic's outputs from drifting far from 0) when `drift` is not 0.
 // The first n_real values are real samples, the next n_fake fakes. Writes dL/dl and, in one
 // workgroup with a fixed-order tree, reduces the batch to stats[stats_off ..+3] =
 // (L, mean D(x), mean D(G(z))) — D as a probability σ(l) for kinds 0-2, the raw score l
@@ -24,6 +26,7 @@ struct Params {
     grad_off: u32,
     stats_off: u32,
     accumulate: u32,
+    drift: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -95,7 +98,10 @@ fn gan_loss(@builtin(local_invocation_index) li: u32) {
         let l = logits[p.logits_off + i];
         let real = i < p.n_real;
         let scale = select(inv_fake, inv_real, real);
-        let t = term(p.kind, real, l);
+        var t = term(p.kind, real, l);
+        if real {
+            t += p.drift * vec2<f32>(l * l, 2.0 * l);
+        }
         loss += t.x * scale;
         grad[p.grad_off + i] = t.y * scale;
         let d = select(l, sigmoid(l), probabilities);

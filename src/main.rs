@@ -153,6 +153,11 @@ struct TrainArgs {
     #[arg(long, value_name = "c")]
     #[serde(skip_serializing_if = "Option::is_none")]
     clip: Option<f32>,
+    /// ProGAN's drift term: add ε·E[D(x)²] to D's loss, keeping a critic's outputs near 0
+    /// [default: 0; progan 0.001]
+    #[arg(long, value_name = "ε")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<f32>,
     /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -348,6 +353,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "gp",
     "r1",
     "clip",
+    "drift",
     "sn",
     "updates",
     "g-loss",

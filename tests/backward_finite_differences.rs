@@ -7,7 +7,7 @@ mod common;
 
 use common::{cpu, data};
 use duel::backend::{Activation, Backend, GanLossKind};
-use duel::kernels::gan_loss::gan_loss;
+use duel::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
 use duel::model::{Layer, NetSpec, Network, Shape};
 
 /// Row r's class: (5r + 2) mod k, uploaded as u32.
@@ -484,6 +484,60 @@ fn gan_loss_gradients() {
             1e-5,
             1e-5,
         );
+    }
+}
+
+#[test]
+fn drift_term_gradient() {
+    // ProGAN's ε·E[D(x)²] on the real outputs, added to each discriminator loss.
+    let (m, h, eps) = (5, 1e-2, 0.25f32);
+    let mut be = cpu();
+    let l = data(13, 2 * m, -4.0, 4.0);
+    let lt = be.upload(&l, "logits").unwrap();
+    let grad = be.alloc(l.len(), "grad").unwrap();
+    let stats = be.alloc(3, "stats").unwrap();
+    for kind in [
+        GanLossKind::CriticWasserstein,
+        GanLossKind::Discriminator,
+        GanLossKind::DiscriminatorLeastSquares,
+    ] {
+        let run = |be: &mut dyn Backend, v: &[f32], drift: f32| {
+            be.write(lt, v);
+            gan_loss_with_drift(be, kind, grad, lt, m, m, stats, false, drift);
+            (be.read(grad).unwrap(), be.read(stats).unwrap())
+        };
+        let (g, s) = run(&mut be, &l, eps);
+        let (g0, s0) = run(&mut be, &l, 0.0);
+        let drift: f64 = l[..m].iter().map(|&v| (v * v) as f64).sum::<f64>() / m as f64;
+        check(
+            &format!("{kind:?} loss with drift"),
+            s[0] as f64,
+            s0[0] as f64 + eps as f64 * drift,
+            1e-5,
+            1e-5,
+        );
+        for i in 0..l.len() {
+            let num = central(&mut |v| run(&mut be, v, eps).1[0] as f64, &l, i, h);
+            check(
+                &format!("{kind:?} drift dL/dl[{i}]"),
+                g[i] as f64,
+                num,
+                2e-4,
+                1e-2,
+            );
+            if i < m {
+                let term = (g[i] - g0[i]) as f64;
+                check(
+                    "drift's own term",
+                    term,
+                    2.0 * eps as f64 * l[i] as f64 / m as f64,
+                    1e-6,
+                    1e-4,
+                );
+            } else {
+                assert_eq!(g[i], g0[i], "the drift term touched a fake output");
+            }
+        }
     }
 }
 

@@ -49,6 +49,7 @@ fn config() -> GanConfig {
         objective: Objective {
             loss: Loss::Wasserstein,
             gp: 10.0,
+            drift: 0.001,
             ..Default::default()
         },
     }

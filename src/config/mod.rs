@@ -278,6 +278,9 @@ pub struct TrainConfig {
     /// Weight clipping of D to [−clip, clip] after every update; 0 = none.
     #[serde(default)]
     pub clip: f32,
+    /// ProGAN's drift term ε·E[D(x)²] in D's loss; 0 = none. Only written when set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift: f32,
     /// Spectral normalization of the weights of D, or of G and D.
     #[serde(default)]
     pub sn: SnName,
@@ -566,6 +569,7 @@ impl TrainConfig {
                 gp: self.gp,
                 r1: self.r1,
                 clip: self.clip,
+                drift: self.drift,
             },
         })
     }

@@ -42,6 +42,7 @@ impl TrainConfig {
             gp: 0.0,
             r1: 0.0,
             clip: 0.0,
+            drift: 0.0,
             sn: SnName::None,
             seed: 1,
             log_every: 100,
@@ -106,13 +107,15 @@ impl TrainConfig {
                 init_d: WeightInit::Normal(0.02),
                 ..base
             },
-            // Karras et al.: WGAN-GP (λ 10, one critic step per G step), Adam 1e-3 with
+            // Karras et al.: WGAN-GP (λ 10, one critic step per G step) with the drift term
+            // 0.001·E[D(x)²], Adam 1e-3 with
             // β = (0, 0.99), equalized learning rate, G's moving average; RGB at 64×64.
             Preset::Progan => TrainConfig {
                 channels: 3,
                 image_size: 64,
                 loss: LossName::Wasserstein,
                 gp: 10.0,
+                drift: 0.001,
                 k: 1,
                 lr_g: 1e-3,
                 lr_d: 1e-3,

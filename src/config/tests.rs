@@ -171,6 +171,35 @@ fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
 }
 
 #[test]
+fn progan_adds_the_drift_term_and_others_do_not() {
+    let resolve = |preset: &str| {
+        let mut cli = toml::Table::new();
+        cli.insert("preset".into(), toml::Value::String(preset.into()));
+        cli.insert("dataset".into(), toml::Value::String("some/folder".into()));
+        TrainConfig::resolve(None, cli).unwrap()
+    };
+    let progan = resolve("progan");
+    assert_eq!((progan.gp, progan.drift), (10.0, 0.001), "Karras et al.'s");
+    assert_eq!(
+        progan
+            .gan(64 * 64 * 3, Some((3, 64, 64)))
+            .unwrap()
+            .objective
+            .drift,
+        0.001
+    );
+    assert_eq!(resolve("wgan-gp").drift, 0.0);
+    assert!(
+        !resolve("wgan-gp").to_toml().contains("drift"),
+        "only written when set"
+    );
+    let mut cli = toml::Table::new();
+    cli.insert("drift".into(), toml::Value::Float(-1.0));
+    let err = TrainConfig::resolve(None, cli).unwrap_err().to_string();
+    assert!(err.contains("--drift must be 0 (off) or positive"), "{err}");
+}
+
+#[test]
 fn model_picks_the_network_of_an_objective_preset() {
     let resolve = |pairs: &[(&str, toml::Value)]| {
         let cli: toml::Table = pairs

@@ -17,7 +17,7 @@ pub use state::{GanState, NetState};
 
 use crate::backend::{Backend, DeviceRows, Tensor};
 use crate::kernels::ema::ema_update;
-use crate::kernels::gan_loss::gan_loss;
+use crate::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
 use crate::kernels::gather::{gather_labels, gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
 use crate::kernels::rng::rng_index;
@@ -431,7 +431,7 @@ impl Gan {
         let logits = self.d.forward(be, self.x_d, 2 * packs, true, None);
         let dl = self.dlogits.slice(0, 2 * packs);
         let stats = self.stats.slice(0, 3);
-        gan_loss(
+        gan_loss_with_drift(
             be,
             self.cfg.objective.d_kind(),
             dl,
@@ -440,6 +440,7 @@ impl Gan {
             packs,
             stats,
             true,
+            self.cfg.objective.drift,
         );
         self.d.backward(be, dl, false, true);
         self.add_penalty_gradient(be, real, fake, packs);

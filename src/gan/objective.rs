@@ -35,6 +35,9 @@ pub struct Objective {
     pub r1: f32,
     /// Weight clipping: D's parameters clamped to [−c, c] after every update (0: off).
     pub clip: f32,
+    /// ProGAN's drift term ε·E[D(x)²] added to D's loss (Karras et al. use ε = 0.001 with
+    /// WGAN-GP), which keeps a critic's outputs from drifting far from 0 (0: off).
+    pub drift: f32,
 }
 
 /// One logged quantity: its metrics.csv column, its label on the progress line and plot.
@@ -79,6 +82,7 @@ impl Objective {
             ("--gp", self.gp, "10"),
             ("--r1", self.r1, "10"),
             ("--clip", self.clip, "0.01"),
+            ("--drift", self.drift, "0.001"),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
                 bail!("{name} must be 0 (off) or positive, such as {example}; not {v}");

@@ -11,7 +11,7 @@
 
 use super::Gan;
 use crate::backend::Backend;
-use crate::kernels::gan_loss::gan_loss;
+use crate::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
 
 impl Gan {
     /// One simultaneous update of D and G (see the module documentation).
@@ -28,7 +28,7 @@ impl Gan {
         // D: its loss over [real; fake] and its parameter gradients.
         let dl_d = self.dlogits.slice(0, 2 * packs);
         let kind = self.cfg.objective.d_kind();
-        gan_loss(
+        gan_loss_with_drift(
             be,
             kind,
             dl_d,
@@ -37,6 +37,7 @@ impl Gan {
             packs,
             self.stats.slice(0, 3),
             true,
+            self.cfg.objective.drift,
         );
         self.d.backward(be, dl_d, false, true);
 

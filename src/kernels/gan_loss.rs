@@ -116,6 +116,8 @@ crate::params! {
         pub grad_off: u32,
         pub stats_off: u32,
         pub accumulate: u32,
+        /// ε of the drift term ε·E[D(x)²] a discriminator kind adds (0: none).
+        pub drift: f32,
     }
 }
 
@@ -150,30 +152,42 @@ pub static GAN_LOSS: KernelDef = KernelDef {
                     continue;
                 }
                 let seed = 11 * i as u64 + kind.code() as u64;
-                out.push(case(r, f, kind, (i % 2) as u32, seed));
+                out.push(case(r, f, kind, (i % 2) as u32, 0.0, seed));
+                // ProGAN's drift term on a discriminator's real outputs.
+                if kind.is_discriminator() && i % 2 == 1 {
+                    out.push(case(r, f, kind, 0, 1e-3, seed + 100));
+                }
             }
         }
         out
     },
-    bench: || vec![case(64, 64, GanLossKind::Discriminator, 1, 1)],
+    bench: || vec![case(64, 64, GanLossKind::Discriminator, 1, 0.0, 1)],
     work: |p| {
         let p: GanLossParams = cast(p);
         Work::elementwise(p.n_real + p.n_fake, 2)
     },
 };
 
-fn case(n_real: usize, n_fake: usize, kind: GanLossKind, accumulate: u32, seed: u64) -> Case {
+fn case(
+    n_real: usize,
+    n_fake: usize,
+    kind: GanLossKind,
+    accumulate: u32,
+    drift: f32,
+    seed: u64,
+) -> Case {
     let p = GanLossParams {
         n_real: u(n_real),
         n_fake: u(n_fake),
         kind: kind.code(),
         accumulate,
+        drift,
         ..Default::default()
     };
     let n = n_real + n_fake;
     // Outputs on both sides of every kink (hinge at ±1) and far into the sigmoid's tails.
     Case::new(
-        format!("real={n_real} fake={n_fake} {kind:?} acc={accumulate}"),
+        format!("real={n_real} fake={n_fake} {kind:?} acc={accumulate} drift={drift}"),
         p,
     )
     .f32(uniform(seed, n, -30.0, 30.0))
@@ -195,11 +209,30 @@ pub fn gan_loss(
     stats: Tensor,
     accumulate: bool,
 ) {
+    gan_loss_with_drift(
+        be, kind, grad, logits, n_real, n_fake, stats, accumulate, 0.0,
+    );
+}
+
+/// `gan_loss` plus the drift term ε·E[D(x)²] on a discriminator's real outputs.
+#[allow(clippy::too_many_arguments)]
+pub fn gan_loss_with_drift(
+    be: &mut dyn Backend,
+    kind: GanLossKind,
+    grad: Tensor,
+    logits: Tensor,
+    n_real: usize,
+    n_fake: usize,
+    stats: Tensor,
+    accumulate: bool,
+    drift: f32,
+) {
     let p = GanLossParams {
         n_real: u(n_real),
         n_fake: u(n_fake),
         kind: kind.code(),
         accumulate: accumulate as u32,
+        drift: if kind.is_discriminator() { drift } else { 0.0 },
         ..Default::default()
     };
     launch(be, &GAN_LOSS, p, &[logits, grad, stats]);
@@ -216,7 +249,11 @@ pub fn gan_loss_ref(p: &GanLossParams, grad: &mut [f32], logits: &[f32], stats: 
     for i in 0..n_real + n_fake {
         let (l, real) = (logits[i], i < n_real);
         let scale = if real { inv_real } else { inv_fake };
-        let (term, g) = kind.term(real, l);
+        let (mut term, mut g) = kind.term(real, l);
+        if real {
+            term += p.drift * l * l;
+            g += p.drift * 2.0 * l;
+        }
         loss += term * scale;
         grad[i] = g * scale;
         let d = if kind.reads_probabilities() {
