@@ -199,8 +199,12 @@ pub struct Network {
     /// Persistent non-trainable state (at least one word).
     pub state: Tensor,
     pub n_state: usize,
-    /// Optimizer steps taken (Adam's t).
+    /// Optimizer steps taken.
     pub steps: u64,
+    /// `steps` when the optimizer's state was last reset (progressive growing resets it at each
+    /// phase, as ProGAN does): Adam's t is `steps − opt_origin`. Derived from the iteration, not
+    /// checkpointed.
+    pub opt_origin: u64,
     /// This network's dropout stream.
     pub rng: NetRng,
     /// Every parameter is clamped to [−c, c] after each update (WGAN's weight clipping).
@@ -299,6 +303,7 @@ impl Network {
             state,
             n_state,
             steps: 0,
+            opt_origin: 0,
             rng: NetRng { seed, counter: 0 },
             clip: None,
             labels: None,
@@ -506,6 +511,18 @@ impl Network {
 
     /// One optimizer step on the gradients of the last backward, then the weight clipping of
     /// `clip` and the modules' updates of state that follows the weights (spectral norm).
+    /// Clears the optimizer's state (Adam's moments, SGD's velocity) and restarts Adam's bias
+    /// correction from the next update.
+    /// On the device, so an iteration that does it still uploads nothing.
+    pub fn reset_optimizer(&mut self, be: &mut dyn Backend) {
+        let n = pad4(self.n_params);
+        for state in [self.opt_m, self.opt_v] {
+            // Weights 0 and 0: the kernel reads neither term and writes zeros.
+            crate::kernels::fade::axpby(be, state, self.params, n, 0.0, 0.0);
+        }
+        self.opt_origin = self.steps;
+    }
+
     pub fn update(&mut self, be: &mut dyn Backend, opt: &Optimizer) {
         self.steps += 1;
         let n = pad4(self.n_params);
@@ -524,7 +541,7 @@ impl Network {
                     beta1,
                     beta2,
                     eps,
-                    t: self.steps,
+                    t: self.steps - self.opt_origin,
                 };
                 adam(
                     be,

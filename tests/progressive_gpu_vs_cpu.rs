@@ -129,3 +129,55 @@ fn a_fading_iteration_is_one_submit_and_reads_nothing() {
         "an iteration uploads nothing"
     );
 }
+
+#[test]
+fn each_phase_restarts_the_optimizers_on_the_device() {
+    // ProGAN resets Adam at every phase: at the first iteration of a phase, Adam's first moment
+    // after the update is (1 − β1)·g exactly (no memory of the old phase) and its bias correction
+    // restarts at t = 1; mid-phase the moment keeps its history. The iteration that resets
+    // still uploads nothing.
+    restarts_at_each_phase(&mut gpu());
+    restarts_at_each_phase(&mut cpu());
+}
+
+fn restarts_at_each_phase(be: &mut dyn Backend) {
+    let mut cfg = config();
+    let beta1 = 0.5;
+    cfg.opt_d = Optimizer::adam(1e-3, beta1, 0.99);
+    cfg.opt_g = cfg.opt_d;
+    let d = data(be, &cfg);
+    let mut gan = Gan::new(be, &cfg, d, None).unwrap();
+    let first_moment_is_fresh = |be: &mut dyn Backend, net: &duel::model::Network| {
+        let (m, g) = (be.read(net.opt_m).unwrap(), be.read(net.grads).unwrap());
+        let n = net.n_params;
+        let fresh = m[..n]
+            .iter()
+            .zip(&g[..n])
+            .all(|(m, g)| (m - (1.0 - beta1) * g).abs() <= 1e-6 * (1.0 + g.abs()));
+        let moving = g[..n].iter().filter(|g| g.abs() > 1e-6).count() > n / 4;
+        assert!(moving, "too few gradients to tell");
+        fresh
+    };
+    // Iterations 0, 1 at 4×4; 2 starts the 8×8 fade-in; 3 fades on.
+    for it in 0..4 {
+        let before = be.counters();
+        gan.train_iteration(be);
+        let after = be.counters();
+        assert_eq!(
+            after.bytes_written, before.bytes_written,
+            "iteration {it} uploaded"
+        );
+        let fresh = it == 0 || it == 2;
+        assert_eq!(
+            first_moment_is_fresh(be, &gan.d),
+            fresh,
+            "D at iteration {it}"
+        );
+        assert_eq!(
+            first_moment_is_fresh(be, &gan.g),
+            fresh,
+            "G at iteration {it}"
+        );
+    }
+    assert_eq!((gan.d.steps, gan.d.opt_origin), (4, 2));
+}

@@ -296,11 +296,32 @@ impl Gan {
         self.growth().map(|(l, _)| ProSpec::res(l))
     }
 
-    /// Sets both networks to this iteration's level and α.
+    /// Sets both networks to this iteration's level and α, and their optimizers' origin to the
+    /// start of this phase (see `reset_optimizers_at_phase_start`).
     pub(crate) fn apply_growth(&mut self) {
         if let Some((level, alpha)) = self.growth() {
             self.g.set_growth(level, alpha);
             self.d.set_growth(level, alpha);
+        }
+        if let Some(p) = self.growing {
+            let start = p.phase_start(self.iteration, self.cfg.batch as u64);
+            // One G-update and k D-updates per iteration (one each when simultaneous).
+            self.g.opt_origin = start;
+            self.d.opt_origin = start * self.cfg.k as u64;
+        }
+    }
+
+    /// Progressive growing restarts both optimizers at the first iteration of each phase, as
+    /// ProGAN's code does (`reset_opt_for_new_lod`): moments gathered for the old networks do
+    /// not carry into a fade-in or a stabilisation. The origin is a function of the iteration,
+    /// so a resumed run restarts them where an unbroken one does.
+    fn reset_optimizers_at_phase_start(&mut self, be: &mut dyn Backend) {
+        let Some(p) = self.growing else { return };
+        if self.iteration > 0
+            && p.phase_start(self.iteration, self.cfg.batch as u64) == self.iteration
+        {
+            self.g.reset_optimizer(be);
+            self.d.reset_optimizer(be);
         }
     }
 
@@ -516,6 +537,7 @@ impl Gan {
     /// one simultaneous update of both (`Updates::Simultaneous`).
     pub fn train_iteration(&mut self, be: &mut dyn Backend) {
         self.apply_growth();
+        self.reset_optimizers_at_phase_start(be);
         if self.cfg.updates == Updates::Simultaneous {
             self.simultaneous_step(be);
         } else {

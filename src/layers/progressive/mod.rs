@@ -84,6 +84,18 @@ impl ProSpec {
         (self.width >> l.saturating_sub(2)).max(1)
     }
 
+    /// The phase `images` training images are in: 0 at 4×4, then a fade-in and a stabilisation
+    /// phase per doubling; the last level's stabilisation lasts.
+    pub fn phase(&self, images: u64) -> u64 {
+        (images / self.phase_images).min(2 * self.top() as u64)
+    }
+
+    /// The first iteration of batch `batch` in the phase of iteration `iteration` (the
+    /// smallest i with i·batch in that phase).
+    pub fn phase_start(&self, iteration: u64, batch: u64) -> u64 {
+        (self.phase(iteration * batch) * self.phase_images).div_ceil(batch)
+    }
+
     /// (level, α) after `images` training images: 4×4 for one phase, then for each doubling a
     /// fade-in with α rising linearly from 0 to 1 and a stabilisation phase (α = 1), each of
     /// `phase_images`; the last level stays.
