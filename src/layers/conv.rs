@@ -150,21 +150,26 @@ impl ConvCore {
         }
     }
 
-    /// Writes (or with `accumulate` adds) the weight gradient that `product(be, out, acc)`
-    /// computes, through σ when normalised: the product then fills ∂L/∂(W/σ) and spectral
-    /// norm's backward turns it into ∂L/∂W.
+    /// Writes (or with `accumulate` adds) the weight gradient of the convolution `g` with input
+    /// `x` and output gradient `dy` (`conv2d_backward_weights`; a transposed convolution passes
+    /// its δ as x and its input as dy), through σ when normalised: the product then fills
+    /// ∂L/∂(W/σ) and spectral norm's backward turns it into ∂L/∂W.
+    #[allow(clippy::too_many_arguments)]
     pub fn weight_grad(
         &self,
         be: &mut dyn Backend,
+        g: &ConvGeom,
         dw: Tensor,
+        x: Tensor,
+        dy: Tensor,
         state: &[Tensor],
         accumulate: bool,
-        product: impl FnOnce(&mut dyn Backend, Tensor, bool),
     ) {
         match &self.sn {
-            None => product(be, dw, accumulate),
+            None => conv2d_backward_weights(be, g, dw, x, dy, accumulate, self.partials),
             Some(sn) => {
-                product(be, sn.grad_scratch(), false);
+                let scratch = sn.grad_scratch();
+                conv2d_backward_weights(be, g, scratch, x, dy, false, self.partials);
                 sn.backward(be, dw, state, accumulate);
             }
         }
@@ -292,26 +297,6 @@ impl Conv2d {
     pub(super) fn weight(&self, params: &[Tensor]) -> Tensor {
         self.core.weight(params)
     }
-
-    /// Writes (or with `accumulate` adds) the weight gradient of `delta` and `x`, through σ
-    /// when normalised.
-    #[allow(clippy::too_many_arguments)]
-    fn weight_grad(
-        &self,
-        be: &mut dyn Backend,
-        g: &ConvGeom,
-        dw: Tensor,
-        x: Tensor,
-        delta: Tensor,
-        state: &[Tensor],
-        accumulate: bool,
-    ) {
-        let partials = self.core.partials;
-        self.core
-            .weight_grad(be, dw, state, accumulate, |be, out, acc| {
-                conv2d_backward_weights(be, g, out, x, delta, acc, partials)
-            });
-    }
 }
 
 impl Module for Conv2d {
@@ -370,7 +355,8 @@ impl Module for Conv2d {
         let g = self.core.rows(b.rows);
         let delta = self.core.delta(be, b, b.rows * g.out_len());
         if let Some(grads) = b.grads {
-            self.weight_grad(be, &g, grads[0], b.x, delta, b.state, false);
+            self.core
+                .weight_grad(be, &g, grads[0], b.x, delta, b.state, false);
             bias_backward_nchw(be, grads[1], delta, g.n, g.co, g.ohw(), false);
         }
         if let Some(dx) = b.dx {
@@ -392,7 +378,8 @@ impl Module for Conv2d {
             y: t.y,
         };
         conv2d_forward(be, &g, t.v_out, t.v_in, self.weight(t.params), store);
-        self.weight_grad(be, &g, t.grads[0], t.v_in, delta, t.state, true);
+        self.core
+            .weight_grad(be, &g, t.grads[0], t.v_in, delta, t.state, true);
         Ok(())
     }
 

@@ -18,8 +18,7 @@ use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::conv::{
-    ConvGeom, Store, bias_backward_nchw, conv2d_backward_input, conv2d_backward_weights,
-    conv2d_forward,
+    ConvGeom, Store, bias_backward_nchw, conv2d_backward_input, conv2d_forward,
 };
 use anyhow::{Result, bail};
 
@@ -78,26 +77,6 @@ impl ConvTranspose2d {
         let kk = g.kh * g.kw;
         self.core.sn = Some(SpectralNorm::new(g.ci, g.co * kk, kk));
         self
-    }
-
-    /// Writes (or with `accumulate` adds) the weight gradient of input `x` and output-side
-    /// `delta`, through σ when normalised.
-    #[allow(clippy::too_many_arguments)]
-    fn weight_grad(
-        &self,
-        be: &mut dyn Backend,
-        g: &ConvGeom,
-        dw: Tensor,
-        x: Tensor,
-        delta: Tensor,
-        state: &[Tensor],
-        accumulate: bool,
-    ) {
-        let partials = self.core.partials;
-        self.core
-            .weight_grad(be, dw, state, accumulate, |be, out, acc| {
-                conv2d_backward_weights(be, g, out, delta, x, acc, partials)
-            });
     }
 }
 
@@ -159,7 +138,8 @@ impl Module for ConvTranspose2d {
         let g = self.core.rows(b.rows);
         let delta = self.core.delta(be, b, b.rows * g.in_len());
         if let Some(grads) = b.grads {
-            self.weight_grad(be, &g, grads[0], b.x, delta, b.state, false);
+            self.core
+                .weight_grad(be, &g, grads[0], delta, b.x, b.state, false);
             bias_backward_nchw(be, grads[1], delta, g.n, g.ci, g.h * g.w, false);
         }
         if let Some(dx) = b.dx {
@@ -180,7 +160,8 @@ impl Module for ConvTranspose2d {
             y: t.y,
         };
         conv2d_backward_input(be, &g, t.v_out, t.v_in, self.core.weight(t.params), store);
-        self.weight_grad(be, &g, t.grads[0], t.v_in, delta, t.state, true);
+        self.core
+            .weight_grad(be, &g, t.grads[0], delta, t.v_in, t.state, true);
         Ok(())
     }
 
