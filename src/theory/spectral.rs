@@ -93,13 +93,13 @@ fn random_sigma(
     // w[((c / inner)·rows + r)·inner + c % inner].
     let (inner, what) = match layout {
         Layout::Transposed => (1, format!("random {rows}×{cols}, N(0, 1) entries")),
-        Layout::ConvTranspose { kk } => (
-            kk,
-            format!(
-                "ConvTranspose2d [{}, {rows}, k, k] (k² = {kk}) viewed as {rows}×{cols}",
-                cols / kk
-            ),
-        ),
+        Layout::ConvTranspose { kk } => {
+            let k = (kk as f64).sqrt().round() as usize;
+            (
+                kk,
+                format!("ConvT [{}, {rows}, {k}, {k}] as {rows}×{cols}", cols / kk),
+            )
+        }
     };
     let row_major: Vec<f32> = (0..rows * cols)
         .map(|i| {
