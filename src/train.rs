@@ -478,6 +478,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     } else {
         (None, None)
     };
+    // The networks for the data's shape before anything is written: a model that does not fit
+    // the data (a side it cannot make) is refused without leaving a run directory behind.
+    let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
     if let Some(ck) = &resumed {
         if ck.dim != data.dim() || ck.image_shape != data.image_shape() {
             bail!(
@@ -494,7 +497,6 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     data.write_real_grid(&opts.out.join("samples/real.png"), cfg.data_range())?;
 
     let be: &mut dyn Backend = be_box.as_mut();
-    let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;

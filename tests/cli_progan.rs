@@ -112,7 +112,8 @@ fn sizes_progan_cannot_grow_to_are_refused() {
         "6",
     ]);
     assert!(err.contains("multiple of 4"), "{err}");
-    // The embedded digits are 28×28.
+    // The embedded digits are 28×28; refused before a run directory is made.
+    let out = tmp("progan-28").join("run");
     let err = fails(&[
         "train",
         "--preset",
@@ -121,7 +122,10 @@ fn sizes_progan_cannot_grow_to_are_refused() {
         "32",
         "--channels",
         "1",
+        "--out",
+        s(&out),
     ]);
     assert!(err.contains("28×28"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!out.exists(), "a refused run left {}", out.display());
 }
