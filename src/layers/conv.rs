@@ -7,7 +7,7 @@
 //!           dx = convᵀ(δ, W) (⊙ f'(x) of the activation below, fused)
 //! Tangent:  v_out = conv(v_in, W) ⊙ act'(y),  dW += Σ δ ⊗ v_in
 
-use super::spectral_norm::{SpectralNorm, WARM_UP_ITERATIONS};
+use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::activation::activation_backward;
@@ -189,8 +189,7 @@ impl ConvCore {
         first: bool,
     ) {
         if let Some(sn) = &self.sn {
-            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
-            sn.power_iteration(be, params[0], state, iterations);
+            sn.params_changed(be, params[0], state, first);
         }
     }
 

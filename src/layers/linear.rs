@@ -11,7 +11,7 @@
 //! gradient goes through `SpectralNorm::backward`; the trainable tensor is then named
 //! `weight_orig` and the state holds `weight_u`, `weight_v`, as PyTorch's `spectral_norm`.
 
-use super::spectral_norm::{SpectralNorm, WARM_UP_ITERATIONS};
+use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::activation::activation_backward;
@@ -157,8 +157,7 @@ impl Module for Linear {
         first: bool,
     ) {
         if let Some(sn) = &self.sn {
-            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
-            sn.power_iteration(be, params[0], state, iterations);
+            sn.params_changed(be, params[0], state, first);
         }
     }
 

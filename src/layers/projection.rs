@@ -9,7 +9,7 @@
 //! Tangent:  v_out = v_in·w + ⟨E[k_r], v_in⟩;  dw += v_inᵀ·dy,  dE[k] += Σ dy·v_in
 
 use super::linear::Linear;
-use super::spectral_norm::{SpectralNorm, WARM_UP_ITERATIONS};
+use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::projection::{
@@ -153,8 +153,7 @@ impl Module for Projection {
         let (lin, emb) = self.split_state(state);
         self.linear.params_changed(be, &params[..2], lin, first);
         if let Some(sn) = &self.sn {
-            let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
-            sn.power_iteration(be, params[2], emb, iterations);
+            sn.params_changed(be, params[2], emb, first);
         }
     }
 

@@ -209,6 +209,13 @@ impl SpectralNorm {
         s
     }
 
+    /// After an update of W: one power iteration, or `WARM_UP_ITERATIONS` when the weights are
+    /// first set.
+    pub fn params_changed(&self, be: &mut dyn Backend, w: Tensor, state: &[Tensor], first: bool) {
+        let iterations = if first { WARM_UP_ITERATIONS } else { 1 };
+        self.power_iteration(be, w, state, iterations);
+    }
+
     /// `iterations` steps of v = normalize(Wᵀu), u = normalize(Wv) on the state [u, v].
     pub fn power_iteration(
         &self,
