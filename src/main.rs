@@ -158,6 +158,12 @@ struct TrainArgs {
     #[arg(long, value_name = "ε")]
     #[serde(skip_serializing_if = "Option::is_none")]
     drift: Option<f32>,
+    /// DiffAugment (Zhao et al. 2020) of everything D sees while training, real and generated
+    /// alike: none, or a list of color, translation, cutout. Keeps D from memorising a small
+    /// image set [default: none]
+    #[arg(long, value_name = "LIST")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    augment: Option<duel::layers::augment::Policy>,
     /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,6 +360,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "r1",
     "clip",
     "drift",
+    "augment",
     "sn",
     "updates",
     "g-loss",

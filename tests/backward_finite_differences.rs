@@ -566,9 +566,10 @@ fn spectrally_normalised_linear_layers() {
 // ---- the gradient penalty's second-order pass ---------------------------------------------------
 
 /// A critic with every module the tangent pass supports: LeakyReLU and ReLU fused into linear
-/// layers, dropout, an unfused activation, and (when `sn`) spectral norm on every weight.
+/// layers, dropout, an unfused activation, (when `sn`) spectral norm on every weight, and (when
+/// `input` is 32) every DiffAugment transformation of 2×4×4 images in front.
 fn critic(input: usize, sn: bool) -> NetSpec {
-    let layers = vec![
+    let mut layers = vec![
         Layer::Linear(11),
         Layer::Act(Activation::LeakyRelu(0.2)),
         Layer::Dropout(0.7),
@@ -579,13 +580,19 @@ fn critic(input: usize, sn: bool) -> NetSpec {
         Layer::Act(Activation::LeakyRelu(0.1)),
         Layer::Linear(1),
     ];
-    let layers = if sn {
-        duel::config::with_spectral_norm(&layers)
-    } else {
-        layers
-    };
+    if sn {
+        layers = duel::config::with_spectral_norm(&layers);
+    }
+    if input == AUGMENTED {
+        let image = Shape::image(2, 4, 4);
+        let policy = duel::layers::augment::Policy::ALL;
+        layers.insert(0, Layer::Augment { image, policy });
+    }
     NetSpec::flat(input, layers)
 }
+
+/// The critic's input size that puts DiffAugment in front of it.
+const AUGMENTED: usize = 32;
 
 /// D's input gradient per row, g = ∇ₓD(x), with D's parameters `p` (same dropout masks each
 /// time), and the parameter gradient of Σ_rows D(x).
@@ -613,14 +620,22 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
     // a central difference of two ordinary parameter-gradient passes, exact for piecewise-linear
     // D when no kink is crossed.
     // With a projection head too (its class term is linear in the features, like a Linear).
-    for (sn, projection) in [(false, false), (true, false), (false, true), (true, true)] {
-        let (rows, input) = (5, 6);
+    for (sn, projection, input) in [
+        (false, false, 6),
+        (true, false, 6),
+        (false, true, 6),
+        (true, true, 6),
+        (false, false, AUGMENTED),
+    ] {
+        let rows = 5;
         let mut spec = critic(input, sn);
         if projection {
             *spec.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
         }
         let params = spec.init_params(7, 0);
-        let x = data(21, rows * input, -1.0, 1.0);
+        // (Seeds at which no unit's pre-activation crosses its kink within ±εv.)
+        let x_seed = if input == AUGMENTED { 41 } else { 21 };
+        let x = data(x_seed, rows * input, -1.0, 1.0);
         let v = data(22, rows * input, -1.0, 1.0);
         let mut be = cpu();
         let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
@@ -630,7 +645,7 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
         let xt = be.upload(&x, "x").unwrap();
         let vt = be.upload(&v, "v").unwrap();
         let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
-        let widest = 11 * rows;
+        let widest = input.max(11) * rows;
         let scratch = [
             be.alloc(widest, "a").unwrap(),
             be.alloc(widest, "b").unwrap(),
@@ -655,7 +670,7 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
         let mut nonzero = 0;
         for i in 0..params.len() {
             check(
-                &format!("sn={sn} projection={projection}: ∇θ(g·v)[{i}]"),
+                &format!("sn={sn} projection={projection} input={input}: ∇θ(g·v)[{i}]"),
                 tangent[i] as f64,
                 num[i],
                 // (The f32 differences' noise, ~4e-4 of the scale at most here, decides small
@@ -665,9 +680,12 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
             );
             nonzero += (tangent[i].abs() as f64 > 1e-2 * scale) as usize;
         }
+        // (Augmented, a quarter of each image is cut out and its inputs' weights get no term.)
         assert!(
-            nonzero > params.len() / 2,
-            "sn={sn}: the tangent pass left most weight gradients at 0"
+            nonzero > params.len() / 3,
+            "sn={sn} input={input}: the tangent pass left {} of {} weight gradients at 0",
+            params.len() - nonzero,
+            params.len()
         );
     }
 }
@@ -678,12 +696,14 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
     // of a row's values: its gradient from the tangent pass against central differences of P
     // itself, computed from the input gradients of perturbed critics.
     use duel::kernels::penalty::{PenaltyKind, penalty_reduce, penalty_seed};
-    for (kind, weight, sn) in [
-        (PenaltyKind::GradientPenalty, 10.0, false),
-        (PenaltyKind::GradientPenalty, 10.0, true),
-        (PenaltyKind::R1, 5.0, false),
+    for (kind, weight, sn, input) in [
+        (PenaltyKind::GradientPenalty, 10.0, false, 6),
+        (PenaltyKind::GradientPenalty, 10.0, true, 6),
+        (PenaltyKind::R1, 5.0, false, 6),
+        (PenaltyKind::R1, 5.0, false, AUGMENTED),
+        (PenaltyKind::GradientPenalty, 10.0, true, AUGMENTED),
     ] {
-        let (rows, input) = (4, 6);
+        let rows = 4;
         let spec = critic(input, sn);
         let params = spec.init_params(9, 0);
         let x = data(31, rows * input, -1.0, 1.0);
@@ -695,8 +715,8 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
         let per_row = be.alloc(2 * rows, "per row").unwrap();
         let stats = be.alloc(2, "stats").unwrap();
         let scratch = [
-            be.alloc(11 * rows, "a").unwrap(),
-            be.alloc(11 * rows, "b").unwrap(),
+            be.alloc(input.max(11) * rows, "a").unwrap(),
+            be.alloc(input.max(11) * rows, "b").unwrap(),
         ];
         // P in f64 from the input gradients.
         let penalty = |g: &[f32]| {
@@ -745,7 +765,7 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
         let mut moved = 0;
         for i in 0..params.len() {
             check(
-                &format!("{kind:?} sn={sn}: ∂P/∂θ[{i}]"),
+                &format!("{kind:?} sn={sn} input={input}: ∂P/∂θ[{i}]"),
                 analytic[i] as f64,
                 num[i],
                 1e-3 * scale,
@@ -999,4 +1019,27 @@ fn self_attention() {
         1e-3,
         3e-3,
     );
+}
+
+#[test]
+fn diffaugment_of_images_and_packs() {
+    // Every transformation alone and all together, on odd-sized colour images and on a row
+    // holding a pack of two images; the draws repeat because the network's counter is reset.
+    use duel::layers::augment::Policy;
+    let policies = ["color", "translation", "cutout", "color,translation,cutout"];
+    for (name, policy) in policies.map(|p| (p, p.parse::<Policy>().unwrap())) {
+        for (pack, image) in [(1, Shape::image(3, 9, 7)), (2, Shape::image(2, 8, 8))] {
+            let input = Shape::image(image.c * pack, image.h, image.w);
+            let spec = NetSpec {
+                input,
+                layers: vec![
+                    Layer::Augment { image, policy },
+                    conv(2, 3, 2, 1),
+                    Layer::Act(Activation::Tanh),
+                    Layer::Linear(1),
+                ],
+            };
+            check_network(&format!("{name}, pack {pack}"), &spec, 3, 1.0, 1e-3, 2e-3);
+        }
+    }
 }

@@ -444,6 +444,38 @@ fn conv_gan_with_spectral_norm_in_g_and_d() {
     compare(cfg, 1e-5);
 }
 
+/// `conv_config` with DiffAugment's every transformation in front of D.
+fn augmented_conv_config() -> GanConfig {
+    let mut cfg = conv_config();
+    let image = cfg.d.input;
+    let policy = duel::layers::augment::Policy::ALL;
+    cfg.d.layers.insert(0, Layer::Augment { image, policy });
+    cfg
+}
+
+#[test]
+fn conv_gan_with_diffaugment() {
+    // Real and fake images augmented with their own draws in D's updates, the fakes again in
+    // G's, and G's gradient back through the augmentation.
+    compare(augmented_conv_config(), 1e-5);
+}
+
+#[test]
+fn diffaugment_with_r1_through_the_augmentation() {
+    // R1's tangent pass runs through the augmentation's linear part.
+    let mut cfg = augmented_conv_config();
+    cfg.objective = Objective {
+        r1: 1.0,
+        ..Default::default()
+    };
+    let sgd = Optimizer::Sgd {
+        lr: 0.01,
+        momentum: 0.5,
+    };
+    (cfg.opt_g, cfg.opt_d) = (sgd, sgd);
+    compare(cfg, 1e-5);
+}
+
 // ---- class-conditional GANs (issue 14) ------------------------------------------------------
 
 /// `conv_config` made conditional on 3 classes: class-conditional batch norm in G, a projection

@@ -8,6 +8,7 @@ use crate::gan::{
     GanConfig, GeneratorLoss, Loss, MomentumRamp, Noise, Objective, Schedule, Updates,
 };
 use crate::init::{OutputBias, WeightInit};
+use crate::layers::augment::Policy;
 use crate::model::{Layer, NetSpec, Optimizer};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -281,6 +282,10 @@ pub struct TrainConfig {
     /// ProGAN's drift term ε·E[D(x)²] in D's loss; 0 = none. Only written when set.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub drift: f32,
+    /// DiffAugment of D's inputs while training (`--augment`); none when absent. Only written
+    /// when set.
+    #[serde(default, skip_serializing_if = "Policy::is_none")]
+    pub augment: Policy,
     /// Spectral normalization of the weights of D, or of G and D.
     #[serde(default)]
     pub sn: SnName,
@@ -445,6 +450,12 @@ impl TrainConfig {
                 self.k
             );
         }
+        if !self.augment.is_none() && crate::data::Mixture2d::parse(&self.dataset).is_some() {
+            bail!(
+                "--augment transforms images, and {} holds 2-D points: drop --augment",
+                self.dataset
+            );
+        }
         if self.limit == Some(0) {
             bail!("--limit must be at least 1 (or left out to train on the whole dataset)");
         }
@@ -480,7 +491,11 @@ impl TrainConfig {
                 cfg.gan(s * s * self.channels, Some((self.channels, s, s)))?
             }
             Some(side) => cfg.gan(side * side, Some((1, side, side)))?,
-            None => cfg.gan(2, None)?,
+            // (An MLP's image size comes with its data: augmentation is checked there.)
+            None => {
+                cfg.augment = Policy::NONE;
+                cfg.gan(2, None)?
+            }
         };
         probe.validate()
     }

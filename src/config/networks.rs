@@ -6,8 +6,31 @@ use super::*;
 
 impl TrainConfig {
     /// The two networks for samples of `dim` values (images of `image` = (C, H, W)). Images end
-    /// in the preset's squashing activation (matching `data_range`); 2D points end linear.
+    /// in the preset's squashing activation (matching `data_range`); 2D points end linear. With
+    /// `--augment`, D starts with the augmentation of every image it is shown.
     pub fn networks(
+        &self,
+        dim: usize,
+        image: Option<(usize, usize, usize)>,
+    ) -> Result<(NetSpec, NetSpec)> {
+        let (g, mut d) = self.unaugmented_networks(dim, image)?;
+        if !self.augment.is_none() {
+            let Some((c, h, w)) = image else {
+                bail!("--augment transforms images; this dataset holds 2-D points: drop --augment");
+            };
+            let image = crate::layers::Shape::image(c, h, w);
+            d.layers.insert(
+                0,
+                Layer::Augment {
+                    image,
+                    policy: self.augment,
+                },
+            );
+        }
+        Ok((g, d))
+    }
+
+    fn unaugmented_networks(
         &self,
         dim: usize,
         image: Option<(usize, usize, usize)>,
@@ -196,9 +219,8 @@ impl TrainConfig {
     }
 }
 
-/// `layers` with every Linear's and Conv2d's weight spectrally normalised (a transposed
-/// convolution's is not: PyTorch normalises it over its dimension 1, a layout the helper does not
-/// view yet).
+/// `layers` with the weight of every Linear, Conv2d, ConvTranspose2d (over its dimension 1, as
+/// PyTorch), projection head and self-attention spectrally normalised.
 pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
     let mut out = Vec::with_capacity(layers.len() * 2);
     for &l in layers {

@@ -43,6 +43,7 @@ impl TrainConfig {
             r1: 0.0,
             clip: 0.0,
             drift: 0.0,
+            augment: crate::layers::augment::Policy::NONE,
             sn: SnName::None,
             seed: 1,
             log_every: 100,

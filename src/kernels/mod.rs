@@ -13,6 +13,7 @@
 //! `duel bench kernels` times it.
 
 pub mod activation;
+pub mod augment;
 pub mod avgpool;
 pub mod batch_norm;
 pub mod batched_matmul;
@@ -111,6 +112,8 @@ pub static ALL: &[&KernelDef] = &[
     &batched_matmul::BATCHED_MATMUL,
     &softmax::SOFTMAX_ROWS_FORWARD,
     &softmax::SOFTMAX_ROWS_BACKWARD,
+    &augment::AUGMENT_FORWARD,
+    &augment::AUGMENT_BACKWARD,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

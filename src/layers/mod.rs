@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod augment;
 pub mod avgpool;
 pub mod batch_norm;
 pub mod class_embedding;
@@ -333,6 +334,12 @@ pub enum Layer {
     /// Self-attention over the positions of a (C, H, W) input (SAGAN's `Self_Attn`): query and
     /// key 1×1 convolutions to C/8 channels, value to C, y = γ·v·softmax(qᵀk)ᵀ + x, γ from 0.
     SelfAttention,
+    /// DiffAugment of D's input while training: every `image` of an input row (one, or a pack)
+    /// transformed by `policy`; no index in PyTorch's numbering.
+    Augment {
+        image: Shape,
+        policy: augment::Policy,
+    },
 }
 
 /// A network's shape: its input and layers in order.
@@ -406,6 +413,18 @@ impl NetSpec {
                         );
                     }
                     (markers, eq) = (markers + 1, Some(gain));
+                    i += 1;
+                    continue;
+                }
+                Layer::Augment { image, policy } => {
+                    let m = augment::Augment::new(shape, image, policy)
+                        .map_err(|e| at(e.to_string()))?;
+                    out.push(Built {
+                        index: i - markers,
+                        module: Box::new(m),
+                    });
+                    // A function applied before D in PyTorch, not one of its modules.
+                    markers += 1;
                     i += 1;
                     continue;
                 }
