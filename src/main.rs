@@ -163,7 +163,7 @@ struct TrainArgs {
     /// image set [default: none]
     #[arg(long, value_name = "LIST")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    augment: Option<duel::layers::augment::Policy>,
+    augment: Option<String>,
     /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
