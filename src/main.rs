@@ -197,7 +197,7 @@ struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     momentum: Option<f32>,
     /// Noise prior p_z per dimension: U(−1, 1), N(0, 1), or U(−√3, √3) (unit variance, the paper
-    /// code's uniform) [default: normal; paper uniform-sqrt3]
+    /// code's uniform) [default: normal]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseName>,

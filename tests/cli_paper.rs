@@ -68,7 +68,7 @@ fn paper_run_resumed_mid_schedule_is_bit_identical() {
         "init-g = \"uniform:0.05\"",
         "init-d = \"uniform:0.005\"",
         "g-output-bias = \"marginals\"",
-        "noise = \"uniform-sqrt3\"",
+        "noise = \"normal\"",
         "lr-decay = 1.1",
         "momentum-final = 0.7",
         "limit = 300",

@@ -75,7 +75,9 @@ impl TrainConfig {
                 // duel's D loss (BCE_real + BCE_fake): the same step.
                 lr_d: 0.05,
                 momentum: 0.5,
-                noise: NoiseName::UniformSqrt3,
+                // The Generator's default: the stored mnist.yaml sets no `noise` (two other
+                // versions of it ask for U(−√3, √3): `--noise uniform-sqrt3`).
+                noise: NoiseName::Normal,
                 init_g: WeightInit::Uniform(0.05),
                 init_d: WeightInit::Uniform(0.005),
                 g_output_bias: OutputBias::Marginals,
