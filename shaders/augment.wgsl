@@ -76,6 +76,26 @@ fn shown(d: Draw, i: i32, j: i32) -> bool {
     return inside && !cut;
 }
 
+// dst at every channel of position `out`: c·s·v + c·(1 − s)·(mean of v over the channels) + k,
+// v the channels of src at position `at`.
+fn mix(at: u32, out: u32, d: Draw, k: f32) {
+    let hw = p.height * p.width;
+    var mu = 0.0;
+    for (var ch = 0u; ch < p.channels; ch++) {
+        mu += src[at + ch * hw];
+    }
+    mu /= f32(p.channels);
+    for (var ch = 0u; ch < p.channels; ch++) {
+        dst[out + ch * hw] = d.c * d.s * src[at + ch * hw] + d.c * (1.0 - d.s) * mu + k;
+    }
+}
+
+fn fill(out: u32, v: f32) {
+    for (var ch = 0u; ch < p.channels; ch++) {
+        dst[out + ch * p.height * p.width] = v;
+    }
+}
+
 fn reduce_sum(lid: u32, v: f32) -> f32 {
     red[lid] = v;
     workgroupBarrier();
@@ -110,20 +130,10 @@ fn augment_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
             let i = i32(q / p.width);
             let j = i32(q % p.width);
             let out = p.dst_off + n * len + q;
-            if (!shown(d, i, j)) {
-                for (var ch = 0u; ch < p.channels; ch++) {
-                    dst[out + ch * hw] = 0.0;
-                }
-                continue;
-            }
-            let sq = base + u32(i + d.ty) * p.width + u32(j + d.tx);
-            var mu = 0.0;
-            for (var ch = 0u; ch < p.channels; ch++) {
-                mu += src[sq + ch * hw];
-            }
-            mu /= f32(p.channels);
-            for (var ch = 0u; ch < p.channels; ch++) {
-                dst[out + ch * hw] = d.c * d.s * src[sq + ch * hw] + d.c * (1.0 - d.s) * mu + k;
+            if (shown(d, i, j)) {
+                mix(base + u32(i + d.ty) * p.width + u32(j + d.tx), out, d, k);
+            } else {
+                fill(out, 0.0);
             }
         }
     }
@@ -156,20 +166,10 @@ fn augment_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
             let i = i32(q / p.width) - d.ty;
             let j = i32(q % p.width) - d.tx;
             let out = p.dst_off + n * len + q;
-            if (!shown(d, i, j)) {
-                for (var ch = 0u; ch < p.channels; ch++) {
-                    dst[out + ch * hw] = k;
-                }
-                continue;
-            }
-            let at = base + u32(i) * p.width + u32(j);
-            var mu = 0.0;
-            for (var ch = 0u; ch < p.channels; ch++) {
-                mu += src[at + ch * hw];
-            }
-            mu /= f32(p.channels);
-            for (var ch = 0u; ch < p.channels; ch++) {
-                dst[out + ch * hw] = d.c * d.s * src[at + ch * hw] + d.c * (1.0 - d.s) * mu + k;
+            if (shown(d, i, j)) {
+                mix(base + u32(i) * p.width + u32(j), out, d, k);
+            } else {
+                fill(out, k);
             }
         }
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{fails, ok, s, tmp};
+use common::cli::{ok, refused_in_one_line, s, tmp};
 use duel::checkpoint::Checkpoint;
 use safetensors::SafeTensors;
 
@@ -88,17 +88,5 @@ fn nonsense_and_point_sets_are_refused_in_one_line() {
             "--augment transforms images",
         ),
     ];
-    for (args, want) in cases {
-        let err = fails(args);
-        assert!(
-            err.contains(want),
-            "duel {args:?}: expected {want:?} in: {err}"
-        );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "more than one line: {err}"
-        );
-        assert!(!out.exists(), "a refused run left {}", out.display());
-    }
+    refused_in_one_line(cases, &out);
 }

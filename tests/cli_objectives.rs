@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{fails, ok, s, tmp};
+use common::cli::{ok, refused_in_one_line, s, tmp};
 use duel::checkpoint::Checkpoint;
 use safetensors::SafeTensors;
 
@@ -246,19 +246,7 @@ fn impossible_combinations_are_refused_up_front() {
             "not a network an objective preset can train",
         ),
     ];
-    for (args, want) in cases {
-        let err = fails(args);
-        assert!(
-            err.contains(want),
-            "duel {args:?}: expected {want:?} in: {err}"
-        );
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "more than one line: {err}"
-        );
-        assert!(!out.exists(), "a refused run left {}", out.display());
-    }
+    refused_in_one_line(cases, &out);
 }
 
 #[test]

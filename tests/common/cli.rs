@@ -32,6 +32,24 @@ pub fn fails(args: &[&str]) -> String {
     err
 }
 
+/// Each of `cases` (arguments, expected text) must fail with one error line containing the
+/// text, leaving nothing at `out`.
+pub fn refused_in_one_line(cases: &[(&[&str], &str)], out: &Path) {
+    for (args, want) in cases {
+        let err = fails(args);
+        assert!(
+            err.contains(want),
+            "duel {args:?}: expected {want:?} in: {err}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "more than one line: {err}"
+        );
+        assert!(!out.exists(), "a refused run left {}", out.display());
+    }
+}
+
 /// A fresh, empty path under the temp dir, unique to this test process.
 pub fn tmp(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
