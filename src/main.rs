@@ -160,7 +160,7 @@ struct TrainArgs {
     drift: Option<f32>,
     /// DiffAugment (Zhao et al. 2020) of everything D sees while training, real and generated
     /// alike: none, or a list of color, translation, cutout. Keeps D from memorising a small
-    /// image set [default: none]
+    /// image set [default: none; dcgan32, dcgan64: color,translation,cutout]
     #[arg(long, value_name = "LIST")]
     #[serde(skip_serializing_if = "Option::is_none")]
     augment: Option<String>,

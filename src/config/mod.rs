@@ -282,9 +282,9 @@ pub struct TrainConfig {
     /// ProGAN's drift term ε·E[D(x)²] in D's loss; 0 = none. Only written when set.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub drift: f32,
-    /// DiffAugment of D's inputs while training (`--augment`); none when absent. Only written
-    /// when set.
-    #[serde(default, skip_serializing_if = "Policy::is_none")]
+    /// DiffAugment of D's inputs while training (`--augment`). Always written, since a preset's
+    /// default may differ (configs written before it existed trained without: none).
+    #[serde(default)]
     pub augment: Policy,
     /// Spectral normalization of the weights of D, or of G and D.
     #[serde(default)]

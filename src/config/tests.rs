@@ -267,3 +267,38 @@ fn a_penalty_through_a_layer_without_a_tangent_pass_is_refused() {
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("Tanh") && err.contains("second"), "{err}");
 }
+
+#[test]
+fn the_image_folder_presets_augment_and_a_resumed_run_keeps_its_choice() {
+    let resolve = |preset: &str, augment: Option<&str>| {
+        let mut cli = toml::Table::new();
+        cli.insert("preset".into(), toml::Value::String(preset.into()));
+        cli.insert("dataset".into(), toml::Value::String("some/folder".into()));
+        if let Some(a) = augment {
+            cli.insert("augment".into(), toml::Value::String(a.into()));
+        }
+        TrainConfig::resolve(None, cli).unwrap()
+    };
+    assert_eq!(resolve("dcgan32", None).augment, Policy::ALL);
+    assert_eq!(resolve("dcgan64", None).augment, Policy::ALL);
+    assert_eq!(resolve("dcgan", None).augment, Policy::NONE);
+    assert_eq!(resolve("sagan32", None).augment, Policy::NONE);
+    let plain = resolve("dcgan32", Some("none"));
+    assert_eq!(plain.augment, Policy::NONE);
+    // Resuming re-resolves the saved config over the preset's defaults (main.rs): "none" must
+    // survive that, and so must a config written before the option existed.
+    let saved =
+        toml::Table::try_from(TrainConfig::from_toml(&plain.to_toml(), "saved").unwrap()).unwrap();
+    assert_eq!(
+        TrainConfig::resolve(None, saved).unwrap().augment,
+        Policy::NONE
+    );
+    let mut old: toml::Table = toml::from_str(&plain.to_toml()).unwrap();
+    old.remove("augment");
+    let old = TrainConfig::from_toml(&toml::to_string(&old).unwrap(), "old").unwrap();
+    let table = toml::Table::try_from(old).unwrap();
+    assert_eq!(
+        TrainConfig::resolve(None, table).unwrap().augment,
+        Policy::NONE
+    );
+}
