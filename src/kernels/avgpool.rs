@@ -5,8 +5,8 @@
 //!
 //! Forward:  y[q, i, j] = ¼ Σ_{a,b} x[q, 2i + a, 2j + b]     Backward: dx[q, 2i + a, 2j + b] = ¼ dy[q, i, j]
 
-use super::upsample::Resample2xParams;
-use super::{Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
+use super::upsample::{BINDINGS, RAGGED, Resample2xParams, dims, resample2x};
+use super::{Case, KernelDef, Shader, Work, elementwise_groups, u};
 use crate::backend::{Backend, Tensor};
 use crate::cpu::par::for_planes;
 
@@ -15,13 +15,6 @@ pub static SHADER: Shader = Shader {
     source: include_str!("../../shaders/avgpool.wgsl"),
     preludes: &[],
 };
-
-fn dims(p: &[u8]) -> (usize, usize, usize) {
-    let p: Resample2xParams = cast(p);
-    (p.planes as usize, p.height as usize, p.width as usize)
-}
-
-const BINDINGS: &[Binding] = &[Binding::read("src"), Binding::write("dst")];
 
 pub static AVGPOOL2X_FORWARD: KernelDef = KernelDef {
     name: "avgpool2x_forward",
@@ -104,20 +97,12 @@ fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
     super::upsample::plane_case(planes, h, w, backward, seed)
 }
 
-/// Single values, odd and non-square planes, one plane and many.
 fn cases(backward: bool) -> Vec<Case> {
-    [
-        (1, 1, 1),
-        (3, 1, 5),
-        (1, 7, 3),
-        (6, 5, 5),
-        (2 * 3, 13, 9),
-        (5 * 17, 4, 4),
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(i, (q, h, w))| case(q, h, w, backward, 13 * i as u64 + 2))
-    .collect()
+    RAGGED
+        .into_iter()
+        .enumerate()
+        .map(|(i, (q, h, w))| case(q, h, w, backward, 13 * i as u64 + 2))
+        .collect()
 }
 
 /// Real 64×64 RGB images pooled to 32×32 at batch 64, and a 64×64 D's 32-channel features at
@@ -138,13 +123,7 @@ pub fn avgpool2x_forward(
     h: usize,
     w: usize,
 ) {
-    let p = Resample2xParams {
-        planes: u(planes),
-        height: u(h),
-        width: u(w),
-        ..Default::default()
-    };
-    launch(be, &AVGPOOL2X_FORWARD, p, &[x, y]);
+    resample2x(be, &AVGPOOL2X_FORWARD, x, y, planes, h, w);
 }
 
 /// dx [planes, 2h, 2w] = ¼ dy [planes, h, w] spread over each 2×2 block.
@@ -156,13 +135,7 @@ pub fn avgpool2x_backward(
     h: usize,
     w: usize,
 ) {
-    let p = Resample2xParams {
-        planes: u(planes),
-        height: u(h),
-        width: u(w),
-        ..Default::default()
-    };
-    launch(be, &AVGPOOL2X_BACKWARD, p, &[dy, dx]);
+    resample2x(be, &AVGPOOL2X_BACKWARD, dy, dx, planes, h, w);
 }
 
 pub fn avgpool2x_forward_cpu(y: &mut [f32], x: &[f32], planes: usize, h: usize, w: usize) {

@@ -29,12 +29,13 @@ pub static SHADER: Shader = Shader {
     preludes: &[],
 };
 
-fn dims(p: &[u8]) -> (usize, usize, usize) {
+/// (planes, height, width) of a resampling kernel's parameters (the smaller grid's sides).
+pub(super) fn dims(p: &[u8]) -> (usize, usize, usize) {
     let p: Resample2xParams = cast(p);
     (p.planes as usize, p.height as usize, p.width as usize)
 }
 
-const BINDINGS: &[Binding] = &[Binding::read("src"), Binding::write("dst")];
+pub(super) const BINDINGS: &[Binding] = &[Binding::read("src"), Binding::write("dst")];
 
 pub static UPSAMPLE2X_FORWARD: KernelDef = KernelDef {
     name: "upsample2x_forward",
@@ -135,20 +136,23 @@ fn case(planes: usize, h: usize, w: usize, backward: bool, seed: u64) -> Case {
     plane_case(planes, h, w, !backward, seed)
 }
 
-/// Single values, odd and non-square planes, one plane and many.
+/// The (planes, height, width) both resampling kernels are checked on: single values, odd and
+/// non-square planes, one plane and many.
+pub(super) const RAGGED: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (3, 1, 5),
+    (1, 7, 3),
+    (6, 5, 5),
+    (2 * 3, 13, 9),
+    (5 * 17, 4, 4),
+];
+
 fn cases(backward: bool) -> Vec<Case> {
-    [
-        (1, 1, 1),
-        (3, 1, 5),
-        (1, 7, 3),
-        (6, 5, 5),
-        (2 * 3, 13, 9),
-        (5 * 17, 4, 4),
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(i, (q, h, w))| case(q, h, w, backward, 11 * i as u64 + 1))
-    .collect()
+    RAGGED
+        .into_iter()
+        .enumerate()
+        .map(|(i, (q, h, w))| case(q, h, w, backward, 11 * i as u64 + 1))
+        .collect()
 }
 
 /// DCGAN generators' upsampling steps at batch 64: 128 channels 7×7 → 14×14, 64 channels
@@ -169,13 +173,7 @@ pub fn upsample2x_forward(
     h: usize,
     w: usize,
 ) {
-    let p = Resample2xParams {
-        planes: u(planes),
-        height: u(h),
-        width: u(w),
-        ..Default::default()
-    };
-    launch(be, &UPSAMPLE2X_FORWARD, p, &[x, y]);
+    resample2x(be, &UPSAMPLE2X_FORWARD, x, y, planes, h, w);
 }
 
 /// dx [planes, h, w] = the sums of dy's [planes, 2h, 2w] 2×2 blocks.
@@ -187,13 +185,27 @@ pub fn upsample2x_backward(
     h: usize,
     w: usize,
 ) {
+    resample2x(be, &UPSAMPLE2X_BACKWARD, dy, dx, planes, h, w);
+}
+
+/// Runs one of the 2× resampling kernels (here and in `kernels::avgpool`) from `src` into `dst`
+/// over `planes` planes whose smaller grid is `h`×`w`.
+pub(super) fn resample2x(
+    be: &mut dyn Backend,
+    kernel: &'static KernelDef,
+    src: Tensor,
+    dst: Tensor,
+    planes: usize,
+    h: usize,
+    w: usize,
+) {
     let p = Resample2xParams {
         planes: u(planes),
         height: u(h),
         width: u(w),
         ..Default::default()
     };
-    launch(be, &UPSAMPLE2X_BACKWARD, p, &[dy, dx]);
+    launch(be, kernel, p, &[src, dst]);
 }
 
 pub fn upsample2x_forward_cpu(y: &mut [f32], x: &[f32], planes: usize, h: usize, w: usize) {
