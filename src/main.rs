@@ -112,11 +112,12 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     background: Option<Background>,
-    /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000]
+    /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000; progan
+    /// to the end of its growth: (2·doublings + 1) phases of --phase-images]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<u64>,
-    /// Minibatch size [default: 64; paper 100; small 512]
+    /// Minibatch size [default: 64; paper 100; small 512; progan 16]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,

@@ -99,6 +99,24 @@ fn a_progressive_run_resumed_mid_fade_is_bit_identical() {
 }
 
 #[test]
+fn without_steps_a_progressive_run_ends_grown_and_stabilised() {
+    let data = tmp("data-default-steps");
+    folder(&data);
+    let out = tmp("default-steps");
+    ok(&[
+        &["train", "--out", s(&out), "--dataset", s(&data), "--quiet"],
+        &RUN[..],
+    ]
+    .concat());
+    // 4×4, then a fade-in and a stabilisation for 8, 16 and 32: 7 phases of 64 images at 8 each.
+    let ckpt = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ckpt.state.iteration, 7 * 64 / 8);
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("steps = 56"), "{config}");
+    assert!(out.join("samples/step_00000056-32x32.png").exists());
+}
+
+#[test]
 fn sizes_progan_cannot_grow_to_are_refused() {
     let err = fails(&["train", "--preset", "progan", "--image-size", "48"]);
     assert!(err.contains("32×32 or 64×64"), "{err}");

@@ -636,12 +636,16 @@ impl TrainConfig {
         } else {
             Self::preset(preset, &dataset)
         };
+        let steps_given = layered.contains_key("steps");
         let mut table = toml::Table::try_from(defaults).expect("a config always serializes");
         table.extend(layered);
         let origin = file.map_or("the command line", |(_, o)| o);
-        let cfg: TrainConfig = toml::Value::Table(table)
+        let mut cfg: TrainConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        if cfg.preset == Preset::Progan && !steps_given {
+            cfg.steps = cfg.growth_steps();
+        }
         cfg.validate()?;
         Ok(cfg)
     }

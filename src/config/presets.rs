@@ -118,11 +118,13 @@ impl TrainConfig {
                 ..base
             },
             // Karras et al.: WGAN-GP (λ 10, one critic step per G step) with the drift term
-            // 0.001·E[D(x)²], Adam 1e-3 with
-            // β = (0, 0.99), equalized learning rate, G's moving average; RGB at 64×64.
+            // 0.001·E[D(x)²], Adam 1e-3 with β = (0, 0.99), minibatch 16 (their code's
+            // `minibatch_default`, overridden only from 256×256 up), equalized learning rate, G's
+            // moving average; RGB at 64×64.
             Preset::Progan => TrainConfig {
                 channels: 3,
                 image_size: 64,
+                batch: 16,
                 loss: LossName::Wasserstein,
                 gp: 10.0,
                 drift: 0.001,
@@ -135,8 +137,11 @@ impl TrainConfig {
                 ..base
             },
             // SAGAN's settings: hinge loss, spectral norm in G and D, TTUR with β = (0, 0.9).
+            // DiffAugment as the other image-folder presets: on the emoji, D's hinge margin
+            // grows without it (README, "Self-attention"). Not for progan: there it collapsed G.
             Preset::Sagan32 => TrainConfig {
                 image_size: 32,
+                augment: Policy::ALL,
                 loss: LossName::Hinge,
                 sn: SnName::Both,
                 lr_g: 1e-4,
@@ -242,6 +247,16 @@ impl TrainConfig {
                 ..cfg
             },
         }
+    }
+
+    /// Iterations until a progressive run has grown to its side and stabilised there once: a
+    /// 4×4 phase, then a fade-in and a stabilisation phase per doubling, each of
+    /// `--phase-images` images. `--preset progan`'s `--steps` when none is given, whatever the
+    /// batch, side and phase length, so the plain command always ends at the full resolution.
+    pub fn growth_steps(&self) -> u64 {
+        let doublings = u64::from((self.image_size / 4).checked_ilog2().unwrap_or(0));
+        let images = (2 * doublings + 1) * self.phase_images.unwrap_or(PHASE_IMAGES);
+        images.div_ceil(self.batch.max(1) as u64)
     }
 
     /// The preset a run gets when it names none: the small MLP on the 2D sets, and on images

@@ -282,7 +282,8 @@ fn the_image_folder_presets_augment_and_a_resumed_run_keeps_its_choice() {
     assert_eq!(resolve("dcgan32", None).augment, Policy::ALL);
     assert_eq!(resolve("dcgan64", None).augment, Policy::ALL);
     assert_eq!(resolve("dcgan", None).augment, Policy::NONE);
-    assert_eq!(resolve("sagan32", None).augment, Policy::NONE);
+    assert_eq!(resolve("sagan32", None).augment, Policy::ALL);
+    assert_eq!(resolve("progan", None).augment, Policy::NONE);
     let plain = resolve("dcgan32", Some("none"));
     assert_eq!(plain.augment, Policy::NONE);
     // Resuming re-resolves the saved config over the preset's defaults (main.rs): "none" must
@@ -300,5 +301,47 @@ fn the_image_folder_presets_augment_and_a_resumed_run_keeps_its_choice() {
     assert_eq!(
         TrainConfig::resolve(None, table).unwrap().augment,
         Policy::NONE
+    );
+}
+
+#[test]
+fn progan_trains_to_the_end_of_its_growth_unless_told_otherwise() {
+    let resolve = |pairs: &[(&str, toml::Value)]| {
+        let mut cli = toml::Table::new();
+        cli.insert("preset".into(), toml::Value::String("progan".into()));
+        cli.insert("dataset".into(), toml::Value::String("some/folder".into()));
+        for (k, v) in pairs {
+            cli.insert((*k).into(), v.clone());
+        }
+        TrainConfig::resolve(None, cli).unwrap()
+    };
+    let int = toml::Value::Integer;
+    // 64×64: 4×4, then fade-in + stabilisation for 8, 16, 32 and 64: nine phases of 40,000.
+    assert_eq!(
+        resolve(&[]).batch,
+        16,
+        "Karras et al.'s minibatch up to 128×128"
+    );
+    assert_eq!(resolve(&[]).steps, 9 * 40_000 / 16);
+    assert_eq!(
+        resolve(&[("batch", int(64))]).steps,
+        (9 * 40_000u64).div_ceil(64)
+    );
+    assert_eq!(
+        resolve(&[("batch", int(16)), ("phase-images", int(80_000))]).steps,
+        9 * 80_000 / 16
+    );
+    assert_eq!(
+        resolve(&[("image-size", int(32)), ("batch", int(12))]).steps,
+        (7 * 40_000u64).div_ceil(12)
+    );
+    assert_eq!(resolve(&[("steps", int(123))]).steps, 123, "--steps wins");
+    let mut cli = toml::Table::new();
+    cli.insert("dataset".into(), toml::Value::String("some/folder".into()));
+    cli.insert("image-size".into(), int(64));
+    assert_eq!(
+        TrainConfig::resolve(None, cli).unwrap().steps,
+        6000,
+        "other presets keep theirs"
     );
 }
