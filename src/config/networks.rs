@@ -163,6 +163,17 @@ impl TrainConfig {
         Ok((g, d))
     }
 
+    /// `--preset progan`'s shape and schedule for images of `channels`.
+    pub(super) fn pro_spec(&self, channels: usize) -> crate::layers::progressive::ProSpec {
+        crate::layers::progressive::ProSpec {
+            side: self.image_size,
+            channels,
+            width: self.width.unwrap_or(PROGAN_WIDTH),
+            phase_images: self.phase_images.unwrap_or(PHASE_IMAGES),
+            group: 4,
+        }
+    }
+
     /// The progressive pair for `--preset progan` (see `layers::progressive`).
     fn progan_networks(&self, image: Option<(usize, usize, usize)>) -> Result<(NetSpec, NetSpec)> {
         let side = self.image_size;
@@ -178,13 +189,7 @@ impl TrainConfig {
                  image folder with --image-size 32 or 64"
             );
         }
-        let spec = crate::layers::progressive::ProSpec {
-            side,
-            channels: c,
-            width: self.width.unwrap_or(PROGAN_WIDTH),
-            phase_images: self.phase_images.unwrap_or(PHASE_IMAGES),
-            group: 4,
-        };
+        let spec = self.pro_spec(c);
         spec.validate()?;
         if self.sn != SnName::None {
             bail!(

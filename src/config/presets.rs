@@ -254,8 +254,7 @@ impl TrainConfig {
     /// `--phase-images` images. `--preset progan`'s `--steps` when none is given, whatever the
     /// batch, side and phase length, so the plain command always ends at the full resolution.
     pub fn growth_steps(&self) -> u64 {
-        let doublings = u64::from((self.image_size / 4).checked_ilog2().unwrap_or(0));
-        let images = (2 * doublings + 1) * self.phase_images.unwrap_or(PHASE_IMAGES);
+        let images = self.pro_spec(self.channels).growth_images();
         images.div_ceil(self.batch.max(1) as u64)
     }
 

@@ -87,7 +87,17 @@ impl ProSpec {
     /// The phase `images` training images are in: 0 at 4×4, then a fade-in and a stabilisation
     /// phase per doubling; the last level's stabilisation lasts.
     pub fn phase(&self, images: u64) -> u64 {
-        (images / self.phase_images).min(2 * self.top() as u64)
+        (images / self.phase_images).min(self.last_phase())
+    }
+
+    /// The last phase: the top level's stabilisation, which lasts.
+    fn last_phase(&self) -> u64 {
+        2 * self.top() as u64
+    }
+
+    /// Images until the top level has faded in and been stabilised once.
+    pub fn growth_images(&self) -> u64 {
+        (self.last_phase() + 1).saturating_mul(self.phase_images)
     }
 
     /// The first iteration of batch `batch` in the phase of iteration `iteration` (the
@@ -452,5 +462,7 @@ mod tests {
         assert_eq!(s.growth(400), (2, 1.0));
         assert_eq!(s.growth(10_000), (2, 1.0));
         assert_eq!((s.features(0), s.features(2), s.features(3)), (8, 8, 4));
+        assert_eq!(s.growth_images(), 500);
+        assert_eq!(s.phase(s.growth_images() - 1), 4);
     }
 }
