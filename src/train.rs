@@ -167,7 +167,13 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<Vec<[f64; 7]>> {
         return Ok(Vec::new());
     };
     let mut lines = text.lines();
-    let mut kept = lines.next().map(|h| format!("{h}\n")).unwrap_or_default();
+    // A run logged before legibility joined FID in `--eval-every` gains its two columns; its
+    // earlier rows read as empty there.
+    let upgrade = |h: &str| match h.strip_suffix(",fid") {
+        Some(_) => format!("{h},legible,confidence\n"),
+        None => format!("{h}\n"),
+    };
+    let mut kept = lines.next().map(upgrade).unwrap_or_default();
     let mut rows = Vec::new();
     for line in lines {
         if let Some(r) = parse_row(line).filter(|r| r[0] <= step as f64) {

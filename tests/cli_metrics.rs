@@ -125,6 +125,21 @@ fn fid_kid_and_precision_recall_of_an_mnist_run_beside_the_real_baseline() {
         )),
         "{classes}"
     );
+    // Legibility: G's figures and the held-out digits' beside them; real digits are legible.
+    let line = classes
+        .lines()
+        .find(|l| l.starts_with("legible (top-class p ≥ 0.9 and on the training digits' feature"))
+        .unwrap_or_else(|| panic!("no legibility line:\n{classes}"));
+    let pct: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // [0.9, G's %, held-out %]
+    assert_eq!(pct.len(), 3, "{line}");
+    assert!((0.0..=100.0).contains(&pct[1]), "{line}");
+    assert!(pct[2] > 85.0, "held-out digits are legible: {line}");
+    let conf = numbers(&classes, "mean top-class probability:", "probability:");
+    assert!((0.1..=1.0).contains(&conf[0]), "{classes}");
     let kl = numbers(&classes, "KL(classes", "uniform):")[0];
     assert!((0.0..=2.3027).contains(&kl), "{classes}");
     let held: f64 = classes.split("nats (held out: ").nth(1).unwrap()[..6]
@@ -264,14 +279,24 @@ fn eval_every_logs_fid_and_modes_into_the_metrics_plots_and_tensorboard() {
         ],
     );
     assert!(
-        out.contains("FID every --eval-every steps: 300 samples"),
+        out.contains("FID and legibility every --eval-every steps: 300 samples"),
         "{out}"
     );
     assert!(
-        out.contains("FID ") && out.contains("(300 samples)"),
+        out.contains("FID ") && out.contains("| legible ") && out.contains("(300 samples)"),
         "{out}"
     );
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    // Legibility is logged beside FID, at the same steps, as fractions.
+    for name in ["legible", "confidence"] {
+        let v = column(&csv, name);
+        assert_eq!(v.len(), 4, "{csv}");
+        assert!(v[0].is_empty() && v[2].is_empty(), "{csv}");
+        for x in [&v[1], &v[3]] {
+            let x: f64 = x.parse().unwrap();
+            assert!((0.0..=1.0).contains(&x), "{name} {x}: {csv}");
+        }
+    }
     let fid = column(&csv, "fid");
     // Logged at steps 5, 10, 15, 20: measured at 10 and 20 only.
     assert_eq!(fid.len(), 4, "{csv}");

@@ -157,6 +157,33 @@ impl FeatureNet {
         let (f, l) = self.run(be, digits, true, true)?;
         Ok((f, argmax_rows(&l, CLASSES)))
     }
+
+    /// Features, and each digit's predicted class with the classifier's probability for it, in
+    /// one pass.
+    pub fn features_and_top(
+        &mut self,
+        be: &mut dyn Backend,
+        digits: &[f32],
+    ) -> Result<(Vec<f32>, Vec<(u32, f64)>)> {
+        let (f, l) = self.run(be, digits, true, true)?;
+        Ok((f, top_probabilities(&l, CLASSES)))
+    }
+}
+
+/// Each row's largest value's index (the first on ties, as `argmax_rows`) and its softmax
+/// probability, computed in f64 from the row's logits.
+pub fn top_probabilities(logits: &[f32], width: usize) -> Vec<(u32, f64)> {
+    let classes = argmax_rows(logits, width);
+    logits
+        .chunks_exact(width)
+        .zip(classes)
+        .map(|(r, c)| {
+            let top = r[c as usize] as f64;
+            // exp(l - top) ≤ 1 for every logit: no overflow, and the top class contributes 1.
+            let sum: f64 = r.iter().map(|&l| (l as f64 - top).exp()).sum();
+            (c, 1.0 / sum)
+        })
+        .collect()
 }
 
 /// The index of each row's largest value (the first on ties).
@@ -196,6 +223,20 @@ mod tests {
         // At most a few MB as f32.
         let params = trunk_spec().param_count() + head_spec().param_count();
         assert!(params * 4 < 2 << 20, "{params} parameters");
+    }
+
+    #[test]
+    fn top_probabilities_are_the_softmax_of_the_largest_logit() {
+        let t = top_probabilities(&[0.0, 2.0, 2.0, 1000.0, -1000.0, 0.0], 3);
+        assert_eq!((t[0].0, t[1].0), (1, 0));
+        // Two tied logits at 2 and one at 0: each tied class holds e²/(2e² + 1).
+        let e2 = 2f64.exp();
+        assert!((t[0].1 - e2 / (2.0 * e2 + 1.0)).abs() < 1e-12, "{t:?}");
+        // Huge logits stay finite: the top class holds all the mass.
+        assert!((t[1].1 - 1.0).abs() < 1e-12, "{t:?}");
+        // Equal logits: 1/width.
+        let u = top_probabilities(&[3.0; 10], 10);
+        assert!((u[0].1 - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! embedded ones) as samples of G, scored against the same held-out digits, so the two numbers
 //! share the reference set and the sample count (FID and precision/recall depend on both).
 
+use super::classes::{LEGIBLE_P, LegibilityJudge};
 use super::{CLASSES, FEATURE_DIM, FeatureNet, PIXELS, SIDE, Weights, unit_rows};
 use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
@@ -334,6 +335,8 @@ pub fn stacked_eval(
 pub struct TrainingEval {
     net: FeatureNet,
     kind: EvalKind,
+    /// For a digit run: what legibility is measured against.
+    judge: Option<LegibilityJudge>,
     pub samples: usize,
 }
 
@@ -361,19 +364,33 @@ impl TrainingEval {
                 if samples < 2 {
                     bail!("--eval-samples must be at least 2 for FID");
                 }
-                let held = net.features(be, &unit_rows(&heldout))?;
+                let judge = LegibilityJudge::new(be, &mut net)?;
+                let (held, top) = net.features_and_top(be, &unit_rows(&heldout))?;
                 let stats = FidStats::from_features(Features::new(&held, FEATURE_DIM)?)?;
+                let p: Vec<f64> = top.iter().map(|t| t.1).collect();
+                let legible = judge.judge(&held, &p)?;
                 let take = samples.min(train.n);
                 let real = net.features(be, &unit_rows(&train)[..take * PIXELS])?;
                 let real = FidStats::from_features(Features::new(&real, FEATURE_DIM)?)?;
                 let baseline = metrics::frechet_distance(&real, &stats)?;
                 let line = format!(
-                    "FID every --eval-every steps: {samples} samples of G against the {} held-out \
-                     digits (real-vs-real: {take} training digits score {baseline:.3})",
-                    heldout.n
+                    "FID and legibility every --eval-every steps: {samples} samples of G against \
+                     the {} held-out digits (real-vs-real: {take} training digits score FID \
+                     {baseline:.3}; {:.1}% of held-out digits legible)",
+                    heldout.n,
+                    100.0 * legible.legible
                 );
                 let kind = EvalKind::Fid(stats);
-                Ok((Self { net, kind, samples }, line))
+                let judge = Some(judge);
+                Ok((
+                    Self {
+                        net,
+                        kind,
+                        judge,
+                        samples,
+                    },
+                    line,
+                ))
             }
             Some((3, SIDE, SIDE)) if dataset == STACKED_MNIST => {
                 if samples == 0 {
@@ -389,6 +406,7 @@ impl TrainingEval {
                     Self {
                         net,
                         kind: EvalKind::Modes,
+                        judge: None,
                         samples,
                     },
                     line,
@@ -404,15 +422,22 @@ impl TrainingEval {
     /// The metrics.csv columns it fills.
     pub fn columns(&self) -> &'static [&'static str] {
         match self.kind {
-            EvalKind::Fid(_) => &["fid"],
+            EvalKind::Fid(_) => &["fid", "legible", "confidence"],
             EvalKind::Modes => &["modes", "kl_uniform"],
         }
     }
 
-    /// "FID 23.456" or "modes 123/1000 | KL(modes‖uniform) 3.210" for a progress line.
+    /// "FID 23.456 | legible 81.2%" or "modes 123/1000 | KL(modes‖uniform) 3.210" for a progress line.
     pub fn summary(&self, v: &[f64]) -> String {
         match self.kind {
-            EvalKind::Fid(_) => format!("FID {:.3} ({} samples)", v[0], self.samples),
+            EvalKind::Fid(_) => format!(
+                "FID {:.3} | legible {:.1}% (p ≥ {LEGIBLE_P}, on the digit manifold) | mean \
+                 top-class p {:.3} ({} samples)",
+                v[0],
+                100.0 * v[1],
+                v[2],
+                self.samples
+            ),
             EvalKind::Modes => format!(
                 "modes {}/1000 | KL(modes‖uniform) {:.3} ({} samples)",
                 v[0], v[1], self.samples
@@ -424,9 +449,16 @@ impl TrainingEval {
     pub fn evaluate(&mut self, be: &mut dyn Backend, samples: &[f32]) -> Result<Vec<f64>> {
         match &self.kind {
             EvalKind::Fid(reference) => {
-                let f = self.net.features(be, samples)?;
+                let (f, top) = self.net.features_and_top(be, samples)?;
                 let stats = FidStats::from_features(Features::new(&f, FEATURE_DIM)?)?;
-                Ok(vec![metrics::frechet_distance(&stats, reference)?])
+                let p: Vec<f64> = top.iter().map(|t| t.1).collect();
+                let judge = self.judge.as_ref().expect("a FID evaluation has a judge");
+                let l = judge.judge(&f, &p)?;
+                Ok(vec![
+                    metrics::frechet_distance(&stats, reference)?,
+                    l.legible,
+                    l.mean_confidence,
+                ])
             }
             EvalKind::Modes => {
                 let m = stacked_modes(be, &mut self.net, samples)?;

@@ -21,7 +21,7 @@ pub mod precision_recall;
 
 pub use fid::{FidStats, covariance, fid, frechet_distance, mean, sqrtm_psd};
 pub use kid::{Kid, KidOptions, kid, mmd2_unbiased, poly_kernel};
-pub use precision_recall::{DEFAULT_K, PrecisionRecall, knn_radii, precision_recall};
+pub use precision_recall::{DEFAULT_K, Manifold, PrecisionRecall, knn_radii, precision_recall};
 
 use anyhow::{Result, bail};
 

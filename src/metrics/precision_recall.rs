@@ -167,6 +167,53 @@ pub fn precision_recall(real: Features, fake: Features, k: usize) -> Result<Prec
     })
 }
 
+/// A real set's manifold (the union of its k-NN balls), built once and queried sample by
+/// sample: which samples lie inside it (each sample's share of improved precision).
+pub struct Manifold {
+    centre: Vec<f64>,
+    real: Centred,
+    radii_sq: Vec<f32>,
+}
+
+impl Manifold {
+    /// The manifold of `real` with k-NN radii (k ≥ 1; more than k rows).
+    pub fn new(real: Features, k: usize) -> Result<Self> {
+        check_k("a k-NN manifold", real, real, k)?;
+        let centre = mean(real);
+        let real = Centred::new(real, &centre);
+        let radii_sq = radii_sq(&real, k);
+        Ok(Self {
+            centre,
+            real,
+            radii_sq,
+        })
+    }
+
+    /// Whether each row of `q` lies within the k-NN radius of some real row.
+    pub fn contains(&self, q: Features) -> Result<Vec<bool>> {
+        if q.d() != self.real.d() {
+            bail!(
+                "manifold membership: samples have {} features, the real set {}",
+                q.d(),
+                self.real.d()
+            );
+        }
+        let (d, n_real) = (q.d(), self.real.cols.n);
+        let q = Centred::new(q, &self.centre);
+        Ok(q.rows
+            .par_chunks(BLOCK_ROWS * d)
+            .enumerate()
+            .flat_map_iter(|(b, block)| {
+                let mut dist = vec![0.0f32; block.len() / d * n_real];
+                squared_distances(&q, b * BLOCK_ROWS, block, &self.real, &mut dist);
+                dist.chunks_exact(n_real)
+                    .map(|row| row.iter().zip(&self.radii_sq).any(|(dd, r)| dd <= r))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{gaussian_samples, random_spd};
@@ -188,6 +235,12 @@ mod tests {
         let fake = [0.5, 2.9, 5.0, 5.5];
         let pr = precision_recall(one_d(&real), one_d(&fake), 1).unwrap();
         assert_eq!(pr.precision, 0.5);
+        // Sample by sample: 0.5 and 2.9 lie inside, 5 and 5.5 do not.
+        let m = Manifold::new(one_d(&real), 1).unwrap();
+        assert_eq!(
+            m.contains(one_d(&fake)).unwrap(),
+            [true, true, false, false]
+        );
         assert_eq!(pr.recall, 4.0 / 6.0);
         let radii = knn_radii(one_d(&fake), 1).unwrap();
         for (got, want) in radii.iter().zip([2.4, 2.1, 0.5, 0.5]) {

@@ -103,6 +103,8 @@ pub fn display_name(column: &str) -> &str {
         "grad_norm" => "‖∇D‖ at the penalised points",
         "fid" => "FID",
         "kid" => "KID",
+        "legible" => "legible share (p ≥ 0.9)",
+        "confidence" => "mean top-class probability",
         c => c,
     }
 }
