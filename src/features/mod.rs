@@ -164,15 +164,18 @@ impl FeatureNet {
         &mut self,
         be: &mut dyn Backend,
         digits: &[f32],
-    ) -> Result<(Vec<f32>, Vec<(u32, f64)>)> {
+    ) -> Result<(Vec<f32>, Vec<Top>)> {
         let (f, l) = self.run(be, digits, true, true)?;
         Ok((f, top_probabilities(&l, CLASSES)))
     }
 }
 
+/// A digit's predicted class and the classifier's probability for it.
+pub type Top = (u32, f64);
+
 /// Each row's largest value's index (the first on ties, as `argmax_rows`) and its softmax
 /// probability, computed in f64 from the row's logits.
-pub fn top_probabilities(logits: &[f32], width: usize) -> Vec<(u32, f64)> {
+pub fn top_probabilities(logits: &[f32], width: usize) -> Vec<Top> {
     let classes = argmax_rows(logits, width);
     logits
         .chunks_exact(width)
