@@ -3,7 +3,7 @@
 use crate::backend::Backend;
 use crate::config::TrainConfig;
 use crate::data::{
-    FolderOptions, ImageSet, Mixture2d, idx, labels, load_image_folder, parse_idx_images,
+    FolderOptions, ImageSet, Mixture2d, cifar, idx, labels, load_image_folder, parse_idx_images,
     parse_idx_labels, stacked,
 };
 use crate::gan::DeviceData;
@@ -211,6 +211,13 @@ fn limit(data: HostData, n: usize, name: &str) -> Result<HostData> {
 
 fn load_all(cfg: &TrainConfig) -> Result<HostData> {
     let name = cfg.dataset.as_str();
+    let cifar = cifar::folder_of(name);
+    if cfg.split != cifar::Split::Train && cifar.is_none() {
+        bail!(
+            "--split test picks CIFAR-10's test_batch.bin; {name} has no test split: leave \
+             --split out"
+        );
+    }
     if name == "mnist" {
         let (train, heldout) = embedded_mnist()?;
         return Ok(HostData::Images {
@@ -231,12 +238,18 @@ fn load_all(cfg: &TrainConfig) -> Result<HostData> {
             points: mixture.sample(MIXTURE_POINTS, cfg.seed),
         });
     }
+    if let Some(dir) = cifar {
+        return Ok(HostData::Images {
+            train: cifar::load(&dir, cfg.split, cfg.channels)?,
+            heldout: None,
+        });
+    }
     let path = Path::new(name);
     if !path.exists() {
         bail!(
             "dataset {name:?} is neither a built-in set (mnist, {STACKED_MNIST}, ring8, grid25) \
-             nor an existing path; pass MNIST-format IDX files, a folder holding them, or a \
-             folder of PNG/JPEG images"
+             nor an existing path; pass MNIST-format IDX files, a folder holding them, \
+             cifar10:DIR for CIFAR-10's binary files, or a folder of PNG/JPEG images"
         );
     }
     let has_idx = path.is_file() || idx::STANDARD_NAMES.iter().any(|n| path.join(n).is_file());

@@ -89,7 +89,8 @@ struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<Preset>,
     /// mnist (embedded), stacked-mnist (three embedded digits as R, G, B), ring8, grid25, IDX
-    /// images (file or folder, .gz ok) or a folder of PNG/JPEG images [default: mnist]
+    /// images (file or folder, .gz ok), cifar10:DIR (CIFAR-10's binary files) or a folder of
+    /// PNG/JPEG images [default: mnist]
     #[arg(long, value_name = "NAME|PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dataset: Option<String>,
@@ -99,7 +100,12 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     conditional: bool,
-    /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1]
+    /// CIFAR-10's split to train on: train (data_batch_1..5.bin) or test (test_batch.bin)
+    /// [default: train]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split: Option<duel::data::cifar::Split>,
+    /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1; CIFAR-10 3]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     channels: Option<usize>,
@@ -352,6 +358,7 @@ const FIXED_ON_RESUME: &[&str] = &[
     "conditional",
     "dataset",
     "channels",
+    "split",
     "image-size",
     "background",
     "batch",

@@ -4,6 +4,7 @@
 
 use crate::backend::Activation;
 use crate::data::Background;
+use crate::data::cifar::Split;
 use crate::gan::{
     GanConfig, GeneratorLoss, Loss, MomentumRamp, Noise, Objective, Schedule, Updates,
 };
@@ -194,6 +195,9 @@ pub struct TrainConfig {
     pub dataset: String,
     /// Channels an image folder is converted to (1 gray, 3 RGB).
     pub channels: usize,
+    /// CIFAR-10's split (`--split`); only written when it is the test split.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub split: Split,
     /// Side an image folder is resized and centre-cropped to.
     pub image_size: usize,
     /// What an image folder's transparent pixels are composited onto. (Absent in configs written

@@ -1,6 +1,7 @@
 //! Each preset's defaults, and the preset a run gets when it names none.
 
 use super::*;
+use crate::data::cifar;
 use crate::layers::augment::Policy;
 
 impl TrainConfig {
@@ -10,7 +11,13 @@ impl TrainConfig {
             preset,
             model: None,
             dataset: dataset.to_string(),
-            channels: 1,
+            // CIFAR-10 is in colour; an image folder is converted to gray unless asked.
+            channels: if cifar::folder_of(dataset).is_some() {
+                3
+            } else {
+                1
+            },
+            split: Split::Train,
             image_size: 28,
             background: Background::White,
             conditional: false,
@@ -267,6 +274,7 @@ impl TrainConfig {
             return Preset::Small;
         }
         match image_size {
+            None if cifar::folder_of(dataset).is_some() => Preset::Dcgan32,
             None | Some(28) => Preset::Dcgan,
             Some(32) => Preset::Dcgan32,
             Some(64) => Preset::Dcgan64,

@@ -1,6 +1,7 @@
 //! Training data: 8-bit image sets (IDX files, image folders, Stacked MNIST) with their class
 //! labels where the source has them, and 2-D Gaussian mixtures.
 
+pub mod cifar;
 pub mod folder;
 pub mod idx;
 pub mod labels;
