@@ -223,10 +223,7 @@ mod tests {
         let (whole, streamed) = (tmp("whole.npy"), tmp("streamed.npy"));
         let data: Vec<f32> = (0..24).map(|v| v as f32).collect();
         write_npy(&whole, &data, &[4, 6]).unwrap();
-        write_npy_streamed(&streamed, &[4, 6], |push| {
-            data.chunks(5).try_for_each(|c| push(c))
-        })
-        .unwrap();
+        write_npy_streamed(&streamed, &[4, 6], |push| data.chunks(5).try_for_each(push)).unwrap();
         assert_eq!(fs::read(&whole).unwrap(), fs::read(&streamed).unwrap());
         let short = tmp("short.npy");
         let e = write_npy_streamed(&short, &[4, 6], |push| push(&data[..7])).unwrap_err();
