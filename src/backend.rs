@@ -87,6 +87,11 @@ pub trait Backend {
     fn alloc(&mut self, len: usize, label: &str) -> Result<Tensor>;
     /// Largest buffer this backend can bind, in words.
     fn max_binding_words(&self) -> usize;
+    /// Whether this backend's buffers live in the host's memory (the CPU path), so a memory
+    /// budget counts them against it.
+    fn buffers_in_host_memory(&self) -> bool {
+        false
+    }
     fn write(&mut self, t: Tensor, data: &[f32]);
     fn write_u32(&mut self, t: Tensor, data: &[u32]);
     /// Runs everything recorded so far and returns the view's contents.

@@ -138,9 +138,22 @@ fn read_state(st: &SafeTensors, prefix: &str, spec: &NetSpec) -> Result<Vec<f32>
             }
         } else {
             out.copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(v.data()));
+            refuse_non_finite(&name, out)?;
         }
     }
     Ok(state)
+}
+
+/// A tensor holding NaN or ±∞ (a diverged run's) is refused, naming it and the first bad index.
+fn refuse_non_finite(name: &str, v: &[f32]) -> Result<()> {
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        bail!(
+            "tensor {name} holds {} at index {i}; a run that diverged wrote it: use an earlier \
+             checkpoint",
+            v[i]
+        );
+    }
+    Ok(())
 }
 
 impl Checkpoint {
@@ -193,6 +206,10 @@ impl Checkpoint {
             (
                 "discriminator.dropout".to_string(),
                 s.d.dropout_counter.to_string(),
+            ),
+            (
+                "fingerprint".to_string(),
+                crate::run_dir::fingerprint(&self.config, self.dim, self.image_shape),
             ),
             ("generator.describe".to_string(), gan.g.describe()),
             ("discriminator.describe".to_string(), gan.d.describe()),
@@ -268,7 +285,9 @@ impl Checkpoint {
                     t.shape()
                 );
             }
-            Ok(bytemuck::pod_collect_to_vec(t.data()))
+            let v: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+            refuse_non_finite(name, &v)?;
+            Ok(v)
         };
         let v1 = format == FORMAT_V1;
         // A network's parameters (and state) under `prefix`, into flat buffers.
@@ -330,6 +349,15 @@ impl Checkpoint {
                 (Some(p), Some(s))
             }
         };
+        if let Some(recorded) = meta.get("fingerprint") {
+            let own = crate::run_dir::fingerprint(&config, dim, image_shape);
+            if *recorded != own {
+                bail!(
+                    "its fingerprint {recorded} is not its config's ({own}): the metadata was \
+                     edited; use the checkpoint as duel wrote it"
+                );
+            }
+        }
         let iteration = num("iteration")?;
         // Progressive growing's phase: what the schedule gives at this iteration must be what
         // the run was at when it wrote the checkpoint.

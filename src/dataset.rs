@@ -261,6 +261,7 @@ fn load_all(cfg: &TrainConfig) -> Result<HostData> {
             size: cfg.image_size,
             background: cfg.background,
             require_labels: cfg.conditional,
+            skip_bad: cfg.skip_bad_images,
         };
         load_image_folder(path, &opts)?
     };

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod budget;
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
@@ -23,6 +24,7 @@ pub mod output;
 pub mod parzen;
 pub mod presets;
 pub mod rng;
+pub mod run_dir;
 pub mod sample;
 pub mod theory;
 pub mod train;

@@ -34,8 +34,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a GAN (Goodfellow et al. 2014, Algorithm 1); with no options, on the embedded MNIST digits.
+    #[command(allow_negative_numbers = true)]
     Train(Box<TrainArgs>),
     /// Write fresh samples of a trained generator to a PNG grid or a NumPy .npy file.
+    #[command(allow_negative_numbers = true)]
     Sample(SampleArgs),
     /// List the GPU adapters wgpu finds, with their key limits.
     Devices,
@@ -43,13 +45,17 @@ enum Command {
     /// at the optimum (−log 4 + 2·JSD), the equilibrium D = 1/2, the saturating G loss; critics'
     /// estimates of W1, WGAN's Figure 2, spectral norm's σ and Lipschitz bound, and the gradient
     /// penalties' gradients.
+    #[command(allow_negative_numbers = true)]
     Theory(TheoryArgs),
     /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
+    #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
     /// Time every kernel on the GPU and the CPU path side by side, or whole training iterations.
+    #[command(allow_negative_numbers = true)]
     Bench(duel::bench::BenchArgs),
     /// The feature network FID, KID, precision/recall and Stacked MNIST's mode counts use:
     /// reproduce it, or check its accuracy.
+    #[command(allow_negative_numbers = true)]
     Features(duel::features::cli::FeaturesArgs),
 }
 
@@ -105,6 +111,11 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     split: Option<duel::data::cifar::Split>,
+    /// Skip an image folder's files that cannot be decoded (truncated or corrupt), counting
+    /// them in a warning, instead of stopping at the first
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skip_bad_images: bool,
     /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1; CIFAR-10 3]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -351,58 +362,13 @@ struct SampleArgs {
     adapter: String,
 }
 
-/// Options that fix a run's model and data; a resumed run keeps them.
-const FIXED_ON_RESUME: &[&str] = &[
-    "preset",
-    "model",
-    "conditional",
-    "dataset",
-    "channels",
-    "split",
-    "image-size",
-    "background",
-    "batch",
-    "k",
-    "loss",
-    "gp",
-    "r1",
-    "clip",
-    "drift",
-    "augment",
-    "sn",
-    "updates",
-    "g-loss",
-    "opt-g",
-    "opt-d",
-    "lr-g",
-    "lr-d",
-    "beta1",
-    "beta2",
-    "momentum",
-    "noise",
-    "noise-dim",
-    "seed",
-    "ema",
-    "pack",
-    "width",
-    "phase-images",
-    "init-g",
-    "init-d",
-    "g-output-bias",
-    "lr-decay",
-    "lr-min",
-    "momentum-final",
-    "momentum-start",
-    "momentum-saturate",
-    "limit",
-    "eval-every",
-    "eval-samples",
-];
-
 fn train(args: TrainArgs) -> Result<()> {
-    let cli = toml::Table::try_from(&args).context("reading options")?;
+    let cli = duel::config::options_table(&args)?;
     let (cfg, opts) = if let Some(dir) = &args.resume {
-        if let Some(k) = FIXED_ON_RESUME.iter().find(|k| cli.contains_key(**k)) {
+        if let Some(k) = duel::run_dir::IDENTITY_KEYS
+            .iter()
+            .find(|k| cli.contains_key(**k))
+        {
             bail!(
                 "--{k} cannot change when resuming; the run keeps its own (see {}/config.toml)",
                 dir.display()
@@ -516,6 +482,15 @@ fn sample(args: SampleArgs) -> Result<()> {
                     f.display()
                 );
             }
+            if let Some(i) = z.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "{}: row {}, column {} is {}; the noise must be finite numbers",
+                    f.display(),
+                    i / zdim,
+                    i % zdim,
+                    z[i]
+                );
+            }
             if args.count.is_some_and(|c| c != shape[0]) {
                 bail!(
                     "--count {} disagrees with the {} rows of {}; drop --count",
@@ -555,9 +530,7 @@ fn sample(args: SampleArgs) -> Result<()> {
         return Ok(());
     }
     let classes = duel::sample::classes_for(&ck, args.class.as_deref(), count)?;
-    let samples = duel::sample::generate_classes(&ck, be.as_mut(), &noise, classes.as_deref())?;
-    let count = samples.len() / ck.dim;
-    duel::sample::write_labelled_samples(&ck, &samples, count, classes.as_deref(), &args.out)?;
+    let count = duel::sample::write_drawn(&ck, be.as_mut(), &noise, classes.as_deref(), &args.out)?;
     match (&classes, png) {
         (Some(_), false) => println!(
             "wrote {count} samples to {} and their classes to {}",

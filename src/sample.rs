@@ -2,6 +2,7 @@
 //! a NumPy `.npy` array chosen by the output file's extension.
 
 use crate::backend::Backend;
+use crate::budget;
 use crate::checkpoint::Checkpoint;
 use crate::data::Mixture2d;
 use crate::model::Network;
@@ -68,12 +69,45 @@ pub fn classes_for(ck: &Checkpoint, class: Option<&str>, count: usize) -> Result
 }
 
 /// `generate` with each sample's class for a conditional G (`None`: every class in turn).
+/// The samples are held in memory: a count they would not fit in is refused before any is drawn.
 pub fn generate_classes(
     ck: &Checkpoint,
     be: &mut dyn Backend,
     noise: &NoiseSource,
     classes: Option<&[u32]>,
 ) -> Result<Vec<f32>> {
+    let count = noise_rows(ck, noise)?;
+    budget::check(
+        &format!("holding {count} samples of {} values", ck.dim),
+        budget::rows_bytes(count, ck.dim),
+        "draw fewer samples, or write them with duel sample to a .npy file, which is written \
+         in chunks",
+    )?;
+    let mut out = Vec::with_capacity(count * ck.dim);
+    for_each_chunk(ck, be, noise, classes, |y| {
+        out.extend_from_slice(y);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The number of samples `noise` makes.
+fn noise_rows(ck: &Checkpoint, noise: &NoiseSource) -> Result<usize> {
+    Ok(match noise {
+        NoiseSource::Seed { count, .. } => *count,
+        NoiseSource::Rows(z) => z.len() / ck.config.noise_dim.max(1),
+    })
+}
+
+/// Draws the samples `noise` asks for a chunk of rows at a time, handing each chunk (row-major,
+/// in G's output range) to `take`: memory stays at one chunk whatever the count.
+pub fn for_each_chunk(
+    ck: &Checkpoint,
+    be: &mut dyn Backend,
+    noise: &NoiseSource,
+    classes: Option<&[u32]>,
+    mut take: impl FnMut(&[f32]) -> Result<()>,
+) -> Result<()> {
     let gan = ck.config.gan(ck.dim, ck.image_shape)?;
     if classes.is_some() && gan.classes().is_none() {
         bail!("classes given for a generator that is not conditional");
@@ -120,7 +154,6 @@ pub fn generate_classes(
         }
         g.labels = Some(be.alloc(chunk, "classes")?);
     }
-    let mut out = Vec::with_capacity(count * ck.dim);
     let mut done = 0;
     while done < count {
         let rows = (count - done).min(chunk);
@@ -137,10 +170,61 @@ pub fn generate_classes(
             be.write_u32(l.slice(0, rows), &c[done..done + rows]);
         }
         let y = g.forward(be, z, rows, false, None);
-        out.extend(be.read(y)?);
+        take(&be.read(y)?)?;
         done += rows;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Draws the samples `noise` asks for into `path` (as `write_labelled_samples` writes them) and
+/// returns their count. A `.npy` is written a chunk at a time, so any count whose file fits on
+/// disk works; a `.png` holds them all and is refused when they would not fit in memory.
+pub fn write_drawn(
+    ck: &Checkpoint,
+    be: &mut dyn Backend,
+    noise: &NoiseSource,
+    classes: Option<&[u32]>,
+    path: &Path,
+) -> Result<usize> {
+    let count = noise_rows(ck, noise)?;
+    let npy = path.extension().and_then(|e| e.to_str()) == Some("npy");
+    if !npy {
+        if let Some((_, h, w)) = ck.image_shape {
+            let scale = (256 / h.max(w)).clamp(1, 4);
+            let pixels = (count as u64).saturating_mul((ck.dim * scale * scale) as u64);
+            budget::check(
+                &format!("a PNG grid of {count} samples"),
+                budget::rows_bytes(count, ck.dim).saturating_add(pixels),
+                "draw fewer with --count, or write a .npy file, which is written in chunks",
+            )?;
+        }
+        let samples = generate_classes(ck, be, noise, classes)?;
+        write_labelled_samples(ck, &samples, count, classes, path)?;
+        return Ok(count);
+    }
+    let (lo, hi) = ck.config.data_range();
+    let shape = match ck.image_shape {
+        Some((c, h, w)) => vec![count, c, h, w],
+        None => vec![count, ck.dim],
+    };
+    let images = ck.image_shape.is_some();
+    output::write_npy_streamed(path, &shape, |push| {
+        for_each_chunk(ck, be, noise, classes, |y| {
+            if !images {
+                return push(y);
+            }
+            let unit: Vec<f32> = y
+                .iter()
+                .map(|v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0))
+                .collect();
+            push(&unit)
+        })
+    })?;
+    if let Some(c) = classes {
+        let labels: Vec<i64> = c.iter().map(|&l| l as i64).collect();
+        output::npy::write_npy_i64(&labels_path(path), &labels)?;
+    }
+    Ok(count)
 }
 
 /// Writes samples to `path`: `.png` is a grid of images (or a scatter plot over the true means

@@ -13,6 +13,7 @@ use crate::gpu::{GpuBackend, GpuContext};
 use crate::modes::{self, ModeStats};
 use crate::output;
 use crate::output::tensorboard::TrainingEvents;
+use crate::run_dir::{self, RunLock};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -120,8 +121,9 @@ pub fn default_run_dir() -> PathBuf {
 const METRICS: &str = "metrics.csv";
 const METRICS_HEADER: &str = "step,d_loss,g_loss,d_real,d_fake,steps_per_s,wall_s";
 
-/// Refuses to write over an earlier run unless forced.
-fn prepare_dir(opts: &RunOptions) -> Result<()> {
+/// Refuses to write over an earlier run unless forced; takes the folder's lock (a folder
+/// another process is training is refused) before anything in it is written.
+fn prepare_dir(opts: &RunOptions) -> Result<RunLock> {
     let dir = &opts.out;
     if opts.resume {
         if !dir.join(checkpoint::FILE_NAME).is_file() {
@@ -131,7 +133,7 @@ fn prepare_dir(opts: &RunOptions) -> Result<()> {
                 checkpoint::FILE_NAME
             );
         }
-        return Ok(());
+        return RunLock::acquire(dir);
     }
     let holds_run = ["config.toml", checkpoint::FILE_NAME, METRICS]
         .iter()
@@ -145,13 +147,14 @@ fn prepare_dir(opts: &RunOptions) -> Result<()> {
     }
     std::fs::create_dir_all(dir.join("samples"))
         .with_context(|| format!("creating {}", dir.display()))?;
+    let lock = RunLock::acquire(dir)?;
     if opts.force {
         for f in [METRICS, checkpoint::FILE_NAME] {
             let _ = std::fs::remove_file(dir.join(f));
         }
         output::tensorboard::remove_event_files(dir)?;
     }
-    Ok(())
+    Ok(lock)
 }
 
 /// The first seven columns of a metrics row.
@@ -214,7 +217,7 @@ impl Run<'_> {
     fn diverged(&self, step: u64, what: &str) -> anyhow::Error {
         let kept = match self.last_checkpoint {
             Some(s) => format!(
-                "The last good checkpoint (step {s}) is kept in {}",
+                "The last finite checkpoint (step {s}) is kept in {}",
                 self.opts.out.display()
             ),
             None => "No checkpoint had been written yet.".into(),
@@ -379,10 +382,22 @@ impl Run<'_> {
 
     fn checkpoint(&mut self, be: &mut dyn Backend, gan: &mut Gan) -> Result<()> {
         let state = gan.state(be)?;
-        for (name, v) in [
+        // Every tensor the checkpoint would hold must be finite: loading refuses any that is not.
+        let ema = state.g_ema.iter().chain(&state.g_ema_state);
+        let tensors = [
             ("generator weights", &state.g.params),
             ("discriminator weights", &state.d.params),
-        ] {
+            ("the generator's optimizer state", &state.g.opt_m),
+            ("the generator's optimizer state", &state.g.opt_v),
+            ("the discriminator's optimizer state", &state.d.opt_m),
+            ("the discriminator's optimizer state", &state.d.opt_v),
+            ("the generator's layer state", &state.g.state),
+            ("the discriminator's layer state", &state.d.state),
+        ];
+        let named = tensors
+            .into_iter()
+            .chain(ema.map(|v| ("the generator's moving average", v)));
+        for (name, v) in named {
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(self.diverged(state.iteration, name));
             }
@@ -441,11 +456,15 @@ pub fn fmt_duration(secs: f64) -> String {
 /// checkpoint at every `checkpoint_every`, at the end and on stop.
 pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     cfg.validate()?;
-    let resumed = if opts.resume {
-        prepare_dir(opts)?;
-        Some(Checkpoint::load(&opts.out.join(checkpoint::FILE_NAME))?)
+    // A resume takes the folder's lock and checks the checkpoint belongs to the folder's run
+    // before anything else; nothing in the folder is written until the run is restored.
+    let (resumed, mut lock) = if opts.resume {
+        let lock = prepare_dir(opts)?;
+        let ck = Checkpoint::load(&opts.out.join(checkpoint::FILE_NAME))?;
+        run_dir::check_resume(&opts.out, &ck, cfg.steps)?;
+        (Some(ck), Some(lock))
     } else {
-        None
+        (None, None)
     };
     // The backend first: a bad --adapter fails before a large dataset is decoded.
     let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
@@ -487,6 +506,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     // The networks for the data's shape before anything is written: a model that does not fit
     // the data (a side it cannot make) is refused without leaving a run directory behind.
     let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
+    let in_host = be_box.buffers_in_host_memory();
+    crate::budget::check_training(&gan_cfg, data.len() * data.dim(), in_host)?;
     if let Some(ck) = &resumed {
         if ck.dim != data.dim() || ck.image_shape != data.image_shape() {
             bail!(
@@ -497,10 +518,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             );
         }
     } else {
-        prepare_dir(opts)?;
+        lock = Some(prepare_dir(opts)?);
     }
-    checkpoint::write_atomic(&opts.out.join("config.toml"), cfg.to_toml().as_bytes())?;
-    data.write_real_grid(&opts.out.join("samples/real.png"), cfg.data_range())?;
+    let _lock = lock;
 
     let be: &mut dyn Backend = be_box.as_mut();
     let device_data = data
@@ -511,6 +531,12 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     if let Some((labels, _)) = data.labels().filter(|_| cfg.conditional) {
         gan.set_data_labels(be, labels)?;
     }
+    if let Some(ck) = &resumed {
+        gan.restore(be, &ck.state)?;
+    }
+    // The run is known to go on: now its folder is written.
+    checkpoint::write_atomic(&opts.out.join("config.toml"), cfg.to_toml().as_bytes())?;
+    data.write_real_grid(&opts.out.join("samples/real.png"), cfg.data_range())?;
     let mut run = Run {
         cfg,
         opts,
@@ -524,7 +550,6 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         growth: None,
     };
     if let Some(ck) = &resumed {
-        gan.restore(be, &ck.state)?;
         run.history = truncate_metrics(&opts.out.join(METRICS), ck.state.iteration)?;
         run.wall_offset = run.history.last().map_or(0.0, |r| r[6]);
         run.last_checkpoint = Some(ck.state.iteration);

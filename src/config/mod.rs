@@ -204,6 +204,10 @@ pub struct TrainConfig {
     /// before it existed: those dropped alpha; white is the default now.)
     #[serde(default)]
     pub background: Background,
+    /// Skip an image folder's files that cannot be decoded (counted in a warning) instead of
+    /// stopping at the first. Only written when set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_bad_images: bool,
     /// Train class-conditionally (`--conditional`): labels become required (IDX label file,
     /// class subfolders); G takes a class embedding, D is a projection discriminator. Only
     /// written when set.
@@ -605,10 +609,14 @@ impl TrainConfig {
     pub fn resolve(file: Option<(&str, &str)>, cli: toml::Table) -> Result<Self> {
         let mut layered = toml::Table::new();
         if let Some((text, origin)) = file {
-            let table: toml::Table =
-                toml::from_str(text).with_context(|| format!("{origin}: not valid TOML"))?;
+            let table: toml::Table = toml::from_str(text).map_err(|e| {
+                let line = e.span().map(|s| line_of(text, s.start));
+                let at = line.map_or(String::new(), |l| format!(" line {l}"));
+                anyhow::anyhow!("{origin}{at}: not valid TOML: {}", e.message())
+            })?;
             layered.extend(table);
         }
+        let from_cli: Vec<String> = cli.keys().cloned().collect();
         layered.extend(cli);
         let dataset = match layered.get("dataset") {
             Some(toml::Value::String(s)) => s.clone(),
@@ -641,18 +649,74 @@ impl TrainConfig {
             Self::preset(preset, &dataset)
         };
         let steps_given = layered.contains_key("steps");
-        let mut table = toml::Table::try_from(defaults).expect("a config always serializes");
-        table.extend(layered);
-        let origin = file.map_or("the command line", |(_, o)| o);
-        let mut cfg: TrainConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        let defaults = toml::Table::try_from(defaults).expect("a config always serializes");
+        let mut table = defaults.clone();
+        table.extend(layered.clone());
+        let mut cfg: TrainConfig = match toml::Value::Table(table).try_into() {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                // Name the key (and the file's line, or the option) that does not fit.
+                let culprit = layered.iter().find_map(|(k, v)| {
+                    let mut one = defaults.clone();
+                    one.insert(k.clone(), v.clone());
+                    let err = toml::Value::Table(one).try_into::<TrainConfig>().err()?;
+                    Some((k.clone(), err.message().to_string()))
+                });
+                let Some((key, why)) = culprit else {
+                    let origin = file.map_or("the command line", |(_, o)| o);
+                    bail!("{origin}: {}", e.message());
+                };
+                match file {
+                    Some((text, origin)) if !from_cli.contains(&key) => {
+                        let at =
+                            key_line(text, &key).map_or(String::new(), |l| format!(" line {l}"));
+                        bail!("{origin}{at}: {key}: {why}")
+                    }
+                    _ => bail!("--{key}: {why}"),
+                }
+            }
+        };
         if cfg.preset == Preset::Progan && !steps_given {
             cfg.steps = cfg.growth_steps();
         }
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// The 1-based line of byte `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+/// The 1-based line of a TOML file where `key` is set (`key = …` at a line's start).
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let l = l.trim_start_matches('"');
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start_matches('"').trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+/// The command line's options as a TOML table. TOML integers are signed 64-bit, so an integer
+/// option above 2⁶³ − 1 is refused here, naming it and the limit.
+pub fn options_table(args: &impl Serialize) -> Result<toml::Table> {
+    let json = serde_json::to_value(args).context("reading options")?;
+    if let serde_json::Value::Object(map) = &json {
+        for (key, v) in map {
+            if v.as_u64().is_some_and(|n| n > i64::MAX as u64) {
+                bail!(
+                    "--{key} {v} is too large; the largest value a run can record is {}",
+                    i64::MAX
+                );
+            }
+        }
+    }
+    toml::Table::try_from(args).context("reading options")
 }
 
 #[cfg(test)]

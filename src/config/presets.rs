@@ -21,6 +21,7 @@ impl TrainConfig {
             image_size: 28,
             background: Background::White,
             conditional: false,
+            skip_bad_images: false,
             steps: 6000,
             batch: 64,
             k: 1,

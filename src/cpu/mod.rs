@@ -29,13 +29,29 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 
-    fn alloc(&mut self, len: usize, _label: &str) -> Result<Tensor> {
+    fn alloc(&mut self, len: usize, label: &str) -> Result<Tensor> {
+        let words = u32::try_from(len).map_err(|_| {
+            anyhow::anyhow!(
+                "{label}: {len} values exceed the {} a buffer can hold",
+                u32::MAX
+            )
+        })?;
+        // Refused in one line rather than aborting the process when memory runs out.
+        crate::budget::check(
+            &format!("{label} ({len} values)"),
+            crate::budget::rows_bytes(len, 1),
+            "use a smaller batch or model",
+        )?;
         self.buffers.push(vec![0.0; len]);
         Ok(Tensor {
             buf: (self.buffers.len() - 1) as u32,
             offset: 0,
-            len: u32::try_from(len)?,
+            len: words,
         })
+    }
+
+    fn buffers_in_host_memory(&self) -> bool {
+        true
     }
 
     fn max_binding_words(&self) -> usize {

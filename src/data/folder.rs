@@ -46,6 +46,8 @@ pub struct FolderOptions {
     pub background: Background,
     /// Fail unless the folder holds one class per first-level subfolder.
     pub require_labels: bool,
+    /// Skip (and count) files that cannot be decoded instead of failing on the first.
+    pub skip_bad: bool,
 }
 
 /// Loads every `.png`/`.jpg`/`.jpeg` file under `dir` (recursively, any case) as a
@@ -103,13 +105,38 @@ pub fn load_image_folder(dir: &Path, opts: &FolderOptions) -> Result<ImageSet> {
     let side = u32::try_from(size).context("image folder: size too large")?;
     let image_len = channels * size * size;
     let mut pixels = Vec::with_capacity(paths.len() * image_len);
-    for path in &paths {
-        let img = decode(path)?;
-        append_chw(img, channels, side, opts.background, &mut pixels);
+    let mut kept = Vec::with_capacity(paths.len());
+    let mut skipped: Vec<anyhow::Error> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        match decode(path) {
+            Ok(img) => {
+                append_chw(img, channels, side, opts.background, &mut pixels);
+                kept.push(i);
+            }
+            Err(e) if opts.skip_bad => skipped.push(e),
+            Err(e) => bail!("{e:#} (or pass --skip-bad-images to train on the rest)"),
+        }
     }
-    let set = ImageSet::unlabelled(paths.len(), channels, size, size, pixels);
+    if let Some(first) = skipped.first() {
+        eprintln!(
+            "warning: skipped {} of {} images that cannot be decoded (--skip-bad-images); the \
+             first: {first:#}",
+            skipped.len(),
+            paths.len()
+        );
+    }
+    if kept.is_empty() {
+        bail!(
+            "{}: none of its {} images can be decoded",
+            dir.display(),
+            paths.len()
+        );
+    }
+    let set = ImageSet::unlabelled(kept.len(), channels, size, size, pixels);
     match labels {
-        Some((labels, classes)) => set.with_labels(labels, classes),
+        Some((labels, classes)) => {
+            set.with_labels(kept.iter().map(|&i| labels[i]).collect(), classes)
+        }
         None => Ok(set),
     }
 }
@@ -200,12 +227,36 @@ fn decode(path: &Path) -> Result<DynamicImage> {
             path.display()
         )
     };
-    ImageReader::open(path)
-        .with_context(|| format!("{}: cannot open file", path.display()))?
+    let bytes =
+        std::fs::read(path).with_context(|| format!("{}: cannot open file", path.display()))?;
+    // The decoders fill a cut-off image's missing rows with gray; a whole file ends its data
+    // with the format's end marker.
+    if let Some(format) = truncated(&bytes) {
+        bail!(
+            "{}: truncated {format} (its end marker is missing: the file was cut off); fix or \
+             remove the file",
+            path.display()
+        );
+    }
+    ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .with_context(fail)?
         .decode()
         .with_context(fail)
+}
+
+/// The format of a JPEG or PNG whose end marker is missing: a JPEG without an end-of-image
+/// marker (FF D9) after its last scan (FF DA), or a PNG without its IEND chunk.
+fn truncated(bytes: &[u8]) -> Option<&'static str> {
+    let last = |pattern: &[u8]| bytes.windows(pattern.len()).rposition(|w| w == pattern);
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let scan = last(&[0xFF, 0xDA]).unwrap_or(0);
+        return (last(&[0xFF, 0xD9]).is_none_or(|end| end < scan)).then_some("JPEG");
+    }
+    if bytes.starts_with(b"\x89PNG") {
+        return last(b"IEND").is_none().then_some("PNG");
+    }
+    None
 }
 
 /// Composites alpha onto `background`, converts to `channels`, resizes the short side to
@@ -262,6 +313,7 @@ mod tests {
             size,
             background: Background::White,
             require_labels: false,
+            skip_bad: false,
         }
     }
 
@@ -398,6 +450,7 @@ mod tests {
         make_classes(&dir);
         let required = FolderOptions {
             require_labels: true,
+            skip_bad: false,
             ..opts(1, 4)
         };
         let set = load_image_folder(&dir, &required).unwrap();

@@ -151,6 +151,12 @@ pub fn score(
             2 * metrics::DEFAULT_K
         );
     }
+    // G's samples, their features and as many real images' features are held at once.
+    crate::budget::check(
+        &format!("--samples {samples}"),
+        crate::budget::rows_bytes(samples, 2 * PIXELS + 2 * FEATURE_DIM),
+        "pass fewer --samples (10000 is the usual count)",
+    )?;
     let weights = Weights::shipped()?;
     let mut net = FeatureNet::new(be, &weights, super::EVAL_BATCH)?;
     let (train, heldout) = embedded_mnist()?;

@@ -1,22 +1,18 @@
-//! Minimal NumPy `.npy` (format v1.0) writer and reader for little-endian f32.
+//! NumPy `.npy` files through the `npyz` crate: float32 arrays written in C order, and arrays
+//! read in either order, either byte order, as float32 or float64 (converted to float32 where
+//! every value fits).
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
+use npyz::{NpyFile, Order, WriteOptions, WriterBuilder};
 
 use super::write_atomic;
 
-const MAGIC: &[u8; 6] = b"\x93NUMPY";
-/// magic + version (2) + header length (u16 LE).
-const PREAMBLE: usize = 10;
-/// Total header size (preamble + dict + padding) is a multiple of this.
-const ALIGN: usize = 64;
-
-/// Writes `data` (row-major, C order) with `shape` as `.npy` v1.0, dtype `<f4`,
-/// atomically via `<path>.tmp`. `data.len()` must equal the product of `shape`
-/// (1 for the empty shape, i.e. a scalar).
+/// Writes `data` (row-major, C order) with `shape` as `.npy`, dtype `<f4`, atomically via
+/// `<path>.tmp`. `data.len()` must equal the product of `shape` (1 for the empty shape, i.e. a
+/// scalar).
 pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
     let count: usize = shape.iter().product();
     ensure!(
@@ -25,12 +21,26 @@ pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
         path.display(),
         data.len()
     );
-    let header = header_bytes(shape)?;
+    write_npy_streamed(path, shape, |push| push(data))
+}
+
+/// Writes a float32 `.npy` of `shape` whose values `fill` hands over in C order, a slice at a
+/// time, so an array larger than memory can be written. Atomic: a failure (or too few or too many
+/// values) leaves no file and any earlier one as it was.
+pub fn write_npy_streamed(
+    path: &Path,
+    shape: &[usize],
+    fill: impl FnOnce(&mut dyn FnMut(&[f32]) -> Result<()>) -> Result<()>,
+) -> Result<()> {
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     write_atomic(path, |w| {
-        w.write_all(&header)?;
-        for v in data {
-            w.write_all(&v.to_le_bytes())?;
-        }
+        let mut npy = WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&dims)
+            .writer(w)
+            .begin_nd()?;
+        fill(&mut |values: &[f32]| Ok(npy.extend(values.iter().copied())?))?;
+        npy.finish()?;
         Ok(())
     })
     .with_context(|| format!("{}: cannot write npy file", path.display()))
@@ -39,104 +49,112 @@ pub fn write_npy(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
 /// Writes integer labels as a 1-D `.npy` of dtype `<i8` (NumPy's int64, what PyTorch's
 /// classification losses take), atomically.
 pub fn write_npy_i64(path: &Path, data: &[i64]) -> Result<()> {
-    let header = header_bytes_typed(&[data.len()], "<i8")?;
     write_atomic(path, |w| {
-        w.write_all(&header)?;
-        for v in data {
-            w.write_all(&v.to_le_bytes())?;
-        }
+        let mut npy = WriteOptions::<i64>::new()
+            .default_dtype()
+            .shape(&[data.len() as u64])
+            .writer(w)
+            .begin_nd()?;
+        npy.extend(data.iter().copied())?;
+        npy.finish()?;
         Ok(())
     })
     .with_context(|| format!("{}: cannot write npy file", path.display()))
 }
 
-/// Preamble plus the padded, newline-terminated header dict.
-fn header_bytes(shape: &[usize]) -> Result<Vec<u8>> {
-    header_bytes_typed(shape, "<f4")
-}
-
-fn header_bytes_typed(shape: &[usize], descr: &str) -> Result<Vec<u8>> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let tuple = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
-    let unpadded = PREAMBLE + dict.len() + 1; // + '\n'
-    let padded = unpadded.div_ceil(ALIGN) * ALIGN;
-    dict.extend(std::iter::repeat_n(' ', padded - unpadded));
-    dict.push('\n');
-    let len = u16::try_from(dict.len()).context("npy header too long for format v1.0")?;
-    let mut out = Vec::with_capacity(padded);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    Ok(out)
-}
-
-/// Reads a `.npy` file holding C-order `<f4` data (v1.0 or v2.0 header);
-/// returns `(shape, data)`.
+/// Reads a `.npy` array of float32 or float64 values (either byte order, C or Fortran order);
+/// returns `(shape, data)` with the data in C order as float32. Float64 values beyond float32's
+/// range are refused, naming the first.
 pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = fs::read(path).with_context(|| format!("{}: cannot read file", path.display()))?;
-    parse(&bytes).with_context(|| format!("{}: not a readable f32 .npy file", path.display()))
+    parse(&bytes).with_context(|| format!("{}: not a readable float .npy file", path.display()))
 }
 
 fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let npy = NpyFile::new(bytes).context("not a NumPy .npy file")?;
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .context("a dimension too large for this machine")?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .context("the shape's size overflows")?;
+    let order = npy.order();
+    let descr = npy.dtype().descr();
+    let dtype = descr.trim_matches('\'');
+    let payload = bytes.len() - npy_header_len(bytes)?;
+    let width = match dtype.get(1..) {
+        Some("f4") => 4,
+        Some("f8") => 8,
+        _ => bail!(
+            "dtype {dtype} is not float32 or float64; save the array with .astype(np.float32)"
+        ),
+    };
     ensure!(
-        bytes.len() >= PREAMBLE && bytes.starts_with(MAGIC),
-        "missing \\x93NUMPY magic"
+        payload as u64 == count as u64 * width,
+        "shape {shape:?} needs {} data bytes, file holds {payload}",
+        count as u64 * width
     );
-    let (header_start, header_len) = match bytes[6] {
-        1 => (PREAMBLE, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
-        2 | 3 => {
-            ensure!(bytes.len() >= 12, "truncated header");
-            (12, u32::from_le_bytes(bytes[8..12].try_into()?) as usize)
+    let data: Vec<f32> = match npy.try_data::<f32>() {
+        Ok(r) => r.collect::<std::io::Result<_>>()?,
+        Err(npy) => {
+            let wide: Vec<f64> = npy.into_vec()?;
+            let mut narrow = Vec::with_capacity(wide.len());
+            for (i, &v) in wide.iter().enumerate() {
+                let f = v as f32;
+                if v.is_finite() && !f.is_finite() {
+                    bail!("value {v:e} at index {i} does not fit float32");
+                }
+                narrow.push(f);
+            }
+            narrow
         }
-        v => bail!("unsupported npy version {v}"),
     };
-    let data_start = header_start + header_len;
-    ensure!(bytes.len() >= data_start, "truncated header");
-    let header =
-        std::str::from_utf8(&bytes[header_start..data_start]).context("header is not text")?;
-    let field = |key: &str| -> Result<&str> {
-        let at = header
-            .find(&format!("'{key}':"))
-            .with_context(|| format!("header lacks '{key}'"))?;
-        Ok(header[at + key.len() + 3..].trim_start())
-    };
-    ensure!(
-        field("descr")?.starts_with("'<f4'"),
-        "dtype is not '<f4': {header}"
-    );
-    ensure!(
-        field("fortran_order")?.starts_with("False"),
-        "fortran_order data is not supported"
-    );
-    let shape_src = field("shape")?;
-    let close = shape_src.find(')').context("unterminated shape tuple")?;
-    let shape = shape_src[1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .with_context(|| format!("bad shape entry {s:?}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let count: usize = shape.iter().product();
-    let payload = &bytes[data_start..];
-    ensure!(
-        payload.len() == count * 4,
-        "shape {shape:?} needs {} data bytes, file holds {}",
-        count * 4,
-        payload.len()
-    );
-    let data = payload
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .collect();
-    Ok((shape, data))
+    Ok(match order {
+        Order::C => (shape, data),
+        Order::Fortran => {
+            let c = fortran_to_c(&data, &shape);
+            (shape, c)
+        }
+    })
+}
+
+/// The header's length (magic, version, length field and dict), from the preamble.
+fn npy_header_len(bytes: &[u8]) -> Result<usize> {
+    ensure!(bytes.len() >= 10, "truncated header");
+    Ok(match bytes[6] {
+        1 => 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
+        _ => {
+            ensure!(bytes.len() >= 12, "truncated header");
+            12 + u32::from_le_bytes(bytes[8..12].try_into()?) as usize
+        }
+    })
+}
+
+/// `data` stored in Fortran order (first index fastest) rearranged to C order (last fastest).
+fn fortran_to_c(data: &[f32], shape: &[usize]) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    let mut index = vec![0usize; shape.len()];
+    for value in out.iter_mut() {
+        // The Fortran offset of the current C multi-index.
+        let (mut offset, mut stride) = (0, 1);
+        for (&i, &d) in index.iter().zip(shape) {
+            offset += i * stride;
+            stride *= d;
+        }
+        *value = data[offset];
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -145,6 +163,29 @@ mod tests {
 
     fn tmp(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("duel-io-npy-{}/{name}", std::process::id()))
+    }
+
+    /// A v1.0 `.npy` as NumPy writes it: `descr`, order and shape in the dict, then `payload`.
+    fn numpy_file(descr: &str, fortran: bool, shape: &str, payload: &[u8]) -> Vec<u8> {
+        let order = if fortran { "True" } else { "False" };
+        let mut dict =
+            format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+        while (10 + dict.len() + 1) % 64 != 0 {
+            dict.push(' ');
+        }
+        dict.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((dict.len() as u16).to_le_bytes());
+        out.extend(dict.as_bytes());
+        out.extend(payload);
+        out
+    }
+
+    fn read_bytes(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+        let path = tmp(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, bytes).unwrap();
+        read_npy_f32(&path)
     }
 
     #[test]
@@ -160,33 +201,63 @@ mod tests {
     }
 
     #[test]
-    fn header_format() {
+    fn header_is_numpy_v1_little_endian_c_order_aligned_to_64() {
         let path = tmp("h.npy");
         write_npy(&path, &[1.0, 2.0, f32::NAN], &[3]).unwrap();
         let bytes = fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
         let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        assert_eq!((PREAMBLE + hlen) % 64, 0);
-        assert_eq!(bytes.len(), PREAMBLE + hlen + 12);
-        let header = std::str::from_utf8(&bytes[PREAMBLE..PREAMBLE + hlen]).unwrap();
-        assert!(header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }"));
-        assert!(header.ends_with(" \n"));
-        assert_eq!(
-            &bytes[PREAMBLE + hlen..PREAMBLE + hlen + 4],
-            &1.0f32.to_le_bytes()
-        );
+        assert_eq!((10 + hlen) % 64, 0);
+        assert_eq!(bytes.len(), 10 + hlen + 12);
+        let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
+        assert!(header.contains("'descr': '<f4'"), "{header}");
+        assert!(header.contains("'fortran_order': False"), "{header}");
+        assert!(header.contains("'shape': (3,"), "{header}");
+        assert_eq!(&bytes[10 + hlen..10 + hlen + 4], &1.0f32.to_le_bytes());
         let (_, d) = read_npy_f32(&path).unwrap();
         assert!(d[2].is_nan());
-        // 2-D tuple has no trailing comma; scalar shape is ().
-        let dict = |shape: &[usize]| {
-            String::from_utf8(header_bytes(shape).unwrap()[PREAMBLE..].to_vec()).unwrap()
-        };
-        assert!(dict(&[2, 3]).contains("'shape': (2, 3), }"));
-        assert!(dict(&[]).contains("'shape': (), }"));
     }
 
     #[test]
-    fn errors() {
+    fn streamed_writes_match_whole_ones_and_a_short_stream_leaves_no_file() {
+        let (whole, streamed) = (tmp("whole.npy"), tmp("streamed.npy"));
+        let data: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        write_npy(&whole, &data, &[4, 6]).unwrap();
+        write_npy_streamed(&streamed, &[4, 6], |push| data.chunks(5).try_for_each(push)).unwrap();
+        assert_eq!(fs::read(&whole).unwrap(), fs::read(&streamed).unwrap());
+        let short = tmp("short.npy");
+        let e = write_npy_streamed(&short, &[4, 6], |push| push(&data[..7])).unwrap_err();
+        assert!(format!("{e:#}").contains("short.npy"), "{e:#}");
+        assert!(!short.exists());
+    }
+
+    #[test]
+    fn fortran_order_big_endian_and_float64_are_read_as_c_order_float32() {
+        // [[1, 2, 3], [4, 5, 6]] stored column by column, as np.save(Z.T) of a (3, 2) C array does.
+        let columns = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0];
+        let le: Vec<u8> = columns.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let got = read_bytes("f.npy", &numpy_file("<f4", true, "(2, 3)", &le)).unwrap();
+        assert_eq!(got, (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        // Three axes: element [i, j, k] at i + 2j + 4k.
+        let f3: Vec<u8> = (0..8u8).flat_map(|v| (v as f32).to_le_bytes()).collect();
+        let (_, d) = read_bytes("f3.npy", &numpy_file("<f4", true, "(2, 2, 2)", &f3)).unwrap();
+        assert_eq!(d, [0.0, 4.0, 2.0, 6.0, 1.0, 5.0, 3.0, 7.0]);
+        let be: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let got = read_bytes("be.npy", &numpy_file(">f4", false, "(2,)", &be)).unwrap();
+        assert_eq!(got.1, [1.5, -2.0]);
+        let f8: Vec<u8> = [0.25f64, -3.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let got = read_bytes("f8.npy", &numpy_file(">f8", false, "(1, 2)", &f8)).unwrap();
+        assert_eq!(got, (vec![1, 2], vec![0.25, -3.0]));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_problem() {
         let path = tmp("bad.npy");
         let e = write_npy(&path, &[1.0; 5], &[2, 3])
             .unwrap_err()
@@ -196,15 +267,33 @@ mod tests {
             "{e}"
         );
         assert!(!path.exists());
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, b"not numpy").unwrap();
-        let e = format!("{:#}", read_npy_f32(&path).unwrap_err());
-        assert!(e.contains("bad.npy") && e.contains("magic"), "{e}");
+        let e = format!("{:#}", read_bytes("bad.npy", b"not numpy").unwrap_err());
+        assert!(
+            e.contains("bad.npy") && e.contains("not a NumPy .npy file"),
+            "{e}"
+        );
         write_npy(&path, &[1.0; 6], &[2, 3]).unwrap();
         let mut bytes = fs::read(&path).unwrap();
         bytes.pop();
-        fs::write(&path, bytes).unwrap();
-        let e = format!("{:#}", read_npy_f32(&path).unwrap_err());
-        assert!(e.contains("needs 24 data bytes, file holds 23"), "{e}");
+        let e = format!("{:#}", read_bytes("cut.npy", &bytes).unwrap_err());
+        assert!(
+            e.contains("cut.npy") && e.contains("needs 24 data bytes, file holds 23"),
+            "{e}"
+        );
+        let big: Vec<u8> = 1e300f64.to_le_bytes().to_vec();
+        let e = format!(
+            "{:#}",
+            read_bytes("big.npy", &numpy_file("<f8", false, "(1,)", &big)).unwrap_err()
+        );
+        assert!(
+            e.contains("value 1e300 at index 0 does not fit float32"),
+            "{e}"
+        );
+        let ints: Vec<u8> = 7i32.to_le_bytes().to_vec();
+        let e = format!(
+            "{:#}",
+            read_bytes("int.npy", &numpy_file("<i4", false, "(1,)", &ints)).unwrap_err()
+        );
+        assert!(e.contains("<i4 is not float32 or float64"), "{e}");
     }
 }

@@ -62,3 +62,54 @@ pub fn tmp(name: &str) -> PathBuf {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Every file under `dir` (but the lock file, which holds the last trainer's pid) with its bytes.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != duel::run_dir::LOCK_FILE {
+                files.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// `args` must fail with exit code 1 and one error line containing `want`, leaving every file in
+/// `run` as it was; returns the line.
+pub fn refused_untouched(args: &[&str], want: &str, run: &Path) -> String {
+    let before = snapshot(run);
+    let out = duel(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "duel {args:?}: {err}");
+    assert!(err.starts_with("error: "), "no error line: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "more than one line: {err}"
+    );
+    assert!(
+        err.contains(want),
+        "duel {args:?}: expected {want:?} in: {err}"
+    );
+    let after = snapshot(run);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "duel {args:?} added or removed files in {}",
+        run.display()
+    );
+    for (path, bytes) in &before {
+        assert!(
+            after[path] == *bytes,
+            "duel {args:?} changed {}",
+            path.display()
+        );
+    }
+    err
+}
