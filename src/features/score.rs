@@ -127,8 +127,8 @@ fn compute(metric: Metric, reference: Features, x: Features, seed: u64) -> Resul
 
 fn show(metric: Metric, v: &[f64]) -> String {
     match metric {
-        Metric::Fid => format!("FID {:.3}", v[0]),
-        Metric::Kid => format!("KID {:.4} ± {:.4}", v[0], v[1]),
+        Metric::Fid => format!("digit-classifier FID {:.3}", v[0]),
+        Metric::Kid => format!("digit-classifier KID {:.4} ± {:.4}", v[0], v[1]),
         Metric::PrecisionRecall => format!("precision {:.4}  recall {:.4}", v[0], v[1]),
     }
 }
@@ -368,7 +368,7 @@ impl TrainingEval {
                 let real = FidStats::from_features(Features::new(&real, FEATURE_DIM)?)?;
                 let baseline = metrics::frechet_distance(&real, &stats)?;
                 let line = format!(
-                    "FID every --eval-every steps: {samples} samples of G against the {} held-out \
+                    "digit-classifier FID every --eval-every steps: {samples} samples of G against the {} held-out \
                      digits (real-vs-real: {take} training digits score {baseline:.3})",
                     heldout.n
                 );
@@ -409,10 +409,15 @@ impl TrainingEval {
         }
     }
 
-    /// "FID 23.456" or "modes 123/1000 | KL(modes‖uniform) 3.210" for a progress line.
+    /// "digit-classifier FID 23.456" or "modes 123/1000 | KL(modes‖uniform) 3.210" for a progress line.
     pub fn summary(&self, v: &[f64]) -> String {
         match self.kind {
-            EvalKind::Fid(_) => format!("FID {:.3} ({} samples)", v[0], self.samples),
+            EvalKind::Fid(_) => {
+                format!(
+                    "digit-classifier FID {:.3} ({} samples)",
+                    v[0], self.samples
+                )
+            }
             EvalKind::Modes => format!(
                 "modes {}/1000 | KL(modes‖uniform) {:.3} ({} samples)",
                 v[0], v[1], self.samples

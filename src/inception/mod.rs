@@ -14,6 +14,7 @@
 //! by a rule (`tests/fixtures/inception/make_fixture.py`).
 
 pub mod arch;
+pub mod score;
 pub mod weights;
 
 use crate::backend::{Activation, Backend, Tensor};
