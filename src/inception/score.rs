@@ -94,10 +94,29 @@ pub struct InceptionScore {
     pub text: String,
 }
 
-/// Images of a set as [0, 1] NCHW values and their (c, h, w).
-fn unit_images(set: &ImageSet) -> (Vec<f32>, (usize, usize, usize)) {
-    let v = set.pixels.iter().map(|&b| b as f32 / 255.0).collect();
-    (v, (set.channels, set.height, set.width))
+/// Images converted to [0, 1] at a time: a 50,000-image set as f32 at once would take
+/// gigabytes.
+const CHUNK: usize = 512;
+
+/// The features of the first `count` images of `set`.
+fn set_features(
+    net: &mut Inception,
+    be: &mut dyn Backend,
+    set: &ImageSet,
+    count: usize,
+) -> Result<Vec<f32>> {
+    let len = set.image_len();
+    let shape = (set.channels, set.height, set.width);
+    let mut out = Vec::with_capacity(count * FEATURES);
+    for start in (0..count).step_by(CHUNK) {
+        let end = (start + CHUNK).min(count);
+        let unit: Vec<f32> = set.pixels[start * len..end * len]
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect();
+        out.extend(net.features(be, &unit, shape)?);
+    }
+    Ok(out)
 }
 
 fn network(be: &mut dyn Backend, opts: &InceptionOptions) -> Result<Inception> {
@@ -143,9 +162,8 @@ pub fn score_run(
             train.width
         );
     }
-    let (real, shape) = unit_images(&train);
     let take = samples.min(train.n);
-    let real = net.features(be, &real[..take * c * h * w], shape)?;
+    let real = set_features(&mut net, be, &train, take)?;
     let fake = sample_unit(be, ck, samples, opts.seed)?;
     let fake = net.features(be, &fake, (c, h, w))?;
     let value = compute(metric, &fake, &real, opts.seed)?;
@@ -232,8 +250,7 @@ pub fn score_folders(
     let mut desc = Vec::new();
     for dir in [first, second] {
         let set = load_folder(dir)?;
-        let (v, shape) = unit_images(&set);
-        feats.push(net.features(be, &v, shape)?);
+        feats.push(set_features(&mut net, be, &set, set.n)?);
         desc.push((
             set.n,
             format!(
