@@ -13,6 +13,7 @@ pub mod eval;
 pub mod features;
 pub mod gan;
 pub mod gpu;
+pub mod inception;
 pub mod init;
 pub mod interpolate;
 pub mod kernels;

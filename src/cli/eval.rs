@@ -24,11 +24,12 @@ pub enum EvalMetric {
     /// classified by duel's feature network)
     Modes(ModesArgs),
     /// FID of a 1×28×28 run on duel's MNIST feature network, beside the real-vs-real baseline
-    /// (not comparable with Inception-based FID)
-    Fid(ScoreArgs),
+    /// (not comparable with papers); with --features inception, pytorch-fid's Inception FID of
+    /// any image run or of two folders of images
+    Fid(FeatureScoreArgs),
     /// KID (unbiased MMD², cubic kernel, 100 subsets) on duel's MNIST feature network, beside
-    /// the real-vs-real baseline
-    Kid(ScoreArgs),
+    /// the real-vs-real baseline; with --features inception, on Inception-v3 features
+    Kid(FeatureScoreArgs),
     /// Precision and recall (k-NN manifolds, k = 3) on duel's MNIST feature network, beside the
     /// real-vs-real baseline
     Pr(ScoreArgs),
@@ -80,6 +81,49 @@ pub struct ScoreArgs {
     /// Samples of G to score (the baseline takes as many training digits, at most 7,000)
     #[arg(long, value_name = "N", default_value_t = duel::features::score::DEFAULT_SAMPLES)]
     samples: usize,
+}
+
+/// The features FID and KID compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeatureSpace {
+    /// duel's MNIST classifier (1×28×28 runs; offline, not comparable with papers)
+    Digits,
+    /// pytorch-fid's Inception-v3 pool3 features (any image run or folder; comparable with
+    /// published FIDs); needs --inception FILE or DUEL_INCEPTION
+    Inception,
+}
+
+#[derive(Args)]
+pub struct FeatureScoreArgs {
+    /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
+    #[arg(long, value_name = "DIR", required_unless_present = "images")]
+    run: Option<PathBuf>,
+    /// Two folders of images scored against each other instead of a run (Inception only)
+    #[arg(long, num_args = 2, value_names = ["FIRST", "SECOND"], conflicts_with = "run")]
+    images: Vec<PathBuf>,
+    /// Feature network: digits, or inception for numbers comparable with papers
+    #[arg(long, value_enum, default_value_t = FeatureSpace::Digits)]
+    features: FeatureSpace,
+    /// pytorch-fid's Inception weights converted to safetensors (docs/metrics.md) [default:
+    /// $DUEL_INCEPTION]
+    #[arg(long, value_name = "FILE")]
+    inception: Option<PathBuf>,
+    /// Samples of G to score [default: 7000 on digits (the baseline takes as many training
+    /// digits), 10000 on inception (as many training images, or all of them)]
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
+    /// Images per Inception forward
+    #[arg(long, value_name = "N", default_value_t = duel::inception::DEFAULT_BATCH)]
+    batch: usize,
+    /// Seed of G's noise (and of KID's subsets)
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu or cpu
+    #[arg(long, value_enum, default_value_t = BackendName::Auto)]
+    backend: BackendName,
+    /// Adapter by index, backend or name substring
+    #[arg(long, default_value = "")]
+    adapter: String,
 }
 
 #[derive(Args)]
@@ -154,8 +198,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 println!("{}", r.text);
             }
         }
-        EvalMetric::Fid(a) => score(a, duel::features::score::Metric::Fid)?,
-        EvalMetric::Kid(a) => score(a, duel::features::score::Metric::Kid)?,
+        EvalMetric::Fid(a) => feature_score(a, duel::features::score::Metric::Fid)?,
+        EvalMetric::Kid(a) => feature_score(a, duel::features::score::Metric::Kid)?,
         EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
         EvalMetric::Classes(a) => {
             let ck = a.on.load()?;
@@ -175,6 +219,49 @@ pub fn score(a: ScoreArgs, metric: duel::features::score::Metric) -> Result<()> 
     let (mut be, why) = a.on.backend()?;
     let start = std::time::Instant::now();
     let r = duel::features::score::score(be.as_mut(), &ck, metric, a.samples, a.on.seed)?;
+    println!("{}", r.text);
+    println!(
+        "backend: {why}; {}",
+        duel::train::fmt_duration(start.elapsed().as_secs_f64())
+    );
+    Ok(())
+}
+
+/// `duel eval fid|kid`: on the digit classifier (a run's baseline report) or on Inception (a run
+/// or two folders).
+pub fn feature_score(a: FeatureScoreArgs, metric: duel::features::score::Metric) -> Result<()> {
+    if a.features == FeatureSpace::Digits {
+        let Some(run) = a.run else {
+            anyhow::bail!(
+                "--images scores folders on Inception features only; add --features inception"
+            );
+        };
+        let digits = ScoreArgs {
+            on: RunArgs {
+                run,
+                seed: a.seed,
+                backend: a.backend,
+                adapter: a.adapter,
+            },
+            samples: a.samples.unwrap_or(duel::features::score::DEFAULT_SAMPLES),
+        };
+        return score(digits, metric);
+    }
+    use duel::inception::score::{InceptionOptions, score_folders, score_run, weights_path};
+    let mut opts = InceptionOptions::new(weights_path(a.inception.as_deref())?, a.seed);
+    opts.batch = a.batch;
+    // The run and the folders are checked before a backend opens.
+    let ck = a.run.as_deref().map(duel::eval::load_run).transpose()?;
+    let (mut be, why) = open_backend(a.backend, &a.adapter)?;
+    let start = std::time::Instant::now();
+    let r = match (&ck, a.images.as_slice()) {
+        (Some(ck), _) => {
+            let samples = a.samples.unwrap_or(duel::inception::score::DEFAULT_SAMPLES);
+            score_run(be.as_mut(), ck, metric, samples, &opts)?
+        }
+        (None, [first, second]) => score_folders(be.as_mut(), first, second, metric, &opts)?,
+        _ => anyhow::bail!("pass --run DIR or --images FIRST SECOND"),
+    };
     println!("{}", r.text);
     println!(
         "backend: {why}; {}",

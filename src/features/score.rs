@@ -128,8 +128,8 @@ fn compute(metric: Metric, reference: Features, x: Features, seed: u64) -> Resul
 
 fn show(metric: Metric, v: &[f64]) -> String {
     match metric {
-        Metric::Fid => format!("FID {:.3}", v[0]),
-        Metric::Kid => format!("KID {:.4} ± {:.4}", v[0], v[1]),
+        Metric::Fid => format!("digit-classifier FID {:.3}", v[0]),
+        Metric::Kid => format!("digit-classifier KID {:.4} ± {:.4}", v[0], v[1]),
         Metric::PrecisionRecall => format!("precision {:.4}  recall {:.4}", v[0], v[1]),
     }
 }
@@ -380,7 +380,7 @@ impl TrainingEval {
                 let real = FidStats::from_features(Features::new(&real, FEATURE_DIM)?)?;
                 let baseline = metrics::frechet_distance(&real, &stats)?;
                 let line = format!(
-                    "FID and legibility every --eval-every steps: {samples} samples of G against \
+                    "digit-classifier FID and legibility every --eval-every steps: {samples} samples of G against \
                      the {} held-out digits (real-vs-real: {take} training digits score FID \
                      {baseline:.3}; {:.1}% of held-out digits legible)",
                     heldout.n,
@@ -433,11 +433,11 @@ impl TrainingEval {
         }
     }
 
-    /// "FID 23.456 | legible 81.2%" or "modes 123/1000 | KL(modes‖uniform) 3.210" for a progress line.
+    /// "digit-classifier FID 23.456 | legible 81.2%" or "modes 123/1000 | KL(modes‖uniform) 3.210" for a progress line.
     pub fn summary(&self, v: &[f64]) -> String {
         match self.kind {
             EvalKind::Fid(_) => format!(
-                "FID {:.3} | legible {:.1}% (p ≥ {LEGIBLE_P}, on the digit manifold) | mean \
+                "digit-classifier FID {:.3} | legible {:.1}% (p ≥ {LEGIBLE_P}, on the digit manifold) | mean \
                  top-class p {:.3} ({} samples)",
                 v[0],
                 100.0 * v[1],

@@ -21,6 +21,7 @@ pub mod bias;
 pub mod case;
 pub mod class_affine;
 pub mod clip;
+pub mod concat;
 pub mod conv;
 mod conv_cases;
 mod conv_cpu;
@@ -31,6 +32,7 @@ pub mod embedding;
 pub mod fade;
 pub mod gan_loss;
 pub mod gather;
+pub mod im2col;
 pub mod matmul;
 pub mod maxout;
 pub mod minibatch_std;
@@ -38,7 +40,9 @@ pub mod optimizer;
 pub mod parzen;
 pub mod penalty;
 pub mod pixel_norm;
+pub mod pool2d;
 pub mod projection;
+pub mod resize;
 pub mod rng;
 pub mod softmax;
 pub mod spectral_norm;
@@ -114,6 +118,11 @@ pub static ALL: &[&KernelDef] = &[
     &softmax::SOFTMAX_ROWS_BACKWARD,
     &augment::AUGMENT_FORWARD,
     &augment::AUGMENT_BACKWARD,
+    &resize::RESIZE_BILINEAR_NHWC,
+    &im2col::IM2COL_NHWC,
+    &pool2d::MAX_POOL2D_NHWC,
+    &pool2d::AVG_POOL2D_NHWC,
+    &concat::CONCAT_CHANNELS,
 ];
 
 /// The kernel named `name` (its WGSL entry point).

@@ -101,8 +101,8 @@ pub fn display_name(column: &str) -> &str {
         "wasserstein" => "W estimate",
         "penalty" => "gradient penalty",
         "grad_norm" => "‖∇D‖ at the penalised points",
-        "fid" => "FID",
-        "kid" => "KID",
+        "fid" => "FID (digit classifier)",
+        "kid" => "KID (digit classifier)",
         "legible" => "legible share (p ≥ 0.9)",
         "confidence" => "mean top-class probability",
         c => c,
@@ -248,7 +248,7 @@ mod tests {
         // A column a trainer adds later gets its own panel; FID on a log axis.
         let fid = MetricsTable::parse("step,d_loss,g_loss,fid\n10,1,1,250");
         let specs = training_panels(&fid);
-        assert_eq!(titles(&fid), ["losses", "FID"]);
+        assert_eq!(titles(&fid), ["losses", "FID (digit classifier)"]);
         assert!(specs[1].log_y && !specs[0].log_y);
         // Scores outside [0, 1] are a critic's, not probabilities.
         let critic = MetricsTable::parse("step,d_real,d_fake\n10,3.5,-2");

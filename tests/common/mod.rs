@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod inception;
 
 use duel::rng::{self, RngKey};
 use duel::{CpuBackend, GpuBackend};
