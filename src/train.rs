@@ -498,6 +498,11 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             2_000
         };
         let samples = cfg.eval_samples.unwrap_or(default);
+        crate::budget::check(
+            &format!("--eval-samples {samples}"),
+            crate::budget::rows_bytes(samples, 2 * data.dim()),
+            "pass fewer --eval-samples (2000 is the default)",
+        )?;
         let (e, line) = TrainingEval::new(be_box.as_mut(), &cfg.dataset, shape, samples)?;
         (Some(e), Some(line))
     } else {

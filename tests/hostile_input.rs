@@ -75,6 +75,18 @@ fn oversized_requests_are_refused_with_the_estimate_before_allocating() {
         (
             &[
                 "train",
+                "--eval-every",
+                "1",
+                "--eval-samples",
+                "100000000000",
+                "--out",
+                o,
+            ],
+            "--eval-samples 100000000000 needs about",
+        ),
+        (
+            &[
+                "train",
                 "--width",
                 "100000",
                 "--steps",
