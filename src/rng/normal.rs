@@ -53,7 +53,7 @@ pub fn cos_q31(k: u32) -> (u32, bool) {
     } else {
         (t, false)
     };
-    let x = (((t as u64) << 10) * HALF_PI as u64 >> 32) as u32; // φ in Q1.31, ≤ π/4
+    let x = ((((t as u64) << 10) * HALF_PI as u64) >> 32) as u32; // φ in Q1.31, ≤ π/4
     let y = q31_mul(x, x);
     let horner = |c: &[u32; 5]| {
         let mut s = c[4];
@@ -66,7 +66,11 @@ pub fn cos_q31(k: u32) -> (u32, bool) {
     let sin = q31_mul(x, horner(&SIN));
     let (cos_phi, sin_phi) = if swap { (sin, cos) } else { (cos, sin) };
     // cos(θ) by quadrant: cos φ, −sin φ, −cos φ, sin φ.
-    let magnitude = if quadrant % 2 == 0 { cos_phi } else { sin_phi };
+    let magnitude = if quadrant.is_multiple_of(2) {
+        cos_phi
+    } else {
+        sin_phi
+    };
     (magnitude, quadrant == 1 || quadrant == 2)
 }
 
