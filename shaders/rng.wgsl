@@ -1,5 +1,6 @@
 // Noise and batch indices: uniform U(lo, hi), normal N(0, 1) and uniform integers in [0, range).
-// Twin: src/kernels/rng.rs (with src/rng.rs). Philox (philox.wgsl) is prepended.
+// Twin: src/kernels/rng.rs (with src/rng.rs). Philox (philox.wgsl) and the integer
+// Box–Muller (normal.wgsl) are prepended.
 
 struct Params {
     n: u32,
@@ -29,7 +30,6 @@ fn rng_uniform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn rng_normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += nwg.x * 256u) {
         let w = philox_words(p.seed_lo, p.seed_hi, p.stream, p.ctr_lo, p.ctr_hi, i);
-        let r = sqrt(-2.0 * log(unit_open_low(w.x)));
-        out[p.out_off + i] = r * cos(6.2831855 * unit_open_high(w.y));
+        out[p.out_off + i] = normal_from_words(w.x, w.y);
     }
 }

@@ -1,6 +1,7 @@
 //! duel: GANs (Goodfellow et al. 2014) trained by WGSL compute kernels through wgpu, with a CPU
 //! twin of every kernel.
 
+pub mod auto_backend;
 pub mod backend;
 pub mod bench;
 pub mod budget;

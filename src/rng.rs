@@ -4,6 +4,8 @@
 //! and this CPU twin produce the same bits for the same triple, any element can be drawn in any
 //! order, and resuming a run only needs the counters.
 
+pub mod normal;
+
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -69,11 +71,11 @@ pub fn uniform(key: RngKey, i: u64, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * unit_open_high(words(key, i)[0])
 }
 
-/// N(0, 1) by Box–Muller from the first two words of the element's block.
+/// N(0, 1) by Box–Muller from the first two words of the element's block, in integer arithmetic
+/// (see `normal`'s module): the same bits on the CPU and on every conforming GPU.
 pub fn normal(key: RngKey, i: u64) -> f32 {
     let w = words(key, i);
-    let r = (-2.0 * unit_open_low(w[0]).ln()).sqrt();
-    r * (std::f32::consts::TAU * unit_open_high(w[1])).cos()
+    normal::normal_from_words(w[0], w[1])
 }
 
 /// Uniform integer in [0, n): the high word of w·n (Lemire's multiply-shift, no modulo bias worth

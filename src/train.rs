@@ -94,6 +94,39 @@ pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend
     }
 }
 
+/// A training run's backend, or the adapter `--backend auto` times against the CPU path once the
+/// model is known (`auto_backend::choose`).
+pub enum Opened {
+    Ready(Box<dyn Backend>, String),
+    Measure(Box<GpuBackend>),
+}
+
+/// `open_backend` for training: with `auto`, an adapter that opens is measured rather than judged
+/// by its type.
+pub fn open_for_training(kind: BackendName, adapter: &str) -> Result<Opened> {
+    if kind != BackendName::Auto {
+        let (be, why) = open_backend(kind, adapter)?;
+        return Ok(Opened::Ready(be, why));
+    }
+    let cli = Some(adapter).filter(|a| !a.trim().is_empty());
+    let selector = crate::gpu::context::selector_from_env(cli);
+    match GpuContext::new(selector.as_deref()) {
+        Ok(ctx) => Ok(Opened::Measure(Box::new(GpuBackend::from_context(ctx)))),
+        Err(e) if selector.is_some() => {
+            let source = if cli.is_some() {
+                "--adapter"
+            } else {
+                "DUEL_ADAPTER"
+            };
+            Err(e.context(format!("{source} {:?}", selector.unwrap_or_default())))
+        }
+        Err(e) => Ok(Opened::Ready(
+            Box::new(CpuBackend::new()),
+            format!("cpu: no usable GPU adapter ({e:#})"),
+        )),
+    }
+}
+
 /// `runs/<UTC date-time>`.
 pub fn default_run_dir() -> PathBuf {
     let secs = std::time::SystemTime::now()
@@ -467,7 +500,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         (None, None)
     };
     // The backend first: a bad --adapter fails before a large dataset is decoded.
-    let (mut be_box, why) = open_backend(cfg.backend, &cfg.adapter)?;
+    let opened = open_for_training(cfg.backend, &cfg.adapter)?;
     let data = dataset::load(cfg)?;
     let cfg = &with_classes(cfg, &data)?;
     if let Some(ck) = &resumed
@@ -488,6 +521,23 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             data.len()
         );
     }
+    // The networks for the data's shape before anything is written: a model that does not fit
+    // the data (a side it cannot make) is refused without leaving a run directory behind.
+    let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
+    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
+    let (mut be_box, why) = match opened {
+        Opened::Ready(be, why) => (be, why),
+        Opened::Measure(gpu) => {
+            let model = crate::auto_backend::Model {
+                gan: &gan_cfg,
+                data: &data,
+                range: cfg.data_range(),
+                init: (&g_init, &d_init),
+                labels: data.labels().filter(|_| cfg.conditional).map(|(l, _)| l),
+            };
+            crate::auto_backend::choose(gpu, &model)?
+        }
+    };
     // The feature network's evaluator before anything is written: a run it cannot measure is
     // refused.
     let (eval, eval_line) = if cfg.eval_every > 0 {
@@ -508,9 +558,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     } else {
         (None, None)
     };
-    // The networks for the data's shape before anything is written: a model that does not fit
-    // the data (a side it cannot make) is refused without leaving a run directory behind.
-    let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
+    // The training tensors against the memory budget before anything is written.
     let in_host = be_box.buffers_in_host_memory();
     crate::budget::check_training(&gan_cfg, data.len() * data.dim(), in_host)?;
     if let Some(ck) = &resumed {
@@ -531,7 +579,6 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
-    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
     let mut gan = Gan::new(be, &gan_cfg, device_data, Some((&g_init, &d_init)))?;
     if let Some((labels, _)) = data.labels().filter(|_| cfg.conditional) {
         gan.set_data_labels(be, labels)?;

@@ -174,7 +174,8 @@ pub enum UpdatesName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendName {
-    /// A hardware GPU when there is one, else the CPU path.
+    /// Training: the faster of the GPU adapter and the CPU path, timed on the run's own model and
+    /// batch (and remembered). Other commands: a hardware GPU when there is one, else the CPU.
     Auto,
     /// Any wgpu adapter, software ones (lavapipe) included.
     Gpu,

@@ -162,7 +162,8 @@ pub fn check_batch_fits(cfg: &GanConfig, max_words: usize) -> Result<()> {
     let largest = max_words / per_row.max(1);
     if cfg.batch > largest {
         bail!(
-            "--batch {} needs a buffer of {} bytes for {what}, over this adapter's              max_storage_buffer_binding_size of {} bytes; the largest batch that fits is {largest}",
+            "--batch {} needs a buffer of {} bytes for {what}, over this adapter's \
+             max_storage_buffer_binding_size of {} bytes; the largest batch that fits is {largest}",
             cfg.batch,
             4 * cfg.batch * per_row,
             4 * max_words

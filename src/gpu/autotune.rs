@@ -100,12 +100,17 @@ pub fn cache_key(info: &wgpu::AdapterInfo, tile: SgTile) -> String {
     )
 }
 
-fn cache_file() -> Option<PathBuf> {
-    let dir = std::env::var_os("DUEL_CACHE_DIR")
+/// Where measured choices are remembered: `$DUEL_CACHE_DIR`, else `$XDG_CACHE_HOME/duel`, else
+/// `~/.cache/duel`.
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("DUEL_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("duel")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/duel")))?;
-    Some(dir.join("matmul-autotune.json"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/duel")))
+}
+
+fn cache_file() -> Option<PathBuf> {
+    Some(cache_dir()?.join("matmul-autotune.json"))
 }
 
 type Cache = HashMap<String, BTreeMap<String, MatmulChoice>>;

@@ -206,6 +206,20 @@ fn check_limits(l: &wgpu::Limits) -> Result<()> {
     Ok(())
 }
 
+/// `DUEL_MAX_BINDING_MIB`: request at most this storage-binding size, to behave as an adapter
+/// with a smaller limit would (tests use WebGPU's default, 128 MiB, which every adapter offers).
+fn binding_cap_from_env() -> Result<Option<u64>> {
+    let Ok(v) = std::env::var("DUEL_MAX_BINDING_MIB") else {
+        return Ok(None);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(mib) if mib >= 1 => Ok(Some(mib << 20)),
+        _ => bail!(
+            "DUEL_MAX_BINDING_MIB={v:?} is not a whole number of MiB ≥ 1; unset it or pass e.g. 128"
+        ),
+    }
+}
+
 /// The device and queue, built once.
 pub struct GpuContext {
     pub adapter_index: usize,
@@ -226,8 +240,12 @@ impl GpuContext {
         let (_instance, adapters) = training_adapters(selector);
         let (adapter_index, adapter) = pick_adapter(adapters, selector)?;
         let info = adapter.get_info();
-        let offered = adapter.limits();
+        let mut offered = adapter.limits();
         check_limits(&offered).with_context(|| format!("adapter {}", info.name))?;
+        if let Some(bytes) = binding_cap_from_env()? {
+            offered.max_storage_buffer_binding_size =
+                offered.max_storage_buffer_binding_size.min(bytes);
+        }
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let mut features = wgpu::Features::empty();
         if timestamps {

@@ -282,7 +282,9 @@ pub fn activation_grad(act: Activation, g: f32, y: f32) -> f32 {
 
 /// tanh as a rational function of x (odd degree-13 numerator over even degree-6 denominator,
 /// the approximation Eigen uses), clamped where tanh is ±1 in f32: no library call, so the loop
-/// vectorises. Within 5e-7 of f64 tanh (tested).
+/// vectorises. Within 5e-7 of f64 tanh (tested). The shaders compute the same function
+/// (`stable_tanh` in `shaders/activation_fns.wgsl`), so the backends agree to a few ULP on any
+/// adapter, whatever its own `tanh` does.
 #[inline(always)]
 pub fn fast_tanh(v: f32) -> f32 {
     let x = v.clamp(-7.905_311, 7.905_311);

@@ -219,6 +219,12 @@ pub static PHILOX: Shader = Shader {
     source: include_str!("../../shaders/philox.wgsl"),
     preludes: &[],
 };
+/// The integer Box–Muller sampler; needs PHILOX before it.
+pub static NORMAL: Shader = Shader {
+    name: "normal",
+    source: include_str!("../../shaders/normal.wgsl"),
+    preludes: &[],
+};
 pub static ACTIVATION_FNS: Shader = Shader {
     name: "activation_fns",
     source: include_str!("../../shaders/activation_fns.wgsl"),
