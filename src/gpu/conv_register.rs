@@ -134,9 +134,10 @@ pub struct ConvTile {
 }
 
 impl ConvTile {
-    /// 16 rows × 8 columns per invocation, 16 invocations: the matmul subgroup kernel's block.
+    /// 32 rows × 8 columns per invocation, 16 invocations: the best on lavapipe of the blocks
+    /// tried (8–32 rows × 4–16 columns, 16 or 64 invocations; `duel bench kernels`).
     pub const WIDE: ConvTile = ConvTile {
-        rows: 16,
+        rows: 32,
         vec_cols: 2,
         workgroup: 16,
     };

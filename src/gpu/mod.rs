@@ -45,6 +45,8 @@ struct Recorded {
     groups: [u32; 3],
     /// The first parameter words (sizes), for profile labels.
     dims: [u32; 3],
+    /// Shape, FLOPs and bytes, while profiling.
+    work: Option<(String, f64, f64)>,
 }
 
 pub struct GpuBackend {
@@ -369,12 +371,17 @@ impl GpuBackend {
                 .get(4 * i..4 * i + 4)
                 .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
         };
+        let work = self
+            .profiler
+            .is_some()
+            .then(|| profiler::describe_launch(key.def(), params));
         self.recorded.push(Recorded {
             key,
             bind_group,
             slot: (slot * self.slot_stride) as u32,
             groups,
             dims: [word(0), word(1), word(2)],
+            work,
         });
     }
 
@@ -513,6 +520,7 @@ impl GpuBackend {
                 bind_group: &self.pipelines.bind_groups[r.bind_group],
                 slot: r.slot,
                 groups: r.groups,
+                work: r.work.as_ref().expect("recorded while profiling"),
             })
             .collect();
         let prof = self.profiler.as_mut().expect("profiling is on");

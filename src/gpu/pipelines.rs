@@ -24,16 +24,18 @@ impl PipelineKey {
         }
     }
 
-    fn bindings(self) -> &'static [crate::kernels::Binding] {
+    /// The table's kernel this pipeline computes (its bindings, parameters and work).
+    pub fn def(self) -> &'static KernelDef {
         match self {
-            PipelineKey::Kernel(k) => k.bindings,
-            PipelineKey::MatmulSubgroup(_) => crate::kernels::matmul::MATMUL.bindings,
-            PipelineKey::ConvRegister(c) => {
-                crate::kernels::by_name(c.kind.tiled_name())
-                    .expect("the tiled convolution is in the table")
-                    .bindings
-            }
+            PipelineKey::Kernel(k) => k,
+            PipelineKey::MatmulSubgroup(_) => &crate::kernels::matmul::MATMUL,
+            PipelineKey::ConvRegister(c) => crate::kernels::by_name(c.kind.tiled_name())
+                .expect("the tiled convolution is in the table"),
         }
+    }
+
+    fn bindings(self) -> &'static [crate::kernels::Binding] {
+        self.def().bindings
     }
 }
 
