@@ -372,8 +372,10 @@ pub fn register_source(class: ConvClass) -> String {
             s.line(format!("  var acc{r}_{q} = vec4<f32>(0.0);"));
         }
     }
-    // The reduction: two outer loops over the tensors' own indices, the row test hoisted out
-    // of the innermost loop; `src` is the gathered tensor, `fallback` a valid index of it.
+    // The reduction: two outer loops over the kernel's taps (or the output pixels of the
+    // weight gradient), where each column's bounds test and address are worked out once, then
+    // the innermost loop over the channels (samples) only adds a uniform stride to them.
+    // `src` is the gathered tensor, `fallback` a valid index of it.
     let (src, fallback) = match kind {
         ConvKind::Forward | ConvKind::WeightGrad => ("x", "p.x_off"),
         ConvKind::InputGrad => ("dy", "p.dy_off"),
@@ -382,74 +384,81 @@ pub fn register_source(class: ConvClass) -> String {
         ConvKind::WeightGrad => "dy",
         _ => "weight",
     };
+    // (outer loop, middle loop, row test per column, column test per column, the A offset of
+    // the tap, innermost loop, its B and A strides)
+    let rows_ok = |s: &mut Src, h: &str, limit: &str| {
+        for j in 0..nc {
+            s.line(format!(
+                "      let h{j} = {}; let hok{j} = h{j} >= 0 && h{j} < i32({limit});",
+                h.replace("{j}", &j.to_string())
+            ));
+        }
+    };
+    let cols_ok = |s: &mut Src, w: &str, limit: &str, base: &str| {
+        for j in 0..nc {
+            let js = j.to_string();
+            s.line(format!(
+                "        let w{j} = {}; let ok{j} = hok{j} && w{j} >= 0 && w{j} < i32({limit}); \
+                 let bi{j} = u32(select(i32({fallback}), {}, ok{j}));",
+                w.replace("{j}", &js),
+                base.replace("{j}", &js)
+            ));
+        }
+    };
     match kind {
         ConvKind::Forward => {
-            s.line("  for (var c = 0u; c < p.ci; c++) {");
-            s.line("    for (var ky = 0u; ky < p.kh; ky++) {");
-            for j in 0..nc {
-                s.line(format!(
-                    "      let h{j} = ih{j} + i32(ky); let hok{j} = h{j} >= 0 && h{j} < \
-                     i32(p.h); let rb{j} = xb{j} + i32(c * hw) + h{j} * i32(p.w);"
-                ));
-            }
-            s.line("      for (var kx = 0u; kx < p.kw; kx++) {");
-            s.line("        let ak = (c * p.kh + ky) * p.kw + kx;");
-            for j in 0..nc {
-                s.line(format!(
-                    "        let w{j} = iw{j} + i32(kx); let ok{j} = hok{j} && w{j} >= 0 && \
-                     w{j} < i32(p.w);"
-                ));
-            }
+            s.line("  for (var ky = 0u; ky < p.kh; ky++) {");
+            rows_ok(&mut s, "ih{j} + i32(ky)", "p.h");
+            s.line("    for (var kx = 0u; kx < p.kw; kx++) {");
+            cols_ok(
+                &mut s,
+                "iw{j} + i32(kx)",
+                "p.w",
+                "xb{j} + h{j} * i32(p.w) + w{j}",
+            );
+            s.line("        let ak = ky * p.kw + kx;");
+            s.line("        for (var c = 0u; c < p.ci; c++) {");
+            s.line("          let bo = c * hw; let ao = c * khw + ak;");
         }
         ConvKind::InputGrad => {
-            s.line("  for (var co = 0u; co < p.co; co++) {");
-            s.line("    for (var ty = 0u; ty < phh.taps; ty++) {");
-            s.line("      let ky = phh.r + p.stride * ty;");
-            for j in 0..nc {
-                s.line(format!(
-                    "      let h{j} = oy{j} - i32(ty); let hok{j} = h{j} >= 0 && h{j} < \
-                     i32(ohn); let rb{j} = db{j} + i32(co * ohw) + h{j} * i32(own);"
-                ));
-            }
-            s.line("      for (var tx = 0u; tx < phw.taps; tx++) {");
-            s.line("        let ak = co * p.ci * khw + ky * p.kw + phw.r + p.stride * tx;");
-            for j in 0..nc {
-                s.line(format!(
-                    "        let w{j} = ox{j} - i32(tx); let ok{j} = hok{j} && w{j} >= 0 && \
-                     w{j} < i32(own);"
-                ));
-            }
+            s.line("  for (var ty = 0u; ty < phh.taps; ty++) {");
+            s.line("    let ky = phh.r + p.stride * ty;");
+            rows_ok(&mut s, "oy{j} - i32(ty)", "ohn");
+            s.line("    for (var tx = 0u; tx < phw.taps; tx++) {");
+            cols_ok(
+                &mut s,
+                "ox{j} - i32(tx)",
+                "own",
+                "db{j} + h{j} * i32(own) + w{j}",
+            );
+            s.line("        let ak = ky * p.kw + phw.r + p.stride * tx;");
+            s.line("        for (var co = 0u; co < p.co; co++) {");
+            s.line("          let bo = co * ohw; let ao = co * p.ci * khw + ak;");
         }
         ConvKind::WeightGrad => {
-            s.line("  for (var sm = s_lo; sm < s_hi; sm++) {");
-            s.line("    let xs = i32(sm * p.ci * hw); let ds = sm * p.co * ohw;");
-            s.line("    for (var oy = 0u; oy < ohn; oy++) {");
-            for j in 0..nc {
-                s.line(format!(
-                    "      let h{j} = i32(oy * p.stride) + ky{j}; let hok{j} = h{j} >= 0 && \
-                     h{j} < i32(p.h); let rb{j} = xb{j} + xs + h{j} * i32(p.w);"
-                ));
-            }
-            s.line("      for (var ox = 0u; ox < own; ox++) {");
-            s.line("        let ak = ds + oy * own + ox;");
-            for j in 0..nc {
-                s.line(format!(
-                    "        let w{j} = i32(ox * p.stride) + kx{j}; let ok{j} = hok{j} && \
-                     w{j} >= 0 && w{j} < i32(p.w);"
-                ));
-            }
+            s.line("  for (var oy = 0u; oy < ohn; oy++) {");
+            rows_ok(&mut s, "i32(oy * p.stride) + ky{j}", "p.h");
+            s.line("    for (var ox = 0u; ox < own; ox++) {");
+            cols_ok(
+                &mut s,
+                "i32(ox * p.stride) + kx{j}",
+                "p.w",
+                "xb{j} + h{j} * i32(p.w) + w{j}",
+            );
+            s.line("        let ak = oy * own + ox;");
+            s.line("        for (var sm = s_lo; sm < s_hi; sm++) {");
+            s.line("          let bo = sm * p.ci * hw; let ao = sm * p.co * ohw + ak;");
         }
     }
     for j in 0..nc {
         s.line(format!(
-            "        let v{j} = select(0.0, {src}[u32(select(i32({fallback}), rb{j} + w{j}, \
-             ok{j}))], ok{j});"
+            "          let v{j} = select(0.0, {src}[bi{j} + bo], ok{j});"
         ));
     }
     for q in 0..cv {
         let v = |e: u32| format!("v{}", 4 * q + e);
         s.line(format!(
-            "        let b{q} = vec4<f32>({}, {}, {}, {});",
+            "          let b{q} = vec4<f32>({}, {}, {}, {});",
             v(0),
             v(1),
             v(2),
@@ -458,13 +467,15 @@ pub fn register_source(class: ConvClass) -> String {
     }
     for r in 0..rm {
         s.line(format!(
-            "        let a{r} = vec4<f32>({a_src}[ar{r} + ak]);"
+            "          let a{r} = vec4<f32>({a_src}[ar{r} + ao]);"
         ));
         for q in 0..cv {
-            s.line(format!("        acc{r}_{q} = fma(a{r}, b{q}, acc{r}_{q});"));
+            s.line(format!(
+                "          acc{r}_{q} = fma(a{r}, b{q}, acc{r}_{q});"
+            ));
         }
     }
-    s.line("      }\n    }\n  }");
+    s.line("        }\n    }\n  }");
     // The store step.
     let rows_n = match kind {
         ConvKind::InputGrad => "p.ci",
