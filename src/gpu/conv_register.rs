@@ -9,9 +9,11 @@
 //! - every invocation owns `4·vec_cols` consecutive columns of C and keeps its `rows` ×
 //!   `4·vec_cols` block in `vec4` registers; each gathered B value (x or dy, zero in the
 //!   padding) feeds `rows` multiply-adds;
-//! - the reduction walks the tensors' own loops (channel, tap row, tap column; or sample, output
-//!   row, output column), so no index is divided inside it, and it runs in one fixed order
+//! - the reduction walks the tensors' own loops (tap row, tap column, then channel innermost; or
+//!   output row, output column, then sample), so no index is divided inside it and each
+//!   column's bounds test is made once per tap, and it runs in one fixed order
 //!   (deterministic, as the tiled kernels are).
+//!
 //! No workgroup memory, no barriers, no subgroup operations: it runs on every adapter. On
 //! llvmpipe/lavapipe, where a barrier switches coroutines and every per-invocation load is a
 //! scalar loop over the SIMD lanes, that is what pays; on a GPU with fast shared memory the tiled
