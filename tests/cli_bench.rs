@@ -134,3 +134,169 @@ fn the_matmul_choice_is_timed_once_and_remembered() {
         "{forced}"
     );
 }
+
+/// Runs `duel bench train` on dcgan at batch 4 with a profile, as JSON, with the cache in
+/// `cache`; returns the train row and the profile rows.
+fn dcgan_profile(
+    cache: &std::path::Path,
+    backend: &str,
+    env: &[(&str, &str)],
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duel"));
+    cmd.args([
+        "bench",
+        "train",
+        "--preset",
+        "dcgan",
+        "--batch",
+        "4",
+        "--repeats",
+        "1",
+        "--warmup",
+        "1",
+        "--window-secs",
+        "0.01",
+        "--backend",
+        backend,
+        "--profile",
+        "--json",
+    ])
+    .env("DUEL_CACHE_DIR", cache)
+    .env_remove("DUEL_CONV")
+    .env_remove("DUEL_CONV_TILE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let train = rows
+        .iter()
+        .find(|r| r["bench"] == "train")
+        .expect("a train row")
+        .clone();
+    let profile = rows
+        .into_iter()
+        .filter(|r| r["bench"] == "train_profile")
+        .collect();
+    (train, profile)
+}
+
+/// The convolution dispatches of a profile: (kernel, shape).
+fn conv_dispatches(profile: &[serde_json::Value]) -> Vec<(String, String)> {
+    profile
+        .iter()
+        .map(|r| {
+            (
+                r["kernel"].as_str().unwrap().to_string(),
+                r["dims"].to_string(),
+            )
+        })
+        .filter(|(k, _)| k.starts_with("conv2d"))
+        .collect()
+}
+
+/// The convolution kernel per class is timed once per adapter and remembered in the cache file
+/// beside the matmul's; a second run reads it, and what the cache says is what runs (checked on
+/// the profile's dispatches, with the cache edited to each variant); DUEL_CONV forces each.
+#[test]
+fn the_conv_choice_is_timed_once_remembered_and_used() {
+    let cache = common::cli::tmp("conv-autotune-cache");
+    let (first, _) = dcgan_profile(&cache, "gpu", &[]);
+    assert!(
+        first["conv"].as_str().unwrap().contains("(timed)"),
+        "{first}"
+    );
+    let file = cache.join("matmul-autotune.json");
+    let text = std::fs::read_to_string(&file).expect("the cache file is written");
+    let mut saved: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).unwrap();
+    let conv_key = saved
+        .keys()
+        .find(|k| k.starts_with("conv |"))
+        .expect("a convolution entry beside the matmul's")
+        .clone();
+    for variant in ["tiled", "register"] {
+        // Remember `variant` for every class, as if timing had chosen it.
+        let classes = saved[&conv_key].as_object_mut().unwrap();
+        assert_eq!(classes.len(), 6, "{classes:?}");
+        for v in classes.values_mut() {
+            *v = variant.into();
+        }
+        std::fs::write(&file, serde_json::to_string(&saved).unwrap()).unwrap();
+        let (row, profile) = dcgan_profile(&cache, "gpu", &[]);
+        let plan = row["conv"].as_str().unwrap();
+        assert!(plan.contains("(cache)"), "{plan}");
+        assert!(!plan.contains(if variant == "tiled" {
+            "register"
+        } else {
+            "tiled"
+        }));
+        let convs = conv_dispatches(&profile);
+        assert!(convs.len() >= 10, "{convs:?}");
+        for (k, shape) in &convs {
+            assert_eq!(
+                k.ends_with("_register"),
+                variant == "register",
+                "{variant} remembered, {k} ran on {shape}"
+            );
+        }
+        // DUEL_CONV overrides the cache.
+        let other = if variant == "tiled" {
+            "register"
+        } else {
+            "tiled"
+        };
+        let (forced, profile) = dcgan_profile(&cache, "gpu", &[("DUEL_CONV", other)]);
+        assert!(forced["conv"].as_str().unwrap().contains("(DUEL_CONV)"));
+        for (k, shape) in conv_dispatches(&profile) {
+            assert_eq!(k.ends_with("_register"), other == "register", "{k} {shape}");
+        }
+    }
+}
+
+/// `--profile` shows per dispatch its shape, workgroups, FLOPs and bytes on the GPU, and the
+/// CPU path's kernel calls with their FLOPs and bytes.
+#[test]
+fn the_profile_shows_workgroups_flops_and_bytes_on_both_backends() {
+    let cache = common::cli::tmp("profile-cache");
+    for backend in ["gpu", "cpu"] {
+        let (_, profile) = dcgan_profile(&cache, backend, &[("DUEL_CONV", "register")]);
+        assert!(!profile.is_empty(), "{backend}: no profile rows");
+        let conv = profile
+            .iter()
+            .find(|r| {
+                r["kernel"].as_str().unwrap().starts_with("conv2d_forward")
+                    && r["dims"].as_str().unwrap().contains("n=8 64→128")
+            })
+            .unwrap_or_else(|| panic!("{backend}: no 64→128 convolution in {profile:?}"));
+        // dcgan's D conv2 at batch 4 (D sees 8 rows): 2 · 8 · 128 · 7·7 · 64·4·4 FLOPs.
+        assert_eq!(
+            conv["flops"].as_f64(),
+            Some(2.0 * 8.0 * 128.0 * 49.0 * 1024.0)
+        );
+        assert!(conv["bytes"].as_f64().unwrap() > 0.0);
+        assert!(conv["us"].as_f64().unwrap() > 0.0);
+        let total = conv["workgroups_total"].as_u64().unwrap();
+        if backend == "gpu" {
+            let wg: Vec<u64> = conv["workgroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            assert_eq!(total, wg.iter().product::<u64>());
+            assert!(total >= 1, "{conv}");
+        } else {
+            assert_eq!(total, 0, "the CPU launches no workgroups: {conv}");
+        }
+    }
+}

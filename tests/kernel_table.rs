@@ -60,6 +60,25 @@ fn both_matmul_kernels_match_the_reference() {
     }
 }
 
+/// Every convolution variant, forced, on the convolutions' ragged cases (every class: wide and
+/// narrow rows, every store step, split and accumulated weight gradients).
+#[test]
+fn both_conv_kernels_match_the_reference() {
+    use duel::gpu::ConvChoice;
+    use duel::kernels::conv::{CONV2D_BACKWARD_INPUT, CONV2D_BACKWARD_WEIGHTS, CONV2D_FORWARD};
+    let mut gpu = common::gpu();
+    for choice in ConvChoice::ALL {
+        gpu.set_conv_choice(choice);
+        let defs = [
+            &CONV2D_FORWARD,
+            &CONV2D_BACKWARD_INPUT,
+            &CONV2D_BACKWARD_WEIGHTS,
+        ];
+        let failures = run_cases(&defs, &mut gpu);
+        assert!(failures.is_empty(), "{choice:?}: {}", failures.join("\n"));
+    }
+}
+
 #[test]
 fn every_kernel_has_cases_and_benchmark_rows() {
     let mut names = std::collections::HashSet::new();

@@ -6,7 +6,7 @@ use super::{Stat, TrainOpts, load_average, process_cpu_seconds};
 use crate::backend::{Activation, Backend, Counters};
 use crate::cpu::CpuBackend;
 use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
-use crate::gpu::{GpuBackend, ProfiledDispatch, context::selector_from_env};
+use crate::gpu::{GpuBackend, context::selector_from_env};
 use crate::model::{Layer, NetSpec, Optimizer, Shape};
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -121,6 +121,8 @@ pub struct TrainRow {
     /// The GPU matmul kernel each class of product uses and where the choice came from ("" on
     /// the CPU).
     pub matmul: String,
+    /// The GPU convolution kernel of each class and where the choice came from ("" on the CPU).
+    pub conv: String,
     pub it_per_s: Stat,
     pub ms_per_iter: f64,
     pub iters_per_window: usize,
@@ -141,9 +143,16 @@ pub struct ProfileRow {
     pub preset: String,
     pub batch: usize,
     pub device: String,
+    /// "gpu" (timestamp queries) or "cpu" (wall time of the twin).
+    pub backend: &'static str,
     pub order: usize,
     pub kernel: &'static str,
     pub dims: String,
+    /// Workgroups launched (x, y, z) and in all; zeros on the CPU.
+    pub workgroups: [u32; 3],
+    pub workgroups_total: u64,
+    pub flops: f64,
+    pub bytes: f64,
     pub us: f64,
     pub share_pct: f64,
 }
@@ -181,6 +190,13 @@ impl AnyBackend {
         match self {
             AnyBackend::Cpu(_) => String::new(),
             AnyBackend::Gpu(b) => b.matmul_plan().describe(),
+        }
+    }
+
+    pub fn conv(&self) -> String {
+        match self {
+            AnyBackend::Cpu(_) => String::new(),
+            AnyBackend::Gpu(b) => b.conv_plan().describe(),
         }
     }
 
@@ -258,10 +274,8 @@ pub fn bench_train(
                 let row = train_one(&mut any, &cfg, name, data, opts)?;
                 emit(&row);
                 rows.push(row);
-                if opts.profile
-                    && let AnyBackend::Gpu(g) = &mut any
-                {
-                    profile.extend(profile_one(g, &cfg, name, opts)?);
+                if opts.profile {
+                    profile.extend(profile_one(&mut any, &cfg, name)?);
                 }
             }
         }
@@ -314,6 +328,7 @@ fn train_one(
         backend: any.kind(),
         device: any.be().name(),
         matmul: any.matmul(),
+        conv: any.conv(),
         it_per_s: it,
         ms_per_iter: 1e3 / it.median,
         iters_per_window: iters,
@@ -327,44 +342,49 @@ fn train_one(
     })
 }
 
-/// "m×k×n" for matmuls, else the leading size.
-fn dims_label(p: &ProfiledDispatch) -> String {
-    let [a, b, c] = p.dims;
-    if p.kernel.starts_with("matmul") {
-        format!("{a}x{c}x{b} (m×k×n)")
-    } else {
-        format!("{a}")
-    }
-}
-
-fn profile_one(
-    g: &mut GpuBackend,
-    cfg: &GanConfig,
-    name: &str,
-    _opts: &TrainOpts,
-) -> Result<Vec<ProfileRow>> {
-    let data = dataset(g, cfg.g.output())?;
-    let mut gan = Gan::new(g, cfg, data, None)?;
-    gan.train_iteration(g);
-    g.wait()?;
-    g.set_profiling(true)?;
-    gan.train_iteration(g);
-    let timed = g.take_profile();
-    g.set_profiling(false)?;
+/// One profiled iteration (after one untimed): per dispatch, GPU time from timestamp queries,
+/// or on the CPU the wall time of each kernel call.
+fn profile_one(any: &mut AnyBackend, cfg: &GanConfig, name: &str) -> Result<Vec<ProfileRow>> {
+    let data = dataset(any.be(), cfg.g.output())?;
+    let mut gan = Gan::new(any.be(), cfg, data, None)?;
+    gan.train_iteration(any.be());
+    any.sync()?;
+    let timed = match any {
+        AnyBackend::Gpu(g) => {
+            g.set_profiling(true)?;
+            gan.train_iteration(g.as_mut());
+            let timed = g.take_profile();
+            g.set_profiling(false)?;
+            timed
+        }
+        AnyBackend::Cpu(c) => {
+            c.set_profiling(true);
+            gan.train_iteration(c);
+            let timed = c.take_profile();
+            c.set_profiling(false);
+            timed
+        }
+    };
     let total: f64 = timed.iter().map(|p| p.ns).sum();
+    let (backend, device) = (any.kind(), any.be().name());
     Ok(timed
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, p)| ProfileRow {
             bench: "train_profile",
             preset: name.into(),
             batch: cfg.batch,
-            device: g.name(),
+            device: device.clone(),
+            backend,
             order: i,
             kernel: p.kernel,
-            dims: dims_label(p),
+            workgroups: p.groups,
+            workgroups_total: p.workgroups(),
+            flops: p.flops,
+            bytes: p.bytes,
             us: p.ns / 1e3,
             share_pct: 100.0 * p.ns / total.max(1.0),
+            dims: p.shape,
         })
         .collect())
 }
@@ -410,55 +430,96 @@ pub fn print_table(rows: &[TrainRow]) {
     println!("devices: {}", devices.join("; "));
     if let Some(r) = rows.iter().find(|r| !r.matmul.is_empty()) {
         println!("GPU matmul kernels: {}", r.matmul);
+        println!("GPU convolution kernels: {}", r.conv);
+    }
+}
+
+/// GFLOP/s of a dispatch that computes (a matmul or convolution), else GB/s.
+fn rate(flops: f64, bytes: f64, us: f64) -> String {
+    let s = us.max(1e-3) * 1e-6;
+    if flops >= bytes {
+        format!("{:.2} GFLOP/s", flops / s / 1e9)
+    } else {
+        format!("{:.2} GB/s", bytes / s / 1e9)
     }
 }
 
 pub fn print_profile(rows: &[ProfileRow]) {
-    let mut groups: Vec<(&str, usize)> =
-        rows.iter().map(|r| (r.preset.as_str(), r.batch)).collect();
+    let mut groups: Vec<(&str, usize, &str)> = rows
+        .iter()
+        .map(|r| (r.preset.as_str(), r.batch, r.backend))
+        .collect();
     groups.dedup();
-    for (preset, batch) in groups {
+    for (preset, batch, backend) in groups {
         let mut g: Vec<&ProfileRow> = rows
             .iter()
-            .filter(|r| r.preset == preset && r.batch == batch)
+            .filter(|r| r.preset == preset && r.batch == batch && r.backend == backend)
             .collect();
         let total: f64 = g.iter().map(|r| r.us).sum();
+        let how = if backend == "gpu" {
+            "GPU time (timestamp queries)"
+        } else {
+            "CPU wall time of the kernel calls"
+        };
         println!(
-            "\nprofile: {preset} batch {batch}, one iteration, {} dispatches, {:.2} ms GPU time \
-             (timestamp queries)",
+            "\nprofile: {preset} batch {batch} on {}, one iteration, {} dispatches, {:.2} ms {how}",
+            g[0].device,
             g.len(),
             total / 1e3
         );
-        let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();
+        let mut by_kernel: Vec<(&str, f64, usize, f64, f64)> = Vec::new();
         for r in &g {
             match by_kernel.iter_mut().find(|k| k.0 == r.kernel) {
                 Some(k) => {
                     k.1 += r.us;
                     k.2 += 1;
+                    k.3 += r.flops;
+                    k.4 += r.bytes;
                 }
-                None => by_kernel.push((r.kernel, r.us, 1)),
+                None => by_kernel.push((r.kernel, r.us, 1, r.flops, r.bytes)),
             }
         }
         by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
         println!(
-            "{:<22} {:>6} {:>10} {:>7}",
-            "kernel", "calls", "µs", "share"
+            "{:<32} {:>5} {:>10} {:>6} {:>9} {:>9} {:>16}",
+            "kernel", "calls", "µs", "share", "GFLOP", "MB", "rate"
         );
-        for (k, us, n) in by_kernel {
+        for (k, us, n, flops, bytes) in by_kernel {
             println!(
-                "{k:<22} {n:>6} {us:>10.0} {:>6.1}%",
-                100.0 * us / total.max(1e-9)
+                "{k:<32} {n:>5} {us:>10.0} {:>5.1}% {:>9.3} {:>9.1} {:>16}",
+                100.0 * us / total.max(1e-9),
+                flops / 1e9,
+                bytes / 1e6,
+                rate(flops, bytes, us)
             );
         }
         g.sort_by(|a, b| b.us.total_cmp(&a.us));
         println!(
-            "\n{:>5} {:<22} {:<24} {:>10} {:>7}",
-            "order", "kernel", "size", "µs", "share"
+            "\nslowest dispatches (workgroups: x×y×z = total; a GPU with C compute units runs about \
+             total / C rounds of them)"
         );
-        for r in g.iter().take(15) {
+        println!(
+            "{:>5} {:<32} {:<38} {:>20} {:>9} {:>8} {:>10} {:>6} {:>16}",
+            "order", "kernel", "shape", "workgroups", "GFLOP", "MB", "µs", "share", "rate"
+        );
+        for r in g.iter().take(20) {
+            let [x, y, z] = r.workgroups;
+            let wg = if backend == "gpu" {
+                format!("{x}×{y}×{z} = {}", r.workgroups_total)
+            } else {
+                "-".into()
+            };
             println!(
-                "{:>5} {:<22} {:<24} {:>10.0} {:>6.1}%",
-                r.order, r.kernel, r.dims, r.us, r.share_pct
+                "{:>5} {:<32} {:<38} {:>20} {:>9.3} {:>8.1} {:>10.0} {:>5.1}% {:>16}",
+                r.order,
+                r.kernel,
+                r.dims,
+                wg,
+                r.flops / 1e9,
+                r.bytes / 1e6,
+                r.us,
+                r.share_pct,
+                rate(r.flops, r.bytes, r.us)
             );
         }
     }

@@ -5,6 +5,7 @@ pub mod gemm;
 pub mod par;
 
 use crate::backend::{Backend, Counters, Tensor};
+use crate::gpu::ProfiledDispatch;
 use crate::kernels::{Access, Bindings, KernelDef};
 use anyhow::Result;
 
@@ -12,11 +13,27 @@ use anyhow::Result;
 pub struct CpuBackend {
     buffers: Vec<Vec<f32>>,
     counters: Counters,
+    /// Every kernel call's wall time while profiling is on.
+    profile: Option<Vec<ProfiledDispatch>>,
 }
 
 impl CpuBackend {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Times every kernel call from now on (wall clock around the twin), until turned off;
+    /// `take_profile` returns the timings, in call order.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(Vec::new);
+    }
+
+    /// The calls timed since profiling was turned on or last taken.
+    pub fn take_profile(&mut self) -> Vec<ProfiledDispatch> {
+        self.profile
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     fn view(&self, t: Tensor) -> &[f32] {
@@ -115,7 +132,26 @@ impl Backend for CpuBackend {
                     views.set_write(i, &mut buf[o..o + n]);
                 }
             }
+            let started = self.profile.is_some().then(std::time::Instant::now);
             (kernel.cpu)(params, &mut views);
+            if let (Some(t), Some(profile)) = (started, self.profile.as_mut()) {
+                let ns = t.elapsed().as_secs_f64() * 1e9;
+                let (shape, flops, bytes) = crate::gpu::profiler::describe_launch(kernel, params);
+                let word = |i: usize| {
+                    params
+                        .get(4 * i..4 * i + 4)
+                        .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+                };
+                profile.push(ProfiledDispatch {
+                    kernel: kernel.name,
+                    dims: [word(0), word(1), word(2)],
+                    shape,
+                    groups: [0; 3],
+                    flops,
+                    bytes,
+                    ns,
+                });
+            }
         }
         for (buf, data) in taken {
             self.buffers[buf as usize] = data;

@@ -1,9 +1,11 @@
-//! Which matmul kernel runs each class of product on this adapter. Both kernels are timed once
-//! per adapter, driver and kernel source on a training-sized product of each class, and the
-//! choice is remembered in a cache file (`$DUEL_CACHE_DIR`, else `$XDG_CACHE_HOME/duel`, else
-//! `~/.cache/duel`), so start-up and tests do not re-time it. `DUEL_MATMUL=tiled|subgroup`
-//! overrides the choice for every class.
+//! Which matmul kernel runs each class of product on this adapter, and which convolution kernel
+//! each class of convolution. The variants are timed once per adapter, driver and kernel source
+//! on a training-sized product of each class, and the choice is remembered in a cache file
+//! (`$DUEL_CACHE_DIR`, else `$XDG_CACHE_HOME/duel`, else `~/.cache/duel`), so start-up and tests
+//! do not re-time it. `DUEL_MATMUL=tiled|subgroup` overrides the matmul choice for every class,
+//! `DUEL_CONV=tiled|register` the convolution choice.
 
+use super::conv_register::{ConvChoice, ConvClass};
 use super::matmul::{MatmulChoice, SgLayout, SgTile};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -82,6 +84,81 @@ impl MatmulPlan {
     }
 }
 
+/// The convolution kernel each class of convolution runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvPlan {
+    pub by_class: BTreeMap<String, ConvChoice>,
+    /// Where the plan came from: "DUEL_CONV", "timed", "cache", "forced" or "default".
+    pub source: String,
+}
+
+impl ConvPlan {
+    pub fn all(choice: ConvChoice, source: &str) -> Self {
+        ConvPlan {
+            by_class: ConvClass::all().map(|c| (c.name(), choice)).collect(),
+            source: source.into(),
+        }
+    }
+
+    pub fn choice(&self, class: ConvClass) -> ConvChoice {
+        self.by_class
+            .get(&class.name())
+            .copied()
+            .unwrap_or(ConvChoice::Tiled)
+    }
+
+    /// "conv_forward register, conv_forward_narrow tiled, … (timed)"
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = ConvClass::all()
+            .map(|c| format!("{} {}", c.name(), self.choice(c).name()))
+            .collect();
+        format!("{} ({})", parts.join(", "), self.source)
+    }
+}
+
+/// The convolution plan's cache key: adapter, driver, and a hash of both variants' sources.
+pub fn conv_cache_key(info: &wgpu::AdapterInfo) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for k in super::conv_register::ConvKind::ALL {
+        let def = crate::kernels::by_name(k.tiled_name()).expect("in the table");
+        def.shader.text().hash(&mut h);
+    }
+    for c in ConvClass::all() {
+        super::conv_register::register_source(c).hash(&mut h);
+    }
+    format!(
+        "conv | {} | {:?} | {} {} | {:x}",
+        info.name,
+        info.backend,
+        info.driver,
+        info.driver_info,
+        h.finish()
+    )
+}
+
+/// A remembered convolution plan for `key`.
+pub fn remembered_conv(key: &str) -> Option<ConvPlan> {
+    let map = remembered_map(key)?;
+    let by_class: Option<BTreeMap<String, ConvChoice>> = map
+        .into_iter()
+        .map(|(k, v)| ConvChoice::parse(&v).map(|c| (k, c)))
+        .collect();
+    Some(ConvPlan {
+        by_class: by_class?,
+        source: "cache".into(),
+    })
+}
+
+pub fn remember_conv(key: &str, plan: &ConvPlan) {
+    let map = plan
+        .by_class
+        .iter()
+        .map(|(k, v)| (k.clone(), v.name().to_string()))
+        .collect();
+    remember_map(key, map);
+}
+
 /// The cache key: adapter, driver, and a hash of the kernels' source and tile.
 pub fn cache_key(info: &wgpu::AdapterInfo, tile: SgTile) -> String {
     use std::hash::{Hash, Hasher};
@@ -113,7 +190,8 @@ fn cache_file() -> Option<PathBuf> {
     Some(cache_dir()?.join("matmul-autotune.json"))
 }
 
-type Cache = HashMap<String, BTreeMap<String, MatmulChoice>>;
+/// Per key, the kernel name chosen for each class.
+type Cache = HashMap<String, BTreeMap<String, String>>;
 
 /// Plans found this process (tests build many backends).
 static MEMORY: Mutex<Option<Cache>> = Mutex::new(None);
@@ -125,28 +203,48 @@ fn read_file() -> Cache {
         .unwrap_or_default()
 }
 
-/// A remembered plan for `key`, from this process or the cache file.
+/// A remembered matmul plan for `key`, from this process or the cache file.
 pub fn remembered(key: &str) -> Option<MatmulPlan> {
+    let map = remembered_map(key)?;
+    let by_class: Option<BTreeMap<String, MatmulChoice>> = map
+        .into_iter()
+        .map(|(k, v)| MatmulChoice::parse(&v).map(|c| (k, c)))
+        .collect();
+    Some(MatmulPlan {
+        by_class: by_class?,
+        source: "cache".into(),
+    })
+}
+
+/// Remembers a matmul plan (see `remember_map`).
+pub fn remember(key: &str, plan: &MatmulPlan) {
+    let map = plan
+        .by_class
+        .iter()
+        .map(|(k, v)| (k.clone(), v.name().to_string()))
+        .collect();
+    remember_map(key, map);
+}
+
+/// The choices remembered for `key`, from this process or the cache file.
+fn remembered_map(key: &str) -> Option<BTreeMap<String, String>> {
     let mut mem = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let cache = mem.get_or_insert_with(read_file);
     if !cache.contains_key(key) {
         // Another process may have timed it since this one read the file.
         *cache = read_file();
     }
-    cache.get(key).map(|by_class| MatmulPlan {
-        by_class: by_class.clone(),
-        source: "cache".into(),
-    })
+    cache.get(key).cloned()
 }
 
-/// Remembers `plan` for `key` in this process and, best effort, in the cache file (written
+/// Remembers `by_class` for `key` in this process and, best effort, in the cache file (written
 /// atomically; a read-only home only costs a re-time next run).
-pub fn remember(key: &str, plan: &MatmulPlan) {
+fn remember_map(key: &str, by_class: BTreeMap<String, String>) {
     let mut mem = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let cache = mem.get_or_insert_with(read_file);
     let mut on_disk = read_file();
-    on_disk.insert(key.to_string(), plan.by_class.clone());
-    cache.insert(key.to_string(), plan.by_class.clone());
+    on_disk.insert(key.to_string(), by_class.clone());
+    cache.insert(key.to_string(), by_class);
     if let Some(f) = cache_file() {
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(f.parent().expect("a file in a folder"))?;

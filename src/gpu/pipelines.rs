@@ -1,6 +1,7 @@
 //! Compiled pipelines and bind groups, built once and cached: pipelines by kernel (and matmul
 //! variant), bind-group layouts by their bindings' access, bind groups by the buffers they bind.
 
+use super::conv_register::{self, ConvClass};
 use super::matmul::{self, SgLayout, SgTile};
 use crate::kernels::{Access, KernelDef, MAX_BINDINGS};
 use std::collections::HashMap;
@@ -10,6 +11,8 @@ use std::collections::HashMap;
 pub enum PipelineKey {
     Kernel(&'static KernelDef),
     MatmulSubgroup(SgLayout),
+    /// The barrier-free convolution kernel of a class (`gpu::conv_register`).
+    ConvRegister(ConvClass),
 }
 
 impl PipelineKey {
@@ -17,14 +20,22 @@ impl PipelineKey {
         match self {
             PipelineKey::Kernel(k) => k.name,
             PipelineKey::MatmulSubgroup(_) => "matmul_subgroup",
+            PipelineKey::ConvRegister(c) => c.kind.entry(),
+        }
+    }
+
+    /// The table's kernel this pipeline computes (its bindings, parameters and work).
+    pub fn def(self) -> &'static KernelDef {
+        match self {
+            PipelineKey::Kernel(k) => k,
+            PipelineKey::MatmulSubgroup(_) => &crate::kernels::matmul::MATMUL,
+            PipelineKey::ConvRegister(c) => crate::kernels::by_name(c.kind.tiled_name())
+                .expect("the tiled convolution is in the table"),
         }
     }
 
     fn bindings(self) -> &'static [crate::kernels::Binding] {
-        match self {
-            PipelineKey::Kernel(k) => k.bindings,
-            PipelineKey::MatmulSubgroup(_) => crate::kernels::matmul::MATMUL.bindings,
-        }
+        self.def().bindings
     }
 }
 
@@ -65,6 +76,7 @@ fn trusted(key: PipelineKey) -> bool {
     match key {
         PipelineKey::Kernel(k) => k.shader.name == "matmul",
         PipelineKey::MatmulSubgroup(_) => true,
+        PipelineKey::ConvRegister(_) => false,
     }
 }
 
@@ -119,15 +131,16 @@ impl Pipelines {
         if self.compiled.contains_key(&key) {
             return;
         }
-        let (module_name, text) = match key {
-            PipelineKey::Kernel(k) => (k.shader.name.to_string(), None),
-            PipelineKey::MatmulSubgroup(l) => (format!("matmul_subgroup {l:?}"), Some(l)),
+        let module_name = match key {
+            PipelineKey::Kernel(k) => k.shader.name.to_string(),
+            PipelineKey::MatmulSubgroup(l) => format!("matmul_subgroup {l:?}"),
+            PipelineKey::ConvRegister(c) => c.name(),
         };
         let module = self.modules.entry(module_name.clone()).or_insert_with(|| {
-            let source = match (key, text) {
-                (_, Some(l)) => matmul::subgroup_source(l, tile),
-                (PipelineKey::Kernel(k), None) => k.shader.text(),
-                _ => unreachable!(),
+            let source = match key {
+                PipelineKey::MatmulSubgroup(l) => matmul::subgroup_source(l, tile),
+                PipelineKey::ConvRegister(c) => conv_register::register_source(c),
+                PipelineKey::Kernel(k) => k.shader.text(),
             };
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(&module_name),

@@ -1,18 +1,49 @@
-//! Per-dispatch GPU times from timestamp queries (`duel bench train --profile`).
+//! Per-dispatch GPU times from timestamp queries (`duel bench train --profile`), and what each
+//! dispatch launches and computes (workgroups, FLOPs, bytes), which the CPU backend's profile
+//! (`CpuBackend::set_profiling`) shares.
 
 use anyhow::{Context, Result};
 
 /// Most dispatches one profiled flush can time (two timestamps each).
 pub const PROFILE_SLOTS: usize = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
 
-/// One dispatch's GPU time from timestamp queries.
+/// One dispatch's time (GPU timestamps, or the CPU twin's wall time) and what it launched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProfiledDispatch {
-    /// The WGSL entry point.
+    /// The WGSL entry point (the CPU twin's kernel name on the CPU).
     pub kernel: &'static str,
     /// The kernel's leading size parameters, e.g. (m, n, k) of a matmul.
     pub dims: [u32; 3],
+    /// The problem: "m×k×n" of a matmul, a convolution's geometry, else the leading size.
+    pub shape: String,
+    /// Workgroups launched (x, y, z); zeros on the CPU.
+    pub groups: [u32; 3],
+    /// Floating-point operations and bytes moved (the kernel table's `work`).
+    pub flops: f64,
+    pub bytes: f64,
     pub ns: f64,
+}
+
+impl ProfiledDispatch {
+    pub fn workgroups(&self) -> u64 {
+        self.groups.iter().map(|&g| g as u64).product()
+    }
+}
+
+/// What a profile records of one launch of `def` with `params` before it runs.
+pub fn describe_launch(def: &crate::kernels::KernelDef, params: &[u8]) -> (String, f64, f64) {
+    use crate::kernels::cast;
+    use crate::kernels::conv::{ConvInputGradParams, ConvParams, ConvWeightsParams};
+    let work = (def.work)(params);
+    let word = |i: usize| u32::from_le_bytes(params[4 * i..4 * i + 4].try_into().expect("4"));
+    let shape = match def.name {
+        "matmul" => format!("{}×{}×{} (m×k×n)", word(0), word(2), word(1)),
+        "conv2d_forward" => cast::<ConvParams>(params).geom().describe(),
+        "conv2d_backward_input" => cast::<ConvInputGradParams>(params).geom().describe(),
+        "conv2d_backward_weights" => cast::<ConvWeightsParams>(params).geom().describe(),
+        _ => format!("{}", word(0)),
+    };
+    (shape, work.flops, work.bytes)
 }
 
 /// Timestamp queries around every dispatch while profiling is on.
@@ -32,6 +63,8 @@ pub struct Timed<'a> {
     pub bind_group: &'a wgpu::BindGroup,
     pub slot: u32,
     pub groups: [u32; 3],
+    /// Shape label, FLOPs and bytes (`describe_launch`).
+    pub work: &'a (String, f64, f64),
 }
 
 impl Profiler {
@@ -113,6 +146,10 @@ impl Profiler {
             self.done.push(ProfiledDispatch {
                 kernel: d.label,
                 dims: d.dims,
+                shape: d.work.0.clone(),
+                groups: d.groups,
+                flops: d.work.1,
+                bytes: d.work.2,
                 ns: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * self.period_ns,
             });
         }

@@ -341,10 +341,18 @@ impl Store {
 
 // ---- shaders and table entries -------------------------------------------------------------
 
+/// The store step (bias, activation or activation gradient) of every forward and input-gradient
+/// kernel, tiled or generated; needs `ACTIVATION_FNS` before it.
+pub static EPILOGUE: Shader = Shader {
+    name: "conv_epilogue",
+    source: include_str!("../../shaders/conv_epilogue.wgsl"),
+    preludes: &[],
+};
+
 pub static GEMM: Shader = Shader {
     name: "conv_gemm",
     source: include_str!("../../shaders/conv_gemm.wgsl"),
-    preludes: &[&super::ACTIVATION_FNS],
+    preludes: &[&super::ACTIVATION_FNS, &EPILOGUE],
 };
 
 pub static FORWARD_SHADER: Shader = Shader {

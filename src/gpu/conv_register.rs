@@ -1,0 +1,531 @@
+//! The convolution kernels' barrier-free variant ("register"), and the choice between it and
+//! the workgroup-memory tiles of `shaders/conv_gemm.wgsl` ("tiled").
+//!
+//! Each kernel is the same implicit GEMM as its tiled twin (same `Params`, same bindings, same
+//! result up to the order of a sum), generated here so its register block is unrolled:
+//! - every workgroup owns `rows` rows of C (output channels, or input channels for the input
+//!   gradient), shared by all its invocations, so each A value (a weight, or a dy value of the
+//!   weight gradient) is at a workgroup-uniform address: one load serves a whole SIMD group;
+//! - every invocation owns `4·vec_cols` consecutive columns of C and keeps its `rows` ×
+//!   `4·vec_cols` block in `vec4` registers; each gathered B value (x or dy, zero in the
+//!   padding) feeds `rows` multiply-adds;
+//! - the reduction walks the tensors' own loops (tap row, tap column, then channel innermost; or
+//!   output row, output column, then sample), so no index is divided inside it and each
+//!   column's bounds test is made once per tap, and it runs in one fixed order
+//!   (deterministic, as the tiled kernels are).
+//!
+//! No workgroup memory, no barriers, no subgroup operations: it runs on every adapter. On
+//! llvmpipe/lavapipe, where a barrier switches coroutines and every per-invocation load is a
+//! scalar loop over the SIMD lanes, that is what pays; on a GPU with fast shared memory the tiled
+//! kernels may win. `gpu::autotune` times both per class of convolution and adapter.
+
+use crate::kernels::conv::{ConvInputGradParams, ConvParams, ConvWeightsParams};
+use crate::kernels::{ACTIVATION_FNS, Params, ParamsLayout};
+
+/// Which convolution kernel a backend records for a class of convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvChoice {
+    Tiled,
+    Register,
+}
+
+impl ConvChoice {
+    pub const ALL: [ConvChoice; 2] = [ConvChoice::Tiled, ConvChoice::Register];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvChoice::Tiled => "tiled",
+            ConvChoice::Register => "register",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_lowercase().as_str() {
+            "tiled" => Some(ConvChoice::Tiled),
+            "register" => Some(ConvChoice::Register),
+            _ => None,
+        }
+    }
+}
+
+/// The three convolution products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvKind {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+impl ConvKind {
+    pub const ALL: [ConvKind; 3] = [ConvKind::Forward, ConvKind::InputGrad, ConvKind::WeightGrad];
+
+    /// The tiled kernel's name (the entry point of its WGSL file).
+    pub fn tiled_name(self) -> &'static str {
+        match self {
+            ConvKind::Forward => "conv2d_forward",
+            ConvKind::InputGrad => "conv2d_backward_input",
+            ConvKind::WeightGrad => "conv2d_backward_weights",
+        }
+    }
+
+    /// The generated kernel's entry point.
+    pub fn entry(self) -> &'static str {
+        match self {
+            ConvKind::Forward => "conv2d_forward_register",
+            ConvKind::InputGrad => "conv2d_backward_input_register",
+            ConvKind::WeightGrad => "conv2d_backward_weights_register",
+        }
+    }
+
+    fn layout(self) -> &'static ParamsLayout {
+        match self {
+            ConvKind::Forward => &<ConvParams as Params>::LAYOUT,
+            ConvKind::InputGrad => &<ConvInputGradParams as Params>::LAYOUT,
+            ConvKind::WeightGrad => &<ConvWeightsParams as Params>::LAYOUT,
+        }
+    }
+}
+
+/// A class of convolution, timed and chosen as one: the product, and whether its rows (output
+/// channels; input channels for the input gradient) fit a narrow block of `NARROW_ROWS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvClass {
+    pub kind: ConvKind,
+    pub narrow: bool,
+}
+
+impl ConvClass {
+    pub fn name(self) -> String {
+        let k = match self.kind {
+            ConvKind::Forward => "conv_forward",
+            ConvKind::InputGrad => "conv_backward_input",
+            ConvKind::WeightGrad => "conv_backward_weights",
+        };
+        format!("{k}{}", if self.narrow { "_narrow" } else { "" })
+    }
+
+    pub fn all() -> impl Iterator<Item = ConvClass> {
+        ConvKind::ALL.into_iter().flat_map(|kind| {
+            [false, true]
+                .into_iter()
+                .map(move |narrow| ConvClass { kind, narrow })
+        })
+    }
+
+    /// The tile this class's generated kernel uses.
+    pub fn tile(self) -> ConvTile {
+        if self.narrow {
+            ConvTile::NARROW
+        } else {
+            ConvTile::from_env()
+        }
+    }
+}
+
+/// Products with at most this many rows run the narrow block (an image layer's 1–4 channels).
+pub const NARROW_ROWS: usize = 4;
+
+/// The register block: rows of C per workgroup (every invocation's), vec4 column groups per
+/// invocation, invocations per workgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvTile {
+    pub rows: u32,
+    pub vec_cols: u32,
+    pub workgroup: u32,
+}
+
+impl ConvTile {
+    /// 32 rows × 8 columns per invocation, 16 invocations: the best on lavapipe of the blocks
+    /// tried (8–32 rows × 4–16 columns, 16 or 64 invocations; `duel bench kernels`).
+    pub const WIDE: ConvTile = ConvTile {
+        rows: 32,
+        vec_cols: 2,
+        workgroup: 16,
+    };
+    pub const NARROW: ConvTile = ConvTile {
+        rows: NARROW_ROWS as u32,
+        vec_cols: 2,
+        workgroup: 16,
+    };
+
+    /// Columns of C per invocation.
+    pub fn cols(self) -> u32 {
+        4 * self.vec_cols
+    }
+
+    /// Columns of C per workgroup.
+    pub fn tile_n(self) -> u32 {
+        self.workgroup * self.cols()
+    }
+
+    /// `WIDE`, or `DUEL_CONV_TILE=rows,vec_cols,workgroup` for experiments.
+    pub fn from_env() -> ConvTile {
+        let Ok(v) = std::env::var("DUEL_CONV_TILE") else {
+            return Self::WIDE;
+        };
+        let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        match p[..] {
+            [rows, vec_cols, workgroup]
+                if (1..=64).contains(&rows)
+                    && (1..=8).contains(&vec_cols)
+                    && (1..=256).contains(&workgroup) =>
+            {
+                ConvTile {
+                    rows,
+                    vec_cols,
+                    workgroup,
+                }
+            }
+            _ => Self::WIDE,
+        }
+    }
+}
+
+/// Workgroups of the generated kernel for `class` over the parameter block `params`.
+pub fn workgroups(class: ConvClass, params: &[u8]) -> [u32; 3] {
+    use crate::kernels::cast;
+    let t = class.tile();
+    let x = |cols: usize| (cols as u32).div_ceil(t.tile_n()).max(1);
+    let y = |rows: usize| (rows as u32).div_ceil(t.rows).max(1);
+    match class.kind {
+        ConvKind::Forward => {
+            let g = cast::<ConvParams>(params).geom();
+            [x(g.n * g.ohw()), y(g.co), 1]
+        }
+        ConvKind::InputGrad => {
+            let g = cast::<ConvInputGradParams>(params).geom();
+            let s = g.stride;
+            let phase_pixels = g.n * g.h.div_ceil(s) * g.w.div_ceil(s);
+            [x(phase_pixels), y(g.ci), (s * s) as u32]
+        }
+        ConvKind::WeightGrad => {
+            let p = cast::<ConvWeightsParams>(params);
+            let g = p.geom();
+            [x(g.taps()), y(g.co), p.splits.max(1)]
+        }
+    }
+}
+
+/// The class of a launch of the tiled kernel `name` with `params`, if it is a convolution.
+pub fn class_of(name: &str, params: &[u8]) -> Option<ConvClass> {
+    use crate::kernels::cast;
+    let kind = ConvKind::ALL.into_iter().find(|k| k.tiled_name() == name)?;
+    let rows = match kind {
+        ConvKind::Forward => cast::<ConvParams>(params).co,
+        ConvKind::InputGrad => cast::<ConvInputGradParams>(params).ci,
+        ConvKind::WeightGrad => cast::<ConvWeightsParams>(params).co,
+    } as usize;
+    Some(ConvClass {
+        kind,
+        narrow: rows <= NARROW_ROWS,
+    })
+}
+
+/// Builds WGSL line by line.
+struct Src(String);
+
+impl Src {
+    fn line(&mut self, t: impl AsRef<str>) {
+        self.0.push_str(t.as_ref());
+        self.0.push('\n');
+    }
+}
+
+/// The WGSL `Params` struct of a layout (every field u32 but `alpha`).
+fn params_struct(layout: &ParamsLayout) -> String {
+    let fields: Vec<String> = layout
+        .fields
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f.name,
+                if f.name == "alpha" { "f32" } else { "u32" }
+            )
+        })
+        .collect();
+    format!("struct Params {{ {} }}", fields.join(", "))
+}
+
+/// WGSL of the generated kernel for one class (entry point `class.kind.entry()`).
+pub fn register_source(class: ConvClass) -> String {
+    let t = class.tile();
+    let kind = class.kind;
+    let (rm, cv, nc) = (t.rows, t.vec_cols, t.cols());
+    let mut s = Src(String::new());
+    s.line(format!(
+        "// Generated by src/gpu/conv_register.rs: {} (barrier-free), {rm} rows × {nc} columns \
+         per invocation, {} invocations.",
+        kind.entry(),
+        t.workgroup
+    ));
+    s.line(ACTIVATION_FNS.text());
+    s.line(crate::kernels::conv::EPILOGUE.text());
+    s.line(params_struct(kind.layout()));
+    s.line("@group(0) @binding(0) var<uniform> p: Params;");
+    let names = match kind {
+        ConvKind::Forward => ["x", "weight", "bias", "y"].as_slice(),
+        ConvKind::InputGrad => ["dy", "weight", "bias", "dx"].as_slice(),
+        ConvKind::WeightGrad => ["x", "dy", "dw"].as_slice(),
+    };
+    for (i, n) in names.iter().enumerate() {
+        let access = if i + 1 == names.len() {
+            "read_write"
+        } else {
+            "read"
+        };
+        s.line(format!(
+            "@group(0) @binding({}) var<storage, {access}> {n}: array<f32>;",
+            i + 1
+        ));
+    }
+    s.line("fn out_h() -> u32 { return (p.h + 2u * p.pad - p.kh) / p.stride + 1u; }");
+    s.line("fn out_w() -> u32 { return (p.w + 2u * p.pad - p.kw) / p.stride + 1u; }");
+    if kind != ConvKind::WeightGrad {
+        s.line(
+            "fn store_extra(o: u32, c: u32) -> f32 {\n  if (p.flags & 8u) != 0u { return \
+             bias[p.bias_off + o]; }\n  if (p.flags & 1u) != 0u { return bias[p.bias_off + c]; \
+             }\n  return 0.0;\n}",
+        );
+    }
+    if kind == ConvKind::InputGrad {
+        // As conv2d_backward_input.wgsl: one phase along one axis.
+        s.line(
+            "struct Phase { first: u32, count: u32, r: u32, taps: u32, q0: u32 }\n\
+             fn phase(r: u32, size: u32, k: u32) -> Phase {\n  let s = p.stride;\n  \
+             let first = (r + s - p.pad % s) % s;\n  var ph: Phase;\n  ph.first = first;\n  \
+             ph.count = select(0u, (size - first + s - 1u) / s, first < size);\n  ph.r = r;\n  \
+             ph.taps = select(0u, (k - r + s - 1u) / s, r < k);\n  \
+             ph.q0 = (first + p.pad - r) / s;\n  return ph;\n}",
+        );
+    }
+    s.line(format!(
+        "@compute @workgroup_size({})\nfn {}(@builtin(workgroup_id) wg: vec3<u32>, \
+         @builtin(local_invocation_index) li: u32) {{",
+        t.workgroup,
+        kind.entry()
+    ));
+    s.line(format!("  let row0 = wg.y * {rm}u;"));
+    s.line(format!(
+        "  let col0 = (wg.x * {}u + li) * {nc}u;",
+        t.workgroup
+    ));
+    s.line("  let ohn = out_h(); let own = out_w(); let ohw = ohn * own;");
+    s.line("  let hw = p.h * p.w; let khw = p.kh * p.kw;");
+    // The kind's columns (N, and what each column's gather needs) and rows (A's bases).
+    match kind {
+        ConvKind::Forward => {
+            s.line("  let n_cols = p.n * ohw; let k_len = p.ci * khw;");
+            s.line("  if n_cols == 0u { return; }");
+            for j in 0..nc {
+                s.line(format!(
+                    "  let c{j} = min(col0 + {j}u, n_cols - 1u); let s{j} = c{j} / ohw; \
+                     let px{j} = c{j} % ohw;\n  let ih{j} = i32((px{j} / own) * p.stride) - \
+                     i32(p.pad); let iw{j} = i32((px{j} % own) * p.stride) - i32(p.pad);\n  \
+                     let xb{j} = i32(p.x_off + s{j} * p.ci * hw);"
+                ));
+            }
+            for r in 0..rm {
+                s.line(format!(
+                    "  let ar{r} = p.weight_off + min(row0 + {r}u, p.co - 1u) * k_len;"
+                ));
+            }
+        }
+        ConvKind::InputGrad => {
+            s.line("  let phh = phase(wg.z / p.stride, p.h, p.kh);");
+            s.line("  let phw = phase(wg.z % p.stride, p.w, p.kw);");
+            s.line("  let pix = phh.count * phw.count; let n_cols = p.n * pix;");
+            s.line("  if n_cols == 0u { return; }");
+            for j in 0..nc {
+                s.line(format!(
+                    "  let c{j} = min(col0 + {j}u, n_cols - 1u); let s{j} = c{j} / pix; \
+                     let q{j} = c{j} % pix;\n  let oy{j} = i32(phh.q0 + q{j} / phw.count); \
+                     let ox{j} = i32(phw.q0 + q{j} % phw.count);\n  \
+                     let db{j} = i32(p.dy_off + s{j} * p.co * ohw);"
+                ));
+            }
+            for r in 0..rm {
+                s.line(format!(
+                    "  let ar{r} = p.weight_off + min(row0 + {r}u, p.ci - 1u) * khw;"
+                ));
+            }
+        }
+        ConvKind::WeightGrad => {
+            s.line("  let per = (p.n + p.splits - 1u) / p.splits;");
+            s.line("  let s_lo = min(p.n, wg.z * per); let s_hi = min(p.n, (wg.z + 1u) * per);");
+            s.line("  let n_cols = p.ci * khw;");
+            for j in 0..nc {
+                s.line(format!(
+                    "  let c{j} = min(col0 + {j}u, n_cols - 1u); let t{j} = c{j} % khw;\n  \
+                     let ky{j} = i32(t{j} / p.kw) - i32(p.pad); let kx{j} = i32(t{j} % p.kw) - \
+                     i32(p.pad);\n  let xb{j} = i32(p.x_off + (c{j} / khw) * hw);"
+                ));
+            }
+            for r in 0..rm {
+                s.line(format!(
+                    "  let ar{r} = p.dy_off + min(row0 + {r}u, p.co - 1u) * ohw;"
+                ));
+            }
+        }
+    }
+    for r in 0..rm {
+        for q in 0..cv {
+            s.line(format!("  var acc{r}_{q} = vec4<f32>(0.0);"));
+        }
+    }
+    // The reduction: two outer loops over the kernel's taps (or the output pixels of the
+    // weight gradient), where each column's bounds test and address are worked out once, then
+    // the innermost loop over the channels (samples) only adds a uniform stride to them.
+    // `src` is the gathered tensor, `fallback` a valid index of it.
+    let (src, fallback) = match kind {
+        ConvKind::Forward | ConvKind::WeightGrad => ("x", "p.x_off"),
+        ConvKind::InputGrad => ("dy", "p.dy_off"),
+    };
+    let a_src = match kind {
+        ConvKind::WeightGrad => "dy",
+        _ => "weight",
+    };
+    // (outer loop, middle loop, row test per column, column test per column, the A offset of
+    // the tap, innermost loop, its B and A strides)
+    let rows_ok = |s: &mut Src, h: &str, limit: &str| {
+        for j in 0..nc {
+            s.line(format!(
+                "      let h{j} = {}; let hok{j} = h{j} >= 0 && h{j} < i32({limit});",
+                h.replace("{j}", &j.to_string())
+            ));
+        }
+    };
+    let cols_ok = |s: &mut Src, w: &str, limit: &str, base: &str| {
+        for j in 0..nc {
+            let js = j.to_string();
+            s.line(format!(
+                "        let w{j} = {}; let ok{j} = hok{j} && w{j} >= 0 && w{j} < i32({limit}); \
+                 let bi{j} = u32(select(i32({fallback}), {}, ok{j}));",
+                w.replace("{j}", &js),
+                base.replace("{j}", &js)
+            ));
+        }
+    };
+    match kind {
+        ConvKind::Forward => {
+            s.line("  for (var ky = 0u; ky < p.kh; ky++) {");
+            rows_ok(&mut s, "ih{j} + i32(ky)", "p.h");
+            s.line("    for (var kx = 0u; kx < p.kw; kx++) {");
+            cols_ok(
+                &mut s,
+                "iw{j} + i32(kx)",
+                "p.w",
+                "xb{j} + h{j} * i32(p.w) + w{j}",
+            );
+            s.line("        let ak = ky * p.kw + kx;");
+            s.line("        for (var c = 0u; c < p.ci; c++) {");
+            s.line("          let bo = c * hw; let ao = c * khw + ak;");
+        }
+        ConvKind::InputGrad => {
+            s.line("  for (var ty = 0u; ty < phh.taps; ty++) {");
+            s.line("    let ky = phh.r + p.stride * ty;");
+            rows_ok(&mut s, "oy{j} - i32(ty)", "ohn");
+            s.line("    for (var tx = 0u; tx < phw.taps; tx++) {");
+            cols_ok(
+                &mut s,
+                "ox{j} - i32(tx)",
+                "own",
+                "db{j} + h{j} * i32(own) + w{j}",
+            );
+            s.line("        let ak = ky * p.kw + phw.r + p.stride * tx;");
+            s.line("        for (var co = 0u; co < p.co; co++) {");
+            s.line("          let bo = co * ohw; let ao = co * p.ci * khw + ak;");
+        }
+        ConvKind::WeightGrad => {
+            s.line("  for (var oy = 0u; oy < ohn; oy++) {");
+            rows_ok(&mut s, "i32(oy * p.stride) + ky{j}", "p.h");
+            s.line("    for (var ox = 0u; ox < own; ox++) {");
+            cols_ok(
+                &mut s,
+                "i32(ox * p.stride) + kx{j}",
+                "p.w",
+                "xb{j} + h{j} * i32(p.w) + w{j}",
+            );
+            s.line("        let ak = oy * own + ox;");
+            s.line("        for (var sm = s_lo; sm < s_hi; sm++) {");
+            s.line("          let bo = sm * p.ci * hw; let ao = sm * p.co * ohw + ak;");
+        }
+    }
+    for j in 0..nc {
+        s.line(format!(
+            "          let v{j} = select(0.0, {src}[bi{j} + bo], ok{j});"
+        ));
+    }
+    for q in 0..cv {
+        let v = |e: u32| format!("v{}", 4 * q + e);
+        s.line(format!(
+            "          let b{q} = vec4<f32>({}, {}, {}, {});",
+            v(0),
+            v(1),
+            v(2),
+            v(3)
+        ));
+    }
+    for r in 0..rm {
+        s.line(format!(
+            "          let a{r} = vec4<f32>({a_src}[ar{r} + ao]);"
+        ));
+        for q in 0..cv {
+            s.line(format!(
+                "          acc{r}_{q} = fma(a{r}, b{q}, acc{r}_{q});"
+            ));
+        }
+    }
+    s.line("        }\n    }\n  }");
+    // The store step.
+    let rows_n = match kind {
+        ConvKind::InputGrad => "p.ci",
+        _ => "p.co",
+    };
+    for j in 0..nc {
+        let acc = |r: u32| format!("acc{r}_{}[{}]", j / 4, j % 4);
+        s.line(format!("  if col0 + {j}u < n_cols {{"));
+        match kind {
+            ConvKind::Forward => {
+                s.line(format!("    let ob = s{j} * p.co * ohw + px{j};"));
+            }
+            ConvKind::InputGrad => {
+                s.line(format!(
+                    "    let ih = phh.first + p.stride * (q{j} / phw.count); let iw = phw.first \
+                     + p.stride * (q{j} % phw.count);\n    let ob = s{j} * p.ci * hw + ih * p.w + \
+                     iw;"
+                ));
+            }
+            ConvKind::WeightGrad => {
+                s.line(format!(
+                    "    let ob = p.dw_off + wg.z * p.co * n_cols + c{j};"
+                ));
+            }
+        }
+        for r in 0..rm {
+            s.line(format!("    if row0 + {r}u < {rows_n} {{"));
+            match kind {
+                ConvKind::Forward => s.line(format!(
+                    "      let o = ob + (row0 + {r}u) * ohw; y[p.y_off + o] = \
+                     conv_epilogue(p.flags, p.act, p.alpha, {}, store_extra(o, row0 + {r}u));",
+                    acc(r)
+                )),
+                ConvKind::InputGrad => s.line(format!(
+                    "      let o = ob + (row0 + {r}u) * hw; dx[p.dx_off + o] = \
+                     conv_epilogue(p.flags, p.act, p.alpha, {}, store_extra(o, row0 + {r}u));",
+                    acc(r)
+                )),
+                ConvKind::WeightGrad => s.line(format!(
+                    "      let o = ob + (row0 + {r}u) * n_cols; var v = {};\n      if \
+                     p.accumulate != 0u && p.splits == 1u {{ v += dw[o]; }}\n      dw[o] = v;",
+                    acc(r)
+                )),
+            }
+            s.line("    }");
+        }
+        s.line("  }");
+    }
+    s.line("}");
+    s.0
+}
