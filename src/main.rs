@@ -46,6 +46,8 @@ enum Command {
     Theory(TheoryArgs),
     /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
     Eval(EvalArgs),
+    /// Write a run's generator, as `duel sample` runs it, to a standard ONNX model.
+    Export(ExportArgs),
     /// Time every kernel on the GPU and the CPU path side by side, or whole training iterations.
     Bench(duel::bench::BenchArgs),
     /// The feature network FID, KID, precision/recall and Stacked MNIST's mode counts use:
@@ -345,6 +347,42 @@ struct SampleArgs {
     adapter: String,
 }
 
+#[derive(Args)]
+struct ExportArgs {
+    /// Run directory to export (uses its checkpoint.safetensors)
+    #[arg(long, value_name = "DIR", required_unless_present = "checkpoint")]
+    run: Option<PathBuf>,
+    /// Checkpoint file to export, in place of --run
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
+    checkpoint: Option<PathBuf>,
+    /// The ONNX file to write (opset 17; inputs `noise` [N, noise-dim] and, for a conditional
+    /// run, `class` int64 [N]; output `images` [N, C, H, W] in [0, 1]; see docs/export.md)
+    #[arg(long, value_name = "FILE")]
+    onnx: PathBuf,
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let path = match (&args.checkpoint, &args.run) {
+        (Some(f), _) => f.clone(),
+        (None, Some(dir)) => dir.join(checkpoint::FILE_NAME),
+        (None, None) => bail!("pass --run DIR or --checkpoint FILE"),
+    };
+    if args.onnx.extension().and_then(|e| e.to_str()) != Some("onnx") {
+        bail!(
+            "{}: name the output .onnx (it is an ONNX model)",
+            args.onnx.display()
+        );
+    }
+    let ck = Checkpoint::load(&path)?;
+    duel::onnx::export_generator(&ck, &args.onnx)?;
+    println!(
+        "wrote the generator at iteration {} to {}",
+        ck.state.iteration,
+        args.onnx.display()
+    );
+    Ok(())
+}
+
 /// Options that fix a run's model and data; a resumed run keeps them.
 const FIXED_ON_RESUME: &[&str] = &[
     "preset",
@@ -589,6 +627,7 @@ fn main() -> ExitCode {
         Command::Devices => devices(),
         Command::Theory(a) => theory(a),
         Command::Eval(a) => eval(a),
+        Command::Export(a) => export(a),
         Command::Bench(a) => duel::bench::run(&a),
         Command::Features(a) => duel::features::cli::run(a),
     };
