@@ -113,3 +113,34 @@ pub fn export_generator(ck: &Checkpoint, path: &Path) -> Result<()> {
     write_atomic(path, &model.encode_to_vec())
         .with_context(|| format!("{}: cannot write the ONNX model", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Activation;
+    use crate::layers::{Layer, NetSpec};
+
+    #[test]
+    fn a_layer_without_an_export_is_named() {
+        let spec = NetSpec::flat(
+            4,
+            vec![
+                Layer::Linear(6),
+                Layer::Act(Activation::Relu),
+                Layer::Maxout(2),
+            ],
+        );
+        let modules = spec.build("g").unwrap();
+        let w = vec![0.5f32; spec.param_count()];
+        let params: Vec<&[f32]> = spec
+            .param_tensors()
+            .iter()
+            .map(|t| &w[t.offset..t.offset + t.len])
+            .collect();
+        let mut g = OnnxGraph::new();
+        let err = walk(&mut g, &modules, spec.input, "noise", &params, &[]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("layer 2 (Maxout"), "{text}");
+        assert!(text.contains("has no ONNX export"), "{text}");
+    }
+}
