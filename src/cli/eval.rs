@@ -24,8 +24,9 @@ pub enum EvalMetric {
     /// classified by duel's feature network)
     Modes(ModesArgs),
     /// FID of a 1×28×28 run on duel's MNIST feature network, beside the real-vs-real baseline
-    /// (not comparable with Inception-based FID)
-    Fid(ScoreArgs),
+    /// (not comparable with Inception-based FID); or against a statistics file (--reference),
+    /// writing the samples' statistics with --save-stats
+    Fid(FidArgs),
     /// KID (unbiased MMD², cubic kernel, 100 subsets) on duel's MNIST feature network, beside
     /// the real-vs-real baseline
     Kid(ScoreArgs),
@@ -80,6 +81,21 @@ pub struct ScoreArgs {
     /// Samples of G to score (the baseline takes as many training digits, at most 7,000)
     #[arg(long, value_name = "N", default_value_t = duel::features::score::DEFAULT_SAMPLES)]
     samples: usize,
+}
+
+#[derive(Args)]
+pub struct FidArgs {
+    #[command(flatten)]
+    score: ScoreArgs,
+    /// Score against these statistics instead of the held-out digits: an .npz holding mu [d] and
+    /// sigma [d, d], as pytorch-fid and `np.savez(f, mu=mu, sigma=sigma)` write them (see
+    /// docs/metrics.md)
+    #[arg(long, value_name = "FILE.npz")]
+    reference: Option<PathBuf>,
+    /// Also write the statistics (mu, sigma; float64) of G's samples' features to this .npz,
+    /// in pytorch-fid's format
+    #[arg(long, value_name = "FILE.npz")]
+    save_stats: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -154,7 +170,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 println!("{}", r.text);
             }
         }
-        EvalMetric::Fid(a) => score(a, duel::features::score::Metric::Fid)?,
+        EvalMetric::Fid(a) => fid(a)?,
         EvalMetric::Kid(a) => score(a, duel::features::score::Metric::Kid)?,
         EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
         EvalMetric::Classes(a) => {
@@ -176,6 +192,83 @@ pub fn score(a: ScoreArgs, metric: duel::features::score::Metric) -> Result<()> 
     let start = std::time::Instant::now();
     let r = duel::features::score::score(be.as_mut(), &ck, metric, a.samples, a.on.seed)?;
     println!("{}", r.text);
+    println!(
+        "backend: {why}; {}",
+        duel::train::fmt_duration(start.elapsed().as_secs_f64())
+    );
+    Ok(())
+}
+
+/// `duel eval fid`: against the held-out digits, or against a statistics file; with
+/// `--save-stats`, G's statistics written beside. Files are checked before anything runs.
+fn fid(a: FidArgs) -> Result<()> {
+    use duel::features::{FEATURE_DIM, score};
+    use duel::metrics::stats_file::{read_stats, write_stats};
+    if a.reference.is_none() && a.save_stats.is_none() {
+        return self::score(a.score, score::Metric::Fid);
+    }
+    if let Some(out) = &a.save_stats {
+        if out.extension().and_then(|e| e.to_str()) != Some("npz") {
+            anyhow::bail!(
+                "--save-stats {}: name the file .npz (NumPy's format for mu and sigma)",
+                out.display()
+            );
+        }
+        // As pytorch-fid's --save-stats: statistics already saved are never replaced.
+        if out.exists() {
+            anyhow::bail!(
+                "--save-stats {}: the file exists; remove it or name another",
+                out.display()
+            );
+        }
+    }
+    let reference = match &a.reference {
+        Some(p) => Some(read_stats(p, Some(FEATURE_DIM))?),
+        None => None,
+    };
+    let on = &a.score.on;
+    let ck = on.load()?;
+    score::require_digits(&ck, "FID")?;
+    let (mut be, why) = on.backend()?;
+    let start = std::time::Instant::now();
+    let stats = score::generator_stats(be.as_mut(), &ck, a.score.samples, on.seed)?;
+    match (&reference, &a.reference) {
+        (Some(r), Some(path)) => {
+            let fid = duel::metrics::frechet_distance(&stats, r)?;
+            println!(
+                "FID on duel's MNIST feature network ({FEATURE_DIM} features; not comparable \
+                 with Inception-based numbers from papers)"
+            );
+            println!(
+                "run: {} at iteration {}; {} samples of G (noise seed {}) against the \
+                 statistics in {}",
+                ck.config.dataset,
+                ck.state.iteration,
+                a.score.samples,
+                on.seed,
+                path.display()
+            );
+            println!("generator: FID {fid:.3}");
+        }
+        _ => {
+            let r = score::score(
+                be.as_mut(),
+                &ck,
+                score::Metric::Fid,
+                a.score.samples,
+                on.seed,
+            )?;
+            println!("{}", r.text);
+        }
+    }
+    if let Some(out) = &a.save_stats {
+        write_stats(out, &stats)?;
+        println!(
+            "wrote the statistics of {} samples ({FEATURE_DIM} features) to {}",
+            a.score.samples,
+            out.display()
+        );
+    }
     println!(
         "backend: {why}; {}",
         duel::train::fmt_duration(start.elapsed().as_secs_f64())

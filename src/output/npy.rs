@@ -1,4 +1,5 @@
-//! Minimal NumPy `.npy` (format v1.0) writer and reader for little-endian f32.
+//! Minimal NumPy `.npy` (format v1.0) writer and reader for little-endian f32 (and f64, the
+//! dtype of FID statistics files).
 
 use std::fs;
 use std::io::Write;
@@ -83,6 +84,47 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 }
 
 fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let (shape, descr, payload) = parse_header(bytes)?;
+    ensure!(descr == "<f4", "dtype is not '<f4' but {descr:?}");
+    let data = payload
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect();
+    Ok((shape, data))
+}
+
+/// A `.npy` array (its bytes) of little-endian f64 or f32, read as f64: `(shape, data)`.
+pub fn parse_npy_f64(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
+    let (shape, descr, payload) = parse_header(bytes)?;
+    let data = match descr {
+        "<f8" => payload
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect(),
+        "<f4" => payload
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64)
+            .collect(),
+        _ => bail!("dtype {descr:?} is not float64 ('<f8') or float32 ('<f4')"),
+    };
+    Ok((shape, data))
+}
+
+/// `data` with `shape` as the bytes of a `.npy` v1.0 file of dtype `<f8`.
+pub fn npy_bytes_f64(data: &[f64], shape: &[usize]) -> Result<Vec<u8>> {
+    ensure!(
+        data.len() == shape.iter().product::<usize>(),
+        "npy shape {shape:?} does not hold {} values",
+        data.len()
+    );
+    let mut out = header_bytes_typed(shape, "<f8")?;
+    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    Ok(out)
+}
+
+/// The shape, dtype (`descr`) and data bytes of a C-order `.npy` (v1.0 to v3.0 header), the
+/// data's length checked against the shape.
+fn parse_header(bytes: &[u8]) -> Result<(Vec<usize>, &str, &[u8])> {
     ensure!(
         bytes.len() >= PREAMBLE && bytes.starts_with(MAGIC),
         "missing \\x93NUMPY magic"
@@ -105,10 +147,16 @@ fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
             .with_context(|| format!("header lacks '{key}'"))?;
         Ok(header[at + key.len() + 3..].trim_start())
     };
-    ensure!(
-        field("descr")?.starts_with("'<f4'"),
-        "dtype is not '<f4': {header}"
-    );
+    let descr_src = field("descr")?;
+    let descr = descr_src
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .context("unreadable descr")?;
+    let width = match descr {
+        "<f4" => 4,
+        "<f8" => 8,
+        _ => bail!("dtype {descr:?} is not a little-endian float ('<f4' or '<f8')"),
+    };
     ensure!(
         field("fortran_order")?.starts_with("False"),
         "fortran_order data is not supported"
@@ -127,16 +175,12 @@ fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
     let count: usize = shape.iter().product();
     let payload = &bytes[data_start..];
     ensure!(
-        payload.len() == count * 4,
+        payload.len() == count * width,
         "shape {shape:?} needs {} data bytes, file holds {}",
-        count * 4,
+        count * width,
         payload.len()
     );
-    let data = payload
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .collect();
-    Ok((shape, data))
+    Ok((shape, descr, payload))
 }
 
 #[cfg(test)]
