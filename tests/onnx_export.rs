@@ -1,6 +1,7 @@
 //! `duel export --onnx`: the exported generator, run by onnxruntime in Python, draws the images
 //! `duel sample --z` draws from the same noise (and classes) to about 1e-5, for an
-//! unconditional DCGAN, a conditional DCGAN with a weight average, an MLP, a conditional MLP
+//! unconditional DCGAN, a conditional DCGAN with a weight average and spectral norm in G
+//! (ConvTranspose2d's σ folded), an MLP, a conditional MLP
 //! (class embedding), sagan32 with spectral norm in G (attention, folded σ) and a progressive
 //! run stopped mid-fade; and bad requests are refused in one line.
 
@@ -123,8 +124,12 @@ fn an_unconditional_dcgan_exports() {
 }
 
 #[test]
-fn a_conditional_dcgan_with_a_weight_average_exports() {
-    let args = [&DCGAN[..], &["--conditional", "--ema", "0.9"]].concat();
+fn a_conditional_dcgan_with_a_weight_average_and_spectral_norm_exports() {
+    let args = [
+        &DCGAN[..],
+        &["--conditional", "--ema", "0.9", "--sn", "both"],
+    ]
+    .concat();
     exported_matches_sample("cdcgan", 16, &args, true);
 }
 

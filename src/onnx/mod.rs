@@ -120,6 +120,54 @@ mod tests {
     use crate::backend::Activation;
     use crate::layers::{Layer, NetSpec};
 
+    /// Every preset's generator (and a conditional, spectrally normalised DCGAN's) builds into
+    /// a graph with no layer refused; tests/onnx_export.rs runs such graphs in onnxruntime.
+    #[test]
+    fn every_presets_generator_exports() {
+        use crate::config::{Preset, TrainConfig};
+        use clap::ValueEnum;
+        let mut extra = vec![("dcgan", "conditional = true\nsn = \"both\"\n")];
+        let names: Vec<String> = Preset::value_variants().iter().map(|p| p.name()).collect();
+        extra.extend(names.iter().map(|n| (n.as_str(), "")));
+        for (name, more) in extra {
+            let size = if name == "progan" {
+                "image-size = 32\n"
+            } else {
+                ""
+            };
+            let file = format!("preset = \"{name}\"\nwidth = 4\n{size}{more}");
+            let mut cfg = TrainConfig::resolve(Some((&file, "t.toml")), Default::default())
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            cfg.classes = 10;
+            let image = match name {
+                "small" => None,
+                "dcgan32" | "sagan32" | "progan" => Some((3, 32, 32)),
+                "dcgan64" => Some((3, 64, 64)),
+                _ => Some((1, 28, 28)),
+            };
+            let dim = image.map_or(2, |(c, h, w)| c * h * w);
+            let (spec, _) = cfg.networks(dim, image).unwrap();
+            let modules = spec.build("g").unwrap();
+            let (w, st) = (spec.init_params(1, 0), spec.init_state());
+            let slices = |v: &[f32], t: Vec<crate::model::NamedTensor>| -> Vec<Vec<f32>> {
+                t.iter()
+                    .map(|t| v[t.offset..t.offset + t.len].to_vec())
+                    .collect()
+            };
+            let (p, s) = (
+                slices(&w, spec.param_tensors()),
+                slices(&st, spec.state_tensors()),
+            );
+            let p: Vec<&[f32]> = p.iter().map(|v| &v[..]).collect();
+            let s: Vec<&[f32]> = s.iter().map(|v| &v[..]).collect();
+            let mut g = OnnxGraph::new();
+            g.labels = spec.classes().map(|_| "class".to_string());
+            let (_, shape) = walk(&mut g, &modules, spec.input, "noise", &p, &s)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert_eq!(shape, spec.output_shape(), "{name}");
+        }
+    }
+
     #[test]
     fn a_layer_without_an_export_is_named() {
         let spec = NetSpec::flat(
