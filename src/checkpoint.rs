@@ -392,6 +392,15 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// Progressive growing's (level, α) at this checkpoint's iteration, for a progressive run:
+    /// the resolution its generator samples at.
+    pub fn growth(&self) -> Result<Option<(usize, f32)>> {
+        let gan = self.config.gan(self.dim, self.image_shape)?;
+        Ok(growth(&gan, self.state.iteration))
+    }
+}
+
 /// Progressive growing's (level, α) after `iteration` iterations, for a progressive pair.
 fn growth(gan: &crate::gan::GanConfig, iteration: u64) -> Option<(usize, f32)> {
     crate::gan::progressive_spec(gan).map(|p| p.growth(iteration * gan.batch as u64))

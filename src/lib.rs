@@ -22,6 +22,7 @@ pub mod layers;
 pub mod metrics;
 pub mod model;
 pub mod modes;
+pub mod onnx;
 pub mod output;
 pub mod parzen;
 pub mod presets;

@@ -50,6 +50,8 @@ enum Command {
     /// Score a trained run: the paper's Parzen-window log-likelihood, or mode coverage.
     #[command(allow_negative_numbers = true)]
     Eval(EvalArgs),
+    /// Write a run's generator, as `duel sample` runs it, to a standard ONNX model.
+    Export(ExportArgs),
     /// Time every kernel on the GPU and the CPU path side by side, or whole training iterations.
     #[command(allow_negative_numbers = true)]
     Bench(duel::bench::BenchArgs),
@@ -362,6 +364,42 @@ struct SampleArgs {
     adapter: String,
 }
 
+#[derive(Args)]
+struct ExportArgs {
+    /// Run directory to export (uses its checkpoint.safetensors)
+    #[arg(long, value_name = "DIR", required_unless_present = "checkpoint")]
+    run: Option<PathBuf>,
+    /// Checkpoint file to export, in place of --run
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
+    checkpoint: Option<PathBuf>,
+    /// The ONNX file to write (opset 17; inputs `noise` [N, noise-dim] and, for a conditional
+    /// run, `class` int64 [N]; output `images` [N, C, H, W] in [0, 1]; see docs/export.md)
+    #[arg(long, value_name = "FILE")]
+    onnx: PathBuf,
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let path = match (&args.checkpoint, &args.run) {
+        (Some(f), _) => f.clone(),
+        (None, Some(dir)) => dir.join(checkpoint::FILE_NAME),
+        (None, None) => bail!("pass --run DIR or --checkpoint FILE"),
+    };
+    if args.onnx.extension().and_then(|e| e.to_str()) != Some("onnx") {
+        bail!(
+            "{}: name the output .onnx (it is an ONNX model)",
+            args.onnx.display()
+        );
+    }
+    let ck = Checkpoint::load(&path)?;
+    duel::onnx::export_generator(&ck, &args.onnx)?;
+    println!(
+        "wrote the generator at iteration {} to {}",
+        ck.state.iteration,
+        args.onnx.display()
+    );
+    Ok(())
+}
+
 fn train(args: TrainArgs) -> Result<()> {
     let cli = duel::config::options_table(&args)?;
     let (cfg, opts) = if let Some(dir) = &args.resume {
@@ -569,6 +607,7 @@ fn main() -> ExitCode {
         Command::Devices => devices(),
         Command::Theory(a) => theory(a),
         Command::Eval(a) => eval(a),
+        Command::Export(a) => export(a),
         Command::Bench(a) => duel::bench::run(&a),
         Command::Features(a) => duel::features::cli::run(a),
     };

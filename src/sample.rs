@@ -132,6 +132,10 @@ pub fn for_each_chunk(
     let weights = s.g_ema.as_ref().unwrap_or(&s.g.params);
     let state = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
     let mut g = Network::new(be, &gan.g, chunk, weights, 1, "generator")?;
+    // A progressive generator samples at the level and fade its run had reached.
+    if let Some((level, alpha)) = ck.growth()? {
+        g.set_growth(level, alpha);
+    }
     if g.n_state > 0 {
         be.write(g.state.slice(0, g.n_state), state);
     }

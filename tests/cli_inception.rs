@@ -141,3 +141,86 @@ fn missing_or_wrong_weights_are_refused_in_one_line() {
     }
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn inception_statistics_files_are_written_once_and_scored_against() {
+    let root = tmp("inception-stats");
+    std::fs::create_dir_all(&root).unwrap();
+    let weights = root.join("inception.safetensors");
+    common::inception::write_weights(&weights);
+    let (a, b) = (root.join("a"), root.join("b"));
+    write_pngs(&a, 3, 0);
+    write_pngs(&b, 3, 200);
+    let fid = |args: &[&str]| {
+        let mut all = vec![
+            "eval",
+            "fid",
+            "--features",
+            "inception",
+            "--inception",
+            s(&weights),
+            "--backend",
+            "cpu",
+        ];
+        all.extend_from_slice(args);
+        ok(&all)
+    };
+    // One folder's statistics, as pytorch-fid's --save-stats writes them.
+    let stats = root.join("a.npz");
+    let said = fid(&["--images", s(&a), "--save-stats", s(&stats)]);
+    assert!(said.contains("a.npz"), "{said}");
+    let read = duel::metrics::stats_file::read_stats(&stats, Some(2048)).unwrap();
+    assert_eq!((read.mu.len(), read.sigma.len()), (2048, 2048 * 2048));
+    // Against the file, a folder scores as it does against the folder itself.
+    let by_file = number_after(
+        &fid(&["--images", s(&b), "--reference", s(&stats)]),
+        "Inception FID",
+    );
+    let by_folder = number_after(&fid(&["--images", s(&b), s(&a)]), "Inception FID");
+    assert!(by_folder > 0.0, "{by_folder}");
+    assert!(
+        (by_file - by_folder).abs() <= 1e-3 * by_folder,
+        "{by_file} vs {by_folder}"
+    );
+    // The file is never replaced, and statistics of another width are refused, in one line.
+    let before = std::fs::read(&stats).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_duel"))
+        .args(["eval", "fid", "--features", "inception", "--backend", "cpu"])
+        .args([
+            "--inception",
+            s(&weights),
+            "--images",
+            s(&b),
+            "--save-stats",
+            s(&stats),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("exists"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read(&stats).unwrap(), before);
+    let narrow = root.join("narrow.npz");
+    let digits = duel::metrics::FidStats {
+        mu: vec![0.0; 128],
+        sigma: vec![0.0; 128 * 128],
+        n: 2,
+    };
+    duel::metrics::stats_file::write_stats(&narrow, &digits).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_duel"))
+        .args(["eval", "fid", "--features", "inception", "--backend", "cpu"])
+        .args([
+            "--inception",
+            s(&weights),
+            "--images",
+            s(&b),
+            "--reference",
+            s(&narrow),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("narrow.npz"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -25,8 +25,9 @@ pub enum EvalMetric {
     Modes(ModesArgs),
     /// FID of a 1×28×28 run on duel's MNIST feature network, beside the real-vs-real baseline
     /// (not comparable with papers); with --features inception, pytorch-fid's Inception FID of
-    /// any image run or of two folders of images
-    Fid(FeatureScoreArgs),
+    /// any image run or of two folders of images; against a statistics file with --reference,
+    /// writing statistics with --save-stats
+    Fid(FidArgs),
     /// KID (unbiased MMD², cubic kernel, 100 subsets) on duel's MNIST feature network, beside
     /// the real-vs-real baseline; with --features inception, on Inception-v3 features
     Kid(FeatureScoreArgs),
@@ -98,8 +99,9 @@ pub struct FeatureScoreArgs {
     /// Run directory (uses its checkpoint.safetensors), or a checkpoint file
     #[arg(long, value_name = "DIR", required_unless_present = "images")]
     run: Option<PathBuf>,
-    /// Two folders of images scored against each other instead of a run (Inception only)
-    #[arg(long, num_args = 2, value_names = ["FIRST", "SECOND"], conflicts_with = "run")]
+    /// Two folders of images scored against each other instead of a run (Inception only); one
+    /// folder with fid's --reference or --save-stats
+    #[arg(long, num_args = 1..=2, value_names = ["FIRST", "SECOND"], conflicts_with = "run")]
     images: Vec<PathBuf>,
     /// Feature network: digits, or inception for numbers comparable with papers
     #[arg(long, value_enum, default_value_t = FeatureSpace::Digits)]
@@ -124,6 +126,21 @@ pub struct FeatureScoreArgs {
     /// Adapter by index, backend or name substring
     #[arg(long, default_value = "")]
     adapter: String,
+}
+
+#[derive(Args)]
+pub struct FidArgs {
+    #[command(flatten)]
+    score: FeatureScoreArgs,
+    /// Score against these statistics instead of the real images: an .npz holding mu [d] and
+    /// sigma [d, d], as pytorch-fid and `np.savez(f, mu=mu, sigma=sigma)` write them (see
+    /// docs/metrics.md); with --features inception, of 2,048 pool3 features
+    #[arg(long, value_name = "FILE.npz")]
+    reference: Option<PathBuf>,
+    /// Write the statistics (mu, sigma; float64) of G's samples' features (or of the one
+    /// --images folder) to this .npz, in pytorch-fid's format
+    #[arg(long, value_name = "FILE.npz")]
+    save_stats: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -198,7 +215,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 println!("{}", r.text);
             }
         }
-        EvalMetric::Fid(a) => feature_score(a, duel::features::score::Metric::Fid)?,
+        EvalMetric::Fid(a) => fid(a)?,
         EvalMetric::Kid(a) => feature_score(a, duel::features::score::Metric::Kid)?,
         EvalMetric::Pr(a) => score(a, duel::features::score::Metric::PrecisionRecall)?,
         EvalMetric::Classes(a) => {
@@ -260,9 +277,122 @@ pub fn feature_score(a: FeatureScoreArgs, metric: duel::features::score::Metric)
             score_run(be.as_mut(), ck, metric, samples, &opts)?
         }
         (None, [first, second]) => score_folders(be.as_mut(), first, second, metric, &opts)?,
-        _ => anyhow::bail!("pass --run DIR or --images FIRST SECOND"),
+        _ => anyhow::bail!(
+            "pass --run DIR or --images FIRST SECOND (one folder is scored only against \
+             fid's --reference FILE.npz)"
+        ),
     };
     println!("{}", r.text);
+    println!(
+        "backend: {why}; {}",
+        duel::train::fmt_duration(start.elapsed().as_secs_f64())
+    );
+    Ok(())
+}
+
+/// `duel eval fid`: as `feature_score`, or against a statistics file (`--reference`), writing
+/// the first side's statistics with `--save-stats`. Files are checked before anything runs; a
+/// statistics file already there is never replaced (as pytorch-fid).
+fn fid(a: FidArgs) -> Result<()> {
+    use duel::metrics::stats_file::{read_stats, write_stats};
+    if a.reference.is_none() && a.save_stats.is_none() {
+        return feature_score(a.score, duel::features::score::Metric::Fid);
+    }
+    if let Some(out) = &a.save_stats {
+        if out.extension().and_then(|e| e.to_str()) != Some("npz") {
+            anyhow::bail!(
+                "--save-stats {}: name the file .npz (NumPy's format for mu and sigma)",
+                out.display()
+            );
+        }
+        if out.exists() {
+            anyhow::bail!(
+                "--save-stats {}: the file exists; remove it or name another",
+                out.display()
+            );
+        }
+    }
+    let s = &a.score;
+    let (features, space, label) = match s.features {
+        FeatureSpace::Digits => (
+            duel::features::FEATURE_DIM,
+            "duel's MNIST feature network; not comparable with Inception-based numbers from papers",
+            "digit-classifier FID",
+        ),
+        FeatureSpace::Inception => (
+            duel::inception::FEATURES,
+            "Inception-v3 pool3 (pytorch-fid's); comparable with pytorch-fid's numbers",
+            "Inception FID",
+        ),
+    };
+    let reference = match &a.reference {
+        Some(p) => Some(read_stats(p, Some(features))?),
+        None => None,
+    };
+    let ck = s.run.as_deref().map(duel::eval::load_run).transpose()?;
+    let folder = match (&ck, s.images.as_slice()) {
+        (Some(_), []) => None,
+        (None, [dir]) if s.features == FeatureSpace::Inception => Some(dir.as_path()),
+        (None, [_]) => anyhow::bail!(
+            "--images scores folders on Inception features only; add --features inception"
+        ),
+        _ => anyhow::bail!(
+            "--reference and --save-stats take one side: pass --run DIR or --images DIR"
+        ),
+    };
+    let start = std::time::Instant::now();
+    let (mut be, why) = open_backend(s.backend, &s.adapter)?;
+    let (stats, what) = match (s.features, &ck, folder) {
+        (FeatureSpace::Digits, Some(ck), _) => {
+            use duel::features::score;
+            score::require_digits(ck, "FID")?;
+            let n = s.samples.unwrap_or(score::DEFAULT_SAMPLES);
+            if a.reference.is_none() {
+                // G's statistics beside the usual report against the held-out digits.
+                let r = score::score(be.as_mut(), ck, score::Metric::Fid, n, s.seed)?;
+                println!("{}", r.text);
+            }
+            let what = format!(
+                "{n} samples of G ({} at iteration {}, noise seed {})",
+                ck.config.dataset, ck.state.iteration, s.seed
+            );
+            (score::generator_stats(be.as_mut(), ck, n, s.seed)?, what)
+        }
+        (FeatureSpace::Inception, _, _) => {
+            use duel::inception::score::{InceptionOptions, Side, side_stats, weights_path};
+            let mut opts = InceptionOptions::new(weights_path(s.inception.as_deref())?, s.seed);
+            opts.batch = s.batch;
+            let side = match (&ck, folder) {
+                (Some(ck), _) => Side::Run {
+                    ck,
+                    samples: s.samples.unwrap_or(duel::inception::score::DEFAULT_SAMPLES),
+                },
+                (None, Some(dir)) => Side::Folder(dir),
+                (None, None) => unreachable!("one side was checked above"),
+            };
+            side_stats(be.as_mut(), side, &opts)?
+        }
+        (FeatureSpace::Digits, None, _) => unreachable!("folders were refused above"),
+    };
+    if let (Some(r), Some(path)) = (&reference, &a.reference) {
+        let fid = duel::metrics::frechet_distance(&stats, r)?;
+        println!("FID on {space}");
+        println!(
+            "first:     {what}\nreference: the statistics in {}",
+            path.display()
+        );
+        println!(
+            "{label} {fid:.3}   ({} images vs the reference's statistics)",
+            stats.n
+        );
+    }
+    if let Some(out) = &a.save_stats {
+        write_stats(out, &stats)?;
+        println!(
+            "wrote the statistics of {what} ({features} features) to {}",
+            out.display()
+        );
+    }
     println!(
         "backend: {why}; {}",
         duel::train::fmt_duration(start.elapsed().as_secs_f64())

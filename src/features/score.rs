@@ -99,6 +99,21 @@ pub fn sample_unit(
     Ok(x)
 }
 
+/// Mean and covariance of the feature network's features of `count` samples of G (noise
+/// `seed`): the statistics `duel eval fid --save-stats` writes.
+pub fn generator_stats(
+    be: &mut dyn Backend,
+    ck: &Checkpoint,
+    count: usize,
+    seed: u64,
+) -> Result<FidStats> {
+    require_digits(ck, "FID")?;
+    let mut net = FeatureNet::shipped(be)?;
+    let x = sample_unit(be, ck, count, seed)?;
+    let f = net.features(be, &x)?;
+    FidStats::from_features(Features::new(&f, FEATURE_DIM)?)
+}
+
 /// What `duel eval fid|kid|pr` measured: the generator's numbers and the real-vs-real
 /// baseline's (FID: [fid]; KID: [mean, std]; precision/recall: [precision, recall]).
 #[derive(Clone, Debug)]

@@ -280,3 +280,62 @@ pub fn score_folders(
         text,
     })
 }
+
+/// What one side of an Inception FID is: G's samples of a run, or a folder of images.
+#[derive(Clone, Copy, Debug)]
+pub enum Side<'a> {
+    Run { ck: &'a Checkpoint, samples: usize },
+    Folder(&'a Path),
+}
+
+/// The Inception statistics (mu, sigma) of one side, and a line saying what they are: what
+/// `duel eval fid --features inception --save-stats` writes and `--reference` compares against.
+pub fn side_stats(
+    be: &mut dyn Backend,
+    side: Side,
+    opts: &InceptionOptions,
+) -> Result<(metrics::FidStats, String)> {
+    let mut net = network(be, opts)?;
+    let (features, what) = match side {
+        Side::Run { ck, samples } => {
+            let Some((c, h, w)) = ck.image_shape else {
+                bail!(
+                    "this run trained on {} (2D points); Inception statistics are for image runs",
+                    ck.config.dataset
+                );
+            };
+            if c != 1 && c != 3 {
+                bail!("this run makes {c}-channel images; Inception reads gray or RGB images");
+            }
+            if samples < 2 {
+                bail!("--samples {samples} is too few for statistics; pass at least 2");
+            }
+            let fake = sample_unit(be, ck, samples, opts.seed)?;
+            let what = format!(
+                "{samples} samples of G ({} at iteration {}, noise seed {}, {c}×{h}×{w})",
+                ck.config.dataset, ck.state.iteration, opts.seed
+            );
+            (net.features(be, &fake, (c, h, w))?, what)
+        }
+        Side::Folder(dir) => {
+            let set = load_folder(dir)?;
+            if set.n < 2 {
+                bail!(
+                    "{}: {} image; statistics need at least 2",
+                    dir.display(),
+                    set.n
+                );
+            }
+            let what = format!(
+                "{} ({} images, 3×{}×{})",
+                dir.display(),
+                set.n,
+                set.height,
+                set.width
+            );
+            (set_features(&mut net, be, &set, set.n)?, what)
+        }
+    };
+    let stats = metrics::FidStats::from_features(Features::new(&features, FEATURES)?)?;
+    Ok((stats, what))
+}

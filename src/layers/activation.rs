@@ -60,4 +60,13 @@ impl Module for Act {
         activation_backward(be, self.act, t.v_out, t.v_in, t.y, n);
         Ok(())
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        _params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> Result<String> {
+        Ok(g.activation(x, self.act))
+    }
 }

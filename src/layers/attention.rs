@@ -421,4 +421,36 @@ impl Module for SelfAttention {
             self.describe()
         )
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        use crate::onnx::Attr;
+        let (c, c8, n) = (self.input.c as i64, self.c8 as i64, self.positions() as i64);
+        let mut qkv = Vec::new();
+        for i in 0..3 {
+            let st = if self.sn {
+                &state[2 * i..2 * i + 2]
+            } else {
+                &[]
+            };
+            let y = self.convs[i].onnx(g, x, &params[2 * i..2 * i + 2], st)?;
+            // [N, channels, H·W]
+            let shape = g.ints("shape", &[-1, if i < 2 { c8 } else { c }, n]);
+            qkv.push(g.node("Reshape", &[&y, &shape], vec![]));
+        }
+        let swap = || ("perm", Attr::Ints(vec![0, 2, 1]));
+        let qt = g.node("Transpose", &[&qkv[0]], vec![swap()]);
+        let e = g.node("MatMul", &[&qt, &qkv[1]], vec![]);
+        let a = g.node("Softmax", &[&e], vec![("axis", Attr::Int(-1))]);
+        let at = g.node("Transpose", &[&a], vec![swap()]);
+        let o = g.node("MatMul", &[&qkv[2], &at], vec![]);
+        let o = g.reshape(&o, self.input);
+        let gamma = g.weight("gamma", &[1], params[6]);
+        let o = g.node("Mul", &[&o, &gamma], vec![]);
+        Ok(g.node("Add", &[&o, x], vec![]))
+    }
 }

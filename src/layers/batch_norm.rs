@@ -216,4 +216,22 @@ impl Module for BatchNorm {
     fn set_standing_statistics(&mut self, on: bool) {
         self.standing = on.then_some(0);
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        use crate::onnx::Attr;
+        let c = self.shape.c;
+        let [gamma, beta, mean, var] =
+            [params[0], params[1], state[0], state[1]].map(|t| g.weight("batch_norm", &[c], t));
+        let eps = ("epsilon", Attr::Float(crate::kernels::batch_norm::EPS));
+        Ok(g.node(
+            "BatchNormalization",
+            &[x, &gamma, &beta, &mean, &var],
+            vec![eps],
+        ))
+    }
 }

@@ -96,4 +96,18 @@ impl Module for ClassEmbedding {
             );
         }
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> Result<String> {
+        let e = g.per_class("class_embedding", params[0], self.dim, false)?;
+        Ok(g.node(
+            "Concat",
+            &[x, &e],
+            vec![("axis", crate::onnx::Attr::Int(1))],
+        ))
+    }
 }

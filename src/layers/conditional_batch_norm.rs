@@ -215,4 +215,31 @@ impl Module for ConditionalBatchNorm {
     fn set_standing_statistics(&mut self, on: bool) {
         self.standing = on.then_some(0);
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        // x̂ = (x − mean)/sqrt(var + eps) with the running statistics, then γ[label]·x̂ + β[label].
+        let eps = crate::kernels::batch_norm::EPS as f64;
+        let invstd: Vec<f32> = state[1]
+            .iter()
+            .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+            .collect();
+        let shift: Vec<f32> = state[0].iter().zip(&invstd).map(|(m, s)| -m * s).collect();
+        let dims = crate::onnx::channel_dims(self.shape);
+        let (s, t) = (
+            g.weight("invstd", &dims, &invstd),
+            g.weight("shift", &dims, &shift),
+        );
+        let xhat = g.node("Mul", &[x, &s], vec![]);
+        let xhat = g.node("Add", &[&xhat, &t], vec![]);
+        let (c, image) = (self.shape.c, !self.shape.is_flat());
+        let gamma = g.per_class("class_gamma", params[0], c, image)?;
+        let beta = g.per_class("class_beta", params[1], c, image)?;
+        let y = g.node("Mul", &[&xhat, &gamma], vec![]);
+        Ok(g.node("Add", &[&y, &beta], vec![]))
+    }
 }

@@ -138,6 +138,35 @@ impl ConvCore {
     }
 
     /// The forward's weight: W/σ(W) computed from the state when normalised, else W.
+    /// The layer's `op` ("Conv" or "ConvTranspose", same attributes) on `x` in an ONNX graph,
+    /// the weight of PyTorch shape `dims` folded by spectral norm when normalised.
+    pub fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        op: &str,
+        x: &str,
+        dims: Vec<usize>,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        use crate::onnx::Attr;
+        let w = match &self.sn {
+            Some(sn) => sn.fold(params[0], state),
+            None => params[0].to_vec(),
+        };
+        let w = g.weight("conv_weight", &dims, &w);
+        let b = g.weight("conv_bias", &[params[1].len()], params[1]);
+        let c = &self.geom;
+        let (s, p) = (c.stride as i64, c.pad as i64);
+        let attrs = vec![
+            ("kernel_shape", Attr::Ints(vec![c.kh as i64, c.kw as i64])),
+            ("strides", Attr::Ints(vec![s, s])),
+            ("pads", Attr::Ints(vec![p, p, p, p])),
+        ];
+        let y = g.node(op, &[x, &w, &b], attrs);
+        Ok(g.activation(&y, self.act))
+    }
+
     pub fn forward_weight(
         &self,
         be: &mut dyn Backend,
@@ -393,6 +422,16 @@ impl Module for Conv2d {
     fn fuse_activation_below(&mut self, act: Activation) -> bool {
         self.core.below = Some(act);
         true
+    }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        self.core
+            .onnx(g, "Conv", x, self.params()[0].shape.clone(), params, state)
     }
 }
 

@@ -177,4 +177,14 @@ impl Module for ConvTranspose2d {
         self.core.below = Some(act);
         true
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        let dims = self.params()[0].shape.clone();
+        self.core.onnx(g, "ConvTranspose", x, dims, params, state)
+    }
 }

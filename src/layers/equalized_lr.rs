@@ -169,4 +169,16 @@ impl Module for EqualizedLr {
     fn fuse_activation_below(&mut self, act: Activation) -> bool {
         self.inner.fuse_activation_below(act)
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        let w: Vec<f32> = params[0].iter().map(|v| v * self.scale).collect();
+        let mut eff = params.to_vec();
+        eff[0] = &w;
+        self.inner.onnx(g, x, &eff, state)
+    }
 }

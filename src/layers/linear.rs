@@ -241,4 +241,21 @@ impl Module for Linear {
         self.below = Some(act);
         true
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        state: &[&[f32]],
+    ) -> Result<String> {
+        let w = match &self.sn {
+            Some(sn) => sn.fold(params[0], state),
+            None => params[0].to_vec(),
+        };
+        // Stored [in, out], so y = x·W + b is a plain Gemm.
+        let w = g.weight("linear_weight", &[self.input, self.out], &w);
+        let b = g.weight("linear_bias", &[self.out], params[1]);
+        let y = g.node("Gemm", &[x, &w, &b], vec![]);
+        Ok(g.activation(&y, self.act))
+    }
 }

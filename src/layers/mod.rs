@@ -266,6 +266,22 @@ pub trait Module: Send {
     fn fuse_activation_below(&mut self, _act: Activation) -> bool {
         false
     }
+
+    // ---- export -------------------------------------------------------------------------------
+
+    /// Appends this module's inference forward (as `forward` with train = false) to an ONNX
+    /// graph: `x` names the input ([N, n] when `input()` is flat, else [N, C, H, W]),
+    /// `params` and `state` hold its tensors' values in `params()` and `state()` order.
+    /// Returns the output's name.
+    fn onnx(
+        &self,
+        _g: &mut crate::onnx::OnnxGraph,
+        _x: &str,
+        _params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> Result<String> {
+        bail!("{} has no ONNX export", self.describe())
+    }
 }
 
 /// A layer as data: what presets and configs are made of.

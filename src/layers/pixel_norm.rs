@@ -47,4 +47,21 @@ impl Module for PixelNorm {
             pixel_norm_backward(be, dx, b.x, b.dy, b.rows, s.c, s.h * s.w);
         }
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        _params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> anyhow::Result<String> {
+        // y = x / sqrt(mean over channels of x² + eps), channels being axis 1 either way.
+        use crate::onnx::Attr;
+        let sq = g.node("Mul", &[x, x], vec![]);
+        let axes = ("axes", Attr::Ints(vec![1]));
+        let mean = g.node("ReduceMean", &[&sq], vec![axes, ("keepdims", Attr::Int(1))]);
+        let eps = g.weight("eps", &[1], &[crate::kernels::pixel_norm::EPS]);
+        let ms = g.node("Add", &[&mean, &eps], vec![]);
+        let rms = g.node("Sqrt", &[&ms], vec![]);
+        Ok(g.node("Div", &[x, &rms], vec![]))
+    }
 }

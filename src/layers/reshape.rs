@@ -56,4 +56,13 @@ impl Module for Reshape {
     fn tangent(&mut self, _be: &mut dyn Backend, _t: &Tangent) -> Result<()> {
         Ok(())
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        _params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> Result<String> {
+        Ok(g.reshape(x, self.output))
+    }
 }

@@ -243,6 +243,24 @@ impl SpectralNorm {
         b.w_sn
     }
 
+    /// W/σ on the host, σ = uᵀWv from the stored u and v (`state`), as `forward` computes it:
+    /// the weight an exported layer computes with.
+    pub fn fold(&self, w: &[f32], state: &[&[f32]]) -> Vec<f32> {
+        let (rows, inner) = (self.rows, self.inner);
+        let (u, v) = (state[0], state[1]);
+        let mut sigma = 0.0f64;
+        for o in 0..self.outer() {
+            for (r, &ur) in u.iter().enumerate() {
+                for i in 0..inner {
+                    let wv = w[(o * rows + r) * inner + i] as f64 * v[o * inner + i] as f64;
+                    sigma += ur as f64 * wv;
+                }
+            }
+        }
+        let sigma = sigma as f32;
+        w.iter().map(|x| x / sigma).collect()
+    }
+
     /// W_SN of the last forward.
     pub fn weight(&self) -> Tensor {
         self.bufs().w_sn

@@ -53,4 +53,13 @@ impl Module for Upsample2x {
         upsample2x_forward(be, t.v_out, t.v_in, t.rows * s.c, s.h, s.w);
         Ok(())
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        _params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> Result<String> {
+        Ok(g.upsample2x(x))
+    }
 }

@@ -18,6 +18,7 @@ mod dots;
 pub mod fid;
 pub mod kid;
 pub mod precision_recall;
+pub mod stats_file;
 
 pub use fid::{FidStats, covariance, fid, frechet_distance, mean, sqrtm_psd};
 pub use kid::{Kid, KidOptions, kid, mmd2_unbiased, poly_kernel};

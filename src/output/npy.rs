@@ -1,6 +1,6 @@
 //! NumPy `.npy` files through the `npyz` crate: float32 arrays written in C order, and arrays
 //! read in either order, either byte order, as float32 or float64 (converted to float32 where
-//! every value fits).
+//! every value fits) or float64 (FID statistics files).
 
 use std::fs;
 use std::path::Path;
@@ -70,7 +70,14 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     parse(&bytes).with_context(|| format!("{}: not a readable float .npy file", path.display()))
 }
 
-fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+/// An array's values as stored: float32, or float64.
+enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The shape and the values in C order, as stored (float32 or float64, either byte order).
+fn parse_values(bytes: &[u8]) -> Result<(Vec<usize>, Values)> {
     let npy = NpyFile::new(bytes).context("not a NumPy .npy file")?;
     let shape: Vec<usize> = npy
         .shape()
@@ -98,10 +105,27 @@ fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
         "shape {shape:?} needs {} data bytes, file holds {payload}",
         count as u64 * width
     );
-    let data: Vec<f32> = match npy.try_data::<f32>() {
-        Ok(r) => r.collect::<std::io::Result<_>>()?,
-        Err(npy) => {
-            let wide: Vec<f64> = npy.into_vec()?;
+    let values = match npy.try_data::<f32>() {
+        Ok(r) => Values::F32(r.collect::<std::io::Result<_>>()?),
+        Err(npy) => Values::F64(npy.into_vec()?),
+    };
+    Ok(match order {
+        Order::C => (shape, values),
+        Order::Fortran => {
+            let values = match values {
+                Values::F32(v) => Values::F32(fortran_to_c(&v, &shape)),
+                Values::F64(v) => Values::F64(fortran_to_c(&v, &shape)),
+            };
+            (shape, values)
+        }
+    })
+}
+
+fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let (shape, values) = parse_values(bytes)?;
+    let data = match values {
+        Values::F32(v) => v,
+        Values::F64(wide) => {
             let mut narrow = Vec::with_capacity(wide.len());
             for (i, &v) in wide.iter().enumerate() {
                 let f = v as f32;
@@ -113,13 +137,36 @@ fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>)> {
             narrow
         }
     };
-    Ok(match order {
-        Order::C => (shape, data),
-        Order::Fortran => {
-            let c = fortran_to_c(&data, &shape);
-            (shape, c)
-        }
+    Ok((shape, data))
+}
+
+/// A `.npy` array (its bytes) of float64 or float32, read as float64 in C order:
+/// `(shape, data)`.
+pub fn parse_npy_f64(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
+    let (shape, values) = parse_values(bytes)?;
+    Ok(match values {
+        Values::F32(v) => (shape, v.into_iter().map(f64::from).collect()),
+        Values::F64(v) => (shape, v),
     })
+}
+
+/// `data` with `shape` as the bytes of a C-order `.npy` of dtype `<f8`.
+pub fn npy_bytes_f64(data: &[f64], shape: &[usize]) -> Result<Vec<u8>> {
+    ensure!(
+        data.len() == shape.iter().product::<usize>(),
+        "npy shape {shape:?} does not hold {} values",
+        data.len()
+    );
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut out = Vec::new();
+    let mut npy = WriteOptions::<f64>::new()
+        .default_dtype()
+        .shape(&dims)
+        .writer(&mut out)
+        .begin_nd()?;
+    npy.extend(data.iter().copied())?;
+    npy.finish()?;
+    Ok(out)
 }
 
 /// The header's length (magic, version, length field and dict), from the preamble.
@@ -135,8 +182,8 @@ fn npy_header_len(bytes: &[u8]) -> Result<usize> {
 }
 
 /// `data` stored in Fortran order (first index fastest) rearranged to C order (last fastest).
-fn fortran_to_c(data: &[f32], shape: &[usize]) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
+fn fortran_to_c<T: Copy + Default>(data: &[T], shape: &[usize]) -> Vec<T> {
+    let mut out = vec![T::default(); data.len()];
     let mut index = vec![0usize; shape.len()];
     for value in out.iter_mut() {
         // The Fortran offset of the current C multi-index.

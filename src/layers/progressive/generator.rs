@@ -247,4 +247,36 @@ impl Module for ProGenerator {
             s.params_changed(be, params, first);
         }
     }
+    fn onnx(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        x: &str,
+        params: &[&[f32]],
+        _state: &[&[f32]],
+    ) -> Result<String> {
+        let (lv, a, top) = (self.level, self.alpha, self.spec.top());
+        let mut h = self.blocks[0].onnx(g, x, params)?;
+        let mut prev = h.clone();
+        for l in 1..=lv {
+            prev = h.clone();
+            h = self.blocks[l].onnx(g, &h, params)?;
+        }
+        let mut out = self.torgb[lv].onnx(g, &h, params)?;
+        if lv > 0 && a < 1.0 {
+            // The fade: α·new + (1 − α)·(the level below's image, upsampled).
+            let old = self.torgb[lv - 1].onnx(g, &prev, params)?;
+            let up = g.upsample2x(&old);
+            let (wa, wb) = (
+                g.weight("alpha", &[1], &[a]),
+                g.weight("beta", &[1], &[1.0 - a]),
+            );
+            let new = g.node("Mul", &[&out, &wa], vec![]);
+            let old = g.node("Mul", &[&up, &wb], vec![]);
+            out = g.node("Add", &[&new, &old], vec![]);
+        }
+        for _ in lv + 1..=top {
+            out = g.upsample2x(&out);
+        }
+        Ok(out)
+    }
 }

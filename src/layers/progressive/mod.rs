@@ -256,6 +256,14 @@ impl Seq {
         Ok(())
     }
 
+    /// The sequence on `x` in an ONNX graph, its tensors among the network's `all`.
+    fn onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &str, all: &[&[f32]]) -> Result<String> {
+        let input = self.modules[0].module.input();
+        let tensors = &all[self.base..self.base + self.n_tensors];
+        let (y, _) = crate::onnx::walk(g, &self.modules, input, x, tensors, &[])?;
+        Ok(y)
+    }
+
     /// Module `i`'s tensors among the network's `all`.
     fn views(&self, all: &[Tensor], i: usize) -> Vec<Tensor> {
         let (o, c) = self.slots[i];
