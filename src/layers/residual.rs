@@ -31,9 +31,10 @@ impl Residual {
             bail!("a residual block needs at least one layer on its main path");
         }
         let mut main = Seq::new("main".into(), input, main.to_vec())?;
-        let mut skip = match skip.is_empty() {
-            true => None,
-            false => Some(Seq::new("skip".into(), input, skip.to_vec())?),
+        let mut skip = if skip.is_empty() {
+            None
+        } else {
+            Some(Seq::new("skip".into(), input, skip.to_vec())?)
         };
         let (m, s) = (
             main.output_or(input),
@@ -193,5 +194,104 @@ impl Module for Residual {
         for s in self.seqs_mut() {
             s.set_standing_statistics(on);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Activation;
+    use crate::layers::NetSpec;
+
+    fn conv(out: usize, k: usize) -> Layer {
+        Layer::Conv2d {
+            out,
+            k,
+            stride: 1,
+            pad: k / 2,
+        }
+    }
+
+    #[test]
+    fn tensors_are_named_after_a_pytorch_module_tree() {
+        let spec = NetSpec {
+            input: Shape::image(2, 4, 4),
+            layers: vec![
+                conv(3, 3),
+                Layer::Act(Activation::Relu),
+                Layer::BatchNorm,
+                Layer::Residual {
+                    main: vec![
+                        Layer::BatchNorm,
+                        Layer::Act(Activation::Relu),
+                        Layer::SpectralNorm,
+                        conv(3, 3),
+                    ],
+                    skip: vec![Layer::SpectralNorm, conv(3, 1)],
+                },
+                Layer::Reshape(Shape::flat(48)),
+                Layer::Linear(1),
+            ],
+        };
+        let keys = |t: Vec<crate::model::NamedTensor>| -> Vec<String> {
+            t.into_iter().map(|t| t.key).collect()
+        };
+        let params = [
+            "0.weight",
+            "0.bias",
+            "2.weight",
+            "2.bias",
+            "3.main.0.weight",
+            "3.main.0.bias",
+            "3.main.2.weight_orig",
+            "3.main.2.bias",
+            "3.skip.0.weight_orig",
+            "3.skip.0.bias",
+            "5.weight",
+            "5.bias",
+        ];
+        assert_eq!(keys(spec.param_tensors()), params);
+        let state = [
+            "2.running_mean",
+            "2.running_var",
+            "2.num_batches_tracked",
+            "3.main.0.running_mean",
+            "3.main.0.running_var",
+            "3.main.0.num_batches_tracked",
+            "3.main.2.weight_u",
+            "3.main.2.weight_v",
+            "3.skip.0.weight_u",
+            "3.skip.0.weight_v",
+        ];
+        assert_eq!(keys(spec.state_tensors()), state);
+    }
+
+    #[test]
+    fn paths_of_different_shapes_are_refused_in_one_line() {
+        let spec = NetSpec {
+            input: Shape::image(2, 4, 4),
+            layers: vec![
+                Layer::Residual {
+                    main: vec![conv(3, 3)],
+                    skip: vec![],
+                },
+                Layer::Linear(1),
+            ],
+        };
+        let e = spec.validate("D").unwrap_err().to_string();
+        assert!(
+            e.contains("layer 0") && e.contains("main path gives 3×4×4 and the skip path 2×4×4"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        let empty = NetSpec {
+            input: Shape::image(2, 4, 4),
+            layers: vec![Layer::Residual {
+                main: vec![],
+                skip: vec![conv(2, 1)],
+            }],
+        };
+        let e = empty.validate("G").unwrap_err().to_string();
+        assert!(e.contains("at least one layer on its main path"), "{e}");
     }
 }
