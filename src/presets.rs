@@ -32,8 +32,8 @@ pub fn dcgan(
     if width == 0 {
         bail!("--width must be at least 1");
     }
-    let relu = Layer::Act(Activation::Relu);
-    let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
+    const RELU: Layer = Layer::Act(Activation::Relu);
+    const LRELU: Layer = Layer::Act(Activation::LeakyRelu(0.2));
     let up = |out| Layer::ConvTranspose2d {
         out,
         k: 4,
@@ -54,17 +54,17 @@ pub fn dcgan(
     let mut g = vec![
         Layer::Linear(top * start * start),
         Layer::BatchNorm,
-        relu,
+        RELU,
         Layer::Reshape(Shape::image(top, start, start)),
     ];
     for &c in &hidden[1..] {
-        g.extend([up(c), Layer::BatchNorm, relu]);
+        g.extend([up(c), Layer::BatchNorm, RELU]);
     }
     g.extend([up(channels), Layer::Act(Activation::Tanh)]);
 
     let mut d = Vec::new();
     for &c in hidden.iter().rev() {
-        d.extend([down(c), lrelu]);
+        d.extend([down(c), LRELU]);
     }
     d.extend([
         Layer::Reshape(Shape::flat(top * start * start)),
@@ -96,8 +96,8 @@ pub fn sagan32(
     if width == 0 {
         bail!("--width must be at least 1");
     }
-    let relu = Layer::Act(Activation::Relu);
-    let lrelu = Layer::Act(Activation::LeakyRelu(0.1));
+    const RELU: Layer = Layer::Act(Activation::Relu);
+    const LRELU: Layer = Layer::Act(Activation::LeakyRelu(0.1));
     let conv3 = |out| Layer::Conv2d {
         out,
         k: 3,
@@ -114,11 +114,11 @@ pub fn sagan32(
     let mut g = vec![
         Layer::Linear(top * 16),
         Layer::BatchNorm,
-        relu,
+        RELU,
         Layer::Reshape(Shape::image(top, 4, 4)),
     ];
     for c in [2 * w, w] {
-        g.extend([Layer::Upsample2x, conv3(c), Layer::BatchNorm, relu]);
+        g.extend([Layer::Upsample2x, conv3(c), Layer::BatchNorm, RELU]);
     }
     g.extend([
         Layer::SelfAttention,
@@ -128,12 +128,12 @@ pub fn sagan32(
     ]);
     let d = vec![
         down(w),
-        lrelu,
+        LRELU,
         Layer::SelfAttention,
         down(2 * w),
-        lrelu,
+        LRELU,
         down(top),
-        lrelu,
+        LRELU,
         Layer::Reshape(Shape::flat(top * 16)),
         Layer::Linear(1),
     ];

@@ -205,10 +205,10 @@ fn conv2d_and_its_fused_activations() {
         (Shape::image(3, 6, 5), conv(4, 3, 1, 0)),
     ];
     for (i, act) in ACTS.into_iter().enumerate() {
-        let (input, layer) = shapes[i];
+        let (input, layer) = shapes[i].clone();
         let spec = NetSpec {
             input,
-            layers: vec![layer, Layer::Act(act)],
+            layers: vec![layer.clone(), Layer::Act(act)],
         };
         let (h, tol) = step_for(act);
         check_network(&format!("{layer:?} + {act:?}"), &spec, 3, 1.0, h, tol);
@@ -225,10 +225,10 @@ fn conv_transpose2d_and_its_fused_activations() {
         (Shape::image(2, 4, 5), conv_t(3, 3, 1, 1)),
     ];
     for (i, act) in ACTS.into_iter().enumerate() {
-        let (input, layer) = shapes[i];
+        let (input, layer) = shapes[i].clone();
         let spec = NetSpec {
             input,
-            layers: vec![layer, Layer::Act(act)],
+            layers: vec![layer.clone(), Layer::Act(act)],
         };
         let (h, tol) = step_for(act);
         check_network(&format!("{layer:?} + {act:?}"), &spec, 3, 1.0, h, tol);
@@ -1041,5 +1041,144 @@ fn diffaugment_of_images_and_packs() {
             };
             check_network(&format!("{name}, pack {pack}"), &spec, 3, 1.0, 1e-3, 2e-3);
         }
+    }
+}
+
+// ---- residual blocks ----------------------------------------------------------------------------
+
+/// A critic-style residual block on 3×4×4 images: ReLU → 3×3 conv → ReLU → 3×3 conv on the main
+/// path (the conv's ReLU fused, the first ReLU's gradient fused into the second conv), a 1×1 conv
+/// skip, then a residual block with an identity skip, flattened into a Linear.
+fn residual_critic(sn: bool) -> NetSpec {
+    let relu = || Layer::Act(Activation::Relu);
+    let mut layers = vec![
+        Layer::Residual {
+            main: vec![relu(), conv(4, 3, 1, 1), relu(), conv(4, 3, 1, 1)],
+            skip: vec![conv(4, 1, 1, 0)],
+        },
+        Layer::Residual {
+            main: vec![Layer::Act(Activation::LeakyRelu(0.2)), conv(4, 3, 1, 1)],
+            skip: vec![],
+        },
+        Layer::Act(Activation::Relu),
+        Layer::Reshape(Shape::flat(64)),
+        Layer::Linear(2),
+    ];
+    if sn {
+        layers = duel::config::with_spectral_norm(&layers);
+    }
+    NetSpec {
+        input: Shape::image(3, 4, 4),
+        layers,
+    }
+}
+
+#[test]
+fn residual_blocks_with_and_without_spectral_norm() {
+    for sn in [false, true] {
+        let spec = residual_critic(sn);
+        assert_eq!(
+            spec.describe().matches("Conv2d (spectral norm)").count(),
+            if sn { 4 } else { 0 },
+            "{}",
+            spec.describe()
+        );
+        check_network(&format!("residual, sn={sn}"), &spec, 3, 1.0, 1e-4, 5e-3);
+    }
+}
+
+#[test]
+fn residual_generator_block_with_batch_norm() {
+    // SNGAN's up-block: BN → ReLU → upsample → 3×3 conv → BN → ReLU → 3×3 conv, with an
+    // upsample + 1×1 conv skip; batch statistics couple the rows on both BN layers. Conditional
+    // batch norm in a second, identity-skip block.
+    let block = Layer::Residual {
+        main: vec![
+            Layer::BatchNorm,
+            Layer::Act(Activation::Relu),
+            Layer::Upsample2x,
+            conv(3, 3, 1, 1),
+            Layer::BatchNorm,
+            Layer::Act(Activation::Relu),
+            conv(3, 3, 1, 1),
+        ],
+        skip: vec![Layer::Upsample2x, conv(3, 1, 1, 0)],
+    };
+    let conditional = Layer::Residual {
+        main: vec![
+            Layer::ConditionalBatchNorm { classes: 3 },
+            Layer::Act(Activation::Relu),
+            conv(3, 3, 1, 1),
+        ],
+        skip: vec![],
+    };
+    for (what, layers) in [
+        ("residual up-block", vec![block.clone()]),
+        ("with conditional BN", vec![block, conditional]),
+    ] {
+        let spec = NetSpec {
+            input: Shape::image(2, 3, 2),
+            layers: [layers, vec![Layer::Act(Activation::Tanh)]].concat(),
+        };
+        check_network_at(what, &spec, &perturbed(&spec), 3, 1.0, 1e-3, 5e-3);
+    }
+}
+
+#[test]
+fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
+    // As `tangent_pass_is_the_directional_derivative_of_the_parameter_gradient`, through both
+    // residual blocks of `residual_critic`, with and without spectral norm.
+    for sn in [false, true] {
+        let rows = 3;
+        let spec = residual_critic(sn);
+        let input = spec.input.len();
+        let mut spec = spec;
+        *spec.layers.last_mut().unwrap() = Layer::Linear(1);
+        let params = spec.init_params(7, 0);
+        let x = data(21, rows * input, -1.0, 1.0);
+        let v = data(22, rows * input, -1.0, 1.0);
+        let mut be = cpu();
+        let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
+        let xt = be.upload(&x, "x").unwrap();
+        let vt = be.upload(&v, "v").unwrap();
+        let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
+        let widest = 64 * rows;
+        let scratch = [
+            be.alloc(widest, "a").unwrap(),
+            be.alloc(widest, "b").unwrap(),
+        ];
+        input_and_param_grads(&mut be, &mut net, &params, xt, ones, rows);
+        be.write(net.grads, &vec![0.0; net.grads.len()]);
+        net.tangent(&mut be, vt, scratch).unwrap();
+        let tangent = be.read(net.unpadded(net.grads)).unwrap();
+        let eps = 1e-4f32;
+        let shifted = |be: &mut dyn Backend, net: &mut Network, e: f32| {
+            let xs: Vec<f32> = x.iter().zip(&v).map(|(a, b)| a + e * b).collect();
+            be.write(xt, &xs);
+            input_and_param_grads(be, net, &params, xt, ones, rows).1
+        };
+        let up = shifted(&mut be, &mut net, eps);
+        let down = shifted(&mut be, &mut net, -eps);
+        let num: Vec<f64> = (0..params.len())
+            .map(|i| (up[i] as f64 - down[i] as f64) / (2.0 * eps as f64))
+            .collect();
+        let scale = num.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let mut nonzero = 0;
+        for i in 0..params.len() {
+            check(
+                &format!("residual sn={sn}: ∇θ(g·v)[{i}]"),
+                tangent[i] as f64,
+                num[i],
+                2e-3 * scale,
+                2e-2,
+            );
+            nonzero += (tangent[i].abs() as f64 > 1e-2 * scale) as usize;
+        }
+        assert!(
+            nonzero > params.len() / 3,
+            "sn={sn}: the tangent pass left {} of {} weight gradients at 0",
+            params.len() - nonzero,
+            params.len()
+        );
     }
 }

@@ -544,3 +544,86 @@ fn conditional_wgan_gp_through_the_projection_head() {
     *cfg.d.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
     compare(cfg, 1e-5);
 }
+
+/// A residual GAN on 1×4×4 images: G an SNGAN up-block (BN → ReLU → upsample → 3×3 conv → BN →
+/// ReLU → 3×3 conv, with an upsample + 1×1 conv skip) then BN, ReLU, 3×3 conv, tanh; D an
+/// "optimized" down-block (3×3 conv → ReLU → 3×3 conv → pool, skip pool → 1×1 conv), an
+/// identity-skip block, ReLU and a Linear, spectrally normalised.
+fn residual_config() -> GanConfig {
+    let conv = |out, k| Layer::Conv2d {
+        out,
+        k,
+        stride: 1,
+        pad: k / 2,
+    };
+    let relu = || Layer::Act(Activation::Relu);
+    let mut cfg = conv_config();
+    cfg.g = NetSpec {
+        input: Shape::image(4, 2, 2),
+        layers: vec![
+            Layer::Residual {
+                main: vec![
+                    Layer::BatchNorm,
+                    relu(),
+                    Layer::Upsample2x,
+                    conv(5, 3),
+                    Layer::BatchNorm,
+                    relu(),
+                    conv(5, 3),
+                ],
+                skip: vec![Layer::Upsample2x, conv(5, 1)],
+            },
+            Layer::BatchNorm,
+            relu(),
+            conv(1, 3),
+            Layer::Act(Activation::Tanh),
+        ],
+    };
+    cfg.d = NetSpec {
+        input: Shape::image(1, 4, 4),
+        layers: duel::config::with_spectral_norm(&[
+            Layer::Residual {
+                main: vec![conv(4, 3), relu(), conv(4, 3), Layer::AvgPool2x],
+                skip: vec![Layer::AvgPool2x, conv(4, 1)],
+            },
+            Layer::Residual {
+                main: vec![relu(), conv(4, 3), relu(), conv(4, 3)],
+                skip: vec![],
+            },
+            relu(),
+            Layer::Reshape(Shape::flat(16)),
+            Layer::Linear(1),
+        ]),
+    };
+    let sgd = Optimizer::Sgd {
+        lr: 1e-2,
+        momentum: 0.5,
+    };
+    (cfg.opt_g, cfg.opt_d) = (sgd, sgd);
+    cfg
+}
+
+#[test]
+fn residual_gan_hinge_with_batch_norm_and_spectral_norm() {
+    let mut cfg = residual_config();
+    assert_eq!(
+        cfg.d.describe().matches("Conv2d (spectral norm)").count(),
+        5,
+        "{}",
+        cfg.d.describe()
+    );
+    cfg.objective.loss = Loss::Hinge;
+    compare(cfg, 1e-5);
+}
+
+#[test]
+fn residual_critic_with_gradient_penalty() {
+    // The tangent pass through both residual blocks (and spectral norm) on the device.
+    let mut cfg = residual_config();
+    cfg.objective = Objective {
+        loss: Loss::Wasserstein,
+        gp: 10.0,
+        ..Default::default()
+    };
+    compare(cfg, 1e-5);
+}

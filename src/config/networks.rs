@@ -73,8 +73,8 @@ impl TrainConfig {
         }
         let images = image.is_some();
         let z = self.noise_dim;
-        let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
-        let relu = Layer::Act(Activation::Relu);
+        const LRELU: Layer = Layer::Act(Activation::LeakyRelu(0.2));
+        const RELU: Layer = Layer::Act(Activation::Relu);
         let out_act = match (images, arch) {
             (false, _) => None,
             (true, Preset::Paper) => Some(Layer::Act(Activation::Sigmoid)),
@@ -84,15 +84,15 @@ impl TrainConfig {
         let two_hidden = |width: usize, drop: Option<Layer>| {
             let g = vec![
                 Layer::Linear(width),
-                relu,
+                RELU,
                 Layer::Linear(width),
-                relu,
+                RELU,
                 Layer::Linear(dim),
             ];
             let mut d = Vec::new();
             for _ in 0..2 {
-                d.extend([Layer::Linear(width), lrelu]);
-                d.extend(drop);
+                d.extend([Layer::Linear(width), LRELU]);
+                d.extend(drop.clone());
             }
             d.push(Layer::Linear(1));
             (g, d)
@@ -108,9 +108,9 @@ impl TrainConfig {
             Preset::Paper => (
                 vec![
                     Layer::Linear(1200),
-                    relu,
+                    RELU,
                     Layer::Linear(1200),
-                    relu,
+                    RELU,
                     Layer::Linear(dim),
                 ],
                 vec![
@@ -228,7 +228,7 @@ impl TrainConfig {
 /// PyTorch), projection head and self-attention spectrally normalised.
 pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
     let mut out = Vec::with_capacity(layers.len() * 2);
-    for &l in layers {
+    for l in layers {
         if matches!(
             l,
             Layer::Linear(_)
@@ -239,7 +239,13 @@ pub fn with_spectral_norm(layers: &[Layer]) -> Vec<Layer> {
         ) {
             out.push(Layer::SpectralNorm);
         }
-        out.push(l);
+        out.push(match l {
+            Layer::Residual { main, skip } => Layer::Residual {
+                main: with_spectral_norm(main),
+                skip: with_spectral_norm(skip),
+            },
+            _ => l.clone(),
+        });
     }
     out
 }

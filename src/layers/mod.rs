@@ -26,6 +26,8 @@ pub mod pixel_norm;
 pub mod progressive;
 pub mod projection;
 pub mod reshape;
+pub mod residual;
+pub mod sequence;
 pub mod spectral_norm;
 pub mod upsample;
 
@@ -285,7 +287,7 @@ pub trait Module: Send {
 }
 
 /// A layer as data: what presets and configs are made of.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
     /// A fully connected layer with this many outputs: y = x·Wᵀ + b (PyTorch's nn.Linear).
     Linear(usize),
@@ -350,6 +352,13 @@ pub enum Layer {
     /// Self-attention over the positions of a (C, H, W) input (SAGAN's `Self_Attn`): query and
     /// key 1×1 convolutions to C/8 channels, value to C, y = γ·v·softmax(qᵀk)ᵀ + x, γ from 0.
     SelfAttention,
+    /// A residual block: `main` and `skip` (each a list of layers, built as a network's) run on
+    /// the same input and summed; an empty `skip` is the identity. Its tensors are named as a
+    /// PyTorch module with `main` and `skip` children ("3.main.1.weight", "3.skip.0.weight").
+    Residual {
+        main: Vec<Layer>,
+        skip: Vec<Layer>,
+    },
     /// DiffAugment of D's input while training: every `image` of an input row (one, or a pack)
     /// transformed by `policy`; no index in PyTorch's numbering.
     Augment {
@@ -380,10 +389,19 @@ impl NetSpec {
         }
     }
 
+    /// Builds the modules of a network (see `build_modules`), which must have parameters.
+    pub fn build(&self, name: &str) -> Result<Vec<Built>> {
+        let out = self.build_modules(name)?;
+        if out.iter().all(|b| b.module.params().is_empty()) {
+            bail!("{name}: a network needs at least one layer with parameters");
+        }
+        Ok(out)
+    }
+
     /// Builds the modules: each layer in turn from the shape before it, a Linear followed by
     /// an activation fused into one module, and each activation's gradient fused into the
     /// input-gradient product of the module above it where that module can take it.
-    pub fn build(&self, name: &str) -> Result<Vec<Built>> {
+    pub fn build_modules(&self, name: &str) -> Result<Vec<Built>> {
         if self.input.is_empty() {
             bail!("{name}: the input must hold at least one value");
         }
@@ -421,7 +439,7 @@ impl NetSpec {
                     i - 1
                 );
             }
-            let module: Box<dyn Module> = match self.layers[i] {
+            let module: Box<dyn Module> = match self.layers[i].clone() {
                 Layer::EqualizedLr(gain) => {
                     if sn {
                         bail!(
@@ -524,6 +542,10 @@ impl NetSpec {
                 Layer::Reshape(to) => {
                     Box::new(reshape::Reshape::new(shape, to).map_err(|e| at(e.to_string()))?)
                 }
+                Layer::Residual { main, skip } => Box::new(
+                    residual::Residual::new(shape, &main, &skip)
+                        .map_err(|e| at(format!("residual block: {e}")))?,
+                ),
                 Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } => {
                     // A convolution followed by an activation becomes one module, as Linear.
                     let act = match self.layers.get(i + 1) {
@@ -591,9 +613,6 @@ impl NetSpec {
                 "{name}: the last layer is a marker (SpectralNorm, EqualizedLr) with no weight layer after it"
             );
         }
-        if out.iter().all(|b| b.module.params().is_empty()) {
-            bail!("{name}: a network needs at least one layer with parameters");
-        }
         for j in 1..out.len() {
             if let Some(act) = out[j - 1].module.fused_activation()
                 && act != Activation::Identity
@@ -655,11 +674,17 @@ impl NetSpec {
     /// The class count of a conditional network (one with a class embedding, conditional batch
     /// norm or a projection head), or None.
     pub fn classes(&self) -> Option<usize> {
-        self.layers.iter().find_map(|l| match *l {
-            Layer::ClassEmbedding { classes, .. }
-            | Layer::ConditionalBatchNorm { classes }
-            | Layer::Projection { classes } => Some(classes),
-            _ => None,
-        })
+        layers_classes(&self.layers)
     }
+}
+
+/// The class count of the first conditional layer in `layers` (residual paths included).
+fn layers_classes(layers: &[Layer]) -> Option<usize> {
+    layers.iter().find_map(|l| match l {
+        Layer::ClassEmbedding { classes, .. }
+        | Layer::ConditionalBatchNorm { classes }
+        | Layer::Projection { classes } => Some(*classes),
+        Layer::Residual { main, skip } => layers_classes(main).or_else(|| layers_classes(skip)),
+        _ => None,
+    })
 }

@@ -45,12 +45,12 @@ pub const CRITIC_WIDTH: usize = 64;
 /// 1 → 64 LeakyReLU(0.2) → 64 LeakyReLU(0.2) → 1: piecewise linear, so the gradient penalty's
 /// second-order pass is exact.
 pub fn critic_spec(input: usize, sn: bool) -> NetSpec {
-    let lrelu = Layer::Act(Activation::LeakyRelu(0.2));
+    const LRELU: Layer = Layer::Act(Activation::LeakyRelu(0.2));
     let layers = vec![
         Layer::Linear(CRITIC_WIDTH),
-        lrelu,
+        LRELU,
         Layer::Linear(CRITIC_WIDTH),
-        lrelu,
+        LRELU,
         Layer::Linear(1),
     ];
     NetSpec {

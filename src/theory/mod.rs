@@ -191,14 +191,14 @@ const HIDDEN: usize = 64;
 /// D: 1 → 64 → tanh → 64 → tanh → 1 logit. Smooth, so it can represent the smooth logit of D*,
 /// log p_data − log p_g, closely.
 pub fn discriminator_spec() -> NetSpec {
-    let tanh = Layer::Act(Activation::Tanh);
+    const TANH: Layer = Layer::Act(Activation::Tanh);
     NetSpec {
         input: crate::model::Shape::flat(1),
         layers: vec![
             Layer::Linear(HIDDEN),
-            tanh,
+            TANH,
             Layer::Linear(HIDDEN),
-            tanh,
+            TANH,
             Layer::Linear(1),
         ],
     }

@@ -48,7 +48,7 @@ impl ProDiscriminator {
             let r = ProSpec::res(l);
             let mut layers = conv(spec.features(l), 1, 0).to_vec();
             layers.push(LRELU);
-            fromrgb.push(Seq::new(
+            fromrgb.push(block(
                 format!("fromrgb{l}"),
                 Shape::image(spec.channels, r, r),
                 layers,
@@ -64,14 +64,14 @@ impl ProDiscriminator {
             Layer::EqualizedLr(1.0),
             Layer::Linear(1),
         ]);
-        let mut blocks = vec![Seq::new("block0".into(), Shape::image(f0 + 1, 4, 4), head)?];
+        let mut blocks = vec![block("block0".into(), Shape::image(f0 + 1, 4, 4), head)?];
         for l in 1..=spec.top() {
             let r = ProSpec::res(l);
             let mut layers = conv(spec.features(l), 3, 1).to_vec();
             layers.push(LRELU);
             layers.extend(conv(spec.features(l - 1), 3, 1));
             layers.extend([LRELU, Layer::AvgPool2x]);
-            blocks.push(Seq::new(
+            blocks.push(block(
                 format!("block{l}"),
                 Shape::image(spec.features(l), r, r),
                 layers,
@@ -126,7 +126,7 @@ impl ProDiscriminator {
         d: Tensor,
         rows: usize,
         dx: Option<Tensor>,
-        params: &[Tensor],
+        o: Outer,
         grads: Option<&[Tensor]>,
     ) {
         let (lv, a, top) = (self.level, self.alpha, self.spec.top());
@@ -134,7 +134,7 @@ impl ProDiscriminator {
         let mut d = d;
         for l in 1..lv {
             d = self.blocks[l]
-                .backward(be, d, true, params, grads)
+                .backward(be, o, d, true, grads)
                 .expect("input gradient requested");
         }
         let mut d_old = None;
@@ -143,7 +143,7 @@ impl ProDiscriminator {
                 let n = rows * self.feat_len(lv - 1);
                 let (dn, dold) = (self.gnew[lv - 1].slice(0, n), self.gold[lv - 1].slice(0, n));
                 fade_backward(be, dn, dold, d, n, a, 1.0 - a);
-                let r = self.fromrgb[lv - 1].backward(be, dold, dx.is_some(), params, grads);
+                let r = self.fromrgb[lv - 1].backward(be, o, dold, dx.is_some(), grads);
                 if let Some(r) = r {
                     let t = self.gx[lv].slice(0, rows * self.image_len(lv));
                     let res = ProSpec::res(lv - 1);
@@ -153,10 +153,10 @@ impl ProDiscriminator {
                 d = dn;
             }
             d = self.blocks[lv]
-                .backward(be, d, true, params, grads)
+                .backward(be, o, d, true, grads)
                 .expect("input gradient requested");
         }
-        let g = self.fromrgb[lv].backward(be, d, dx.is_some(), params, grads);
+        let g = self.fromrgb[lv].backward(be, o, d, dx.is_some(), grads);
         let (Some(target), Some(mut g)) = (dx, g) else {
             return;
         };
@@ -266,20 +266,20 @@ impl Module for ProDiscriminator {
             avgpool2x_forward(be, t, x, planes, r, r);
             x = t;
         }
-        let mut h = self.fromrgb[lv].forward(be, x, rows, f.train, f.params, rng, None);
+        let mut h = self.fromrgb[lv].forward(be, f.outer(), x, rng, None);
         if lv > 0 {
-            h = self.blocks[lv].forward(be, h, rows, f.train, f.params, rng, None);
+            h = self.blocks[lv].forward(be, f.outer(), h, rng, None);
             if self.fading() {
                 let xp = self.pooled[lv - 1].slice(0, rows * self.image_len(lv - 1));
                 let r = ProSpec::res(lv - 1);
                 avgpool2x_forward(be, xp, x, planes, r, r);
-                let old = self.fromrgb[lv - 1].forward(be, xp, rows, f.train, f.params, rng, None);
+                let old = self.fromrgb[lv - 1].forward(be, f.outer(), xp, rng, None);
                 let t = self.feat[lv - 1].slice(0, rows * self.feat_len(lv - 1));
                 fade_forward(be, t, h, old, t.len(), a, 1.0 - a);
                 h = t;
             }
             for l in (1..lv).rev() {
-                h = self.blocks[l].forward(be, h, rows, f.train, f.params, rng, None);
+                h = self.blocks[l].forward(be, f.outer(), h, rng, None);
             }
         }
         let m = self
@@ -297,7 +297,7 @@ impl Module for ProDiscriminator {
         };
         self.mbstd.forward(be, &fm, rng);
         self.mb_in = Some(h);
-        self.blocks[0].forward(be, m, rows, f.train, f.params, rng, Some(f.y));
+        self.blocks[0].forward(be, f.outer(), m, rng, Some(f.y));
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
@@ -316,7 +316,7 @@ impl Module for ProDiscriminator {
             }
         }
         let dm = self.blocks[0]
-            .backward(be, b.dy, true, b.params, b.grads)
+            .backward(be, b.outer(), b.dy, true, b.grads)
             .expect("input gradient requested");
         let mb_in = self.mb_in.expect("backward follows a forward");
         let din = self.mb_din.expect("allocated").slice(0, mb_in.len());
@@ -332,7 +332,7 @@ impl Module for ProDiscriminator {
             labels: None,
         };
         self.mbstd.backward(be, &bm);
-        self.backward_below(be, din, rows, b.dx, b.params, b.grads);
+        self.backward_below(be, din, rows, b.dx, b.outer(), b.grads);
     }
 
     fn check_tangent(&self) -> Result<()> {
@@ -352,20 +352,20 @@ impl Module for ProDiscriminator {
             avgpool2x_forward(be, tt, v, planes, r, r);
             v = tt;
         }
-        let mut h = self.fromrgb[lv].tangent(be, v, t.params, t.grads, None)?;
+        let mut h = self.fromrgb[lv].tangent(be, t.outer(), v, t.grads, None)?;
         if lv > 0 {
-            h = self.blocks[lv].tangent(be, h, t.params, t.grads, None)?;
+            h = self.blocks[lv].tangent(be, t.outer(), h, t.grads, None)?;
             if self.fading() {
                 let vp = self.tpool[lv - 1].slice(0, rows * self.image_len(lv - 1));
                 let r = ProSpec::res(lv - 1);
                 avgpool2x_forward(be, vp, v, planes, r, r);
-                let old = self.fromrgb[lv - 1].tangent(be, vp, t.params, t.grads, None)?;
+                let old = self.fromrgb[lv - 1].tangent(be, t.outer(), vp, t.grads, None)?;
                 let tf = self.tfeat[lv - 1].slice(0, rows * self.feat_len(lv - 1));
                 fade_forward(be, tf, h, old, tf.len(), a, 1.0 - a);
                 h = tf;
             }
             for l in (1..lv).rev() {
-                h = self.blocks[l].tangent(be, h, t.params, t.grads, None)?;
+                h = self.blocks[l].tangent(be, t.outer(), h, t.grads, None)?;
             }
         }
         let mb_in = self.mb_in.expect("the tangent pass follows a forward");
@@ -375,11 +375,11 @@ impl Module for ProDiscriminator {
             .slice(0, rows * self.mbstd.output().len());
         let u = self.u.expect("allocated").slice(0, mb_in.len());
         self.mbstd.tangent_with_term(be, mb_in, h, vm, u, rows);
-        self.blocks[0].tangent(be, vm, t.params, t.grads, Some(t.v_out))?;
+        self.blocks[0].tangent(be, t.outer(), vm, t.grads, Some(t.v_out))?;
         // The minibatch std's curvature: u back through every layer below it, into the scratch
         // gradient, added to the weight gradients of the sequences that ran.
         let scratch = self.scratch_views(t.grads);
-        self.backward_below(be, u, rows, None, t.params, Some(&scratch));
+        self.backward_below(be, u, rows, None, t.outer(), Some(&scratch));
         let fading = self.fading();
         for (l, s) in self.fromrgb.iter().enumerate() {
             if l == lv || (fading && l + 1 == lv) {
@@ -400,7 +400,7 @@ impl Module for ProDiscriminator {
         first: bool,
     ) {
         for s in self.fromrgb.iter_mut().chain(self.blocks.iter_mut()) {
-            s.params_changed(be, params, first);
+            s.params_changed(be, params, &[], first);
         }
     }
 }

@@ -26,7 +26,7 @@ impl ProGenerator {
             bail!("the progressive generator takes a noise vector, not {input}");
         }
         let f0 = spec.features(0);
-        let mut blocks = vec![Seq::new(
+        let mut blocks = vec![block(
             "block0".into(),
             input,
             vec![
@@ -37,8 +37,8 @@ impl ProGenerator {
                 LRELU,
                 Layer::Reshape(Shape::image(f0, 4, 4)),
                 Layer::PixelNorm,
-                conv(f0, 3, 1)[0],
-                conv(f0, 3, 1)[1],
+                conv(f0, 3, 1)[0].clone(),
+                conv(f0, 3, 1)[1].clone(),
                 LRELU,
                 Layer::PixelNorm,
             ],
@@ -50,7 +50,7 @@ impl ProGenerator {
                 layers.extend(conv(c, 3, 1));
                 layers.extend([LRELU, Layer::PixelNorm]);
             }
-            blocks.push(Seq::new(
+            blocks.push(block(
                 format!("block{l}"),
                 Shape::image(spec.features(l - 1), r, r),
                 layers,
@@ -59,7 +59,7 @@ impl ProGenerator {
         let mut torgb = Vec::new();
         for l in 0..=spec.top() {
             let r = ProSpec::res(l);
-            torgb.push(Seq::new(
+            torgb.push(block(
                 format!("torgb{l}"),
                 Shape::image(spec.features(l), r, r),
                 vec![
@@ -159,22 +159,22 @@ impl Module for ProGenerator {
                 s.img[l].slice(0, rows * s.image_len(l))
             }
         };
-        let mut h = self.blocks[0].forward(be, f.x, rows, f.train, f.params, rng, None);
+        let mut h = self.blocks[0].forward(be, f.outer(), f.x, rng, None);
         let mut prev = h;
         for l in 1..=lv {
             prev = h;
-            h = self.blocks[l].forward(be, h, rows, f.train, f.params, rng, None);
+            h = self.blocks[l].forward(be, f.outer(), h, rng, None);
         }
         let out = dst(self, lv);
         if fading {
-            let new = self.torgb[lv].forward(be, h, rows, f.train, f.params, rng, None);
-            let old = self.torgb[lv - 1].forward(be, prev, rows, f.train, f.params, rng, None);
+            let new = self.torgb[lv].forward(be, f.outer(), h, rng, None);
+            let old = self.torgb[lv - 1].forward(be, f.outer(), prev, rng, None);
             let up = self.up[lv].slice(0, rows * self.image_len(lv));
             let r = ProSpec::res(lv - 1);
             upsample2x_forward(be, up, old, planes, r, r);
             fade_forward(be, out, new, up, out.len(), a, 1.0 - a);
         } else {
-            self.torgb[lv].forward(be, h, rows, f.train, f.params, rng, Some(out));
+            self.torgb[lv].forward(be, f.outer(), h, rng, Some(out));
         }
         for l in lv + 1..=top {
             let r = ProSpec::res(l - 1);
@@ -214,15 +214,15 @@ impl Module for ProGenerator {
             let t = self.gimg[lv - 1].slice(0, rows * self.image_len(lv - 1));
             let r = ProSpec::res(lv - 1);
             upsample2x_backward(be, t, dold, planes, r, r);
-            d_prev = self.torgb[lv - 1].backward(be, t, true, b.params, b.grads);
+            d_prev = self.torgb[lv - 1].backward(be, b.outer(), t, true, b.grads);
             d = dn;
         }
         let mut dh = self.torgb[lv]
-            .backward(be, d, true, b.params, b.grads)
+            .backward(be, b.outer(), d, true, b.grads)
             .expect("input gradient requested");
         for l in (1..=lv).rev() {
             dh = self.blocks[l]
-                .backward(be, dh, true, b.params, b.grads)
+                .backward(be, b.outer(), dh, true, b.grads)
                 .expect("input gradient requested");
             if l == lv
                 && let Some(e) = d_prev
@@ -230,7 +230,7 @@ impl Module for ProGenerator {
                 axpby(be, dh, e, dh.len(), 1.0, 1.0);
             }
         }
-        let dz = self.blocks[0].backward(be, dh, b.dx.is_some(), b.params, b.grads);
+        let dz = self.blocks[0].backward(be, b.outer(), dh, b.dx.is_some(), b.grads);
         if let (Some(dx), Some(dz)) = (b.dx, dz) {
             axpby(be, dx, dz, dx.len(), 0.0, 1.0);
         }
@@ -244,7 +244,7 @@ impl Module for ProGenerator {
         first: bool,
     ) {
         for s in self.blocks.iter_mut().chain(self.torgb.iter_mut()) {
-            s.params_changed(be, params, first);
+            s.params_changed(be, params, &[], first);
         }
     }
     fn onnx(
@@ -255,16 +255,16 @@ impl Module for ProGenerator {
         _state: &[&[f32]],
     ) -> Result<String> {
         let (lv, a, top) = (self.level, self.alpha, self.spec.top());
-        let mut h = self.blocks[0].onnx(g, x, params)?;
+        let mut h = self.blocks[0].onnx(g, x, params, &[])?;
         let mut prev = h.clone();
         for l in 1..=lv {
             prev = h.clone();
-            h = self.blocks[l].onnx(g, &h, params)?;
+            h = self.blocks[l].onnx(g, &h, params, &[])?;
         }
-        let mut out = self.torgb[lv].onnx(g, &h, params)?;
+        let mut out = self.torgb[lv].onnx(g, &h, params, &[])?;
         if lv > 0 && a < 1.0 {
             // The fade: α·new + (1 − α)·(the level below's image, upsampled).
-            let old = self.torgb[lv - 1].onnx(g, &prev, params)?;
+            let old = self.torgb[lv - 1].onnx(g, &prev, params, &[])?;
             let up = g.upsample2x(&old);
             let (wa, wb) = (
                 g.weight("alpha", &[1], &[a]),

@@ -23,14 +23,13 @@
 //! through the layers below it into a scratch gradient that is added to the weight gradients.
 
 use super::minibatch_std::MinibatchStd;
-use super::{Built, Bwd, Fwd, Layer, Module, NetRng, NetSpec, ParamSpec, Shape, Tangent};
+use super::sequence::{Outer, Seq, number};
+use super::{Bwd, Fwd, Layer, Module, NetRng, ParamSpec, Shape, Tangent};
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::avgpool::{avgpool2x_backward, avgpool2x_forward};
 use crate::kernels::fade::{axpby, fade_backward, fade_forward};
 use crate::kernels::upsample::{upsample2x_backward, upsample2x_forward};
 use anyhow::{Result, bail};
-use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 mod discriminator;
 mod generator;
@@ -127,18 +126,6 @@ impl ProSpec {
     }
 }
 
-/// A `&'static str` for a parameter name built at run time, leaked once per distinct name.
-fn intern(s: String) -> &'static str {
-    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let mut names = NAMES.lock().expect("the name table is never poisoned");
-    if let Some(&n) = names.get(s.as_str()) {
-        return n;
-    }
-    let n: &'static str = Box::leak(s.into_boxed_str());
-    names.insert(n);
-    n
-}
-
 const LRELU: Layer = Layer::Act(Activation::LeakyRelu(0.2));
 const SQRT2: f32 = std::f32::consts::SQRT_2;
 
@@ -154,289 +141,14 @@ fn conv(out: usize, k: usize, pad: usize) -> [Layer; 2] {
     ]
 }
 
-/// A sequence of ordinary layers inside a progressive network: its modules, buffers and the
-/// position of its tensors among the network's.
-struct Seq {
-    name: String,
-    modules: Vec<Built>,
-    /// Index of its first tensor among the network's, and its tensor count.
-    base: usize,
-    n_tensors: usize,
-    /// Each module's first tensor (relative to `base`) and count.
-    slots: Vec<(usize, usize)>,
-    outs: Vec<Option<Tensor>>,
-    dins: Vec<Option<Tensor>>,
-    tan: Option<[Tensor; 2]>,
-    x: Option<Tensor>,
-    ys: Vec<Tensor>,
-    rows: usize,
-}
-
-impl Seq {
-    fn new(name: String, input: Shape, layers: Vec<Layer>) -> Result<Self> {
-        let modules = NetSpec { input, layers }.build(&name)?;
-        let mut slots = Vec::new();
-        let mut n = 0;
-        for b in &modules {
-            if !b.module.state().is_empty() {
-                bail!("{name}: a progressive network's layers keep no state");
-            }
-            let c = b.module.params().len();
-            slots.push((n, c));
-            n += c;
-        }
-        Ok(Seq {
-            name,
-            modules,
-            base: 0,
-            n_tensors: n,
-            slots,
-            outs: Vec::new(),
-            dins: Vec::new(),
-            tan: None,
-            x: None,
-            ys: Vec::new(),
-            rows: 0,
-        })
+/// A block of a progressive network: a sequence whose layers keep no state (the networks
+/// report none).
+fn block(name: String, input: Shape, layers: Vec<Layer>) -> Result<Seq> {
+    let s = Seq::new(name, input, layers)?;
+    if s.tensor_counts().1 > 0 {
+        bail!("{}: a progressive network's layers keep no state", s.name);
     }
-
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut out = Vec::new();
-        for b in &self.modules {
-            for p in b.module.params() {
-                out.push(ParamSpec {
-                    name: intern(format!("{}.{}.{}", self.name, b.index, p.name)),
-                    ..p
-                });
-            }
-        }
-        out
-    }
-
-    fn flops(&self, rows: usize) -> f64 {
-        self.modules.iter().map(|b| b.module.flops(rows)).sum()
-    }
-
-    fn alloc(
-        &mut self,
-        be: &mut dyn Backend,
-        max_rows: usize,
-        tangent: bool,
-        label: &str,
-    ) -> Result<()> {
-        let mut widest = 1;
-        for b in &mut self.modules {
-            let l = format!("{label} {} layer {}", self.name, b.index);
-            b.module.alloc(be, max_rows, &l)?;
-            if b.module.is_view() {
-                self.outs.push(None);
-                self.dins.push(None);
-            } else {
-                let (i, o) = (b.module.input().len(), b.module.output().len());
-                self.outs
-                    .push(Some(be.alloc(max_rows * o, &format!("{l} output"))?));
-                self.dins.push(Some(
-                    be.alloc(max_rows * i, &format!("{l} input gradient"))?,
-                ));
-                widest = widest.max(o);
-            }
-        }
-        if tangent {
-            self.tan = Some([
-                be.alloc(
-                    max_rows * widest,
-                    &format!("{label} {} tangent a", self.name),
-                )?,
-                be.alloc(
-                    max_rows * widest,
-                    &format!("{label} {} tangent b", self.name),
-                )?,
-            ]);
-        }
-        Ok(())
-    }
-
-    /// The sequence on `x` in an ONNX graph, its tensors among the network's `all`.
-    fn onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &str, all: &[&[f32]]) -> Result<String> {
-        let input = self.modules[0].module.input();
-        let tensors = &all[self.base..self.base + self.n_tensors];
-        let (y, _) = crate::onnx::walk(g, &self.modules, input, x, tensors, &[])?;
-        Ok(y)
-    }
-
-    /// Module `i`'s tensors among the network's `all`.
-    fn views(&self, all: &[Tensor], i: usize) -> Vec<Tensor> {
-        let (o, c) = self.slots[i];
-        all[self.base + o..self.base + o + c].to_vec()
-    }
-
-    fn all_views<'a>(&self, all: &'a [Tensor]) -> &'a [Tensor] {
-        &all[self.base..self.base + self.n_tensors]
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn forward(
-        &mut self,
-        be: &mut dyn Backend,
-        x: Tensor,
-        rows: usize,
-        train: bool,
-        params: &[Tensor],
-        rng: &mut NetRng,
-        out: Option<Tensor>,
-    ) -> Tensor {
-        let writer = self.modules.iter().rposition(|b| !b.module.is_view());
-        let mut cur = x;
-        self.x = Some(x);
-        self.rows = rows;
-        self.ys.clear();
-        for i in 0..self.modules.len() {
-            let len = rows * self.modules[i].module.output().len();
-            let y = match (&self.outs[i], out) {
-                (None, _) => cur,
-                (Some(_), Some(o)) if Some(i) == writer => o.slice(0, len),
-                (Some(buf), _) => buf.slice(0, len),
-            };
-            let p = self.views(params, i);
-            let f = Fwd {
-                x: cur,
-                y,
-                rows,
-                params: &p,
-                state: &[],
-                train,
-                labels: None,
-            };
-            self.modules[i].module.forward(be, &f, rng);
-            self.ys.push(y);
-            cur = y;
-        }
-        cur
-    }
-
-    /// Back-propagates `dy` through the last forward; the input gradient when `need_dx`.
-    fn backward(
-        &mut self,
-        be: &mut dyn Backend,
-        dy: Tensor,
-        need_dx: bool,
-        params: &[Tensor],
-        grads: Option<&[Tensor]>,
-    ) -> Option<Tensor> {
-        let rows = self.rows;
-        let input = self.x.expect("backward follows a forward");
-        let mut d = dy;
-        for i in (0..self.modules.len()).rev() {
-            let want_dx = i > 0 || need_dx;
-            let dx = match self.dins[i] {
-                None => d,
-                Some(buf) => buf.slice(0, rows * self.modules[i].module.input().len()),
-            };
-            let p = self.views(params, i);
-            let g = grads.map(|g| self.views(g, i));
-            let b = Bwd {
-                x: if i == 0 { input } else { self.ys[i - 1] },
-                y: self.ys[i],
-                dy: d,
-                dx: want_dx.then_some(dx),
-                rows,
-                params: &p,
-                grads: g.as_deref(),
-                state: &[],
-                labels: None,
-            };
-            self.modules[i].module.backward(be, &b);
-            if !want_dx {
-                return None;
-            }
-            d = dx;
-        }
-        Some(d)
-    }
-
-    /// The tangent pass of `v` through the last forward and backward, adding each module's
-    /// penalty term to `grads`; the last module writes to `out` when given.
-    fn tangent(
-        &mut self,
-        be: &mut dyn Backend,
-        v: Tensor,
-        params: &[Tensor],
-        grads: &[Tensor],
-        out: Option<Tensor>,
-    ) -> Result<Tensor> {
-        let rows = self.rows;
-        let input = self.x.expect("the tangent pass follows a forward");
-        let tan = self
-            .tan
-            .expect("tangent buffers are allocated for the critic");
-        let writer = self.modules.iter().rposition(|b| !b.module.is_view());
-        let mut cur = v;
-        let mut written = 0;
-        for i in 0..self.modules.len() {
-            if self.modules[i].module.is_view() {
-                continue;
-            }
-            let len = rows * self.modules[i].module.output().len();
-            let v_out = match out {
-                Some(o) if Some(i) == writer => o.slice(0, len),
-                _ => tan[written % 2].slice(0, len),
-            };
-            written += 1;
-            let (p, g) = (self.views(params, i), self.views(grads, i));
-            let t = Tangent {
-                x: if i == 0 { input } else { self.ys[i - 1] },
-                y: self.ys[i],
-                v_in: cur,
-                v_out,
-                rows,
-                params: &p,
-                grads: &g,
-                state: &[],
-                labels: None,
-            };
-            self.modules[i].module.tangent(be, &t)?;
-            cur = v_out;
-        }
-        Ok(cur)
-    }
-
-    /// Zeroes this sequence's parameter gradients (a block that did not run has none).
-    fn zero_grads(&self, be: &mut dyn Backend, params: &[Tensor], grads: &[Tensor]) {
-        for (g, p) in self.all_views(grads).iter().zip(self.all_views(params)) {
-            axpby(be, *g, *p, g.len(), 0.0, 0.0);
-        }
-    }
-
-    /// grads += scratch over this sequence's tensors.
-    fn add_grads(&self, be: &mut dyn Backend, grads: &[Tensor], scratch: &[Tensor]) {
-        for (g, s) in self.all_views(grads).iter().zip(self.all_views(scratch)) {
-            axpby(be, *g, *s, g.len(), 1.0, 1.0);
-        }
-    }
-
-    fn check_tangent(&self) -> Result<()> {
-        for b in &self.modules {
-            b.module.check_tangent()?;
-        }
-        Ok(())
-    }
-
-    fn params_changed(&mut self, be: &mut dyn Backend, params: &[Tensor], first: bool) {
-        for i in 0..self.modules.len() {
-            let p = self.views(params, i);
-            self.modules[i].module.params_changed(be, &p, &[], first);
-        }
-    }
-}
-
-/// Sets each sequence's `base` in order and returns the tensor count.
-fn number(seqs: &mut [&mut Seq]) -> usize {
-    let mut n = 0;
-    for s in seqs {
-        s.base = n;
-        n += s.n_tensors;
-    }
-    n
+    Ok(s)
 }
 
 fn check_level(spec: &ProSpec, level: usize, alpha: f32) {
