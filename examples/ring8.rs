@@ -28,12 +28,12 @@ fn main() -> anyhow::Result<()> {
         row_len: 2,
     };
 
-    let mlp = |input, out, act| {
+    let mlp = |input, out, act: Layer| {
         NetSpec::flat(
             input,
             vec![
                 Layer::Linear(128),
-                act,
+                act.clone(),
                 Layer::Linear(128),
                 act,
                 Layer::Linear(out),
