@@ -3,14 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use duel::checkpoint::{self, Checkpoint};
-use duel::config::{
-    BackendName, GLossName, LossName, NoiseName, OptName, Preset, SnName, TrainConfig, UpdatesName,
-};
-use duel::data::Background;
-use duel::init::{OutputBias, WeightInit};
+use duel::config::{BackendName, TrainConfig};
 use duel::sample::NoiseSource;
 use duel::train::{RunOptions, default_run_dir, open_backend};
-use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -61,267 +56,58 @@ enum Command {
     Features(duel::features::cli::FeaturesArgs),
 }
 
-/// Every training option. Unset options take the value of `--config`, else the preset's default.
-#[derive(Args, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
+/// `duel train`: where the run goes (these options) and the run's options, which are
+/// `TrainConfig`'s fields, declared there once. Unset options take the value of `--config`, else
+/// the preset's default.
 struct TrainArgs {
+    run: TrainRunArgs,
+    /// The whole command line, read by `duel::config::passed_options` for the options it set.
+    matches: clap::ArgMatches,
+}
+
+impl clap::FromArgMatches for TrainArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            run: TrainRunArgs::from_arg_matches(m)?,
+            matches: m.clone(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for TrainArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        TrainConfig::augment_args(TrainRunArgs::augment_args(cmd))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// Where a training run goes, and how it talks.
+#[derive(Args)]
+struct TrainRunArgs {
     /// TOML file of training options (keys as the long options, e.g. lr-d = 2e-4); command-line
     /// options override it
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
+    #[arg(long, help_heading = "Run", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Run directory [default: runs/<date-time>]
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip)]
+    #[arg(long, help_heading = "Run", value_name = "DIR")]
     out: Option<PathBuf>,
     /// Continue the run in DIR from its last checkpoint (--steps may raise its length)
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
-    #[serde(skip)]
+    #[arg(long, help_heading = "Run", value_name = "DIR", conflicts_with_all = ["out", "config"])]
     resume: Option<PathBuf>,
     /// Overwrite a run already in --out
-    #[arg(long)]
-    #[serde(skip)]
+    #[arg(long, help_heading = "Run")]
     force: bool,
     /// Print only errors
-    #[arg(long)]
-    #[serde(skip)]
+    #[arg(long, help_heading = "Run")]
     quiet: bool,
-
-    /// Model and defaults [default: dcgan for 28×28 images (dcgan32, dcgan64 at --image-size 32, 64; mlp at other sides), small for ring8/grid25]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preset: Option<Preset>,
-    /// The network an objective preset (wgan, wgan-gp, sngan, lsgan, ttur) trains: mlp,
-    /// mlp-dropout, small, dcgan, dcgan32 or dcgan64 [default: the dataset's default model]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<Preset>,
-    /// mnist (embedded), stacked-mnist (three embedded digits as R, G, B), ring8, grid25, IDX
-    /// images (file or folder, .gz ok), cifar10:DIR (CIFAR-10's binary files) or a folder of
-    /// PNG/JPEG images [default: mnist]
-    #[arg(long, value_name = "NAME|PATH")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dataset: Option<String>,
-    /// Train a class-conditional GAN on the data's labels (the embedded digits', an IDX label
-    /// file beside the images, or an image folder's class subfolders): G takes a class
-    /// embedding, D is a projection discriminator; `duel sample --class C` then draws class C
-    #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    conditional: bool,
-    /// CIFAR-10's split to train on: train (data_batch_1..5.bin) or test (test_batch.bin)
-    /// [default: train]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    split: Option<duel::data::cifar::Split>,
-    /// Skip an image folder's files that cannot be decoded (truncated or corrupt), counting
-    /// them in a warning, instead of stopping at the first
-    #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    skip_bad_images: bool,
-    /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1; CIFAR-10 3]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    channels: Option<usize>,
-    /// Side an image folder is resized and centre-cropped to, at most 1024 [default: 28;
-    /// dcgan32 32, dcgan64 64]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    image_size: Option<usize>,
-    /// What an image folder's transparent pixels are composited onto [default: white]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    background: Option<Background>,
-    /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000; progan
-    /// to the end of its growth: (2·doublings + 1) phases of --phase-images]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    steps: Option<u64>,
-    /// Minibatch size [default: 64; paper 100; small 512; progan 16]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan 5]
-    #[arg(long, visible_alias = "n-critic")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    k: Option<usize>,
-    /// The losses of D and G [default: original; wgan, wgan-gp: wasserstein; sngan: hinge;
-    /// lsgan: least-squares]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss: Option<LossName>,
-    /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
-    /// (the paper's code: both gradients from one batch before either update; needs --k 1)
-    /// [default: alternating; paper simultaneous]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    updates: Option<UpdatesName>,
-    /// Generator loss of --loss original: −log D(G(z)) or the paper's minimax log(1 − D(G(z)))
-    /// [default: non-saturating]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    g_loss: Option<GLossName>,
-    /// WGAN-GP's gradient penalty weight λ on interpolates of real and generated samples; 0 = off
-    /// [default: 0; wgan-gp 10]
-    #[arg(long, value_name = "λ")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gp: Option<f32>,
-    /// R1's gradient penalty weight γ on real samples; 0 = off [default: 0]
-    #[arg(long, value_name = "γ")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    r1: Option<f32>,
-    /// Clip D's weights to [−c, c] after every update; 0 = off [default: 0; wgan 0.01]
-    #[arg(long, value_name = "c")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    clip: Option<f32>,
-    /// ProGAN's drift term: add ε·E[D(x)²] to D's loss, keeping a critic's outputs near 0
-    /// [default: 0; progan 0.001]
-    #[arg(long, value_name = "ε")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    drift: Option<f32>,
-    /// DiffAugment (Zhao et al. 2020) of everything D sees while training, real and generated
-    /// alike: none, or a list of color, translation, cutout. Keeps D from memorising a small
-    /// image set [default: none; dcgan32, dcgan64: color,translation,cutout]
-    #[arg(long, value_name = "LIST")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    augment: Option<String>,
-    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sn: Option<SnName>,
-    /// Generator optimizer [default: adam; paper sgd; wgan rmsprop]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    opt_g: Option<OptName>,
-    /// Discriminator optimizer [default: adam; paper sgd; wgan rmsprop]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    opt_d: Option<OptName>,
-    /// Generator learning rate (TTUR: may differ from D's) [default: 2e-4; paper 0.1; small 1e-3]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr_g: Option<f32>,
-    /// Discriminator learning rate [default: 2e-4; paper 0.05 (the original's 0.1 on half this D loss); small 1e-3]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr_d: Option<f32>,
-    /// Adam β1 [default: 0.5]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    beta1: Option<f32>,
-    /// Adam β2 [default: 0.999]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    beta2: Option<f32>,
-    /// SGD momentum [default: 0.5]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    momentum: Option<f32>,
-    /// Noise prior p_z per dimension: U(−1, 1), N(0, 1), or U(−√3, √3) (unit variance, the paper
-    /// code's uniform) [default: normal]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    noise: Option<NoiseName>,
-    /// Noise dimension [default: 100; small 8]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    noise_dim: Option<usize>,
-    /// G's initialisation: default (PyTorch's), uniform:R (weights in [−R, R], biases 0) or
-    /// normal:S (weights N(0, S²), biases 0) [default: default; paper uniform:0.05]
-    #[arg(long, value_name = "INIT")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    init_g: Option<WeightInit>,
-    /// D's initialisation, as --init-g [default: default; paper uniform:0.005]
-    #[arg(long, value_name = "INIT")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    init_d: Option<WeightInit>,
-    /// G's output bias: init (as --init-g draws it) or marginals (the logit of each pixel's
-    /// mean over the training images, as pylearn2's init_sigmoid_bias_from_marginals)
-    /// [default: init; paper marginals]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    g_output_bias: Option<OutputBias>,
-    /// Divide the learning rates by this after every update (pylearn2's ExponentialDecay)
-    /// [default: 1, constant; paper 1.000004]
-    #[arg(long, value_name = "FACTOR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr_decay: Option<f64>,
-    /// The learning rates' floor under --lr-decay [default: 0; paper 1e-6]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr_min: Option<f32>,
-    /// Ramp SGD's momentum linearly from --momentum to this between epochs --momentum-start
-    /// and --momentum-saturate (pylearn2's MomentumAdjustor) [default: none; paper 0.7]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    momentum_final: Option<f32>,
-    /// Epoch (1 = the first) the momentum ramp starts [default: 1]
-    #[arg(long, value_name = "EPOCH")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    momentum_start: Option<u64>,
-    /// Epoch the momentum ramp reaches --momentum-final [default: 1; paper 250]
-    #[arg(long, value_name = "EPOCH")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    momentum_saturate: Option<u64>,
-    /// Train on the first N images of the dataset only (the paper: 50000 of MNIST's 60,000)
-    /// [default: all]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<usize>,
-    /// Decay of the moving average of G's weights that samples are drawn from; 0 samples the raw
-    /// weights [default: 0.999; paper 0]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ema: Option<f32>,
-    /// PacGAN packing: D judges this many samples at once, which counters mode collapse; --batch
-    /// must be a multiple [default: 1; small 2]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pack: Option<usize>,
-    /// The convolutional presets' width: the channels of G's last hidden layer and of D's first,
-    /// doubling towards the middle [default: 64]
-    #[arg(long, value_name = "W")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    width: Option<usize>,
-    /// Progressive growing (--preset progan): images per fade-in and per stabilisation phase
-    /// [default: 40000]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phase_images: Option<u64>,
-    /// Random seed for weights, noise, batches and dropout [default: 1]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-    /// Every N iterations, measure FID (1×28×28 runs) or Stacked MNIST's modes and KL with the
-    /// feature network into metrics.csv and the plots [default: never]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    eval_every: Option<u64>,
-    /// Samples of G each --eval-every measurement takes [default: 2000 for FID, 10000 for modes]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    eval_samples: Option<usize>,
-    /// Print and record losses every N iterations [default: 100; small 500]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_every: Option<u64>,
-    /// Write a sample grid every N iterations [default: 1000; small 500]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sample_every: Option<u64>,
-    /// Write a checkpoint every N iterations [default: 1000]
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checkpoint_every: Option<u64>,
-    /// auto: a hardware GPU if there is one, else the CPU path; gpu: any adapter, lavapipe
-    /// included; cpu [default: auto]
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    backend: Option<BackendName>,
-    /// Adapter by index, backend (vulkan, metal, dx12, gl) or name substring; also DUEL_ADAPTER
-    /// [default: the best one]
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    adapter: Option<String>,
 }
 
 #[derive(Args)]
@@ -401,7 +187,8 @@ fn export(args: ExportArgs) -> Result<()> {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    let cli = duel::config::options_table(&args)?;
+    let cli = duel::config::passed_options(&args.matches)?;
+    let args = args.run;
     let (cfg, opts) = if let Some(dir) = &args.resume {
         if let Some(k) = duel::run_dir::IDENTITY_KEYS
             .iter()
@@ -594,13 +381,37 @@ fn devices() -> Result<()> {
     Ok(())
 }
 
+/// A command-line error as one line: clap's message, its possible values and tip, without the
+/// usage block (`duel CMD --help` prints that).
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .fold(String::new(), |line, part| match line.as_str() {
+            "" => part.to_string(),
+            _ if line.ends_with(':') => format!("{line} {part}"),
+            _ => format!("{line}; {part}"),
+        })
+}
+
 fn main() -> ExitCode {
     // Mesa's Vulkan and GL drivers complain on every start when this is unset (headless Linux).
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         // SAFETY: at the top of main, before any thread exists.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print as clap writes them.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Train(a) => train(*a),
         Command::Sample(a) => sample(a),

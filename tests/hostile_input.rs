@@ -463,3 +463,50 @@ fn noise_saved_in_fortran_order_big_endian_or_float64_samples_as_c_order_float32
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
+
+#[test]
+fn command_line_mistakes_are_one_line_naming_the_option_and_its_values() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["train", "--model", "wgan"],
+            "possible values: mlp, mlp-dropout, small, dcgan",
+        ),
+        (&["train", "--split", "validation"], "'--split <SPLIT>'"),
+        (
+            &["train", "--background", "grey"],
+            "possible values: white, black",
+        ),
+        (&["train", "--batch", "many"], "'--batch <BATCH>'"),
+        (&["train", "--bogus"], "unexpected argument '--bogus'"),
+        (&["sample"], "--run <DIR>"),
+    ];
+    for (args, want) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_duel"))
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // clap's usage-error code, as before; one line, no usage block.
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in: {err}");
+    }
+    // --help still prints the whole reference, grouped under headings.
+    let help = ok(&["train", "--help"]);
+    for heading in [
+        "Run:",
+        "Data:",
+        "Model:",
+        "Objective:",
+        "Optimiser:",
+        "Schedule:",
+        "Output:",
+        "Device:",
+    ] {
+        assert!(
+            help.contains(&format!("\n{heading}\n")),
+            "no {heading} in:\n{help}"
+        );
+    }
+}

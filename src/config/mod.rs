@@ -61,6 +61,18 @@ pub enum Preset {
     Sagan32,
 }
 
+/// `--model`'s parser: only the presets that are models (`Preset::is_model`) are offered.
+fn model_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
+    use clap::ValueEnum;
+    use clap::builder::TypedValueParser;
+    let models = Preset::value_variants()
+        .iter()
+        .filter(|p| p.is_model())
+        .filter_map(|p| p.to_possible_value());
+    clap::builder::PossibleValuesParser::new(models)
+        .map(|s| Preset::from_str(&s, false).expect("a listed model is a preset"))
+}
+
 impl Preset {
     /// The side of the images a convolutional preset makes.
     pub fn image_side(self) -> Option<usize> {
@@ -182,145 +194,313 @@ pub enum BackendName {
     Cpu,
 }
 
-/// The resolved options of a training run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The resolved options of a training run, declared once: each field is a `duel train` option
+/// (its doc is the help text, its heading the group it is listed under) and a `config.toml` key
+/// (the long option's name). Unset options take the `--config` file's value, else the preset's
+/// default (`resolve`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrainConfig {
-    pub preset: Preset,
-    /// The network an objective preset trains (`--model`); set by `resolve` for those presets,
-    /// and only written then. Configs written before it existed trained the mlp model on images
-    /// and small on the 2D sets, which is what `architecture` falls back to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<Preset>,
-    /// `mnist` (embedded), `ring8`, `grid25`, or a path to IDX files or an image folder.
+    // `mnist` (embedded), `ring8`, `grid25`, or a path to IDX files or an image folder.
+    /// mnist (embedded), stacked-mnist (three embedded digits as R, G, B), ring8, grid25, IDX
+    /// images (file or folder, .gz ok), cifar10:DIR (CIFAR-10's binary files) or a folder of
+    /// PNG/JPEG images [default: mnist]
+    #[arg(
+        long,
+        value_name = "NAME|PATH",
+        required = false,
+        help_heading = "Data"
+    )]
     pub dataset: String,
-    /// Channels an image folder is converted to (1 gray, 3 RGB).
-    pub channels: usize,
-    /// CIFAR-10's split (`--split`); only written when it is the test split.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub split: Split,
-    /// Side an image folder is resized and centre-cropped to.
-    pub image_size: usize,
-    /// What an image folder's transparent pixels are composited onto. (Absent in configs written
-    /// before it existed: those dropped alpha; white is the default now.)
-    #[serde(default)]
-    pub background: Background,
-    /// Skip an image folder's files that cannot be decoded (counted in a warning) instead of
-    /// stopping at the first. Only written when set.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub skip_bad_images: bool,
-    /// Train class-conditionally (`--conditional`): labels become required (IDX label file,
-    /// class subfolders); G takes a class embedding, D is a projection discriminator. Only
-    /// written when set.
+    // Train class-conditionally (`--conditional`): labels become required (IDX label file,
+    // class subfolders); G takes a class embedding, D is a projection discriminator. Only
+    // written when set.
+    /// Train a class-conditional GAN on the data's labels (the embedded digits', an IDX label
+    /// file beside the images, or an image folder's class subfolders): G takes a class
+    /// embedding, D is a projection discriminator; `duel sample --class C` then draws class C
+    #[arg(long, help_heading = "Data")]
     #[serde(default, skip_serializing_if = "is_false")]
     pub conditional: bool,
+    // CIFAR-10's split (`--split`); only written when it is the test split.
+    /// CIFAR-10's split to train on: train (data_batch_1..5.bin) or test (test_batch.bin)
+    /// [default: train]
+    #[arg(long, value_enum, required = false, help_heading = "Data")]
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub split: Split,
+    // Skip an image folder's files that cannot be decoded (counted in a warning) instead of
+    // stopping at the first. Only written when set.
+    /// Skip an image folder's files that cannot be decoded (truncated or corrupt), counting
+    /// them in a warning, instead of stopping at the first
+    #[arg(long, help_heading = "Data")]
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_bad_images: bool,
+    // Channels an image folder is converted to (1 gray, 3 RGB).
+    /// Channels an image folder is converted to: 1 (gray) or 3 (RGB) [default: 1; CIFAR-10 3]
+    #[arg(long, required = false, help_heading = "Data")]
+    pub channels: usize,
+    // Side an image folder is resized and centre-cropped to.
+    /// Side an image folder is resized and centre-cropped to, at most 1024 [default: 28;
+    /// dcgan32 32, dcgan64 64]
+    #[arg(long, required = false, help_heading = "Data")]
+    pub image_size: usize,
+    // What an image folder's transparent pixels are composited onto. (Absent in configs written
+    // before it existed: those dropped alpha; white is the default now.)
+    /// What an image folder's transparent pixels are composited onto [default: white]
+    #[arg(long, value_enum, required = false, help_heading = "Data")]
+    #[serde(default)]
+    pub background: Background,
+    // Train on the first N images of the dataset only. Only written when set.
+    /// Train on the first N images of the dataset only (the paper: 50000 of MNIST's 60,000)
+    /// [default: all]
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Model and defaults [default: dcgan for 28×28 images (dcgan32, dcgan64 at --image-size 32, 64; mlp at other sides), small for ring8/grid25]
+    #[arg(long, value_enum, required = false, help_heading = "Model")]
+    pub preset: Preset,
+    // The network an objective preset trains (`--model`); set by `resolve` for those presets,
+    // and only written then. Configs written before it existed trained the mlp model on images
+    // and small on the 2D sets, which is what `architecture` falls back to.
+    /// The network an objective preset (wgan, wgan-gp, sngan, lsgan, ttur) trains [default: the
+    /// dataset's default model]
+    #[arg(long, value_parser = model_parser(), help_heading = "Model")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Preset>,
+    /// Noise prior p_z per dimension: U(−1, 1), N(0, 1), or U(−√3, √3) (unit variance, the paper
+    /// code's uniform) [default: normal]
+    #[arg(long, value_enum, required = false, help_heading = "Model")]
+    pub noise: NoiseName,
+    /// Noise dimension [default: 100; small 8]
+    #[arg(long, required = false, help_heading = "Model")]
+    pub noise_dim: usize,
+    // How G's and D's parameters start (absent in configs written before it existed: those
+    // used each layer's default).
+    /// G's initialisation: default (PyTorch's), uniform:R (weights in [−R, R], biases 0) or
+    /// normal:S (weights N(0, S²), biases 0) [default: default; paper uniform:0.05]
+    #[arg(long, value_name = "INIT", required = false, help_heading = "Model")]
+    #[serde(default)]
+    pub init_g: WeightInit,
+    /// D's initialisation, as --init-g [default: default; paper uniform:0.005]
+    #[arg(long, value_name = "INIT", required = false, help_heading = "Model")]
+    #[serde(default)]
+    pub init_d: WeightInit,
+    // G's output bias: as `init-g` draws it, or from the training data's pixel marginals.
+    /// G's output bias: init (as --init-g draws it) or marginals (the logit of each pixel's
+    /// mean over the training images, as pylearn2's init_sigmoid_bias_from_marginals)
+    /// [default: init; paper marginals]
+    #[arg(long, value_enum, required = false, help_heading = "Model")]
+    #[serde(default)]
+    pub g_output_bias: OutputBias,
+    // The convolutional presets' width: G's last hidden and D's first channel count (64 when
+    // unset). Only written when set.
+    /// The convolutional presets' width: the channels of G's last hidden layer and of D's first,
+    /// doubling towards the middle [default: 64]
+    #[arg(long, value_name = "W", help_heading = "Model")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    // Progressive growing: images per fade-in and per stabilisation phase (40,000 when unset).
+    // Only written when set.
+    /// Progressive growing (--preset progan): images per fade-in and per stabilisation phase
+    /// [default: 40000]
+    #[arg(long, value_name = "N", help_heading = "Model")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_images: Option<u64>,
+    // D-steps per G-step.
+    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan 5]
+    #[arg(
+        long,
+        visible_alias = "n-critic",
+        required = false,
+        help_heading = "Objective"
+    )]
+    pub k: usize,
+    // The losses of D and G. (Configs written before it existed used the original.)
+    /// The losses of D and G [default: original; wgan, wgan-gp: wasserstein; sngan: hinge;
+    /// lsgan: least-squares]
+    #[arg(long, value_enum, required = false, help_heading = "Objective")]
+    #[serde(default)]
+    pub loss: LossName,
+    // Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
+    // written before it existed: those alternated.)
+    /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
+    /// (the paper's code: both gradients from one batch before either update; needs --k 1)
+    /// [default: alternating; paper simultaneous]
+    #[arg(long, value_enum, required = false, help_heading = "Objective")]
+    #[serde(default)]
+    pub updates: UpdatesName,
+    /// Generator loss of --loss original: −log D(G(z)) or the paper's minimax log(1 − D(G(z)))
+    /// [default: non-saturating]
+    #[arg(long, value_enum, required = false, help_heading = "Objective")]
+    pub g_loss: GLossName,
+    // WGAN-GP's penalty weight λ; 0 = none.
+    /// WGAN-GP's gradient penalty weight λ on interpolates of real and generated samples; 0 = off
+    /// [default: 0; wgan-gp 10]
+    #[arg(long, value_name = "λ", required = false, help_heading = "Objective")]
+    #[serde(default)]
+    pub gp: f32,
+    // R1's penalty weight γ; 0 = none.
+    /// R1's gradient penalty weight γ on real samples; 0 = off [default: 0]
+    #[arg(long, value_name = "γ", required = false, help_heading = "Objective")]
+    #[serde(default)]
+    pub r1: f32,
+    // Weight clipping of D to [−clip, clip] after every update; 0 = none.
+    /// Clip D's weights to [−c, c] after every update; 0 = off [default: 0; wgan 0.01]
+    #[arg(long, value_name = "c", required = false, help_heading = "Objective")]
+    #[serde(default)]
+    pub clip: f32,
+    // ProGAN's drift term ε·E[D(x)²] in D's loss; 0 = none. Only written when set.
+    /// ProGAN's drift term: add ε·E[D(x)²] to D's loss, keeping a critic's outputs near 0
+    /// [default: 0; progan 0.001]
+    #[arg(long, value_name = "ε", required = false, help_heading = "Objective")]
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift: f32,
+    // DiffAugment of D's inputs while training (`--augment`). Always written, since a preset's
+    // default may differ (configs written before it existed trained without: none).
+    /// DiffAugment (Zhao et al. 2020) of everything D sees while training, real and generated
+    /// alike: none, or a list of color, translation, cutout. Keeps D from memorising a small
+    /// image set [default: none; dcgan32, dcgan64: color,translation,cutout]
+    #[arg(
+        long,
+        value_name = "LIST",
+        required = false,
+        help_heading = "Objective"
+    )]
+    #[serde(default)]
+    pub augment: Policy,
+    // Spectral normalization of the weights of D, or of G and D.
+    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
+    #[arg(long, value_enum, required = false, help_heading = "Objective")]
+    #[serde(default)]
+    pub sn: SnName,
+    // PacGAN packing: D judges this many samples at once (1 = a plain GAN).
+    /// PacGAN packing: D judges this many samples at once, which counters mode collapse; --batch
+    /// must be a multiple [default: 1; small 2]
+    #[arg(long, required = false, help_heading = "Objective")]
+    #[serde(default = "one")]
+    pub pack: usize,
+    /// Generator optimizer [default: adam; paper sgd; wgan rmsprop]
+    #[arg(long, value_enum, required = false, help_heading = "Optimiser")]
+    pub opt_g: OptName,
+    /// Discriminator optimizer [default: adam; paper sgd; wgan rmsprop]
+    #[arg(long, value_enum, required = false, help_heading = "Optimiser")]
+    pub opt_d: OptName,
+    /// Generator learning rate (TTUR: may differ from D's) [default: 2e-4; paper 0.1; small 1e-3]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    pub lr_g: f32,
+    /// Discriminator learning rate [default: 2e-4; paper 0.05 (the original's 0.1 on half this D loss); small 1e-3]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    pub lr_d: f32,
+    // Adam's β1 (both networks).
+    /// Adam β1 [default: 0.5]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    pub beta1: f32,
+    // Adam's β2 (both networks).
+    /// Adam β2 [default: 0.999]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    pub beta2: f32,
+    // SGD's momentum (both networks).
+    /// SGD momentum [default: 0.5]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    pub momentum: f32,
+    // The learning rate is divided by this after every update (1 = constant) ...
+    /// Divide the learning rates by this after every update (pylearn2's ExponentialDecay)
+    /// [default: 1, constant; paper 1.000004]
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        required = false,
+        help_heading = "Optimiser"
+    )]
+    #[serde(default = "one_f64")]
+    pub lr_decay: f64,
+    // ... and never falls below this.
+    /// The learning rates' floor under --lr-decay [default: 0; paper 1e-6]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    #[serde(default)]
+    pub lr_min: f32,
+    // SGD's momentum rises linearly from `momentum` at epoch `momentum-start` to this at epoch
+    // `momentum-saturate`; unset keeps it constant. Only written when set.
+    /// Ramp SGD's momentum linearly from --momentum to this between epochs --momentum-start
+    /// and --momentum-saturate (pylearn2's MomentumAdjustor) [default: none; paper 0.7]
+    #[arg(long, help_heading = "Optimiser")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum_final: Option<f32>,
+    /// Epoch (1 = the first) the momentum ramp starts [default: 1]
+    #[arg(
+        long,
+        value_name = "EPOCH",
+        required = false,
+        help_heading = "Optimiser"
+    )]
+    #[serde(default = "one_u64")]
+    pub momentum_start: u64,
+    /// Epoch the momentum ramp reaches --momentum-final [default: 1; paper 250]
+    #[arg(
+        long,
+        value_name = "EPOCH",
+        required = false,
+        help_heading = "Optimiser"
+    )]
+    #[serde(default = "one_u64")]
+    pub momentum_saturate: u64,
+    // Decay of the moving average of G's weights that samples come from; 0 samples the raw
+    // weights. (Absent in configs written before it existed: those sampled the raw weights.)
+    /// Decay of the moving average of G's weights that samples are drawn from; 0 samples the raw
+    /// weights [default: 0.999; paper 0]
+    #[arg(long, required = false, help_heading = "Optimiser")]
+    #[serde(default)]
+    pub ema: f32,
+    // Training iterations (each k D-steps and one G-step).
+    /// Training iterations, each k D-updates and one G-update [default: 6000; small 10000; progan
+    /// to the end of its growth: (2·doublings + 1) phases of --phase-images]
+    #[arg(long, required = false, help_heading = "Schedule")]
+    pub steps: u64,
+    /// Minibatch size [default: 64; paper 100; small 512; progan 16]
+    #[arg(long, required = false, help_heading = "Schedule")]
+    pub batch: usize,
+    /// Random seed for weights, noise, batches and dropout [default: 1]
+    #[arg(long, required = false, help_heading = "Schedule")]
+    pub seed: u64,
+    // Every N steps, FID (1×28×28 runs) or Stacked MNIST's modes and KL measured with the
+    // feature network into metrics.csv; 0 = never. Only written when set.
+    /// Every N iterations, measure FID (1×28×28 runs) or Stacked MNIST's modes and KL with the
+    /// feature network into metrics.csv and the plots [default: never]
+    #[arg(long, value_name = "N", required = false, help_heading = "Output")]
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eval_every: u64,
+    // Samples of G each of those measurements takes [default: 2,000 for FID, 10,000 for
+    // modes]. Only written when set.
+    /// Samples of G each --eval-every measurement takes [default: 2000 for FID, 10000 for modes]
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_samples: Option<usize>,
+    /// Print and record losses every N iterations [default: 100; small 500]
+    #[arg(long, value_name = "N", required = false, help_heading = "Output")]
+    pub log_every: u64,
+    /// Write a sample grid every N iterations [default: 1000; small 500]
+    #[arg(long, value_name = "N", required = false, help_heading = "Output")]
+    pub sample_every: u64,
+    /// Write a checkpoint every N iterations [default: 1000]
+    #[arg(long, value_name = "N", required = false, help_heading = "Output")]
+    pub checkpoint_every: u64,
+    /// auto: a hardware GPU if there is one, else the CPU path; gpu: any adapter, lavapipe
+    /// included; cpu [default: auto]
+    #[arg(long, value_enum, required = false, help_heading = "Device")]
+    pub backend: BackendName,
+    // Adapter index, backend or name substring (see `duel devices`); empty = the best one.
+    /// Adapter by index, backend (vulkan, metal, dx12, gl) or name substring; also DUEL_ADAPTER
+    /// [default: the best one]
+    #[arg(long, required = false, help_heading = "Device")]
+    pub adapter: String,
     /// A conditional run's class count, found in its data (0 until the data are loaded).
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[arg(skip)]
     pub classes: usize,
     /// A conditional run's class names when they are not just 0..K−1 (an image folder's class
     /// subfolders, sorted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[arg(skip)]
     pub class_names: Vec<String>,
-    /// Training iterations (each k D-steps and one G-step).
-    pub steps: u64,
-    pub batch: usize,
-    /// D-steps per G-step.
-    pub k: usize,
-    /// Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
-    /// written before it existed: those alternated.)
-    #[serde(default)]
-    pub updates: UpdatesName,
-    pub g_loss: GLossName,
-    pub opt_g: OptName,
-    pub opt_d: OptName,
-    pub lr_g: f32,
-    pub lr_d: f32,
-    /// Adam's β1 (both networks).
-    pub beta1: f32,
-    /// Adam's β2 (both networks).
-    pub beta2: f32,
-    /// SGD's momentum (both networks).
-    pub momentum: f32,
-    pub noise: NoiseName,
-    pub noise_dim: usize,
-    /// How G's and D's parameters start (absent in configs written before it existed: those
-    /// used each layer's default).
-    #[serde(default)]
-    pub init_g: WeightInit,
-    #[serde(default)]
-    pub init_d: WeightInit,
-    /// G's output bias: as `init-g` draws it, or from the training data's pixel marginals.
-    #[serde(default)]
-    pub g_output_bias: OutputBias,
-    /// The learning rate is divided by this after every update (1 = constant) ...
-    #[serde(default = "one_f64")]
-    pub lr_decay: f64,
-    /// ... and never falls below this.
-    #[serde(default)]
-    pub lr_min: f32,
-    /// SGD's momentum rises linearly from `momentum` at epoch `momentum-start` to this at epoch
-    /// `momentum-saturate`; unset keeps it constant. Only written when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub momentum_final: Option<f32>,
-    #[serde(default = "one_u64")]
-    pub momentum_start: u64,
-    #[serde(default = "one_u64")]
-    pub momentum_saturate: u64,
-    /// Train on the first N images of the dataset only. Only written when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    /// Decay of the moving average of G's weights that samples come from; 0 samples the raw
-    /// weights. (Absent in configs written before it existed: those sampled the raw weights.)
-    #[serde(default)]
-    pub ema: f32,
-    /// PacGAN packing: D judges this many samples at once (1 = a plain GAN).
-    #[serde(default = "one")]
-    pub pack: usize,
-    /// The losses of D and G. (Configs written before it existed used the original.)
-    #[serde(default)]
-    pub loss: LossName,
-    /// WGAN-GP's penalty weight λ; 0 = none.
-    #[serde(default)]
-    pub gp: f32,
-    /// R1's penalty weight γ; 0 = none.
-    #[serde(default)]
-    pub r1: f32,
-    /// Weight clipping of D to [−clip, clip] after every update; 0 = none.
-    #[serde(default)]
-    pub clip: f32,
-    /// ProGAN's drift term ε·E[D(x)²] in D's loss; 0 = none. Only written when set.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub drift: f32,
-    /// DiffAugment of D's inputs while training (`--augment`). Always written, since a preset's
-    /// default may differ (configs written before it existed trained without: none).
-    #[serde(default)]
-    pub augment: Policy,
-    /// Spectral normalization of the weights of D, or of G and D.
-    #[serde(default)]
-    pub sn: SnName,
-    pub seed: u64,
-    pub log_every: u64,
-    pub sample_every: u64,
-    pub checkpoint_every: u64,
-    pub backend: BackendName,
-    /// Adapter index, backend or name substring (see `duel devices`); empty = the best one.
-    pub adapter: String,
-    /// The convolutional presets' width: G's last hidden and D's first channel count (64 when
-    /// unset). Only written when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub width: Option<usize>,
-    /// Every N steps, FID (1×28×28 runs) or Stacked MNIST's modes and KL measured with the
-    /// feature network into metrics.csv; 0 = never. Only written when set.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub eval_every: u64,
-    /// Samples of G each of those measurements takes [default: 2,000 for FID, 10,000 for
-    /// modes]. Only written when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_samples: Option<usize>,
-    /// Progressive growing: images per fade-in and per stabilisation phase (40,000 when unset).
-    /// Only written when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase_images: Option<u64>,
 }
 
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
@@ -703,21 +883,56 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// The command line's options as a TOML table. TOML integers are signed 64-bit, so an integer
-/// option above 2⁶³ − 1 is refused here, naming it and the limit.
-pub fn options_table(args: &impl Serialize) -> Result<toml::Table> {
-    let json = serde_json::to_value(args).context("reading options")?;
-    if let serde_json::Value::Object(map) = &json {
-        for (key, v) in map {
-            if v.as_u64().is_some_and(|n| n > i64::MAX as u64) {
-                bail!(
-                    "--{key} {v} is too large; the largest value a run can record is {}",
-                    i64::MAX
-                );
-            }
+/// The training options a command line set, as `config.toml` keys and values: `TrainConfig`'s
+/// own parsing (clap) of each option given, so the table holds exactly what the user typed.
+pub fn passed_options(m: &clap::ArgMatches) -> Result<toml::Table> {
+    use clap::{Args, FromArgMatches, parser::ValueSource};
+    // Any resolved configuration: only the options given are read back from it.
+    let mut cfg = TrainConfig::resolve(None, toml::Table::new())?;
+    cfg.update_from_arg_matches(m)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
+    let json = serde_json::to_value(&cfg).context("reading options")?;
+    let cmd = TrainConfig::augment_args(clap::Command::new("train"));
+    let given: Vec<&str> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().as_str())
+        .filter(|id| m.value_source(id) == Some(ValueSource::CommandLine))
+        .collect();
+    for id in &given {
+        let key = id.replace('_', "-");
+        if let Some(v) = json
+            .get(&key)
+            .filter(|v| v.as_u64().is_some_and(|n| n > i64::MAX as u64))
+        {
+            bail!(
+                "--{key} {v} is too large; the largest value a run can record is {}",
+                i64::MAX
+            );
         }
     }
-    toml::Table::try_from(args).context("reading options")
+    let table = toml::Table::try_from(&cfg).context("reading options")?;
+    let mut out = toml::Table::new();
+    for id in given {
+        let key = id.replace('_', "-");
+        let value = match table.get(&key) {
+            Some(v) => v.clone(),
+            // Written only when it differs from its default (a flag's false, a zero, the train
+            // split): the option was given that default.
+            None => {
+                let raw = m.get_raw(id).and_then(|mut r| r.next()).unwrap_or_default();
+                let raw = raw.to_string_lossy();
+                raw.parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .or_else(|_| raw.parse::<f64>().map(toml::Value::Float))
+                    .unwrap_or_else(|_| match raw.as_ref() {
+                        "" => toml::Value::Boolean(false),
+                        _ => toml::Value::String(raw.to_string()),
+                    })
+            }
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

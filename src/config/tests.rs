@@ -345,3 +345,62 @@ fn progan_trains_to_the_end_of_its_growth_unless_told_otherwise() {
         "other presets keep theirs"
     );
 }
+
+/// Each option is one declaration: every `duel train` option of `TrainConfig` is a
+/// `config.toml` key of the same name, and a command line's options come back as those keys
+/// with the values typed.
+#[test]
+fn every_option_is_a_config_key_and_parses_once() {
+    use clap::{Args, Command};
+    let cmd = TrainConfig::augment_args(Command::new("train"));
+    let options: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_long().expect("every option is long").to_string())
+        .collect();
+    // Every field the config writes (with everything set) is an option, but the class list
+    // found in the data.
+    let mut full = TrainConfig::resolve(None, toml::Table::new()).unwrap();
+    full.model = Some(Preset::Mlp);
+    full.split = crate::data::cifar::Split::Test;
+    (
+        full.skip_bad_images,
+        full.conditional,
+        full.drift,
+        full.eval_every,
+    ) = (true, true, 0.1, 5);
+    (full.momentum_final, full.limit, full.width) = (Some(0.7), Some(9), Some(8));
+    (full.eval_samples, full.phase_images) = (Some(10), Some(100));
+    let keys: Vec<String> = toml::Table::try_from(&full)
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    for key in &keys {
+        assert!(options.contains(key), "config key {key} is not an option");
+    }
+    for o in &options {
+        assert!(keys.contains(o), "option --{o} is not a config key");
+    }
+    let m = cmd
+        .try_get_matches_from([
+            "train",
+            "--lr-d",
+            "0.5",
+            "--sn",
+            "d",
+            "--augment",
+            "color",
+            "--k",
+            "5",
+            "--conditional",
+            "--split",
+            "train",
+        ])
+        .unwrap();
+    let got = passed_options(&m).unwrap();
+    let want: toml::Table = toml::from_str(
+        "lr-d = 0.5\nsn = \"d\"\naugment = \"color\"\nk = 5\nconditional = true\nsplit = \"train\"",
+    )
+    .unwrap();
+    assert_eq!(got, want);
+}
