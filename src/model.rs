@@ -1,11 +1,12 @@
 //! A network on a backend: its built modules over one flat parameter buffer (each tensor a slice
-//! of it, llm.c style) with gradients and optimizer state mirroring it, and forward and backward
-//! passes that walk the modules in order and in reverse.
+//! of it, llm.c style) with gradients and optimizer state mirroring it; the forward, backward and
+//! tangent passes are the one sequence walk (`layers::sequence::Seq`) every module tree uses.
 
 use crate::backend::{AdamStep, Backend, Tensor};
 use crate::kernels::clip::clip_weights;
 use crate::kernels::optimizer::{adam, pad4, rmsprop, sgd_momentum};
-use crate::layers::{Built, Bwd, Fwd, Init, NetRng, ParamSpec, StateSpec, Tangent};
+use crate::layers::sequence::{Outer, Seq};
+use crate::layers::{Init, NetRng, ParamSpec, StateSpec};
 pub use crate::layers::{Layer, NetSpec, Shape};
 use crate::rng::{self, RngKey};
 use anyhow::{Result, bail};
@@ -177,16 +178,31 @@ fn draw(init: Init, key: RngKey, i: u64) -> f32 {
     }
 }
 
-/// Where one module's tensors sit in the flat buffers.
-struct Slots {
-    params: Vec<(usize, usize)>,
-    state: Vec<(usize, usize)>,
+/// What a network's backward pass writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backprop {
+    /// The parameter gradients only (the network's own update).
+    Weights,
+    /// The gradient w.r.t. the input only (G's update through D, a penalty's input gradient);
+    /// the parameter gradients are left as they are.
+    Input,
+    /// Both.
+    Both,
+}
+
+impl Backprop {
+    fn input(self) -> bool {
+        self != Backprop::Weights
+    }
+
+    fn weights(self) -> bool {
+        self != Backprop::Input
+    }
 }
 
 /// A network's buffers on one backend.
 pub struct Network {
     pub spec: NetSpec,
-    pub modules: Vec<Built>,
     pub max_batch: usize,
     /// Trainable values (the buffers below hold `pad4` of it).
     pub n_params: usize,
@@ -212,15 +228,29 @@ pub struct Network {
     /// Each row's class (u32) for the next forward, backward and tangent pass of a conditional
     /// network; the caller points it at the batch's labels.
     pub labels: Option<Tensor>,
-    slots: Vec<Slots>,
-    /// Each module's output and input-gradient buffers (None for views).
-    outs: Vec<Option<Tensor>>,
-    d_ins: Vec<Option<Tensor>>,
-    /// The last forward: its input, each module's output view, and the batch.
-    input: Option<Tensor>,
-    ys: Vec<Tensor>,
-    /// Each module's input gradient in the last backward (the tangent pass reads them).
-    batch: usize,
+    /// The modules, walked as any sequence is (the same walk as a residual path's or a
+    /// progressive block's).
+    seq: Seq,
+    /// Each parameter and state tensor's (offset, length) in the flat buffers, in module order:
+    /// views are taken of `params`, `grads` and `state` as they are at each pass (sampling
+    /// points `params` and `state` at the weight average's for a while).
+    param_slots: Vec<(usize, usize)>,
+    state_slots: Vec<(usize, usize)>,
+}
+
+/// Views of `base` at `slots`.
+fn views(base: Tensor, slots: &[(usize, usize)]) -> Vec<Tensor> {
+    slots.iter().map(|&(o, l)| base.slice(o, l)).collect()
+}
+
+/// Consecutive (offset, length) slots of `lens`.
+fn slots(lens: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {
+    let mut off = 0;
+    lens.map(|len| {
+        off += len;
+        (off - len, len)
+    })
+    .collect()
 }
 
 impl Network {
@@ -233,7 +263,7 @@ impl Network {
         seed: u64,
         name: &str,
     ) -> Result<Self> {
-        let mut modules = spec.build(name)?;
+        let mut seq = Seq::from_built(String::new(), spec.build(name)?);
         let n = spec.param_count();
         if params.len() != n {
             bail!(
@@ -255,45 +285,11 @@ impl Network {
         if n_state > 0 {
             be.write(state.slice(0, n_state), &spec.init_state());
         }
-        let (mut slots, mut outs, mut d_ins) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut p_off, mut s_off) = (0, 0);
-        for (i, b) in modules.iter_mut().enumerate() {
-            let m = &mut b.module;
-            let label = format!("{name} layer {}", b.index);
-            m.alloc(be, max_batch, &label)?;
-            let take = |len: usize, off: &mut usize| {
-                let s = (*off, len);
-                *off += len;
-                s
-            };
-            slots.push(Slots {
-                params: m
-                    .params()
-                    .iter()
-                    .map(|t| take(t.len(), &mut p_off))
-                    .collect(),
-                state: m
-                    .state()
-                    .iter()
-                    .map(|t| take(t.shape.iter().product(), &mut s_off))
-                    .collect(),
-            });
-            if m.is_view() {
-                outs.push(None);
-                d_ins.push(None);
-            } else {
-                let out = max_batch * m.output().len();
-                outs.push(Some(be.alloc(out, &format!("{label} output"))?));
-                // The first module's input gradient is only wanted by callers that ask for it.
-                let d_in = max_batch * m.input().len();
-                d_ins.push(Some(
-                    be.alloc(d_in, &format!("{label} input gradient ({i})"))?,
-                ));
-            }
-        }
+        seq.alloc(be, max_batch, false, name)?;
+        let param_slots = slots(seq.params().iter().map(|t| t.len()));
+        let state_slots = slots(seq.state().iter().map(|t| t.shape.iter().product()));
         let mut net = Self {
             spec: spec.clone(),
-            modules,
             max_batch,
             n_params: n,
             params: p,
@@ -307,12 +303,9 @@ impl Network {
             rng: NetRng { seed, counter: 0 },
             clip: None,
             labels: None,
-            slots,
-            outs,
-            d_ins,
-            input: None,
-            ys: Vec::new(),
-            batch: 0,
+            seq,
+            param_slots,
+            state_slots,
         };
         net.params_changed(be, true);
         Ok(net)
@@ -320,12 +313,8 @@ impl Network {
 
     /// Tells every module its parameters changed (`first`: they were just set).
     fn params_changed(&mut self, be: &mut dyn Backend, first: bool) {
-        for i in 0..self.modules.len() {
-            let (params, state) = (self.views(self.params, i), self.state_views(i));
-            self.modules[i]
-                .module
-                .params_changed(be, &params, &state, first);
-        }
+        let (p, s) = (self.param_views(), self.state_views());
+        self.seq.params_changed(be, &p, &s, first);
     }
 
     /// Ok when a gradient penalty's tangent pass runs exactly through every module; the error
@@ -339,21 +328,12 @@ impl Network {
         Ok(())
     }
 
-    /// Views of module `i`'s parameter tensors in the flat buffer `base` (params or grads).
-    fn views(&self, base: Tensor, i: usize) -> Vec<Tensor> {
-        self.slots[i]
-            .params
-            .iter()
-            .map(|&(o, l)| base.slice(o, l))
-            .collect()
+    fn param_views(&self) -> Vec<Tensor> {
+        views(self.params, &self.param_slots)
     }
 
-    fn state_views(&self, i: usize) -> Vec<Tensor> {
-        self.slots[i]
-            .state
-            .iter()
-            .map(|&(o, l)| self.state.slice(o, l))
-            .collect()
+    fn state_views(&self) -> Vec<Tensor> {
+        views(self.state, &self.state_slots)
     }
 
     pub fn input_len(&self) -> usize {
@@ -361,9 +341,7 @@ impl Network {
     }
 
     pub fn output_len(&self) -> usize {
-        self.modules
-            .last()
-            .map_or(self.input_len(), |b| b.module.output().len())
+        self.seq.output_or(self.spec.input).len()
     }
 
     /// Runs the network on `x` ([rows, input]). With `out`, the last module writes there (for
@@ -381,76 +359,39 @@ impl Network {
             "batch {rows} exceeds the network's {}",
             self.max_batch
         );
-        // The last module that writes a buffer (views after it pass its output through).
-        let writer = self.modules.iter().rposition(|b| !b.module.is_view());
-        let mut cur = x.slice(0, rows * self.input_len());
-        self.input = Some(cur);
-        self.batch = rows;
-        self.ys.clear();
-        for i in 0..self.modules.len() {
-            let len = rows * self.modules[i].module.output().len();
-            let y = match (&self.outs[i], out) {
-                (None, _) => cur,
-                (Some(_), Some(o)) if Some(i) == writer => o.slice(0, len),
-                (Some(buf), _) => buf.slice(0, len),
-            };
-            let (params, state) = (self.views(self.params, i), self.state_views(i));
-            let f = Fwd {
-                x: cur,
-                y,
-                rows,
-                params: &params,
-                state: &state,
-                train,
-                labels: self.labels.map(|l| l.slice(0, rows)),
-            };
-            self.modules[i].module.forward(be, &f, &mut self.rng);
-            self.ys.push(y);
-            cur = y;
-        }
-        cur
+        let x = x.slice(0, rows * self.input_len());
+        let (p, s) = (self.param_views(), self.state_views());
+        let o = Outer {
+            rows,
+            train,
+            params: &p,
+            state: &s,
+            labels: self.labels.map(|l| l.slice(0, rows)),
+        };
+        self.seq.forward(be, o, x, &mut self.rng, out)
     }
 
-    /// Backpropagates `dout` ([rows, output]) through the last forward. Parameter gradients are
-    /// overwritten when `param_grads`; the gradient w.r.t. the input is returned when
-    /// `input_grad` (it is skipped otherwise, saving the first layer's largest product).
+    /// Backpropagates `dout` ([rows, output]) through the last forward, writing what `what`
+    /// asks for. Returns the gradient w.r.t. the input when asked (it is skipped otherwise,
+    /// saving the first layer's largest product).
     pub fn backward(
         &mut self,
         be: &mut dyn Backend,
         dout: Tensor,
-        input_grad: bool,
-        param_grads: bool,
+        what: Backprop,
     ) -> Option<Tensor> {
-        let rows = self.batch;
-        let input = self.input.expect("backward needs a forward first");
-        let mut d = dout;
-        for i in (0..self.modules.len()).rev() {
-            let need_dx = i > 0 || input_grad;
-            let m = &self.modules[i].module;
-            let dx = match self.d_ins[i] {
-                None => d,
-                Some(buf) => buf.slice(0, rows * m.input().len()),
-            };
-            let (params, state) = (self.views(self.params, i), self.state_views(i));
-            let grads = self.views(self.grads, i);
-            let b = Bwd {
-                x: if i == 0 { input } else { self.ys[i - 1] },
-                y: self.ys[i],
-                dy: d,
-                dx: need_dx.then_some(dx),
-                rows,
-                params: &params,
-                grads: param_grads.then_some(&grads[..]),
-                state: &state,
-                labels: self.labels.map(|l| l.slice(0, rows)),
-            };
-            self.modules[i].module.backward(be, &b);
-            if !need_dx {
-                return None;
-            }
-            d = dx;
-        }
-        Some(d)
+        let rows = self.seq.rows();
+        let (p, s) = (self.param_views(), self.state_views());
+        let o = Outer {
+            rows,
+            train: true,
+            params: &p,
+            state: &s,
+            labels: self.labels.map(|l| l.slice(0, rows)),
+        };
+        let g = views(self.grads, &self.param_slots);
+        let grads = what.weights().then_some(&g[..]);
+        self.seq.backward(be, o, dout, what.input(), grads)
     }
 
     /// The tangent pass of a gradient penalty, after a `backward` to the input: sweeps `v`
@@ -458,55 +399,36 @@ impl Network {
     /// module, adding each module's penalty term to the parameter gradients. `scratch` holds two
     /// buffers of the widest layer.
     pub fn tangent(&mut self, be: &mut dyn Backend, v: Tensor, scratch: [Tensor; 2]) -> Result<()> {
-        let rows = self.batch;
-        let input = self.input.expect("the tangent pass needs a forward first");
-        let mut cur = v;
-        // Views pass v through; the others alternate between the two scratch buffers.
-        let mut written = 0;
-        for i in 0..self.modules.len() {
-            if self.modules[i].module.is_view() {
-                continue;
-            }
-            let len = rows * self.modules[i].module.output().len();
-            let v_out = scratch[written % 2].slice(0, len);
-            written += 1;
-            let (params, grads) = (self.views(self.params, i), self.views(self.grads, i));
-            let t = Tangent {
-                x: if i == 0 { input } else { self.ys[i - 1] },
-                y: self.ys[i],
-                v_in: cur,
-                v_out,
-                rows,
-                params: &params,
-                grads: &grads,
-                state: &self.state_views(i),
-                labels: self.labels.map(|l| l.slice(0, rows)),
-            };
-            self.modules[i].module.tangent(be, &t)?;
-            cur = v_out;
-        }
+        let rows = self.seq.rows();
+        self.seq.set_tangent_buffers(scratch);
+        let (p, s) = (self.param_views(), self.state_views());
+        let o = Outer {
+            rows,
+            train: true,
+            params: &p,
+            state: &s,
+            labels: self.labels.map(|l| l.slice(0, rows)),
+        };
+        let g = views(self.grads, &self.param_slots);
+        self.seq.tangent(be, o, v, &g, None)?;
         Ok(())
     }
 
     /// Progressive growing: every module that grows runs at `level` (0 = 4×4) with the fade-in's
     /// `alpha` (1 = not fading) from now on.
     pub fn set_growth(&mut self, level: usize, alpha: f32) {
-        for b in &mut self.modules {
-            b.module.set_growth(level, alpha);
-        }
+        self.seq.set_growth(level, alpha);
     }
 
     /// Whether any module normalises with batch statistics (and keeps running ones).
     pub fn has_batch_statistics(&self) -> bool {
-        self.modules.iter().any(|b| b.module.batch_statistics())
+        self.seq.batch_statistics()
     }
 
     /// Turns standing statistics on or off in every batch-norm module: while on, training
     /// forwards average their batch statistics with equal weights from the first one on.
     pub fn set_standing_statistics(&mut self, on: bool) {
-        for b in &mut self.modules {
-            b.module.set_standing_statistics(on);
-        }
+        self.seq.set_standing_statistics(on);
     }
 
     /// One optimizer step on the gradients of the last backward, then the weight clipping of

@@ -524,6 +524,14 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     // The networks for the data's shape before anything is written: a model that does not fit
     // the data (a side it cannot make) is refused without leaving a run directory behind.
     let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
+    // The training tensors against the memory budget before any is allocated (the initial
+    // parameters included). `auto` measures the CPU path too, so its tensors count as host
+    // memory.
+    let in_host = match &opened {
+        Opened::Ready(be, _) => be.buffers_in_host_memory(),
+        Opened::Measure(_) => true,
+    };
+    crate::budget::check_training(&gan_cfg, data.len() * data.dim(), in_host)?;
     let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
     let (mut be_box, why) = match opened {
         Opened::Ready(be, why) => (be, why),
@@ -558,9 +566,6 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     } else {
         (None, None)
     };
-    // The training tensors against the memory budget before anything is written.
-    let in_host = be_box.buffers_in_host_memory();
-    crate::budget::check_training(&gan_cfg, data.len() * data.dim(), in_host)?;
     if let Some(ck) = &resumed {
         if ck.dim != data.dim() || ck.image_shape != data.image_shape() {
             bail!(

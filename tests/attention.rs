@@ -21,7 +21,7 @@ fn pass(be: &mut dyn Backend, spec: &NetSpec, params: &[f32], rows: usize) -> Ve
         .unwrap();
     let y = net.forward(be, x, rows, true, None);
     let y = be.read(y).unwrap();
-    let dx = net.backward(be, r, true, true).unwrap();
+    let dx = net.backward(be, r, duel::model::Backprop::Both).unwrap();
     let dx = be.read(dx).unwrap();
     let grads = be.read(net.unpadded(net.grads)).unwrap();
     let state = be.read(net.state.slice(0, net.n_state.max(1))).unwrap();

@@ -77,7 +77,12 @@ fn check_network_at(
         dot(&be.read(y).unwrap(), &r)
     };
     loss(&mut be, &mut net, &params, &x);
-    let dx = net.backward(&mut be, rt, want_dx, true);
+    let pass = if want_dx {
+        duel::model::Backprop::Both
+    } else {
+        duel::model::Backprop::Weights
+    };
+    let dx = net.backward(&mut be, rt, pass);
     let dx = match dx {
         Some(dx) => be.read(dx).unwrap(),
         None => vec![1.0; x.len()],
@@ -367,7 +372,7 @@ fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
     let grads_at = |be: &mut dyn Backend, net: &mut Network, at: &[f32]| {
         be.write(xt, at);
         net.forward(be, xt, rows, true, None);
-        net.backward(be, rt, true, true);
+        net.backward(be, rt, duel::model::Backprop::Both);
         be.read(net.unpadded(net.grads)).unwrap()
     };
     let g0 = grads_at(&mut be, &mut net, &x);
@@ -607,7 +612,7 @@ fn input_and_param_grads(
     be.write(net.unpadded(net.params), p);
     net.rng.counter = 0;
     net.forward(be, x, rows, true, None);
-    let g = net.backward(be, ones, true, true).unwrap();
+    let g = net.backward(be, ones, duel::model::Backprop::Both).unwrap();
     (
         be.read(g).unwrap(),
         be.read(net.unpadded(net.grads)).unwrap(),

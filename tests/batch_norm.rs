@@ -201,7 +201,9 @@ fn a_gradient_penalty_cannot_go_through_batch_norm() {
     let x = be.upload(&data(4, 12, -1.0, 1.0), "x").unwrap();
     net.forward(&mut be, x, 4, true, None);
     let dout = be.upload(&[1.0; 4], "dout").unwrap();
-    let v = net.backward(&mut be, dout, true, true).unwrap();
+    let v = net
+        .backward(&mut be, dout, duel::model::Backprop::Both)
+        .unwrap();
     let scratch = [be.alloc(16, "a").unwrap(), be.alloc(16, "b").unwrap()];
     let err = net.tangent(&mut be, v, scratch).unwrap_err().to_string();
     assert!(

@@ -11,7 +11,7 @@ use duel::gan::{
     DeviceData, Gan, GanConfig, GeneratorLoss, MomentumRamp, Noise, Schedule, Updates,
 };
 use duel::kernels::gan_loss::gan_loss;
-use duel::model::{Layer, NetSpec, Network, Optimizer, Shape};
+use duel::model::{Backprop, Layer, NetSpec, Network, Optimizer, Shape};
 use duel::rng::{RngKey, stream};
 
 /// Training images in the small model's set; an epoch is ROWS / BATCH = 4 D-updates.
@@ -93,8 +93,8 @@ fn g_gradient(cfg: &GanConfig, g_params: &[f32], d_params: &[f32], noise_counter
     let (dl, stats) = (be.alloc(m, "dl").unwrap(), be.alloc(3, "stats").unwrap());
     let kind = GanLossKind::GeneratorNonSaturating;
     gan_loss(&mut be, kind, dl, logits, 0, m, stats, false);
-    let dx = d.backward(&mut be, dl, true, false).unwrap();
-    g.backward(&mut be, dx, false, true);
+    let dx = d.backward(&mut be, dl, Backprop::Input).unwrap();
+    g.backward(&mut be, dx, Backprop::Weights);
     read(&mut be, &g, g.grads)
 }
 

@@ -70,7 +70,9 @@ fn check_network(
     loss(&mut be, &mut net, &params, &x);
     // Stale values in every gradient: blocks that do not run must be zeroed by the backward.
     be.write(net.grads, &vec![7.0; net.grads.len()]);
-    let dx = net.backward(&mut be, rt, true, true).unwrap();
+    let dx = net
+        .backward(&mut be, rt, duel::model::Backprop::Both)
+        .unwrap();
     let dx = be.read(dx).unwrap();
     let grads = be.read(net.unpadded(net.grads)).unwrap();
     let mut central = |which: bool, i: usize| {
@@ -305,7 +307,7 @@ fn progressive_critic_tangent_is_the_derivative_of_its_parameter_gradient() {
         let grads_at = |be: &mut dyn Backend, net: &mut Network, xs: &[f32]| {
             be.write(xt, xs);
             net.forward(be, xt, rows, true, None);
-            net.backward(be, ones, true, true);
+            net.backward(be, ones, duel::model::Backprop::Both);
             be.read(net.unpadded(net.grads)).unwrap()
         };
         grads_at(&mut be, &mut net, &x);

@@ -14,6 +14,7 @@ use super::{CLASSES, PIXELS, SIDE, argmax_rows, head_spec, trunk_spec, unit_rows
 use crate::backend::Backend;
 use crate::dataset::embedded_mnist;
 use crate::kernels::cross_entropy::cross_entropy;
+use crate::model::Backprop;
 use crate::model::{Network, Optimizer};
 use crate::rng::{self, RngKey};
 use anyhow::{Result, bail};
@@ -203,9 +204,9 @@ pub fn train(
             let g = grad.slice(0, rows * CLASSES);
             cross_entropy(be, g, logits, ys, rows, CLASSES, stats, true);
             let dh = head
-                .backward(be, g, true, true)
+                .backward(be, g, Backprop::Both)
                 .expect("asked for the input gradient");
-            trunk.backward(be, dh, false, true);
+            trunk.backward(be, dh, Backprop::Weights);
             let lr =
                 opts.lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total).cos());
             let opt = Optimizer::Adam {

@@ -23,6 +23,7 @@ use crate::kernels::optimizer::pad4;
 use crate::kernels::rng::rng_index;
 use crate::layers::Layer;
 use crate::layers::progressive::ProSpec;
+use crate::model::Backprop;
 use crate::model::Network;
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
@@ -464,7 +465,7 @@ impl Gan {
             true,
             self.cfg.objective.drift,
         );
-        self.d.backward(be, dl, false, true);
+        self.d.backward(be, dl, Backprop::Weights);
         self.add_penalty_gradient(be, real, fake, packs);
         let opt = self.next_d_optimizer();
         self.d.update(be, &opt);
@@ -514,10 +515,10 @@ impl Gan {
         );
         let dx = self
             .d
-            .backward(be, dl, true, false)
+            .backward(be, dl, Backprop::Input)
             .expect("input gradient requested");
         self.d.labels = d_labels;
-        self.g.backward(be, dx, false, true);
+        self.g.backward(be, dx, Backprop::Weights);
         let opt = self.next_g_optimizer();
         self.g.update(be, &opt);
         self.update_ema(be);

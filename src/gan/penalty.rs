@@ -5,6 +5,7 @@
 
 use crate::backend::{Backend, Tensor};
 use crate::kernels::penalty::{PenaltyKind, penalty_interpolate, penalty_reduce, penalty_seed};
+use crate::model::Backprop;
 use crate::model::Network;
 use crate::rng::RngKey;
 use anyhow::Result;
@@ -80,7 +81,7 @@ impl Penalty {
         };
         d.forward(be, x, rows, true, None);
         let g = d
-            .backward(be, self.ones.slice(0, rows), true, false)
+            .backward(be, self.ones.slice(0, rows), Backprop::Input)
             .expect("input gradient requested");
         let v = self.v.slice(0, rows * d_in);
         let per_row = self.per_row.slice(0, 2 * rows);

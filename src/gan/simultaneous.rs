@@ -12,6 +12,7 @@
 use super::Gan;
 use crate::backend::Backend;
 use crate::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
+use crate::model::Backprop;
 
 impl Gan {
     /// One simultaneous update of D and G (see the module documentation).
@@ -39,7 +40,7 @@ impl Gan {
             true,
             self.cfg.objective.drift,
         );
-        self.d.backward(be, dl_d, false, true);
+        self.d.backward(be, dl_d, Backprop::Weights);
 
         // G: its loss on the same fake logits; the real half of dl_g is never written (zero).
         let dl_g = self.dlogits.slice(2 * m, 2 * packs);
@@ -57,9 +58,10 @@ impl Gan {
         );
         let dx = self
             .d
-            .backward(be, dl_g, true, false)
+            .backward(be, dl_g, Backprop::Input)
             .expect("input gradient requested");
-        self.g.backward(be, dx.slice(m * dim, m * dim), false, true);
+        self.g
+            .backward(be, dx.slice(m * dim, m * dim), Backprop::Weights);
         // The penalty runs D again (on x̂ or the real rows) once G's gradient has been taken.
         self.add_penalty_gradient(be, real, fake, packs);
 

@@ -116,6 +116,11 @@ impl Seq {
     /// Builds `layers` on `input` (as a network's layers, fusions included).
     pub fn new(name: String, input: Shape, layers: Vec<Layer>) -> Result<Self> {
         let modules = NetSpec { input, layers }.build_modules(&name)?;
+        Ok(Self::from_built(name, modules))
+    }
+
+    /// A sequence of modules already built (a whole network's, named "").
+    pub fn from_built(name: String, modules: Vec<Built>) -> Self {
         let (mut slots, mut np, mut ns) = (Vec::new(), 0, 0);
         for b in &modules {
             let (p, s) = (b.module.params().len(), b.module.state().len());
@@ -126,7 +131,7 @@ impl Seq {
             np += p;
             ns += s;
         }
-        Ok(Seq {
+        Seq {
             name,
             modules,
             param_base: 0,
@@ -140,7 +145,25 @@ impl Seq {
             x: None,
             ys: Vec::new(),
             rows: 0,
-        })
+        }
+    }
+
+    /// Rows of the last forward.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The two buffers of the widest layer the tangent pass alternates between, when the holder
+    /// keeps them (a network's penalty owns its scratch).
+    pub fn set_tangent_buffers(&mut self, tan: [Tensor; 2]) {
+        self.tan = Some(tan);
+    }
+
+    /// Progressive growing's level and fade, told to every module.
+    pub fn set_growth(&mut self, level: usize, alpha: f32) {
+        for b in &mut self.modules {
+            b.module.set_growth(level, alpha);
+        }
     }
 
     /// The input shape (the holder's, when the sequence is empty).
@@ -154,7 +177,10 @@ impl Seq {
     }
 
     fn prefixed(&self, index: usize, name: &str) -> &'static str {
-        intern(format!("{}.{index}.{name}", self.name))
+        match self.name.as_str() {
+            "" => intern(format!("{index}.{name}")),
+            seq => intern(format!("{seq}.{index}.{name}")),
+        }
     }
 
     pub fn params(&self) -> Vec<ParamSpec> {
@@ -202,7 +228,10 @@ impl Seq {
     ) -> Result<()> {
         let mut widest = 1;
         for b in &mut self.modules {
-            let l = format!("{label} {} layer {}", self.name, b.index);
+            let l = match self.name.as_str() {
+                "" => format!("{label} layer {}", b.index),
+                seq => format!("{label} {seq} layer {}", b.index),
+            };
             b.module.alloc(be, max_rows, &l)?;
             if b.module.is_view() {
                 self.outs.push(None);

@@ -11,6 +11,7 @@ use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::gather_rows_f32;
 use crate::kernels::penalty::PenaltyKind;
 use crate::kernels::rng::rng_index;
+use crate::model::Backprop;
 use crate::model::{Layer, NetSpec, Network, Optimizer, Shape};
 use crate::rng::{RngKey, stream};
 use anyhow::Result;
@@ -173,7 +174,7 @@ impl CriticRig {
         let out = self.d.forward(be, self.x, 2 * m, true, None);
         let dl = self.dl.slice(0, 2 * m);
         gan_loss(be, loss, dl, out, m, m, self.stats.slice(0, 3), false);
-        self.d.backward(be, dl, false, true);
+        self.d.backward(be, dl, Backprop::Weights);
         if let Some(p) = &self.penalty {
             let key = RngKey::new(self.seed, stream::PENALTY, self.drawn);
             p.add_gradient(be, &mut self.d, real, fake, m, key, self.stats.slice(3, 2));
@@ -222,7 +223,7 @@ impl CriticRig {
             vals.extend(be.read(out)?.into_iter().map(f64::from));
             let g = self
                 .d
-                .backward(be, self.ones.slice(0, n), true, false)
+                .backward(be, self.ones.slice(0, n), Backprop::Input)
                 .expect("input gradient requested");
             grads.extend(be.read(g)?.into_iter().map(f64::from));
         }

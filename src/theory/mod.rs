@@ -18,6 +18,7 @@ use crate::kernels::gan_loss::gan_loss;
 use crate::kernels::gather::gather_rows_f32;
 use crate::kernels::rng::rng_index;
 use crate::kernels::rng::rng_normal;
+use crate::model::Backprop;
 use crate::model::{Layer, NetSpec, Network, Optimizer};
 use crate::rng::{self, RngKey, stream};
 use anyhow::{Result, bail};
@@ -308,7 +309,7 @@ impl Rig {
             self.stats,
             false,
         );
-        self.d.backward(be, dl, false, true);
+        self.d.backward(be, dl, Backprop::Weights);
         self.d.update(be, &Optimizer::adam(lr, 0.9, 0.999));
     }
 
@@ -609,9 +610,9 @@ impl Rig {
         gan_loss(be, kind, dl, logits, 0, m, self.stats, false);
         let dx = self
             .d
-            .backward(be, dl, true, false)
+            .backward(be, dl, Backprop::Input)
             .expect("input gradient requested");
-        self.g.backward(be, dx, false, true);
+        self.g.backward(be, dx, Backprop::Weights);
         let grads = be.read(self.g.grads)?;
         let norm = grads
             .iter()

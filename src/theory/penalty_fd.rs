@@ -7,7 +7,7 @@
 
 use crate::backend::{Activation, Backend};
 use crate::kernels::penalty::{PenaltyKind, penalty_seed};
-use crate::model::{Layer, NetSpec, Network, Shape};
+use crate::model::{Backprop, Layer, NetSpec, Network, Shape};
 use crate::rng::{self, RngKey, stream};
 use anyhow::Result;
 
@@ -114,7 +114,7 @@ impl Rig {
         self.net.forward(be, self.x, self.rows, true, None);
         let g = self
             .net
-            .backward(be, self.ones, true, true)
+            .backward(be, self.ones, Backprop::Both)
             .expect("input gradient requested");
         Ok((be.read(g)?, be.read(self.net.unpadded(self.net.grads))?))
     }
