@@ -3,7 +3,7 @@
 //! generator samples come from (the moving average, when the run keeps one) under
 //! `generator_ema.`, and the optimizers' state under `optimizer.`; the metadata holds the step,
 //! the RNG counters and the run's config. `safetensors.torch.load_file` reads it, and a
-//! state_dict with the prefix stripped loads into the matching `nn.Sequential` (README).
+//! state_dict with the prefix stripped loads into the matching `nn.Sequential` (docs/outputs.md).
 //!
 //! Writes are atomic: a temporary file is written, flushed and renamed over the old one, so the
 //! previous checkpoint survives until the new one is whole. Checkpoints of format 1 (before the

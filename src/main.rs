@@ -129,8 +129,8 @@ struct SampleArgs {
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// The noise rows to use instead of drawing them: a float32 .npy array of shape
-    /// [N, noise-dim], so a sample can be reproduced elsewhere (see README, "Using a checkpoint
-    /// from Python")
+    /// [N, noise-dim], so a sample can be reproduced elsewhere (see docs/outputs.md, "Using a
+    /// checkpoint from Python")
     #[arg(long, value_name = "FILE.npy", conflicts_with = "seed")]
     z: Option<PathBuf>,
     /// Spherical interpolations between random noise vectors instead: a .png grid of 8 walks of

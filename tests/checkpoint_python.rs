@@ -1,19 +1,20 @@
-//! Checkpoints a PyTorch/NumPy user can read: the README's Python snippet, run as written on a
-//! fresh checkpoint, reproduces `duel sample --z` on the same noise; the tensors carry
-//! PyTorch's names and shapes; and `--z` rejects noise of the wrong shape.
+//! Checkpoints a PyTorch/NumPy user can read: the Python snippet of docs/outputs.md, run as
+//! written on a fresh checkpoint, reproduces `duel sample --z` on the same noise; the tensors
+//! carry PyTorch's names and shapes; and `--z` rejects noise of the wrong shape.
 
 mod common;
 
 use common::cli::{fails, ok, s, tmp};
 use std::process::Command;
 
-/// The first ```python block after the README's "Using a checkpoint from Python" heading.
+/// The first ```python block after the "Using a checkpoint from Python" heading of
+/// docs/outputs.md (the page the README links for it).
 fn readme_snippet() -> String {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/outputs.md")).unwrap();
     let at = readme
-        .find("### Using a checkpoint from Python")
-        .expect("the README has the Python section");
+        .find("## Using a checkpoint from Python")
+        .expect("docs/outputs.md has the Python section");
     let rest = &readme[at..];
     let start = rest.find("```python\n").expect("a python block") + "```python\n".len();
     let end = rest[start..].find("```").expect("the block ends");

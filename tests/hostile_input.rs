@@ -114,7 +114,7 @@ fn oversized_requests_are_refused_with_the_estimate_before_allocating() {
         ),
     ];
     refused_in_one_line(cases, &out);
-    // An image folder the README allows, at 1024×1024 RGB, trains an MLP of billions of
+    // An image folder docs/datasets.md allows, at 1024×1024 RGB, trains an MLP of billions of
     // parameters: refused before any is allocated.
     let folder = tmp("large-images");
     std::fs::create_dir_all(&folder).unwrap();

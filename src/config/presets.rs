@@ -73,7 +73,7 @@ impl TrainConfig {
         match preset {
             Preset::Mlp | Preset::MlpDropout => base,
             // The released configuration of the paper's MNIST experiment (goodfeli/adversarial,
-            // mnist.yaml, for pylearn2); README "The paper's MNIST experiment" lists each setting.
+            // mnist.yaml, for pylearn2); docs/paper.md lists each setting.
             Preset::Paper => TrainConfig {
                 batch: 100,
                 updates: UpdatesName::Simultaneous,
@@ -114,7 +114,7 @@ impl TrainConfig {
             },
             // DCGAN's rules: Adam 2e-4, β1 0.5, weights N(0, 0.02), batch 64. The image-folder
             // presets add DiffAugment: a user's folder is small, and on the 3,786 emoji D
-            // memorises it without (README, "Colour images").
+            // memorises it without (docs/results.md, "Colour images").
             Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 => TrainConfig {
                 image_size: preset.image_side().expect("a convolutional preset"),
                 augment: match preset {
@@ -146,7 +146,7 @@ impl TrainConfig {
             },
             // SAGAN's settings: hinge loss, spectral norm in G and D, TTUR with β = (0, 0.9).
             // DiffAugment as the other image-folder presets: on the emoji, D's hinge margin
-            // grows without it (README, "Self-attention"). Not for progan: there it collapsed G.
+            // grows without it (docs/sagan.md). Not for progan: there it collapsed G.
             Preset::Sagan32 => TrainConfig {
                 image_size: 32,
                 augment: Policy::ALL,
@@ -228,7 +228,7 @@ impl TrainConfig {
         }
         // The papers' rates are for 10⁵ iterations (Gulrajani et al.'s toy runs: 100k at 1e-4,
         // β = (0.5, 0.9)); the small model trains 10k, so on the 2D sets the objective presets
-        // train faster. Measured on ring8 and grid25 (README): WGAN-GP at the paper's 1e-4 and
+        // train faster. Measured on ring8/grid25 (docs/presets.md): WGAN-GP at the paper's 1e-4 and
         // β1 0 left G a diffuse square after 10k steps on grid25 (23/25 modes), at 1e-3 and β1
         // 0.5 it found all 25; SN-GAN at 2e-4 found 23/25 there, at 1e-3 and β1 0.5 it lost a
         // mode of ring8, at 5e-4 (β1 0 kept) it found every mode of both.
@@ -268,8 +268,8 @@ impl TrainConfig {
 
     /// The preset a run gets when it names none: the small MLP on the 2D sets, and on images
     /// the DCGAN that fits their side (`--image-size`, 28 for the digits and IDX files) — it
-    /// draws every digit class in even proportions where the MLP leans on 1s (README, Results
-    /// on MNIST) — or the MLP for a side no DCGAN preset makes.
+    /// draws every digit class in even proportions where the MLP leans on 1s (docs/results.md,
+    /// Results on MNIST) — or the MLP for a side no DCGAN preset makes.
     pub fn default_preset(dataset: &str, image_size: Option<i64>) -> Preset {
         if crate::data::Mixture2d::parse(dataset).is_some() {
             return Preset::Small;
