@@ -140,7 +140,8 @@ struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
-    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan 5]
+    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan,
+    /// sngan-resnet32 5]
     #[arg(long, visible_alias = "n-critic")]
     #[serde(skip_serializing_if = "Option::is_none")]
     k: Option<usize>,
@@ -180,11 +181,13 @@ struct TrainArgs {
     drift: Option<f32>,
     /// DiffAugment (Zhao et al. 2020) of everything D sees while training, real and generated
     /// alike: none, or a list of color, translation, cutout. Keeps D from memorising a small
-    /// image set [default: none; dcgan32, dcgan64: color,translation,cutout]
+    /// image set [default: none; dcgan32, dcgan64, sagan32-dcgan, and sngan-resnet32 and sagan32 on
+    /// an image folder: color,translation,cutout]
     #[arg(long, value_name = "LIST")]
     #[serde(skip_serializing_if = "Option::is_none")]
     augment: Option<String>,
-    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
+    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan,
+    /// sngan-resnet32 d; sagan32, sagan32-dcgan both]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     sn: Option<SnName>,

@@ -172,8 +172,9 @@ impl TrainConfig {
                 lr_d: 4e-4,
                 ..resnet
             },
-            // SN-GAN's CIFAR-10 ResNet setting (Miyato et al. 2018, Table 1 setting C and
-            // Appendix B.4): hinge loss, spectral norm in D, Adam 2e-4, β = (0, 0.9), n_dis 5.
+            // SN-GAN's CIFAR-10 ResNet setting (Miyato et al. 2018, §4 and Appendix B; the
+            // chainer configs/sn_cifar10_unconditional.yml): hinge loss, spectral norm in D, Adam
+            // 2e-4, β = (0, 0.9), n_dis 5. docs/resnet.md lists each setting and its source.
             Preset::SnganResnet32 => TrainConfig {
                 loss: LossName::Hinge,
                 sn: SnName::D,
