@@ -156,6 +156,35 @@ fn refuse_non_finite(name: &str, v: &[f32]) -> Result<()> {
     Ok(())
 }
 
+/// A checkpoint of the first `sagan32` (a DCGAN-like model with attention, before the preset
+/// was re-founded on residual blocks) records `preset = "sagan32"` over that model's tensors:
+/// it is read as `sagan32-dcgan`, the preset that model now has. Any other config is kept.
+fn with_legacy_preset(
+    config: TrainConfig,
+    st: &SafeTensors,
+    dim: usize,
+    image_shape: Option<(usize, usize, usize)>,
+) -> TrainConfig {
+    use crate::config::Preset;
+    // Whether every parameter tensor of the config's generator is in the file, with its shape.
+    let fits = |cfg: &TrainConfig| {
+        cfg.gan(dim, image_shape).is_ok_and(|gan| {
+            gan.g.param_tensors().iter().all(|t| {
+                st.tensor(&format!("generator.{}", t.key))
+                    .is_ok_and(|v| v.shape() == t.shape.as_slice())
+            })
+        })
+    };
+    if config.preset != Preset::Sagan32 || fits(&config) {
+        return config;
+    }
+    let old = TrainConfig {
+        preset: Preset::Sagan32Dcgan,
+        ..config.clone()
+    };
+    if fits(&old) { old } else { config }
+}
+
 impl Checkpoint {
     pub fn save(&self, path: &Path) -> Result<()> {
         let gan = self.config.gan(self.dim, self.image_shape)?;
@@ -273,6 +302,9 @@ impl Checkpoint {
                 }
             }
         };
+        // The fingerprint is of the config as written; the networks are those the tensors fit.
+        let recorded_config = config.clone();
+        let config = with_legacy_preset(config, &st, dim, image_shape);
         let gan = config.gan(dim, image_shape)?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = st
@@ -350,7 +382,7 @@ impl Checkpoint {
             }
         };
         if let Some(recorded) = meta.get("fingerprint") {
-            let own = crate::run_dir::fingerprint(&config, dim, image_shape);
+            let own = crate::run_dir::fingerprint(&recorded_config, dim, image_shape);
             if *recorded != own {
                 bail!(
                     "its fingerprint {recorded} is not its config's ({own}): the metadata was \

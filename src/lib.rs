@@ -26,6 +26,7 @@ pub mod onnx;
 pub mod output;
 pub mod parzen;
 pub mod presets;
+pub mod resnet32;
 pub mod rng;
 pub mod run_dir;
 pub mod sample;

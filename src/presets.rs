@@ -1,5 +1,6 @@
 //! The convolutional models: DCGAN (Radford et al. 2016) for 28×28, 32×32 and 64×64 images, as
-//! the paper's rules and the PyTorch peer (`../shared/peers/pytorch`) lay them out.
+//! the paper's rules and the PyTorch peer (`../shared/peers/pytorch`) lay them out; the first
+//! SAGAN-like model (`sagan32_dcgan`). The residual ones (SNGAN's, SAGAN's) are in `crate::resnet32`.
 //!
 //! G: z → Linear to (8·w, 4, 4) — or (2·w, 7, 7) at 28×28 — → batch norm → ReLU → reshape, then
 //! one stride-2 transposed convolution (k4, p1) per doubling of the side, each but the last
@@ -79,7 +80,8 @@ pub fn dcgan(
     ))
 }
 
-/// SAGAN (Zhang et al. 2019) for 32×32 images: DCGAN-like G and D with a self-attention layer
+/// `--preset sagan32-dcgan`, what `sagan32` was before it followed SAGAN's residual networks
+/// (`resnet32`): DCGAN-like G and D with a self-attention layer
 /// at 16×16 in each, as the SAGAN PyTorch code places its `Self_Attn` (after the block that
 /// reaches 16×16 in G, after D's first block). G doubles its side by nearest-neighbour
 /// upsampling and a 3×3 convolution (as BigGAN's blocks do) rather than a transposed
@@ -87,7 +89,7 @@ pub fn dcgan(
 /// z → Linear to (4w, 4, 4) → BN → ReLU → [up, conv3 → 2w, BN, ReLU] → [up, conv3 → w, BN,
 /// ReLU] → attention → up, conv3 → C, tanh. D: conv4 s2 → w, LReLU(0.1) → attention → conv4 s2
 /// → 2w → conv4 s2 → 4w (each LReLU 0.1, as SAGAN's D) → Linear to one score.
-pub fn sagan32(
+pub fn sagan32_dcgan(
     channels: usize,
     noise_dim: usize,
     width: usize,
@@ -171,8 +173,8 @@ mod tests {
     }
 
     #[test]
-    fn sagan32_attends_at_16x16_in_both_networks() {
-        let (g, d) = sagan32(3, 128, 32, 1).unwrap();
+    fn sagan32_dcgan_attends_at_16x16_in_both_networks() {
+        let (g, d) = sagan32_dcgan(3, 128, 32, 1).unwrap();
         assert_eq!(g.output_shape(), Shape::image(3, 32, 32));
         assert_eq!(d.output(), 1);
         let (g, d) = (g.describe(), d.describe());

@@ -4,7 +4,7 @@
 //! before anything in the folder is touched.
 
 use crate::checkpoint::Checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{Preset, TrainConfig};
 use anyhow::{Context, Result, bail};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -152,7 +152,11 @@ pub fn check_resume(dir: &Path, ck: &Checkpoint, steps: u64) -> Result<()> {
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
-        let folder = TrainConfig::from_toml(&text, &path.display().to_string())?;
+        let mut folder = TrainConfig::from_toml(&text, &path.display().to_string())?;
+        // A run of the first sagan32, whose checkpoint reads as sagan32-dcgan (checkpoint.rs).
+        if (folder.preset, ck.config.preset) == (Preset::Sagan32, Preset::Sagan32Dcgan) {
+            folder.preset = Preset::Sagan32Dcgan;
+        }
         let (theirs, ours) = (
             fingerprint(&ck.config, ck.dim, ck.image_shape),
             fingerprint(&folder, ck.dim, ck.image_shape),

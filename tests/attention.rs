@@ -1,5 +1,5 @@
 //! The self-attention layer on the GPU against the CPU path (forward, input gradient, every
-//! parameter gradient, with and without spectral norm), and the `sagan32` preset: it builds, and
+//! parameter gradient, with and without spectral norm), and the `sagan32-dcgan` preset (the first `sagan32`): it builds, and
 //! whole training iterations agree on both backends in one submit each.
 
 mod common;
@@ -66,9 +66,9 @@ fn attention_layer_gpu_matches_cpu() {
     }
 }
 
-/// The sagan32 preset at a small width and batch.
+/// The sagan32-dcgan preset (the first sagan32) at a small width and batch.
 fn sagan32_config() -> duel::gan::GanConfig {
-    let mut cfg = TrainConfig::preset(Preset::Sagan32, "emoji");
+    let mut cfg = TrainConfig::preset(Preset::Sagan32Dcgan, "emoji");
     cfg.width = Some(8);
     cfg.batch = 3;
     cfg.channels = 3;
@@ -185,7 +185,7 @@ fn sagan32_builds_and_iterations_agree_gpu_vs_cpu() {
 
 #[test]
 fn checkpoint_names_are_pytorchs_and_a_penalty_is_refused() {
-    // D of sagan32: Conv2d at index 0, its LeakyReLU at 1, attention at 2 (the SpectralNorm
+    // D of sagan32-dcgan: Conv2d at index 0, its LeakyReLU at 1, attention at 2 (the SpectralNorm
     // markers take no index), as `Self_Attn` in an nn.Sequential of spectral_norm'd layers.
     let cfg = sagan32_config();
     let keys: Vec<(String, Vec<usize>)> = cfg
@@ -210,7 +210,7 @@ fn checkpoint_names_are_pytorchs_and_a_penalty_is_refused() {
             "{key} {shape:?} not among {keys:?}"
         );
     }
-    let mut tc = TrainConfig::preset(Preset::Sagan32, "emoji");
+    let mut tc = TrainConfig::preset(Preset::Sagan32Dcgan, "emoji");
     tc.gp = 10.0;
     let err = tc.validate().unwrap_err().to_string();
     assert!(

@@ -1129,13 +1129,97 @@ fn residual_generator_block_with_batch_norm() {
     }
 }
 
+/// SNGAN's critic in miniature on 3×8×8 images (`duel::resnet32`'s blocks at 4 channels): the
+/// optimized block (3×3 conv → ReLU → 3×3 conv → avgpool, avgpool → 1×1 conv shortcut), a
+/// down-block (ReLU → conv → ReLU → conv → avgpool, 1×1 conv → avgpool shortcut), an identity
+/// block, ReLU, global sum pooling over 2×2, then `head`.
+fn pooled_critic(sn: bool, head: Layer) -> NetSpec {
+    use duel::resnet32::{d_block, optimized_block};
+    let mut layers = vec![
+        optimized_block(4),
+        d_block(4, true),
+        d_block(4, false),
+        Layer::Act(Activation::Relu),
+        Layer::SumPool,
+        head,
+    ];
+    if sn {
+        layers = duel::config::with_spectral_norm(&layers);
+    }
+    NetSpec {
+        input: Shape::image(3, 8, 8),
+        layers,
+    }
+}
+
+#[test]
+fn global_sum_pooling() {
+    // Alone over a ragged 3×3×5 map, and after a conv with its fused ReLU.
+    let pool = NetSpec {
+        input: Shape::image(3, 3, 5),
+        layers: vec![Layer::SumPool, Layer::Linear(2)],
+    };
+    assert!(
+        pool.describe().contains("SumPool(3×3×5 → 3)"),
+        "{}",
+        pool.describe()
+    );
+    check_network("SumPool → Linear", &pool, 3, 1.0, 1e-3, 2e-3);
+    let conv_pool = NetSpec {
+        input: Shape::image(2, 5, 3),
+        layers: vec![
+            conv(3, 3, 1, 1),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::SumPool,
+            Layer::Linear(1),
+        ],
+    };
+    check_network(
+        "Conv2d + LeakyReLU → SumPool → Linear",
+        &conv_pool,
+        2,
+        1.0,
+        1e-3,
+        3e-3,
+    );
+}
+
+#[test]
+fn pooling_critic_blocks_with_and_without_spectral_norm_and_projection() {
+    for sn in [false, true] {
+        for head in [Layer::Linear(1), Layer::Projection { classes: 3 }] {
+            let what = format!("SNGAN critic, sn={sn}, head {head:?}");
+            let spec = pooled_critic(sn, head);
+            let d = spec.describe();
+            assert!(
+                d.contains("AvgPool(2×2)") && d.contains("SumPool(4×2×2 → 4)"),
+                "{d}"
+            );
+            check_network(&what, &spec, 3, 1.0, 1e-4, 5e-3);
+        }
+    }
+}
+
 #[test]
 fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
     // As `tangent_pass_is_the_directional_derivative_of_the_parameter_gradient`, through both
-    // residual blocks of `residual_critic`, with and without spectral norm.
-    for sn in [false, true] {
+    // residual blocks of `residual_critic` and through SNGAN's pooling blocks and sum pooling,
+    // with and without spectral norm.
+    let critics = [false, true].into_iter().flat_map(|sn| {
+        [
+            (format!("residual sn={sn}"), residual_critic(sn), 1e-4f32),
+            // Pooling sums make the parameter gradients larger, so f32's rounding in their
+            // difference is larger: at a step of 2e-4 it exceeds the tolerance, at 1e-3 the
+            // step crosses ReLU kinks; 5e-4 sits between (measured).
+            (
+                format!("pooling sn={sn}"),
+                pooled_critic(sn, Layer::Linear(2)),
+                5e-4,
+            ),
+        ]
+    });
+    for (what, spec, eps) in critics {
         let rows = 3;
-        let spec = residual_critic(sn);
         let input = spec.input.len();
         let mut spec = spec;
         *spec.layers.last_mut().unwrap() = Layer::Linear(1);
@@ -1147,7 +1231,7 @@ fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient
         let xt = be.upload(&x, "x").unwrap();
         let vt = be.upload(&v, "v").unwrap();
         let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
-        let widest = 64 * rows;
+        let widest = rows * spec.widths().into_iter().fold(input, usize::max);
         let scratch = [
             be.alloc(widest, "a").unwrap(),
             be.alloc(widest, "b").unwrap(),
@@ -1156,7 +1240,6 @@ fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient
         be.write(net.grads, &vec![0.0; net.grads.len()]);
         net.tangent(&mut be, vt, scratch).unwrap();
         let tangent = be.read(net.unpadded(net.grads)).unwrap();
-        let eps = 1e-4f32;
         let shifted = |be: &mut dyn Backend, net: &mut Network, e: f32| {
             let xs: Vec<f32> = x.iter().zip(&v).map(|(a, b)| a + e * b).collect();
             be.write(xt, &xs);
@@ -1171,7 +1254,7 @@ fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient
         let mut nonzero = 0;
         for i in 0..params.len() {
             check(
-                &format!("residual sn={sn}: ∇θ(g·v)[{i}]"),
+                &format!("{what}: ∇θ(g·v)[{i}]"),
                 tangent[i] as f64,
                 num[i],
                 2e-3 * scale,
@@ -1181,7 +1264,7 @@ fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient
         }
         assert!(
             nonzero > params.len() / 3,
-            "sn={sn}: the tangent pass left {} of {} weight gradients at 0",
+            "{what}: the tangent pass left {} of {} weight gradients at 0",
             params.len() - nonzero,
             params.len()
         );

@@ -75,6 +75,58 @@ fn bench_train_reports_iterations_per_second() {
     assert!(err.contains("huge"), "{err}");
 }
 
+#[test]
+fn bench_train_knows_the_resnet_presets_on_both_backends() {
+    let out = ok(&[
+        "bench",
+        "train",
+        "--preset",
+        "sngan-resnet32,sagan32",
+        "--width",
+        "2",
+        "--batch",
+        "4",
+        "--repeats",
+        "1",
+        "--warmup",
+        "1",
+        "--window-secs",
+        "0.05",
+        "--backend",
+        "both",
+        "--json",
+    ]);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("each JSON line parses"))
+        .collect();
+    assert_eq!(rows.len(), 4, "two presets on two backends:\n{out}");
+    let gflop = |preset: &str, backend: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r["preset"] == preset && r["backend"] == backend)
+            .unwrap_or_else(|| panic!("no {preset} {backend} row:\n{out}"));
+        assert!(r["it_per_s"]["median"].as_f64().unwrap() > 0.0, "{r}");
+        r["min_gflop_per_iter"].as_f64().unwrap()
+    };
+    // An iteration's FLOPs count its critic updates: sngan-resnet32's five, sagan32's one.
+    use duel::bench::train::{config, min_flops_per_iteration};
+    for (preset, k) in [("sngan-resnet32", 5), ("sagan32", 1)] {
+        let cfg = config(preset, 4, Some(2)).unwrap();
+        assert_eq!(cfg.k, k);
+        let want = min_flops_per_iteration(&cfg.g, &cfg.d, 4, k) / 1e9;
+        assert!(want > 0.0);
+        for backend in ["gpu", "cpu"] {
+            let got = gflop(preset, backend);
+            assert!(
+                (got - want).abs() <= 1e-9 * want,
+                "{preset} {backend}: {got} vs {want}"
+            );
+        }
+    }
+}
+
 /// The matmul kernel per class of product is timed once per adapter and remembered: a second
 /// run reads it from the cache file, and DUEL_MATMUL overrides both.
 #[test]

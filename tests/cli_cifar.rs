@@ -4,25 +4,9 @@
 
 mod common;
 
-use common::cli::{ok, refused_in_one_line, s, tmp};
+use common::cli::{cifar_folder, ok, refused_in_one_line, s, tmp};
 use duel::data::cifar::{TEST_FILE, TRAIN_FILES, write_records};
-use std::path::{Path, PathBuf};
-
-/// Five training batches of 8 records (labels cycling 0–9 across them) and a test batch of 6,
-/// each image a smooth colour pattern of its own.
-fn cifar_folder(name: &str) -> PathBuf {
-    let dir = tmp(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let pixel = |seed: usize| {
-        move |i: usize, b: usize| ((b % 32) * 4 + (b / 1024) * 60 + i * 9 + seed) as u8
-    };
-    for (f, file) in TRAIN_FILES.iter().enumerate() {
-        let labels: Vec<u8> = (0..8).map(|i| ((f * 8 + i) % 10) as u8).collect();
-        write_records(&dir.join(file), &labels, pixel(f * 31)).unwrap();
-    }
-    write_records(&dir.join(TEST_FILE), &[0, 1, 2, 3, 4, 5], pixel(7)).unwrap();
-    dir
-}
+use std::path::Path;
 
 fn train(data: &str, out: &Path, extra: &[&str]) -> String {
     let mut args = vec![

@@ -2,8 +2,9 @@
 //! `duel sample --z` draws from the same noise (and classes) to about 1e-5, for an
 //! unconditional DCGAN, a conditional DCGAN with a weight average and spectral norm in G
 //! (ConvTranspose2d's σ folded), an MLP, a conditional MLP
-//! (class embedding), sagan32 with spectral norm in G (attention, folded σ) and a progressive
-//! run stopped mid-fade; and bad requests are refused in one line.
+//! (class embedding), sagan32 (residual blocks, attention and spectral norm in G, σ folded),
+//! sngan-resnet32 (residual blocks with batch norm), sagan32-dcgan (the first sagan32) and a
+//! progressive run stopped mid-fade; and bad requests are refused in one line.
 
 mod common;
 
@@ -156,7 +157,7 @@ fn folder(dir: &Path) {
 }
 
 #[test]
-fn sagan32_with_spectral_norm_and_progan_mid_fade_export() {
+fn the_32x32_presets_and_progan_mid_fade_export() {
     let data = tmp("images");
     folder(&data);
     let sagan = [
@@ -176,6 +177,11 @@ fn sagan32_with_spectral_norm_and_progan_mid_fade_export() {
         "both",
     ];
     exported_matches_sample("sagan32", 16, &sagan, false);
+    for preset in ["sngan-resnet32", "sagan32-dcgan"] {
+        let mut args = sagan;
+        args[1] = preset;
+        exported_matches_sample(preset, 16, &args[..12], false);
+    }
     // 8 images per iteration, 64 per phase: iteration 12 is halfway through 8×8's fade-in.
     let progan = [
         "--preset",

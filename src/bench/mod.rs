@@ -71,9 +71,13 @@ pub struct KernelOpts {
 pub struct TrainOpts {
     #[command(flatten)]
     pub common: CommonOpts,
-    /// Models to train: mlp, paper, dcgan, dcgan32 (the peers' specs).
+    /// Models to train: mlp, paper, dcgan, dcgan32 (the peers' specs), sngan-resnet32, sagan32
+    /// (as `duel train` trains them on CIFAR-10: their losses, spectral norm and critic updates).
     #[arg(long, value_delimiter = ',', default_value = "mlp,paper")]
     pub preset: Vec<String>,
+    /// Channel width of the convolutional presets (64, the papers' and the peers', when unset).
+    #[arg(long)]
+    pub width: Option<usize>,
     /// Batch sizes.
     #[arg(long, value_delimiter = ',', default_value = "64,256")]
     pub batch: Vec<usize>,

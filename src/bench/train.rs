@@ -12,10 +12,42 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
 
-/// The benchmark presets, as in the peer benchmarks (shared/peers/pytorch): (G, D).
-pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
+/// The ResNet presets, benchmarked as `duel train --preset NAME` trains them.
+fn resnet_preset(name: &str) -> Option<crate::config::Preset> {
+    use crate::config::Preset;
+    match name {
+        "sngan-resnet32" => Some(Preset::SnganResnet32),
+        "sagan32" => Some(Preset::Sagan32),
+        _ => None,
+    }
+}
+
+/// A ResNet preset's training configuration on CIFAR-10 (3×32×32, no DiffAugment: the papers'
+/// setting) at `batch` and `width` (None: the preset's 64), without the weight average (as the
+/// peers' spec).
+fn resnet_config(
+    preset: crate::config::Preset,
+    batch: usize,
+    width: Option<usize>,
+) -> Result<GanConfig> {
+    let mut tc = crate::config::TrainConfig::preset(preset, "cifar10:benchmark");
+    (tc.batch, tc.width) = (batch, width);
+    tc.validate()?;
+    let mut cfg = tc.gan(3 * 32 * 32, Some((3, 32, 32)))?;
+    cfg.ema = 0.0;
+    Ok(cfg)
+}
+
+/// The benchmark presets, as in the peer benchmarks (shared/peers/pytorch), and the ResNet
+/// presets: (G, D). `width` (None: 64) sets the convolutional presets' channel width.
+pub fn preset(name: &str, width: Option<usize>) -> Result<(NetSpec, NetSpec)> {
     use Activation::*;
     use Layer::*;
+    if let Some(p) = resnet_preset(name) {
+        let cfg = resnet_config(p, 64, width)?;
+        return Ok((cfg.g, cfg.d));
+    }
+    let w = width.unwrap_or(64);
     Ok(match name {
         "mlp" => (
             NetSpec {
@@ -59,9 +91,12 @@ pub fn preset(name: &str) -> Result<(NetSpec, NetSpec)> {
         ),
         // The peers' DCGAN models: PyTorch's default init and biases, batch norm in training
         // mode, no weight average.
-        "dcgan" => crate::presets::dcgan(28, 1, 100, 64, 1)?,
-        "dcgan32" => crate::presets::dcgan(32, 3, 100, 64, 1)?,
-        other => bail!("unknown benchmark preset {other:?}; use mlp, paper, dcgan or dcgan32"),
+        "dcgan" => crate::presets::dcgan(28, 1, 100, w, 1)?,
+        "dcgan32" => crate::presets::dcgan(32, 3, 100, w, 1)?,
+        other => bail!(
+            "unknown benchmark preset {other:?}; use mlp, paper, dcgan, dcgan32, sngan-resnet32 \
+             or sagan32"
+        ),
     })
 }
 
@@ -79,17 +114,24 @@ fn flops_per_row(spec: &NetSpec) -> (f64, f64) {
 /// FLOPs one iteration must do, counted as the peer benchmarks count them, from the modules'
 /// forward FLOPs (a backward product costs what its forward does): D update = G forward, D
 /// forward and backward (dW everywhere, dX past the first layer) on 2·batch rows; G update =
-/// G forward, D forward, D dX everywhere, G backward (dW, dX past the first layer).
-pub fn min_flops_per_iteration(g: &NetSpec, d: &NetSpec, batch: usize) -> f64 {
+/// G forward, D forward, D dX everywhere, G backward (dW, dX past the first layer). An
+/// iteration is `k` D updates and one G update.
+pub fn min_flops_per_iteration(g: &NetSpec, d: &NetSpec, batch: usize, k: usize) -> f64 {
     let ((gm, g_first), (dm, d_first)) = (flops_per_row(g), flops_per_row(d));
     let (g_dx, d_dx) = (gm - g_first, dm - d_first);
     let d_step = gm + 2.0 * dm + 2.0 * (dm + d_dx);
     let g_step = gm + dm + dm + (gm + g_dx);
-    batch as f64 * (d_step + g_step)
+    batch as f64 * (k as f64 * d_step + g_step)
 }
 
-pub fn config(name: &str, batch: usize) -> Result<GanConfig> {
-    let (g, d) = preset(name)?;
+/// The peers' training spec for the peer presets (Adam 2e-4, β1 0.5, one D update per G
+/// update, the non-saturating loss); the ResNet presets' own (hinge, spectral norm, their rates
+/// and critic updates).
+pub fn config(name: &str, batch: usize, width: Option<usize>) -> Result<GanConfig> {
+    if let Some(p) = resnet_preset(name) {
+        return resnet_config(p, batch, width);
+    }
+    let (g, d) = preset(name, width)?;
     let adam = Optimizer::adam(2e-4, 0.5, 0.999);
     Ok(GanConfig {
         g,
@@ -255,10 +297,10 @@ pub fn bench_train(
     for gpu in kinds {
         let mut any = AnyBackend::open(gpu, opts.common.adapter.as_deref())?;
         for name in &opts.preset {
-            let dim = preset(name)?.0.output();
+            let dim = preset(name, opts.width)?.0.output();
             let data = dataset(any.be(), dim)?;
             for &batch in &opts.batch {
-                let cfg = config(name, batch)?;
+                let cfg = config(name, batch, opts.width)?;
                 let data = match &data {
                     DeviceData::Bytes {
                         rows,
@@ -320,7 +362,7 @@ fn train_one(
     let (dispatches, submits, bytes_read) =
         per_iter(before, after, iters * opts.common.repeats.max(1));
     let it = Stat::of(&rates);
-    let flops = min_flops_per_iteration(&cfg.g, &cfg.d, cfg.batch);
+    let flops = min_flops_per_iteration(&cfg.g, &cfg.d, cfg.batch, cfg.k);
     Ok(TrainRow {
         bench: "train",
         preset: name.into(),

@@ -55,10 +55,18 @@ pub enum Preset {
     /// Progressive growing (Karras et al. 2018) to --image-size 32 or 64: G and D grow from 4×4,
     /// fading each doubling in; pixel norm, minibatch std, equalized learning rate, WGAN-GP.
     Progan,
-    /// SAGAN (Zhang et al. 2019) for 32×32 images: DCGAN-like G (upsample + 3×3 conv) and D with
-    /// self-attention at 16×16, spectral norm in G and D, hinge loss, TTUR (Adam G 1e-4, D 4e-4,
-    /// β1 0, β2 0.9), z of 128.
+    /// SAGAN (Zhang et al. 2019) for 32×32 images: SNGAN's ResNet G and D with self-attention
+    /// after G's 2nd block and D's 1st (16×16), spectral norm in G and D, hinge loss, TTUR (Adam
+    /// G 1e-4, D 4e-4, β1 0, β2 0.9), one D-update per G-update, z of 128 (docs/resnet.md).
     Sagan32,
+    /// SN-GAN's CIFAR-10 ResNet (Miyato et al. 2018): G three up-blocks of 4w, D an optimized
+    /// block and three of 2w, global sum pooling; spectral norm in D, hinge loss, Adam 2e-4
+    /// (β1 0, β2 0.9), 5 D-updates per G-update, z of 128 (docs/resnet.md).
+    SnganResnet32,
+    /// What sagan32 was before it was re-founded on residual blocks: a DCGAN-like G (upsample +
+    /// 3×3 conv) and D with self-attention at 16×16, sagan32's objective and optimizers.
+    /// Checkpoints of that sagan32 load as this preset.
+    Sagan32Dcgan,
 }
 
 /// `--model`'s parser: only the presets that are models (`Preset::is_model`) are offered.
@@ -80,7 +88,7 @@ impl Preset {
             Preset::Dcgan => Some(28),
             Preset::Dcgan32 => Some(32),
             Preset::Dcgan64 => Some(64),
-            Preset::Sagan32 => Some(32),
+            Preset::Sagan32 | Preset::SnganResnet32 | Preset::Sagan32Dcgan => Some(32),
             _ => None,
         }
     }
@@ -306,7 +314,8 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_images: Option<u64>,
     // D-steps per G-step.
-    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan 5]
+    /// D-updates per G-update (the WGAN papers' n_critic) [default: 1; wgan, wgan-gp, sngan,
+    /// sngan-resnet32 5]
     #[arg(
         long,
         visible_alias = "n-critic",
@@ -358,7 +367,8 @@ pub struct TrainConfig {
     // default may differ (configs written before it existed trained without: none).
     /// DiffAugment (Zhao et al. 2020) of everything D sees while training, real and generated
     /// alike: none, or a list of color, translation, cutout. Keeps D from memorising a small
-    /// image set [default: none; dcgan32, dcgan64: color,translation,cutout]
+    /// image set [default: none; dcgan32, dcgan64, sagan32-dcgan, and sngan-resnet32 and sagan32 on
+    /// an image folder: color,translation,cutout]
     #[arg(
         long,
         value_name = "LIST",
@@ -368,7 +378,8 @@ pub struct TrainConfig {
     #[serde(default)]
     pub augment: Policy,
     // Spectral normalization of the weights of D, or of G and D.
-    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan d]
+    /// Spectral normalization of every weight layer of D, or of G and D [default: none; sngan,
+    /// sngan-resnet32 d; sagan32, sagan32-dcgan both]
     #[arg(long, value_enum, required = false, help_heading = "Objective")]
     #[serde(default)]
     pub sn: SnName,
@@ -809,7 +820,8 @@ impl TrainConfig {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
                 anyhow::anyhow!(
                     "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, dcgan, \
-                     dcgan32, dcgan64, sagan32, progan, wgan, wgan-gp, sngan, lsgan, ttur"
+                     dcgan32, dcgan64, sagan32, sngan-resnet32, sagan32-dcgan, progan, wgan, wgan-gp, \
+                     sngan, lsgan, ttur"
                 )
             })?,
             None => Self::default_preset(&dataset, image_size),

@@ -65,7 +65,15 @@ impl TrainConfig {
             }
             let width = self.width.unwrap_or(64);
             let (g, d) = match arch {
-                Preset::Sagan32 => crate::presets::sagan32(c, self.noise_dim, width, self.pack)?,
+                Preset::Sagan32 => {
+                    crate::resnet32::resnet32(c, self.noise_dim, width, self.pack, true)?
+                }
+                Preset::SnganResnet32 => {
+                    crate::resnet32::resnet32(c, self.noise_dim, width, self.pack, false)?
+                }
+                Preset::Sagan32Dcgan => {
+                    crate::presets::sagan32_dcgan(c, self.noise_dim, width, self.pack)?
+                }
                 _ => crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?,
             };
             let (g, d) = self.conditioned(g, d)?;
@@ -132,9 +140,11 @@ impl TrainConfig {
     }
 
     /// A conditional run's networks (`--conditional`): a generator with batch norm (the DCGAN
-    /// presets) has it made class-conditional; any other takes a learned class embedding of K
-    /// values concatenated to its noise. D's final Linear becomes a projection head (Miyato &
-    /// Koyama 2018). Unconditional runs are returned as they are.
+    /// presets) has it made class-conditional — in a residual generator the blocks' batch
+    /// norms only, the one before the output layer staying plain as in SNGAN's and StudioGAN's
+    /// code; any other takes a learned class embedding of K values concatenated to its noise.
+    /// D's final Linear becomes a projection head (Miyato & Koyama 2018). Unconditional runs
+    /// are returned as they are.
     fn conditioned(&self, mut g: NetSpec, mut d: NetSpec) -> Result<(NetSpec, NetSpec)> {
         if !self.conditional {
             return Ok((g, d));
@@ -146,7 +156,12 @@ impl TrainConfig {
                  none was recorded"
             );
         }
-        if g.layers.contains(&Layer::BatchNorm) {
+        let residual = |l: &Layer| matches!(l, Layer::Residual { .. });
+        if g.layers.iter().any(residual) {
+            for l in g.layers.iter_mut().filter(|l| residual(l)) {
+                *l = conditional_batch_norm(l, k);
+            }
+        } else if g.layers.contains(&Layer::BatchNorm) {
             for l in &mut g.layers {
                 if *l == Layer::BatchNorm {
                     *l = Layer::ConditionalBatchNorm { classes: k };
@@ -221,6 +236,24 @@ impl TrainConfig {
             g.layers = with_spectral_norm(&g.layers);
         }
         (g, d)
+    }
+}
+
+/// `l` with every batch norm in it (residual paths included) conditional on `classes` classes.
+fn conditional_batch_norm(l: &Layer, classes: usize) -> Layer {
+    match l {
+        Layer::BatchNorm => Layer::ConditionalBatchNorm { classes },
+        Layer::Residual { main, skip } => Layer::Residual {
+            main: main
+                .iter()
+                .map(|l| conditional_batch_norm(l, classes))
+                .collect(),
+            skip: skip
+                .iter()
+                .map(|l| conditional_batch_norm(l, classes))
+                .collect(),
+        },
+        other => other.clone(),
     }
 }
 

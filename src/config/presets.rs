@@ -70,6 +70,24 @@ impl TrainConfig {
         if preset.is_objective() {
             return Self::objective_preset(preset, Self::default_preset(dataset, None), dataset);
         }
+        // What the ResNet presets share: 32×32, z of 128, Adam 2e-4 with β = (0, 0.9) (each
+        // preset sets its loss, constraint, rates and critic updates). DiffAugment on an image
+        // folder (a user's folder is small: on the 3,786 emoji D memorises it without, docs/results.md
+        // "Colour images"), none on CIFAR-10, as the papers trained.
+        let resnet = TrainConfig {
+            image_size: 32,
+            augment: if cifar::folder_of(dataset).is_some() {
+                Policy::NONE
+            } else {
+                Policy::ALL
+            },
+            lr_g: 2e-4,
+            lr_d: 2e-4,
+            beta1: 0.0,
+            beta2: 0.9,
+            noise_dim: 128,
+            ..base.clone()
+        };
         match preset {
             Preset::Mlp | Preset::MlpDropout => base,
             // The released configuration of the paper's MNIST experiment (goodfeli/adversarial,
@@ -144,10 +162,29 @@ impl TrainConfig {
                 noise_dim: 128,
                 ..base
             },
-            // SAGAN's settings: hinge loss, spectral norm in G and D, TTUR with β = (0, 0.9).
-            // DiffAugment as the other image-folder presets: on the emoji, D's hinge margin
-            // grows without it (docs/sagan.md). Not for progan: there it collapsed G.
+            // SAGAN's settings (Zhang et al. 2019, §5): hinge loss, spectral norm in G and D,
+            // TTUR with β = (0, 0.9), one D-update per G-update; z of 128 as StudioGAN's
+            // CIFAR-10 configuration. docs/resnet.md lists each setting and its source.
             Preset::Sagan32 => TrainConfig {
+                loss: LossName::Hinge,
+                sn: SnName::Both,
+                lr_g: 1e-4,
+                lr_d: 4e-4,
+                ..resnet
+            },
+            // SN-GAN's CIFAR-10 ResNet setting (Miyato et al. 2018, §4 and Appendix B; the
+            // chainer configs/sn_cifar10_unconditional.yml): hinge loss, spectral norm in D, Adam
+            // 2e-4, β = (0, 0.9), n_dis 5. docs/resnet.md lists each setting and its source.
+            Preset::SnganResnet32 => TrainConfig {
+                loss: LossName::Hinge,
+                sn: SnName::D,
+                k: 5,
+                ..resnet
+            },
+            // The first sagan32's settings. DiffAugment as the other image-folder presets: on
+            // the emoji, D's hinge margin grows without it (docs/sagan.md). Not for
+            // progan: there it collapsed G.
+            Preset::Sagan32Dcgan => TrainConfig {
                 image_size: 32,
                 augment: Policy::ALL,
                 loss: LossName::Hinge,

@@ -46,6 +46,7 @@ pub mod resize;
 pub mod rng;
 pub mod softmax;
 pub mod spectral_norm;
+pub mod sum_pool;
 pub mod upsample;
 
 use crate::backend::{Backend, Tensor};
@@ -105,6 +106,8 @@ pub static ALL: &[&KernelDef] = &[
     &projection::PROJECTION_BACKWARD_EMBEDDING,
     &avgpool::AVGPOOL2X_FORWARD,
     &avgpool::AVGPOOL2X_BACKWARD,
+    &sum_pool::SUM_POOL_FORWARD,
+    &sum_pool::SUM_POOL_BACKWARD,
     &pixel_norm::PIXEL_NORM_FORWARD,
     &pixel_norm::PIXEL_NORM_BACKWARD,
     &minibatch_std::MINIBATCH_STD_FORWARD,

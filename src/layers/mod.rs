@@ -29,6 +29,7 @@ pub mod reshape;
 pub mod residual;
 pub mod sequence;
 pub mod spectral_norm;
+pub mod sum_pool;
 pub mod upsample;
 
 use crate::backend::{Activation, Backend, Tensor};
@@ -342,6 +343,9 @@ pub enum Layer {
     MinibatchStd(usize),
     /// 2× average pooling: (C, H, W) → (C, H/2, W/2).
     AvgPool2x,
+    /// Global sum pooling: (C, H, W) → C, the sum over each channel's positions (SNGAN's
+    /// critic).
+    SumPool,
     /// Equalized learning rate with this gain for the next Linear or Conv2d: weights drawn
     /// from N(0, 1), scaled at run time by gain/sqrt(fan_in); no index in PyTorch's numbering.
     EqualizedLr(f32),
@@ -468,6 +472,9 @@ impl NetSpec {
                 ),
                 Layer::AvgPool2x => {
                     Box::new(avgpool::AvgPool2x::new(shape).map_err(|e| at(e.to_string()))?)
+                }
+                Layer::SumPool => {
+                    Box::new(sum_pool::SumPool::new(shape).map_err(|e| at(e.to_string()))?)
                 }
                 Layer::ProGenerator(p) => Box::new(
                     progressive::ProGenerator::new(shape, p).map_err(|e| at(e.to_string()))?,

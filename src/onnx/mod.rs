@@ -141,7 +141,9 @@ mod tests {
             cfg.classes = 10;
             let image = match name {
                 "small" => None,
-                "dcgan32" | "sagan32" | "progan" => Some((3, 32, 32)),
+                "dcgan32" | "sagan32" | "sngan-resnet32" | "sagan32-dcgan" | "progan" => {
+                    Some((3, 32, 32))
+                }
                 "dcgan64" => Some((3, 64, 64)),
                 _ => Some((1, 28, 28)),
             };
