@@ -5,7 +5,7 @@
 //! The same run as `duel train`, through the library: config, data, backend, training loop.
 
 use duel::config::{Preset, TrainConfig};
-use duel::dataset;
+use duel::data::dataset;
 use duel::gan::Gan;
 use duel::output;
 use duel::train::open_backend;

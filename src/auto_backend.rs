@@ -9,7 +9,7 @@
 
 use crate::CpuBackend;
 use crate::backend::Backend;
-use crate::dataset::HostData;
+use crate::data::dataset::HostData;
 use crate::gan::{Gan, GanConfig};
 use crate::gpu::GpuBackend;
 use anyhow::Result;

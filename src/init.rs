@@ -5,7 +5,7 @@
 
 use crate::backend::Activation;
 use crate::config::TrainConfig;
-use crate::dataset::HostData;
+use crate::data::dataset::HostData;
 use crate::gan::GanConfig;
 use crate::layers::{Init, Layer, ParamSpec};
 use anyhow::{Result, bail};

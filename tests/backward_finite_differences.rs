@@ -1134,7 +1134,7 @@ fn residual_generator_block_with_batch_norm() {
 /// down-block (ReLU → conv → ReLU → conv → avgpool, 1×1 conv → avgpool shortcut), an identity
 /// block, ReLU, global sum pooling over 2×2, then `head`.
 fn pooled_critic(sn: bool, head: Layer) -> NetSpec {
-    use duel::resnet32::{d_block, optimized_block};
+    use duel::models::resnet32::{d_block, optimized_block};
     let mut layers = vec![
         optimized_block(4),
         d_block(4, true),

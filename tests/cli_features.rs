@@ -27,7 +27,7 @@ fn the_shipped_network_classifies_98_percent_of_the_held_out_digits() {
 
 #[test]
 fn the_gpu_computes_the_same_features_and_classes() {
-    let (_, heldout) = duel::dataset::embedded_mnist().unwrap();
+    let (_, heldout) = duel::data::dataset::embedded_mnist().unwrap();
     let digits = &duel::features::unit_rows(&heldout)[..100 * duel::features::PIXELS];
     let (mut cpu, mut gpu) = (common::cpu(), common::gpu());
     let mut on_cpu = duel::features::FeatureNet::shipped(&mut cpu).unwrap();

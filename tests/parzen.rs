@@ -7,7 +7,7 @@ use common::{assert_close, cpu, data, gpu};
 use duel::Backend;
 use duel::kernels::parzen::parzen_log_density;
 use duel::kernels::parzen::row_sum_squares;
-use duel::parzen::{ParzenWindow, paper_sigmas, parzen_evaluate};
+use duel::metrics::parzen::{ParzenWindow, paper_sigmas, parzen_evaluate};
 
 fn upload(be: &mut dyn Backend, values: &[f32]) -> duel::Tensor {
     let t = be.alloc(values.len(), "test input").unwrap();

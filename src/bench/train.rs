@@ -91,8 +91,8 @@ pub fn preset(name: &str, width: Option<usize>) -> Result<(NetSpec, NetSpec)> {
         ),
         // The peers' DCGAN models: PyTorch's default init and biases, batch norm in training
         // mode, no weight average.
-        "dcgan" => crate::presets::dcgan(28, 1, 100, w, 1)?,
-        "dcgan32" => crate::presets::dcgan(32, 3, 100, w, 1)?,
+        "dcgan" => crate::models::dcgan::dcgan(28, 1, 100, w, 1)?,
+        "dcgan32" => crate::models::dcgan::dcgan(32, 3, 100, w, 1)?,
         other => bail!(
             "unknown benchmark preset {other:?}; use mlp, paper, dcgan, dcgan32, sngan-resnet32 \
              or sagan32"

@@ -58,7 +58,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     fn load(&self) -> Result<Checkpoint> {
-        duel::eval::load_run(&self.run)
+        duel::metrics::eval::load_run(&self.run)
     }
 
     fn backend(&self) -> Result<(Box<dyn Backend>, String)> {
@@ -182,20 +182,20 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     match args.metric {
         EvalMetric::Parzen(a) => {
             let ck = a.on.load()?;
-            let data = duel::eval::ParzenData {
+            let data = duel::metrics::eval::ParzenData {
                 test: a.data,
                 valid: a.valid,
                 valid_skip: a.valid_skip,
                 valid_count: a.valid_count,
             };
-            let opts = duel::eval::ParzenOptions {
+            let opts = duel::metrics::eval::ParzenOptions {
                 samples: a.samples,
                 seed: a.on.seed,
                 baseline: !a.no_baseline,
             };
             let (mut be, why) = a.on.backend()?;
             let start = std::time::Instant::now();
-            let r = duel::eval::parzen(be.as_mut(), &ck, &data, &opts)?;
+            let r = duel::metrics::eval::parzen(be.as_mut(), &ck, &data, &opts)?;
             println!("{}", r.text);
             println!(
                 "backend: {why}; {}",
@@ -205,13 +205,13 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         EvalMetric::Modes(a) => {
             let ck = a.on.load()?;
             let (mut be, _) = a.on.backend()?;
-            if ck.config.dataset == duel::dataset::STACKED_MNIST {
+            if ck.config.dataset == duel::data::dataset::STACKED_MNIST {
                 let samples = a.samples.unwrap_or(duel::features::score::STACKED_SAMPLES);
                 let r = duel::features::score::stacked_eval(be.as_mut(), &ck, samples, a.on.seed)?;
                 println!("{}", r.text);
             } else {
-                let samples = a.samples.unwrap_or(duel::modes::EVAL_SAMPLES);
-                let r = duel::eval::modes(be.as_mut(), &ck, samples, a.on.seed)?;
+                let samples = a.samples.unwrap_or(duel::metrics::modes::EVAL_SAMPLES);
+                let r = duel::metrics::eval::modes(be.as_mut(), &ck, samples, a.on.seed)?;
                 println!("{}", r.text);
             }
         }
@@ -268,7 +268,11 @@ pub fn feature_score(a: FeatureScoreArgs, metric: duel::features::score::Metric)
     let mut opts = InceptionOptions::new(weights_path(a.inception.as_deref())?, a.seed);
     opts.batch = a.batch;
     // The run and the folders are checked before a backend opens.
-    let ck = a.run.as_deref().map(duel::eval::load_run).transpose()?;
+    let ck = a
+        .run
+        .as_deref()
+        .map(duel::metrics::eval::load_run)
+        .transpose()?;
     let (mut be, why) = open_backend(a.backend, &a.adapter)?;
     let start = std::time::Instant::now();
     let r = match (&ck, a.images.as_slice()) {
@@ -329,7 +333,11 @@ fn fid(a: FidArgs) -> Result<()> {
         Some(p) => Some(read_stats(p, Some(features))?),
         None => None,
     };
-    let ck = s.run.as_deref().map(duel::eval::load_run).transpose()?;
+    let ck = s
+        .run
+        .as_deref()
+        .map(duel::metrics::eval::load_run)
+        .transpose()?;
     let folder = match (&ck, s.images.as_slice()) {
         (Some(_), []) => None,
         (None, [dir]) if s.features == FeatureSpace::Inception => Some(dir.as_path()),

@@ -66,15 +66,15 @@ impl TrainConfig {
             let width = self.width.unwrap_or(64);
             let (g, d) = match arch {
                 Preset::Sagan32 => {
-                    crate::resnet32::resnet32(c, self.noise_dim, width, self.pack, true)?
+                    crate::models::resnet32::resnet32(c, self.noise_dim, width, self.pack, true)?
                 }
                 Preset::SnganResnet32 => {
-                    crate::resnet32::resnet32(c, self.noise_dim, width, self.pack, false)?
+                    crate::models::resnet32::resnet32(c, self.noise_dim, width, self.pack, false)?
                 }
                 Preset::Sagan32Dcgan => {
-                    crate::presets::sagan32_dcgan(c, self.noise_dim, width, self.pack)?
+                    crate::models::dcgan::sagan32_dcgan(c, self.noise_dim, width, self.pack)?
                 }
-                _ => crate::presets::dcgan(side, c, self.noise_dim, width, self.pack)?,
+                _ => crate::models::dcgan::dcgan(side, c, self.noise_dim, width, self.pack)?,
             };
             let (g, d) = self.conditioned(g, d)?;
             return Ok(self.with_objective_layers(g, d));

@@ -2,6 +2,7 @@
 //! labels where the source has them, and 2-D Gaussian mixtures.
 
 pub mod cifar;
+pub mod dataset;
 pub mod folder;
 pub mod idx;
 pub mod labels;

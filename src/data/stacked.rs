@@ -61,7 +61,7 @@ pub fn stack(digits: &ImageSet, n: usize, seed: u64) -> Result<ImageSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::embedded_mnist;
+    use crate::data::dataset::embedded_mnist;
 
     #[test]
     fn deterministic_for_a_seed_and_different_across_seeds() {

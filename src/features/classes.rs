@@ -7,7 +7,7 @@ use super::score::{require_digits, sample_unit};
 use super::{CLASSES, FEATURE_DIM, FeatureNet, Weights, unit_rows};
 use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
-use crate::dataset::embedded_mnist;
+use crate::data::dataset::embedded_mnist;
 use crate::metrics::{DEFAULT_K, Features, Manifold};
 use anyhow::{Result, bail};
 use std::fmt::Write as _;

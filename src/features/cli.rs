@@ -4,7 +4,7 @@
 use super::train::{TrainOptions, train, train_cpu};
 use super::{FeatureNet, Weights, accuracy, unit_rows};
 use crate::config::BackendName;
-use crate::dataset::embedded_mnist;
+use crate::data::dataset::embedded_mnist;
 use crate::train::{fmt_duration, open_backend};
 use anyhow::Result;
 use clap::{Args, Subcommand};

@@ -12,7 +12,7 @@
 use super::weights::Weights;
 use super::{CLASSES, PIXELS, SIDE, argmax_rows, head_spec, trunk_spec, unit_rows};
 use crate::backend::Backend;
-use crate::dataset::embedded_mnist;
+use crate::data::dataset::embedded_mnist;
 use crate::kernels::cross_entropy::cross_entropy;
 use crate::model::Backprop;
 use crate::model::{Network, Optimizer};

@@ -5,8 +5,8 @@
 use super::{DEFAULT_BATCH, FEATURES, Inception, InceptionWeights, weights::PTH_NAME};
 use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
+use crate::data::dataset::{self, HostData};
 use crate::data::{Background, FolderOptions, ImageSet, load_image_folder};
-use crate::dataset::{self, HostData};
 use crate::features::score::{Metric, sample_unit};
 use crate::metrics::{self, Features, KidOptions};
 use anyhow::{Context, Result, bail};

@@ -15,8 +15,11 @@
 //!   converse.
 
 mod dots;
+pub mod eval;
 pub mod fid;
 pub mod kid;
+pub mod modes;
+pub mod parzen;
 pub mod precision_recall;
 pub mod stats_file;
 

@@ -4,10 +4,10 @@
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
+use crate::data::dataset::{self, HostData};
 use crate::data::{ImageSet, Mixture2d, load_idx_images};
-use crate::dataset::{self, HostData};
-use crate::modes::{ModeStats, mode_stats};
-use crate::parzen::{ParzenReport, paper_sigmas, parzen_evaluate};
+use crate::metrics::modes::{ModeStats, mode_stats};
+use crate::metrics::parzen::{ParzenReport, paper_sigmas, parzen_evaluate};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -12,10 +12,11 @@ use anyhow::{Result, bail};
 use std::path::Path;
 
 /// The embedded MNIST subset (see assets/mnist-8k/README.md for provenance and licence).
-pub const EMBEDDED_MNIST: &[u8] = include_bytes!("../assets/mnist-8k/train-images-idx3-ubyte.gz");
+pub const EMBEDDED_MNIST: &[u8] =
+    include_bytes!("../../assets/mnist-8k/train-images-idx3-ubyte.gz");
 /// The digit (0..9) of each embedded image, in the same order.
 pub const EMBEDDED_MNIST_LABELS: &[u8] =
-    include_bytes!("../assets/mnist-8k/train-labels-idx1-ubyte.gz");
+    include_bytes!("../../assets/mnist-8k/train-labels-idx1-ubyte.gz");
 /// `--dataset` name of Stacked MNIST, composed from the embedded training digits.
 pub const STACKED_MNIST: &str = "stacked-mnist";
 /// Real images written to `samples/real.png` at the start of a run.
