@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 mod networks;
-mod presets;
+pub mod presets;
 pub use networks::with_spectral_norm;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -84,37 +84,20 @@ fn model_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
 impl Preset {
     /// The side of the images a convolutional preset makes.
     pub fn image_side(self) -> Option<usize> {
-        match self {
-            Preset::Dcgan => Some(28),
-            Preset::Dcgan32 => Some(32),
-            Preset::Dcgan64 => Some(64),
-            Preset::Sagan32 | Preset::SnganResnet32 | Preset::Sagan32Dcgan => Some(32),
-            _ => None,
-        }
+        self.def().side
     }
 
     /// A preset that sets the objective and optimizers and trains the network `--model` names
     /// (by default the dataset's default model: the DCGAN that fits an image's side, small on
     /// the 2D sets).
     pub fn is_objective(self) -> bool {
-        matches!(
-            self,
-            Preset::Wgan | Preset::WganGp | Preset::Sngan | Preset::Lsgan | Preset::Ttur
-        )
+        self.def().kind == presets::Kind::Objective
     }
 
     /// A network `--model` can name under an objective preset (one whose own objective the
     /// objective preset replaces wholesale: not the paper's recipe, SAGAN's or ProGAN's).
     pub fn is_model(self) -> bool {
-        matches!(
-            self,
-            Preset::Mlp
-                | Preset::MlpDropout
-                | Preset::Small
-                | Preset::Dcgan
-                | Preset::Dcgan32
-                | Preset::Dcgan64
-        )
+        self.def().kind == presets::Kind::Model
     }
 
     /// Its name as `--preset` and `--model` spell it.
@@ -742,8 +725,8 @@ impl TrainConfig {
 
     /// The value range G's image outputs (and the real images fed to D) live in.
     pub fn data_range(&self) -> (f32, f32) {
-        match self.preset {
-            Preset::Paper => (0.0, 1.0),
+        match self.architecture().def().networks {
+            presets::Networks::Paper => (0.0, 1.0),
             _ => (-1.0, 1.0),
         }
     }

@@ -2,6 +2,7 @@
 //! ones (`crate::presets`), ProGAN's growing pair, and what conditioning, spectral norm and the
 //! penalties change in them.
 
+use super::presets::Networks;
 use super::*;
 
 impl TrainConfig {
@@ -35,10 +36,10 @@ impl TrainConfig {
         dim: usize,
         image: Option<(usize, usize, usize)>,
     ) -> Result<(NetSpec, NetSpec)> {
-        if self.preset == Preset::Progan {
+        let arch = self.architecture();
+        if arch.def().networks == Networks::Progressive {
             return self.progan_networks(image);
         }
-        let arch = self.architecture();
         if let Some(side) = arch.image_side() {
             let name = match self.model {
                 Some(m) if self.preset.is_objective() => format!("--model {}", m.name()),
@@ -51,10 +52,10 @@ impl TrainConfig {
                 );
             };
             if (h, w) != (side, side) {
-                let fits = [Preset::Dcgan, Preset::Dcgan32, Preset::Dcgan64]
-                    .into_iter()
-                    .find(|p| p.image_side() == Some(h).filter(|_| h == w))
-                    .map(Preset::name);
+                let fits = super::presets::PRESETS
+                    .iter()
+                    .find(|p| p.networks == Networks::Dcgan && h == w && p.side == Some(h))
+                    .map(|p| p.preset.name());
                 bail!(
                     "{name} makes {side}×{side} images but the data are {h}×{w}; {}",
                     match fits {
@@ -64,17 +65,16 @@ impl TrainConfig {
                 );
             }
             let width = self.width.unwrap_or(64);
-            let (g, d) = match arch {
-                Preset::Sagan32 => {
-                    crate::models::resnet32::resnet32(c, self.noise_dim, width, self.pack, true)?
+            let z = self.noise_dim;
+            let (g, d) = match arch.def().networks {
+                Networks::Resnet32 { attention } => {
+                    crate::models::resnet32::resnet32(c, z, width, self.pack, attention)?
                 }
-                Preset::SnganResnet32 => {
-                    crate::models::resnet32::resnet32(c, self.noise_dim, width, self.pack, false)?
+                Networks::SaganDcgan => {
+                    crate::models::dcgan::sagan32_dcgan(c, z, width, self.pack)?
                 }
-                Preset::Sagan32Dcgan => {
-                    crate::models::dcgan::sagan32_dcgan(c, self.noise_dim, width, self.pack)?
-                }
-                _ => crate::models::dcgan::dcgan(side, c, self.noise_dim, width, self.pack)?,
+                Networks::Dcgan => crate::models::dcgan::dcgan(side, c, z, width, self.pack)?,
+                other => unreachable!("{other:?} makes no fixed side"),
             };
             let (g, d) = self.conditioned(g, d)?;
             return Ok(self.with_objective_layers(g, d));
@@ -83,9 +83,10 @@ impl TrainConfig {
         let z = self.noise_dim;
         const LRELU: Layer = Layer::Act(Activation::LeakyRelu(0.2));
         const RELU: Layer = Layer::Act(Activation::Relu);
-        let out_act = match (images, arch) {
+        let networks = arch.def().networks;
+        let out_act = match (images, networks) {
             (false, _) => None,
-            (true, Preset::Paper) => Some(Layer::Act(Activation::Sigmoid)),
+            (true, Networks::Paper) => Some(Layer::Act(Activation::Sigmoid)),
             (true, _) => Some(Layer::Act(Activation::Tanh)),
         };
         // Two hidden layers of `width` in each network; D optionally drops out after each.
@@ -105,15 +106,9 @@ impl TrainConfig {
             d.push(Layer::Linear(1));
             (g, d)
         };
-        let (mut g, d) = match arch {
-            Preset::Mlp => two_hidden(1024, None),
-            Preset::MlpDropout => two_hidden(1024, Some(Layer::Dropout(0.7))),
-            Preset::Small => two_hidden(128, None),
-            Preset::Dcgan | Preset::Dcgan32 | Preset::Dcgan64 | Preset::Progan => {
-                unreachable!("convolutional presets return above")
-            }
-            p if p.is_objective() => unreachable!("architecture() is never an objective preset"),
-            Preset::Paper => (
+        let (mut g, d) = match networks {
+            Networks::Mlp { width, dropout } => two_hidden(width, dropout.map(Layer::Dropout)),
+            Networks::Paper => (
                 vec![
                     Layer::Linear(1200),
                     RELU,
@@ -132,7 +127,7 @@ impl TrainConfig {
                     Layer::Linear(1),
                 ],
             ),
-            _ => unreachable!("every preset has a model"),
+            other => unreachable!("{other:?}: convolutional networks return above"),
         };
         g.extend(out_act);
         let (g, d) = self.conditioned(NetSpec::flat(z, g), NetSpec::flat(dim * self.pack, d))?;

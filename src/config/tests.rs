@@ -404,3 +404,28 @@ fn every_option_is_a_config_key_and_parses_once() {
     .unwrap();
     assert_eq!(got, want);
 }
+
+/// Presets are data: every `--preset` name has exactly one definition in `PRESETS`, and the
+/// classes the command line relies on follow from it.
+#[test]
+fn every_preset_is_defined_once() {
+    use clap::ValueEnum;
+    for p in Preset::value_variants() {
+        let defs = presets::PRESETS.iter().filter(|d| d.preset == *p).count();
+        assert_eq!(defs, 1, "{} has {defs} definitions", p.name());
+        let def = p.def();
+        let objective = def.kind == presets::Kind::Objective;
+        assert_eq!(
+            objective,
+            def.networks == presets::Networks::OfModel,
+            "{}: an objective preset, and only one, trains the --model network",
+            p.name()
+        );
+        let cfg = TrainConfig::preset(*p, "mnist");
+        assert_eq!(cfg.preset, *p);
+        if let Some(side) = def.side {
+            assert_eq!(cfg.image_size, side, "{}", p.name());
+        }
+    }
+    assert_eq!(presets::PRESETS.len(), Preset::value_variants().len());
+}
