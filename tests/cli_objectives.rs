@@ -242,10 +242,20 @@ fn impossible_combinations_are_refused_up_front() {
             "drop --model",
         ),
         (
+            // --model offers only the models; a config file naming another is refused by name.
             &["train", "--preset", "wgan", "--model", "progan", "--out", o],
-            "not a network an objective preset can train",
+            "possible values: mlp, mlp-dropout, small, dcgan, dcgan32, dcgan64",
         ),
     ];
+    refused_in_one_line(cases, &out);
+    // A config file is checked as the command line is.
+    let file = out.with_file_name("wgan-progan.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "preset = \"wgan\"\nmodel = \"progan\"\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[(
+        &["train", "--config", s(&file), "--out", o],
+        "not a network an objective preset can train",
+    )];
     refused_in_one_line(cases, &out);
 }
 
