@@ -7,7 +7,7 @@ mod common;
 
 use common::{cpu, data};
 use duel::backend::{Activation, Backend, GanLossKind};
-use duel::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
+use duel::kernels::gan_loss::{LossArgs, Record, gan_loss, gan_loss_with_drift};
 use duel::model::{Layer, NetSpec, Network, Shape};
 
 /// Row r's class: (5r + 2) mod k, uploaded as u32.
@@ -430,7 +430,18 @@ fn gan_loss_gradients() {
         let stats = be.alloc(3, "stats").unwrap();
         let run = |be: &mut dyn Backend, v: &[f32]| {
             be.write(lt, v);
-            gan_loss(be, kind, grad, lt, n_real, n_fake, stats, false);
+            gan_loss(
+                be,
+                kind,
+                LossArgs {
+                    logits: lt,
+                    grad,
+                    real: n_real,
+                    fake: n_fake,
+                    stats,
+                },
+                Record::Replace,
+            );
             (be.read(grad).unwrap(), be.read(stats).unwrap())
         };
         let (g, s) = run(&mut be, &l);
@@ -508,7 +519,19 @@ fn drift_term_gradient() {
     ] {
         let run = |be: &mut dyn Backend, v: &[f32], drift: f32| {
             be.write(lt, v);
-            gan_loss_with_drift(be, kind, grad, lt, m, m, stats, false, drift);
+            gan_loss_with_drift(
+                be,
+                kind,
+                LossArgs {
+                    logits: lt,
+                    grad,
+                    real: m,
+                    fake: m,
+                    stats,
+                },
+                Record::Replace,
+                drift,
+            );
             (be.read(grad).unwrap(), be.read(stats).unwrap())
         };
         let (g, s) = run(&mut be, &l, eps);

@@ -10,7 +10,7 @@ use duel::backend::{Activation, Backend, GanLossKind};
 use duel::gan::{
     DeviceData, Gan, GanConfig, GeneratorLoss, MomentumRamp, Noise, Schedule, Updates,
 };
-use duel::kernels::gan_loss::gan_loss;
+use duel::kernels::gan_loss::{LossArgs, Record, gan_loss};
 use duel::model::{Backprop, Layer, NetSpec, Network, Optimizer, Shape};
 use duel::rng::{RngKey, stream};
 
@@ -92,7 +92,18 @@ fn g_gradient(cfg: &GanConfig, g_params: &[f32], d_params: &[f32], noise_counter
     let logits = d.forward(&mut be, fake, m, true, None);
     let (dl, stats) = (be.alloc(m, "dl").unwrap(), be.alloc(3, "stats").unwrap());
     let kind = GanLossKind::GeneratorNonSaturating;
-    gan_loss(&mut be, kind, dl, logits, 0, m, stats, false);
+    gan_loss(
+        &mut be,
+        kind,
+        LossArgs {
+            logits,
+            grad: dl,
+            real: 0,
+            fake: m,
+            stats,
+        },
+        Record::Replace,
+    );
     let dx = d.backward(&mut be, dl, Backprop::Input).unwrap();
     g.backward(&mut be, dx, Backprop::Weights);
     read(&mut be, &g, g.grads)

@@ -17,7 +17,7 @@ pub use state::{GanState, NetState};
 
 use crate::backend::{Backend, DeviceRows, Tensor};
 use crate::kernels::ema::ema_update;
-use crate::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
+use crate::kernels::gan_loss::{LossArgs, Record, gan_loss, gan_loss_with_drift};
 use crate::kernels::gather::{gather_labels, gather_rows_f32, gather_rows_u8};
 use crate::kernels::optimizer::pad4;
 use crate::kernels::rng::rng_index;
@@ -457,12 +457,14 @@ impl Gan {
         gan_loss_with_drift(
             be,
             self.cfg.objective.d_kind(),
-            dl,
-            logits,
-            packs,
-            packs,
-            stats,
-            true,
+            LossArgs {
+                logits,
+                grad: dl,
+                real: packs,
+                fake: packs,
+                stats,
+            },
+            Record::Add,
             self.cfg.objective.drift,
         );
         self.d.backward(be, dl, Backprop::Weights);
@@ -485,7 +487,12 @@ impl Gan {
             // ε's counter: the noise counter, unique to this D-step and restored on resume.
             let key = RngKey::new(self.cfg.seed, stream::PENALTY, self.rng.noise);
             let stats = self.stats.slice(6, 2);
-            p.add_gradient(be, &mut self.d, real, fake, packs, key, stats);
+            let on = penalty::Pair {
+                real,
+                fake,
+                rows: packs,
+            };
+            p.add_gradient(be, &mut self.d, on, key, stats);
         }
     }
 
@@ -506,12 +513,14 @@ impl Gan {
         gan_loss(
             be,
             self.cfg.objective.g_kind(self.cfg.g_loss),
-            dl,
-            logits,
-            0,
-            packs,
-            stats,
-            true,
+            LossArgs {
+                logits,
+                grad: dl,
+                real: 0,
+                fake: packs,
+                stats,
+            },
+            Record::Add,
         );
         let dx = self
             .d

@@ -26,6 +26,14 @@ pub struct Penalty {
     scratch: [Tensor; 2],
 }
 
+/// The batch a penalty is taken on: `rows` rows of real and of generated samples (D's input rows).
+#[derive(Clone, Copy, Debug)]
+pub struct Pair {
+    pub real: Tensor,
+    pub fake: Tensor,
+    pub rows: usize,
+}
+
 impl Penalty {
     /// Buffers for penalties on up to `rows` rows of D's input.
     pub fn new(
@@ -57,19 +65,17 @@ impl Penalty {
     }
 
     /// Adds ∂P/∂θ_D to D's parameter gradients (after the loss's backward wrote them) for the
-    /// `rows` rows of `real` and `fake` ([rows, D's input]); `key` draws WGAN-GP's ε. Adds
-    /// (mean penalty, mean ‖g‖) to `stats`.
-    #[allow(clippy::too_many_arguments)]
+    /// rows of `on` ([rows, D's input]); `key` draws WGAN-GP's ε. Adds (mean penalty, mean ‖g‖)
+    /// to `stats`.
     pub fn add_gradient(
         &self,
         be: &mut dyn Backend,
         d: &mut Network,
-        real: Tensor,
-        fake: Tensor,
-        rows: usize,
+        on: Pair,
         key: RngKey,
         stats: Tensor,
     ) {
+        let Pair { real, fake, rows } = on;
         let d_in = d.input_len();
         let x = match self.kind {
             PenaltyKind::GradientPenalty => {

@@ -11,7 +11,7 @@
 
 use super::Gan;
 use crate::backend::Backend;
-use crate::kernels::gan_loss::{gan_loss, gan_loss_with_drift};
+use crate::kernels::gan_loss::{LossArgs, Record, gan_loss, gan_loss_with_drift};
 use crate::model::Backprop;
 
 impl Gan {
@@ -32,12 +32,14 @@ impl Gan {
         gan_loss_with_drift(
             be,
             kind,
-            dl_d,
-            logits,
-            packs,
-            packs,
-            self.stats.slice(0, 3),
-            true,
+            LossArgs {
+                logits,
+                grad: dl_d,
+                real: packs,
+                fake: packs,
+                stats: self.stats.slice(0, 3),
+            },
+            Record::Add,
             self.cfg.objective.drift,
         );
         self.d.backward(be, dl_d, Backprop::Weights);
@@ -49,12 +51,14 @@ impl Gan {
         gan_loss(
             be,
             kind,
-            fake_dl,
-            fake_logits,
-            0,
-            packs,
-            self.stats.slice(3, 3),
-            true,
+            LossArgs {
+                logits: fake_logits,
+                grad: fake_dl,
+                real: 0,
+                fake: packs,
+                stats: self.stats.slice(3, 3),
+            },
+            Record::Add,
         );
         let dx = self
             .d

@@ -196,46 +196,56 @@ fn case(
     .tol(2e-5, 2e-5)
 }
 
-/// Loss gradient w.r.t. the logits into `grad`, and (loss, mean D(x), mean D(G(z))) into the
-/// 3-word `stats` view (added to it when `accumulate`).
-#[allow(clippy::too_many_arguments)]
-pub fn gan_loss(
-    be: &mut dyn Backend,
-    kind: GanLossKind,
-    grad: Tensor,
-    logits: Tensor,
-    n_real: usize,
-    n_fake: usize,
-    stats: Tensor,
-    accumulate: bool,
-) {
-    gan_loss_with_drift(
-        be, kind, grad, logits, n_real, n_fake, stats, accumulate, 0.0,
-    );
+/// What a loss pass reads and writes: D's outputs (`logits`) on `real` real rows followed by
+/// `fake` generated ones, the loss's gradient w.r.t. them (`grad`), and the 3-word `stats` view
+/// that takes (loss, mean D(x), mean D(G(z))).
+#[derive(Clone, Copy, Debug)]
+pub struct LossArgs {
+    pub logits: Tensor,
+    pub grad: Tensor,
+    pub real: usize,
+    pub fake: usize,
+    pub stats: Tensor,
+}
+
+/// How a loss pass records its figures in `stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Added to what is there (a run sums its D- and G-steps' figures between log lines).
+    Add,
+    /// In place of what is there.
+    Replace,
+}
+
+impl Record {
+    /// `Add` when `add`, else `Replace`.
+    pub fn add_if(add: bool) -> Self {
+        if add { Record::Add } else { Record::Replace }
+    }
+}
+
+/// The loss's gradient w.r.t. the logits, and its figures recorded in `stats`.
+pub fn gan_loss(be: &mut dyn Backend, kind: GanLossKind, a: LossArgs, record: Record) {
+    gan_loss_with_drift(be, kind, a, record, 0.0);
 }
 
 /// `gan_loss` plus the drift term ε·E[D(x)²] on a discriminator's real outputs.
-#[allow(clippy::too_many_arguments)]
 pub fn gan_loss_with_drift(
     be: &mut dyn Backend,
     kind: GanLossKind,
-    grad: Tensor,
-    logits: Tensor,
-    n_real: usize,
-    n_fake: usize,
-    stats: Tensor,
-    accumulate: bool,
+    a: LossArgs,
+    record: Record,
     drift: f32,
 ) {
     let p = GanLossParams {
-        n_real: u(n_real),
-        n_fake: u(n_fake),
+        n_real: u(a.real),
+        n_fake: u(a.fake),
         kind: kind.code(),
-        accumulate: accumulate as u32,
+        accumulate: (record == Record::Add) as u32,
         drift: if kind.is_discriminator() { drift } else { 0.0 },
         ..Default::default()
     };
-    launch(be, &GAN_LOSS, p, &[logits, grad, stats]);
+    launch(be, &GAN_LOSS, p, &[a.logits, a.grad, a.stats]);
 }
 
 /// grad = dL/dlogits; stats[0..3] (+)= (L, mean D(x), mean D(G(z))), D a probability for the

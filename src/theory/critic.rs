@@ -7,7 +7,7 @@
 use super::Density1d;
 use crate::backend::{Activation, Backend, GanLossKind, Tensor};
 use crate::gan::penalty::Penalty;
-use crate::kernels::gan_loss::gan_loss;
+use crate::kernels::gan_loss::{LossArgs, Record, gan_loss};
 use crate::kernels::gather::gather_rows_f32;
 use crate::kernels::penalty::PenaltyKind;
 use crate::kernels::rng::rng_index;
@@ -173,11 +173,27 @@ impl CriticRig {
         self.gather(be, self.fake_pool, fake);
         let out = self.d.forward(be, self.x, 2 * m, true, None);
         let dl = self.dl.slice(0, 2 * m);
-        gan_loss(be, loss, dl, out, m, m, self.stats.slice(0, 3), false);
+        gan_loss(
+            be,
+            loss,
+            LossArgs {
+                logits: out,
+                grad: dl,
+                real: m,
+                fake: m,
+                stats: self.stats.slice(0, 3),
+            },
+            Record::Replace,
+        );
         self.d.backward(be, dl, Backprop::Weights);
         if let Some(p) = &self.penalty {
             let key = RngKey::new(self.seed, stream::PENALTY, self.drawn);
-            p.add_gradient(be, &mut self.d, real, fake, m, key, self.stats.slice(3, 2));
+            let on = crate::gan::penalty::Pair {
+                real,
+                fake,
+                rows: m,
+            };
+            p.add_gradient(be, &mut self.d, on, key, self.stats.slice(3, 2));
         }
         self.d.update(be, opt);
     }

@@ -14,7 +14,7 @@
 
 use crate::backend::{Activation, Backend, GanLossKind, Tensor};
 use crate::kernels::activation::activation_forward;
-use crate::kernels::gan_loss::gan_loss;
+use crate::kernels::gan_loss::{LossArgs, Record, gan_loss};
 use crate::kernels::gather::gather_rows_f32;
 use crate::kernels::rng::rng_index;
 use crate::kernels::rng::rng_normal;
@@ -302,12 +302,14 @@ impl Rig {
         gan_loss(
             be,
             GanLossKind::Discriminator,
-            dl,
-            logits,
-            m,
-            f,
-            self.stats,
-            false,
+            LossArgs {
+                logits,
+                grad: dl,
+                real: m,
+                fake: f,
+                stats: self.stats,
+            },
+            Record::Replace,
         );
         self.d.backward(be, dl, Backprop::Weights);
         self.d.update(be, &Optimizer::adam(lr, 0.9, 0.999));
@@ -361,12 +363,14 @@ impl Rig {
             gan_loss(
                 be,
                 GanLossKind::Discriminator,
-                dl,
-                logits,
-                c,
-                c,
-                self.stats,
-                i > 0,
+                LossArgs {
+                    logits,
+                    grad: dl,
+                    real: c,
+                    fake: c,
+                    stats: self.stats,
+                },
+                Record::add_if(i > 0),
             );
             let fake = be.read(self.x.slice(c, c))?;
             let d_star = |x: f32| optimal_discriminator(p_data.pdf(x as f64), p_g.pdf(x as f64));
@@ -607,7 +611,18 @@ impl Rig {
         self.g.forward(be, self.z, m, false, Some(fake));
         let logits = self.d.forward(be, fake, m, false, None);
         let dl = self.dlogits.slice(0, m);
-        gan_loss(be, kind, dl, logits, 0, m, self.stats, false);
+        gan_loss(
+            be,
+            kind,
+            LossArgs {
+                logits,
+                grad: dl,
+                real: 0,
+                fake: m,
+                stats: self.stats,
+            },
+            Record::Replace,
+        );
         let dx = self
             .d
             .backward(be, dl, Backprop::Input)
