@@ -238,6 +238,26 @@ pub struct Network {
     state_slots: Vec<(usize, usize)>,
 }
 
+/// The tensors one pass of a network reads (see `Network::pass`).
+struct Pass {
+    rows: usize,
+    params: Vec<Tensor>,
+    state: Vec<Tensor>,
+    labels: Option<Tensor>,
+}
+
+impl Pass {
+    fn outer(&self, train: bool) -> Outer<'_> {
+        Outer {
+            rows: self.rows,
+            train,
+            params: &self.params,
+            state: &self.state,
+            labels: self.labels,
+        }
+    }
+}
+
 /// Views of `base` at `slots`.
 fn views(base: Tensor, slots: &[(usize, usize)]) -> Vec<Tensor> {
     slots.iter().map(|&(o, l)| base.slice(o, l)).collect()
@@ -313,8 +333,9 @@ impl Network {
 
     /// Tells every module its parameters changed (`first`: they were just set).
     fn params_changed(&mut self, be: &mut dyn Backend, first: bool) {
-        let (p, s) = (self.param_views(), self.state_views());
-        self.seq.params_changed(be, &p, &s, first);
+        let pass = self.pass(0);
+        self.seq
+            .params_changed(be, &pass.params, &pass.state, first);
     }
 
     /// Ok when a gradient penalty's tangent pass runs exactly through every module; the error
@@ -328,12 +349,15 @@ impl Network {
         Ok(())
     }
 
-    fn param_views(&self) -> Vec<Tensor> {
-        views(self.params, &self.param_slots)
-    }
-
-    fn state_views(&self) -> Vec<Tensor> {
-        views(self.state, &self.state_slots)
+    /// What a pass over `rows` rows reads: views of the parameters and state as the buffers are
+    /// now, and the rows' classes.
+    fn pass(&self, rows: usize) -> Pass {
+        Pass {
+            rows,
+            params: views(self.params, &self.param_slots),
+            state: views(self.state, &self.state_slots),
+            labels: self.labels.map(|l| l.slice(0, rows)),
+        }
     }
 
     pub fn input_len(&self) -> usize {
@@ -360,15 +384,9 @@ impl Network {
             self.max_batch
         );
         let x = x.slice(0, rows * self.input_len());
-        let (p, s) = (self.param_views(), self.state_views());
-        let o = Outer {
-            rows,
-            train,
-            params: &p,
-            state: &s,
-            labels: self.labels.map(|l| l.slice(0, rows)),
-        };
-        self.seq.forward(be, o, x, &mut self.rng, out)
+        let pass = self.pass(rows);
+        self.seq
+            .forward(be, pass.outer(train), x, &mut self.rng, out)
     }
 
     /// Backpropagates `dout` ([rows, output]) through the last forward, writing what `what`
@@ -381,14 +399,8 @@ impl Network {
         what: Backprop,
     ) -> Option<Tensor> {
         let rows = self.seq.rows();
-        let (p, s) = (self.param_views(), self.state_views());
-        let o = Outer {
-            rows,
-            train: true,
-            params: &p,
-            state: &s,
-            labels: self.labels.map(|l| l.slice(0, rows)),
-        };
+        let pass = self.pass(rows);
+        let o = pass.outer(true);
         let g = views(self.grads, &self.param_slots);
         let grads = what.weights().then_some(&g[..]);
         self.seq.backward(be, o, dout, what.input(), grads)
@@ -401,14 +413,8 @@ impl Network {
     pub fn tangent(&mut self, be: &mut dyn Backend, v: Tensor, scratch: [Tensor; 2]) -> Result<()> {
         let rows = self.seq.rows();
         self.seq.set_tangent_buffers(scratch);
-        let (p, s) = (self.param_views(), self.state_views());
-        let o = Outer {
-            rows,
-            train: true,
-            params: &p,
-            state: &s,
-            labels: self.labels.map(|l| l.slice(0, rows)),
-        };
+        let pass = self.pass(rows);
+        let o = pass.outer(true);
         let g = views(self.grads, &self.param_slots);
         self.seq.tangent(be, o, v, &g, None)?;
         Ok(())

@@ -355,16 +355,22 @@ fn fid(a: FidArgs) -> Result<()> {
             use duel::features::score;
             score::require_digits(ck, "FID")?;
             let n = s.samples.unwrap_or(score::DEFAULT_SAMPLES);
-            if a.reference.is_none() {
-                // G's statistics beside the usual report against the held-out digits.
-                let r = score::score(be.as_mut(), ck, score::Metric::Fid, n, s.seed)?;
-                println!("{}", r.text);
-            }
             let what = format!(
                 "{n} samples of G ({} at iteration {}, noise seed {})",
                 ck.config.dataset, ck.state.iteration, s.seed
             );
-            (score::generator_stats(be.as_mut(), ck, n, s.seed)?, what)
+            if a.reference.is_some() {
+                (score::generator_stats(be.as_mut(), ck, n, s.seed)?, what)
+            } else {
+                // The usual report against the held-out digits, and G's statistics from the
+                // same features.
+                let r = score::score(be.as_mut(), ck, score::Metric::Fid, n, s.seed)?;
+                println!("{}", r.text);
+                let stats = r
+                    .generator_stats
+                    .expect("FID keeps the generator's statistics");
+                (stats, what)
+            }
         }
         (FeatureSpace::Inception, _, _) => {
             use duel::inception::score::{InceptionOptions, Side, side_stats, weights_path};

@@ -121,6 +121,8 @@ pub struct ScoreEval {
     pub generator: Vec<f64>,
     pub baseline: Vec<f64>,
     pub text: String,
+    /// The generator's feature statistics, for FID (what `--save-stats` writes).
+    pub generator_stats: Option<FidStats>,
 }
 
 fn compute(metric: Metric, reference: Features, x: Features, seed: u64) -> Result<Vec<f64>> {
@@ -205,10 +207,15 @@ pub fn score(
         show(metric, &baseline),
         heldout.n
     );
+    let generator_stats = match metric {
+        Metric::Fid => Some(FidStats::from_features(Features::new(&fake, FEATURE_DIM)?)?),
+        _ => None,
+    };
     Ok(ScoreEval {
         generator,
         baseline,
         text,
+        generator_stats,
     })
 }
 
