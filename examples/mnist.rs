@@ -40,7 +40,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let x = gan.generate(be, 64, gan.sample_key())?;
-    output::write_png_grid("mnist.png".as_ref(), &x, 64, 1, 28, 28, cfg.data_range(), 3)?;
+    let digits = output::Images::new(&x, 64, (1, 28, 28));
+    output::write_png_grid("mnist.png".as_ref(), digits, cfg.data_range(), 3)?;
     println!("wrote mnist.png");
     Ok(())
 }

@@ -53,6 +53,25 @@ impl MatView {
     }
 }
 
+/// Whether a kernel overwrites its output or adds to what is there (a gradient summed over
+/// passes: the tangent pass adds its term to the backward's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    Overwrite,
+    Accumulate,
+}
+
+impl WriteMode {
+    pub fn accumulates(self) -> bool {
+        self == WriteMode::Accumulate
+    }
+
+    /// The `accumulate` word of a kernel's params: 1 to add, 0 to overwrite.
+    pub fn code(self) -> u32 {
+        self.accumulates() as u32
+    }
+}
+
 pub use crate::kernels::activation::Activation;
 pub use crate::kernels::gan_loss::GanLossKind;
 pub use crate::kernels::optimizer::AdamStep;

@@ -5,7 +5,7 @@
 use crate::backend::Backend;
 use crate::checkpoint::Checkpoint;
 use crate::gan::Noise;
-use crate::output;
+use crate::output::{self, Images};
 use crate::rng::{self, RngKey, stream};
 use crate::sample::{NoiseSource, generate_classes};
 use anyhow::{Context, Result, bail};
@@ -104,7 +104,12 @@ pub fn write_interpolations(
     let classes: Vec<u32> = (0..ROWS * steps).map(|i| class_of(i / steps)).collect();
     let given = k.map(|_| &classes[..]);
     let x = generate_classes(ck, be, &NoiseSource::Rows(z), given)?;
-    let grid = output::grid_image_cols(&x, ROWS * steps, steps, c, h, w, (lo, hi), scale)?;
+    let grid = output::grid_image_cols(
+        Images::new(&x, ROWS * steps, (c, h, w)),
+        steps,
+        (lo, hi),
+        scale,
+    )?;
     output::write_png(png, &grid)?;
     if let (Some(k), None) = (k, class) {
         let shown = k.min(64);
@@ -114,7 +119,12 @@ pub fn write_interpolations(
             .collect();
         let classes: Vec<u32> = (0..ROWS * shown).map(|i| (i % shown) as u32).collect();
         let x = generate_classes(ck, be, &NoiseSource::Rows(z), Some(&classes))?;
-        let grid = output::grid_image_cols(&x, ROWS * shown, shown, c, h, w, (lo, hi), scale)?;
+        let grid = output::grid_image_cols(
+            Images::new(&x, ROWS * shown, (c, h, w)),
+            shown,
+            (lo, hi),
+            scale,
+        )?;
         output::write_png(&classes_path(png), &grid)?;
     }
 
@@ -142,7 +152,8 @@ pub fn write_interpolations(
     // Half the grid's zoom keeps the animation small (GIF frames are not compressed across time).
     let gif_scale = (scale / 2).max(1);
     for frame in x.chunks_exact(per_frame) {
-        let img = output::grid_image(frame, WALKERS, c, h, w, (lo, hi), gif_scale)?.to_rgba8();
+        let img = output::grid_image(Images::new(frame, WALKERS, (c, h, w)), (lo, hi), gif_scale)?
+            .to_rgba8();
         enc.encode_frame(Frame::from_parts(
             img,
             0,

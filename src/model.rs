@@ -4,7 +4,7 @@
 
 use crate::backend::{AdamStep, Backend, Tensor};
 use crate::kernels::clip::clip_weights;
-use crate::kernels::optimizer::{adam, pad4, rmsprop, sgd_momentum};
+use crate::kernels::optimizer::{RmsPropStep, adam, pad4, rmsprop, sgd_momentum};
 use crate::layers::sequence::{Outer, Seq};
 use crate::layers::{Init, NetRng, ParamSpec, StateSpec};
 pub use crate::layers::{Layer, NetSpec, Shape};
@@ -482,7 +482,8 @@ impl Network {
                 )
             }
             Optimizer::RmsProp { lr, alpha, eps } => {
-                rmsprop(be, self.params, self.grads, self.opt_m, n, lr, alpha, eps)
+                let step = RmsPropStep { lr, alpha, eps };
+                rmsprop(be, self.params, self.grads, self.opt_m, n, &step)
             }
         }
         if let Some(c) = self.clip {

@@ -6,7 +6,7 @@ use crate::budget;
 use crate::checkpoint::Checkpoint;
 use crate::data::Mixture2d;
 use crate::model::Network;
-use crate::output;
+use crate::output::{self, Images};
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -260,8 +260,12 @@ pub fn write_class_grid(
         bail!("a class grid is drawn for images; this run's data are 2-D points");
     };
     let scale = (256 / h.max(w)).clamp(1, 4) as u32;
-    let grid =
-        output::grid_image_cols(samples, count, cols, c, h, w, ck.config.data_range(), scale)?;
+    let grid = output::grid_image_cols(
+        Images::new(samples, count, (c, h, w)),
+        cols,
+        ck.config.data_range(),
+        scale,
+    )?;
     output::write_png(path, &grid)
 }
 
@@ -310,7 +314,12 @@ pub fn write_samples(ck: &Checkpoint, samples: &[f32], count: usize, path: &Path
         (Some("npy"), None) => output::write_npy(path, samples, &[count, 2]),
         (Some("png"), Some((c, h, w))) => {
             let scale = (256 / h.max(w)).clamp(1, 4) as u32;
-            output::write_png_grid(path, samples, count, c, h, w, (lo, hi), scale)
+            output::write_png_grid(
+                path,
+                Images::new(samples, count, (c, h, w)),
+                (lo, hi),
+                scale,
+            )
         }
         (Some("png"), None) => {
             let mixture = Mixture2d::parse(&ck.config.dataset);

@@ -385,7 +385,12 @@ impl Run<'_> {
                 };
                 let given = (!classes.is_empty()).then_some(&classes[..]);
                 let x = gan.generate_classes(be, n, gan.sample_key(), given)?;
-                let grid = output::grid_image_cols(&x, n, cols, c, h, w, range, scale)?;
+                let grid = output::grid_image_cols(
+                    output::Images::new(&x, n, (c, h, w)),
+                    cols,
+                    range,
+                    scale,
+                )?;
                 // A growing G's grid is named by the resolution it was made at (and shown
                 // nearest-upsampled to the target side).
                 let step_name = match gan.current_side() {

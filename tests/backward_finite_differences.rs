@@ -723,7 +723,7 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
     // P(θ) = mean_rows λ(‖∇ₓD(x_r)‖ − 1)² (WGAN-GP) or (γ/2)‖∇ₓD(x_r)‖² (R1), the norm over all
     // of a row's values: its gradient from the tangent pass against central differences of P
     // itself, computed from the input gradients of perturbed critics.
-    use duel::kernels::penalty::{PenaltyKind, penalty_reduce, penalty_seed};
+    use duel::kernels::penalty::{PenaltyKind, PenaltyTerm, penalty_reduce, penalty_seed};
     for (kind, weight, sn, input) in [
         (PenaltyKind::GradientPenalty, 10.0, false, 6),
         (PenaltyKind::GradientPenalty, 10.0, true, 6),
@@ -761,7 +761,8 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
         };
         let (g, _) = input_and_param_grads(&mut be, &mut net, &params, xt, ones, rows);
         let g_t = be.upload(&g, "g").unwrap();
-        penalty_seed(&mut be, kind, weight, vt, per_row, g_t, rows, input);
+        let term = PenaltyTerm { kind, weight };
+        penalty_seed(&mut be, term, vt, per_row, g_t, rows, input);
         penalty_reduce(&mut be, stats, per_row, rows, false);
         let reported = be.read(stats).unwrap()[0] as f64;
         check(
@@ -807,6 +808,7 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
 
 #[test]
 fn cross_entropy_gradient() {
+    use duel::backend::WriteMode;
     use duel::kernels::cross_entropy::cross_entropy;
     let (rows, classes) = (5, 4);
     let mut be = cpu();
@@ -819,7 +821,15 @@ fn cross_entropy_gradient() {
     let stats = be.alloc(2, "stats").unwrap();
     let run = |be: &mut dyn Backend, v: &[f32]| {
         be.write(lt, v);
-        cross_entropy(be, grad, lt, yt, rows, classes, stats, false);
+        cross_entropy(
+            be,
+            grad,
+            lt,
+            yt,
+            (stats, WriteMode::Overwrite),
+            rows,
+            classes,
+        );
         (be.read(grad).unwrap(), be.read(stats).unwrap())
     };
     let (g, s) = run(&mut be, &l);

@@ -5,13 +5,13 @@
 mod common;
 
 use common::{RAGGED, assert_close, cpu, data, gpu};
-use duel::backend::{Activation, Backend, MatView};
+use duel::backend::{Activation, Backend, MatView, WriteMode};
 use duel::gpu::MatmulChoice;
 use duel::gpu::matmul::sg_layout;
-use duel::kernels::matmul::matmul;
 use duel::kernels::matmul::matmul_backward_input;
 use duel::kernels::matmul::matmul_backward_weights;
 use duel::kernels::matmul::matmul_forward;
+use duel::kernels::matmul::{Dense, MatmulShape, matmul};
 
 fn upload<B: Backend + ?Sized>(be: &mut B, values: &[f32]) -> duel::Tensor {
     let t = be.alloc(values.len(), "test input").unwrap();
@@ -55,10 +55,15 @@ fn products(
     // The activation output below the layer, for the fused backward-input.
     let y_below = upload(be, &padded(&data(seed + 5, m * k, -1.0, 1.0))).slice(pad, m * k);
     let dx_act = be.alloc(m * k, "dx act").unwrap();
-    matmul_backward_input(be, dx_act, dyt, wt, Some((act, y_below)), m, k, n);
-    matmul_forward(be, y, xt, wt, Some(bt), act, m, k, n);
-    matmul_backward_input(be, dx, dyt, wt, None, m, k, n);
-    matmul_backward_weights(be, dw, xt, dyt, m, k, n, true);
+    let dense = Dense {
+        rows: m,
+        inputs: k,
+        outputs: n,
+    };
+    matmul_backward_input(be, dx_act, dyt, wt, Some((act, y_below)), dense);
+    matmul_forward(be, y, xt, wt, Some(bt), act, dense);
+    matmul_backward_input(be, dx, dyt, wt, None, dense);
+    matmul_backward_weights(be, dw, xt, dyt, dense, WriteMode::Accumulate);
     if n == m {
         // (Xᵀ)[k,m]·(Wᵀ)[n,k] with n = m: A read with a_rs = 1, B with b_rs = 1.
         matmul(
@@ -66,11 +71,8 @@ fn products(
             xtwt,
             MatView::new(xt, 1, k),
             MatView::new(wt, 1, n),
-            None,
-            k,
-            k,
-            m,
-            false,
+            MatmulShape { m: k, n: k, k: m },
+            WriteMode::Overwrite,
         );
     }
     [

@@ -5,8 +5,8 @@ mod common;
 
 use common::{assert_close, cpu, data, gpu};
 use duel::Backend;
-use duel::kernels::parzen::parzen_log_density;
 use duel::kernels::parzen::row_sum_squares;
+use duel::kernels::parzen::{GaussianMixture, parzen_log_density};
 use duel::metrics::parzen::{ParzenWindow, paper_sigmas, parzen_evaluate};
 
 fn upload(be: &mut dyn Backend, values: &[f32]) -> duel::Tensor {
@@ -62,7 +62,8 @@ fn parzen_kernels_match_their_cpu_twins_on_ragged_shapes() {
             let mut out = be.read(norms).unwrap();
             for sigma in [0.1f32, 0.35, 1.0] {
                 let ll = be.alloc(rows, "log density").unwrap();
-                parzen_log_density(be, ll, dt, xs, ms, rows, n, dim, sigma);
+                let window = GaussianMixture { n, dim, sigma };
+                parzen_log_density(be, ll, dt, xs, ms, rows, window);
                 out.extend(be.read(ll).unwrap());
             }
             out

@@ -32,6 +32,8 @@ pub fn gemm_choice() -> Gemm {
 
 /// C[m,n] = A[m,k]·B[k,n] (+ bias[n]) (+ C if accumulate). A(r,c) = a[r·a_rs + c·a_cs], and so
 /// for B; C is row-major with row stride n. The GEMM is `matrixmultiply`'s blocked SIMD kernel.
+// reason: BLAS's sgemm signature over host slices (the CPU twins of matmul and batched_matmul
+// call it); `kernels::matmul::MatmulShape` names the shape at the launchers.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     c: &mut [f32],
@@ -137,6 +139,7 @@ thread_local! {
 ///
 /// # Safety
 /// As for `matmul`: the strided views of A and B lie inside the slices.
+// reason: the innermost unsafe GEMM path, taking `matmul`'s own arguments as they come.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_transposed_b(
     c: &mut [f32],

@@ -148,7 +148,7 @@ impl HostData {
                     .collect();
                 let (c, h, w) = (train.channels, train.height, train.width);
                 let zoom = (256 / h.max(w)).clamp(1, 4) as u32;
-                output::write_png_grid(path, &x, n, c, h, w, range, zoom)
+                output::write_png_grid(path, output::Images::new(&x, n, (c, h, w)), range, zoom)
             }
             HostData::Points { mixture, points } => {
                 let n = points.len().min(2 * 2500);

@@ -11,7 +11,7 @@
 
 use super::weights::Weights;
 use super::{CLASSES, PIXELS, SIDE, argmax_rows, head_spec, trunk_spec, unit_rows};
-use crate::backend::Backend;
+use crate::backend::{Backend, WriteMode};
 use crate::data::dataset::embedded_mnist;
 use crate::kernels::cross_entropy::cross_entropy;
 use crate::model::Backprop;
@@ -202,7 +202,8 @@ pub fn train(
             let h = trunk.forward(be, xs, rows, true, None);
             let logits = head.forward(be, h, rows, true, None);
             let g = grad.slice(0, rows * CLASSES);
-            cross_entropy(be, g, logits, ys, rows, CLASSES, stats, true);
+            let summed = (stats, WriteMode::Accumulate);
+            cross_entropy(be, g, logits, ys, summed, rows, CLASSES);
             let dh = head
                 .backward(be, g, Backprop::Both)
                 .expect("asked for the input gradient");

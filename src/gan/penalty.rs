@@ -4,7 +4,9 @@
 //! tangent pass adds the exact ∂P/∂θ to D's parameter gradients.
 
 use crate::backend::{Backend, Tensor};
-use crate::kernels::penalty::{PenaltyKind, penalty_interpolate, penalty_reduce, penalty_seed};
+use crate::kernels::penalty::{
+    PenaltyKind, PenaltyTerm, penalty_interpolate, penalty_reduce, penalty_seed,
+};
 use crate::model::Backprop;
 use crate::model::Network;
 use crate::rng::RngKey;
@@ -91,7 +93,11 @@ impl Penalty {
             .expect("input gradient requested");
         let v = self.v.slice(0, rows * d_in);
         let per_row = self.per_row.slice(0, 2 * rows);
-        penalty_seed(be, self.kind, self.weight, v, per_row, g, rows, d_in);
+        let term = PenaltyTerm {
+            kind: self.kind,
+            weight: self.weight,
+        };
+        penalty_seed(be, term, v, per_row, g, rows, d_in);
         penalty_reduce(be, stats, per_row, rows, true);
         d.tangent(be, v, self.scratch)
             .expect("the critic's tangent pass was checked when the GAN was built");

@@ -16,7 +16,7 @@ pub mod matmul;
 pub mod pipelines;
 pub mod profiler;
 
-use crate::backend::{Backend, Counters, MatView, Tensor};
+use crate::backend::{Backend, Counters, MatView, Tensor, WriteMode};
 use crate::kernels::matmul::{FLAG_SCALAR_BIAS, MATMUL, MatmulParams};
 use crate::kernels::{KernelDef, MAX_BINDINGS, cast};
 use anyhow::{Context, Result, bail};
@@ -252,9 +252,14 @@ impl GpuBackend {
                         ConvKind::InputGrad => {
                             conv::conv2d_backward_input(self, &g, x, y, w, Store::PLAIN)
                         }
-                        ConvKind::WeightGrad => {
-                            conv::conv2d_backward_weights(self, &g, w, x, y, false, Some(part))
-                        }
+                        ConvKind::WeightGrad => conv::conv2d_backward_weights(
+                            self,
+                            &g,
+                            (w, WriteMode::Overwrite),
+                            x,
+                            y,
+                            Some(part),
+                        ),
                     }
                     self.wait()?;
                     if rep > 0 {
@@ -297,7 +302,8 @@ impl GpuBackend {
                 let mut best = f64::INFINITY;
                 for rep in 0..4 {
                     let t = Instant::now();
-                    crate::kernels::matmul::matmul(self, c, av, bv, None, m, n, k, false);
+                    let shape = crate::kernels::matmul::MatmulShape { m, n, k };
+                    crate::kernels::matmul::matmul(self, c, av, bv, shape, WriteMode::Overwrite);
                     self.wait()?;
                     if rep > 0 {
                         best = best.min(t.elapsed().as_secs_f64());

@@ -20,7 +20,7 @@ pub mod weights;
 use crate::backend::{Activation, Backend, Tensor};
 use crate::kernels::concat::concat_channels;
 use crate::kernels::im2col::{ConvGeometry, im2col_nhwc};
-use crate::kernels::matmul::matmul_forward;
+use crate::kernels::matmul::{Dense, matmul_forward};
 use crate::kernels::pool2d::{Pool, Pool2dParams, pool2d_nhwc};
 use crate::kernels::resize::resize_bilinear_nhwc;
 use anyhow::{Result, bail};
@@ -323,17 +323,12 @@ impl Inception {
         let rows = x.n * g.oh() * g.ow();
         let relu = Activation::Relu;
         if g.is_pointwise() {
-            matmul_forward(
-                be,
-                y.t,
-                x.t,
-                w,
-                Some(shift),
-                relu,
+            let dense = Dense {
                 rows,
-                spec.cin,
-                spec.cout,
-            );
+                inputs: spec.cin,
+                outputs: spec.cout,
+            };
+            matmul_forward(be, y.t, x.t, w, Some(shift), relu, dense);
             return Ok(y);
         }
         let k = g.patch();
@@ -343,7 +338,12 @@ impl Inception {
             let cols = self.workspace.slice(0, r * k);
             im2col_nhwc(be, cols, x.t, &g, r0, r);
             let out = y.t.slice(r0 * spec.cout, r * spec.cout);
-            matmul_forward(be, out, cols, w, Some(shift), relu, r, k, spec.cout);
+            let dense = Dense {
+                rows: r,
+                inputs: k,
+                outputs: spec.cout,
+            };
+            matmul_forward(be, out, cols, w, Some(shift), relu, dense);
         }
         Ok(y)
     }

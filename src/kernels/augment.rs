@@ -42,6 +42,22 @@ crate::params! {
 const COLOUR: u32 = 1;
 const LINEAR: u32 = 2;
 
+/// Which part of the augmentation's affine map y = A·x + b a launch applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Map {
+    /// A·x + b: the forward.
+    Affine,
+    /// A·x, without the brightness offset b: the tangent pass.
+    Linear,
+}
+
+/// One batch's augmentation: what it does, and the key its random draws come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Augmentation {
+    pub ops: Ops,
+    pub key: RngKey,
+}
+
 /// What one augmentation does to images of a given size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ops {
@@ -65,12 +81,11 @@ impl Ops {
     fn params(
         self,
         images: usize,
-        c: usize,
-        h: usize,
-        w: usize,
-        linear: bool,
+        (c, h, w): (usize, usize, usize),
+        map: Map,
         key: RngKey,
     ) -> AugmentParams {
+        let linear = map == Map::Linear;
         let [seed_lo, seed_hi, stream, ctr_lo, ctr_hi] = key_words(key);
         AugmentParams {
             images: u(images),
@@ -336,13 +351,13 @@ fn work(p: &[u8]) -> Work {
     Work::elementwise(u(d.images * d.len()), 3)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn case(images: usize, c: usize, h: usize, w: usize, ops: Ops, linear: bool, seed: u64) -> Case {
+fn case(images: usize, (c, h, w): (usize, usize, usize), ops: Ops, map: Map, seed: u64) -> Case {
     let key = RngKey::new(seed, rng::stream::DROPOUT, (1 << 32) - 3);
     let n = images * c * h * w;
+    let linear = map == Map::Linear;
     Case::new(
         format!("images={images} {c}×{h}×{w} {ops:?} linear={linear}"),
-        ops.params(images, c, h, w, linear, key),
+        ops.params(images, (c, h, w), map, key),
     )
     .f32(uniform(seed, n, -1.0, 1.0))
     .zeros(n)
@@ -374,15 +389,15 @@ fn cases() -> Vec<Case> {
         ..Ops::NONE
     };
     vec![
-        case(1, 1, 1, 1, all(0, 1), false, 1),
-        case(3, 3, 5, 7, colour, false, 2),
-        case(5, 1, 7, 6, shift, false, 3),
-        case(4, 2, 9, 5, cut, false, 4),
-        case(7, 3, 28, 28, all(4, 14), false, 5),
-        case(3, 3, 32, 32, all(4, 16), true, 6),
-        case(6, 5, 11, 13, all(3, 7), false, 7),
-        case(2, 3, 6, 6, Ops::NONE, false, 8),
-        case(300, 1, 4, 4, all(1, 2), false, 9),
+        case(1, (1, 1, 1), all(0, 1), Map::Affine, 1),
+        case(3, (3, 5, 7), colour, Map::Affine, 2),
+        case(5, (1, 7, 6), shift, Map::Affine, 3),
+        case(4, (2, 9, 5), cut, Map::Affine, 4),
+        case(7, (3, 28, 28), all(4, 14), Map::Affine, 5),
+        case(3, (3, 32, 32), all(4, 16), Map::Linear, 6),
+        case(6, (5, 11, 13), all(3, 7), Map::Affine, 7),
+        case(2, (3, 6, 6), Ops::NONE, Map::Affine, 8),
+        case(300, (1, 4, 4), all(1, 2), Map::Affine, 9),
     ]
 }
 
@@ -390,9 +405,7 @@ fn bench() -> Vec<Case> {
     // D's input of a dcgan32 D-step: [real; fake] of batch 64.
     vec![case(
         128,
-        3,
-        32,
-        32,
+        (3, 32, 32),
         Ops {
             colour: true,
             shift_x: 4,
@@ -400,7 +413,7 @@ fn bench() -> Vec<Case> {
             cut_x: 16,
             cut_y: 16,
         },
-        false,
+        Map::Affine,
         1,
     )]
 }
@@ -431,21 +444,18 @@ pub static AUGMENT_BACKWARD: KernelDef = KernelDef {
     work,
 };
 
-/// y = the augmentation of `images` images of (c, h, w) in `x`, each with its own draw from
-/// `key` (counters key + 2·image and +1); `linear` leaves out the brightness offset (the tangent
-/// pass).
-#[allow(clippy::too_many_arguments)]
+/// y = the augmentation `aug` of `images` images of (c, h, w) in `x`, each with its own draw
+/// from its key (counters key + 2·image and +1), through the whole affine map or its linear part.
 pub fn augment_forward(
     be: &mut dyn Backend,
     y: Tensor,
     x: Tensor,
     images: usize,
-    (c, h, w): (usize, usize, usize),
-    ops: Ops,
-    linear: bool,
-    key: RngKey,
+    chw: (usize, usize, usize),
+    aug: Augmentation,
+    map: Map,
 ) {
-    let p = ops.params(images, c, h, w, linear, key);
+    let p = aug.ops.params(images, chw, map, aug.key);
     launch(be, &AUGMENT_FORWARD, p, &[x, y]);
 }
 
@@ -455,10 +465,9 @@ pub fn augment_backward(
     dx: Tensor,
     dy: Tensor,
     images: usize,
-    (c, h, w): (usize, usize, usize),
-    ops: Ops,
-    key: RngKey,
+    chw: (usize, usize, usize),
+    aug: Augmentation,
 ) {
-    let p = ops.params(images, c, h, w, false, key);
+    let p = aug.ops.params(images, chw, Map::Affine, aug.key);
     launch(be, &AUGMENT_BACKWARD, p, &[dy, dx]);
 }

@@ -362,23 +362,27 @@ pub fn batch_norm_statistics(
     launch(be, &BATCH_NORM_STATISTICS, p, &[x, saved, running]);
 }
 
-/// y = (x − mean)·invstd·weight + bias with stats = [mean C | invstd C] (training), or with
-/// stats = the running [mean C | var C] and invstd = 1/sqrt(var + eps) (`eval`).
-#[allow(clippy::too_many_arguments)]
+/// The statistics a batch norm's forward normalises with.
+#[derive(Clone, Copy, Debug)]
+pub enum BnStatistics {
+    /// The batch's own [mean C | invstd C] (training).
+    Batch(Tensor),
+    /// The running [mean C | var C], invstd = 1/sqrt(var + eps) (evaluation).
+    Running(Tensor),
+}
+
+/// y = (x − mean)·invstd·weight + bias.
 pub fn batch_norm_forward(
     be: &mut dyn Backend,
     y: Tensor,
     x: Tensor,
-    stats: Tensor,
-    weight: Tensor,
-    bias: Tensor,
+    stats: BnStatistics,
+    (weight, bias): (Tensor, Tensor),
     d: BnDims,
-    eval: bool,
 ) {
-    let kernel = if eval {
-        &BATCH_NORM_FORWARD_EVAL
-    } else {
-        &BATCH_NORM_FORWARD
+    let (kernel, stats) = match stats {
+        BnStatistics::Batch(t) => (&BATCH_NORM_FORWARD, t),
+        BnStatistics::Running(t) => (&BATCH_NORM_FORWARD_EVAL, t),
     };
     let p = BatchNormParams::new(d);
     launch(be, kernel, p, &[x, y, x, stats, weight, bias]);
@@ -397,18 +401,28 @@ pub fn batch_norm_backward_reduce(
     launch(be, &BATCH_NORM_BACKWARD_REDUCE, p, &[x, dy, saved, dparams]);
 }
 
-/// dx = weight·invstd·(dy − (Σdy + x̂·Σ dy·x̂)/n), the sums from `batch_norm_backward_reduce`.
-#[allow(clippy::too_many_arguments)]
+/// What the input gradient reads besides x, dy and the weight: the batch's statistics
+/// [mean C | invstd C] and `batch_norm_backward_reduce`'s sums [Σ dy·x̂ C | Σ dy C].
+#[derive(Clone, Copy, Debug)]
+pub struct BnSums {
+    pub saved: Tensor,
+    pub sums: Tensor,
+}
+
+/// dx = weight·invstd·(dy − (Σdy + x̂·Σ dy·x̂)/n).
 pub fn batch_norm_backward_input(
     be: &mut dyn Backend,
     dx: Tensor,
     x: Tensor,
     dy: Tensor,
-    saved: Tensor,
     weight: Tensor,
-    dparams: Tensor,
+    sums: BnSums,
     d: BnDims,
 ) {
+    let BnSums {
+        saved,
+        sums: dparams,
+    } = sums;
     let p = BatchNormParams::new(d);
     launch(
         be,

@@ -239,30 +239,36 @@ fn bench(which: Which) -> Vec<Case> {
     vec![case(64, 6272, 1, 10, which), case(64, 64, 196, 10, which)]
 }
 
-fn params(rows: usize, c: usize, s: usize, k: usize) -> ClassAffineParams {
+/// A labelled batch of [rows, channels, spatial] values, each row labelled (u32 `labels`
+/// [rows]) with one of `classes`.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassBatch {
+    pub labels: Tensor,
+    pub rows: usize,
+    pub channels: usize,
+    pub spatial: usize,
+    pub classes: usize,
+}
+
+fn params(batch: &ClassBatch) -> ClassAffineParams {
     ClassAffineParams {
-        rows: u(rows),
-        channels: u(c),
-        spatial: u(s),
-        classes: u(k),
+        rows: u(batch.rows),
+        channels: u(batch.channels),
+        spatial: u(batch.spatial),
+        classes: u(batch.classes),
         ..Default::default()
     }
 }
 
 /// y = γ[k_r]·x̂ + β[k_r] over [rows, channels, spatial]; table = [γ k×C | β k×C].
-#[allow(clippy::too_many_arguments)]
 pub fn class_affine_forward(
     be: &mut dyn Backend,
     y: Tensor,
     xhat: Tensor,
     table: Tensor,
-    labels: Tensor,
-    rows: usize,
-    channels: usize,
-    spatial: usize,
-    classes: usize,
+    batch: ClassBatch,
 ) {
-    let p = params(rows, channels, spatial, classes);
+    let (p, labels) = (params(&batch), batch.labels);
     launch(
         be,
         &CLASS_AFFINE_FORWARD,
@@ -272,19 +278,14 @@ pub fn class_affine_forward(
 }
 
 /// dx̂ = γ[k_r]·dy.
-#[allow(clippy::too_many_arguments)]
 pub fn class_affine_backward_input(
     be: &mut dyn Backend,
     dxhat: Tensor,
     dy: Tensor,
     table: Tensor,
-    labels: Tensor,
-    rows: usize,
-    channels: usize,
-    spatial: usize,
-    classes: usize,
+    batch: ClassBatch,
 ) {
-    let p = params(rows, channels, spatial, classes);
+    let (p, labels) = (params(&batch), batch.labels);
     launch(
         be,
         &CLASS_AFFINE_BACKWARD_INPUT,
@@ -294,19 +295,14 @@ pub fn class_affine_backward_input(
 }
 
 /// dtable = [dγ k×C | dβ k×C], overwritten.
-#[allow(clippy::too_many_arguments)]
 pub fn class_affine_backward_params(
     be: &mut dyn Backend,
     dtable: Tensor,
     xhat: Tensor,
     dy: Tensor,
-    labels: Tensor,
-    rows: usize,
-    channels: usize,
-    spatial: usize,
-    classes: usize,
+    batch: ClassBatch,
 ) {
-    let p = params(rows, channels, spatial, classes);
+    let (p, labels) = (params(&batch), batch.labels);
     launch(
         be,
         &CLASS_AFFINE_BACKWARD_PARAMS,

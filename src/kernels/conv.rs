@@ -18,7 +18,7 @@
 
 use super::conv_cases::{Which, bench_bias, bench_rows, bias_cases, cases};
 use super::{Binding, KernelDef, Shader, Work, cast, launch, u};
-use crate::backend::{Activation, Backend, Tensor};
+use crate::backend::{Activation, Backend, Tensor, WriteMode};
 use crate::kernels::activation::{activation, activation_grad};
 
 /// A convolution's shape: x [n, ci, h, w] → y [n, co, oh, ow] with a kh×kw kernel, `stride` and
@@ -607,16 +607,15 @@ pub fn weight_grad_splits(g: &ConvGeom) -> usize {
 /// dw [co, ci, kh, kw] (+)= Σ_{n, pixel} dy ⊗ x: a Conv2d's weight gradient; a
 /// ConvTranspose2d's with its dy as `x` and its input as `dy`. `partials` holds
 /// `weight_grad_splits(g)` slices of dw's size (or fewer, down to none: fewer slices).
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_weights(
     be: &mut dyn Backend,
     g: &ConvGeom,
-    dw: Tensor,
+    (dw, write): (Tensor, WriteMode),
     x: Tensor,
     dy: Tensor,
-    accumulate: bool,
     partials: Option<Tensor>,
 ) {
+    let accumulate = write.accumulates();
     check(g, "conv2d_backward_weights");
     let len = g.weight_len();
     let splits = match partials {

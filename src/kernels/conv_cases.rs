@@ -22,12 +22,9 @@ pub enum Which {
     WeightGrad,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A square-kernel convolution of an [n, ci, h, w] input to `co` channels.
 const fn geom(
-    n: usize,
-    ci: usize,
-    h: usize,
-    w: usize,
+    [n, ci, h, w]: [usize; 4],
     co: usize,
     k: usize,
     stride: usize,
@@ -48,17 +45,17 @@ const fn geom(
 
 /// Ragged geometries: (n, ci, h, w, co, k, stride, pad).
 const SHAPES: [ConvGeom; 12] = [
-    geom(1, 1, 5, 7, 1, 1, 1, 0),
-    geom(3, 3, 9, 7, 5, 3, 1, 1),
-    geom(2, 3, 11, 9, 67, 3, 2, 1),
-    geom(1, 5, 13, 13, 7, 5, 2, 2),
-    geom(3, 1, 15, 14, 6, 4, 2, 1),
-    geom(5, 7, 8, 9, 3, 4, 2, 0),
-    geom(1, 70, 6, 5, 3, 3, 1, 2),
-    geom(2, 3, 7, 7, 4, 5, 1, 0),
-    geom(3, 2, 9, 10, 5, 1, 2, 0),
-    geom(1, 3, 6, 7, 2, 3, 3, 1),
-    geom(3, 9, 3, 5, 13, 1, 1, 1),
+    geom([1, 1, 5, 7], 1, 1, 1, 0),
+    geom([3, 3, 9, 7], 5, 3, 1, 1),
+    geom([2, 3, 11, 9], 67, 3, 2, 1),
+    geom([1, 5, 13, 13], 7, 5, 2, 2),
+    geom([3, 1, 15, 14], 6, 4, 2, 1),
+    geom([5, 7, 8, 9], 3, 4, 2, 0),
+    geom([1, 70, 6, 5], 3, 3, 1, 2),
+    geom([2, 3, 7, 7], 4, 5, 1, 0),
+    geom([3, 2, 9, 10], 5, 1, 2, 0),
+    geom([1, 3, 6, 7], 2, 3, 3, 1),
+    geom([3, 9, 3, 5], 13, 1, 1, 1),
     // Non-square kernel and more than 16 taps per output channel, K across several slices.
     ConvGeom {
         n: 2,
@@ -172,7 +169,12 @@ pub fn cases(which: Which) -> Vec<Case> {
     }
     if which == Which::WeightGrad {
         // More splits than samples: the last slices sum nothing.
-        out.push(weight_grad_case(&geom(5, 2, 6, 5, 3, 3, 1, 1), false, 4, 7));
+        out.push(weight_grad_case(
+            &geom([5, 2, 6, 5], 3, 3, 1, 1),
+            false,
+            4,
+            7,
+        ));
     }
     out
 }
@@ -184,52 +186,52 @@ pub fn cases(which: Which) -> Vec<Case> {
 pub const BENCH_LAYERS: [(&str, ConvGeom, Activation); 10] = [
     (
         "dcgan D conv1",
-        geom(128, 1, 28, 28, 64, 4, 2, 1),
+        geom([128, 1, 28, 28], 64, 4, 2, 1),
         Activation::LeakyRelu(0.2),
     ),
     (
         "dcgan D conv2",
-        geom(128, 64, 14, 14, 128, 4, 2, 1),
+        geom([128, 64, 14, 14], 128, 4, 2, 1),
         Activation::LeakyRelu(0.2),
     ),
     (
         "dcgan G convT1",
-        geom(64, 64, 14, 14, 128, 4, 2, 1),
+        geom([64, 64, 14, 14], 128, 4, 2, 1),
         Activation::Identity,
     ),
     (
         "dcgan G convT2",
-        geom(64, 1, 28, 28, 64, 4, 2, 1),
+        geom([64, 1, 28, 28], 64, 4, 2, 1),
         Activation::Tanh,
     ),
     (
         "dcgan32 D conv1",
-        geom(128, 3, 32, 32, 64, 4, 2, 1),
+        geom([128, 3, 32, 32], 64, 4, 2, 1),
         Activation::LeakyRelu(0.2),
     ),
     (
         "dcgan32 D conv2",
-        geom(128, 64, 16, 16, 128, 4, 2, 1),
+        geom([128, 64, 16, 16], 128, 4, 2, 1),
         Activation::LeakyRelu(0.2),
     ),
     (
         "dcgan32 D conv3",
-        geom(128, 128, 8, 8, 256, 4, 2, 1),
+        geom([128, 128, 8, 8], 256, 4, 2, 1),
         Activation::LeakyRelu(0.2),
     ),
     (
         "dcgan32 G convT1",
-        geom(64, 128, 8, 8, 256, 4, 2, 1),
+        geom([64, 128, 8, 8], 256, 4, 2, 1),
         Activation::Identity,
     ),
     (
         "dcgan32 G convT2",
-        geom(64, 64, 16, 16, 128, 4, 2, 1),
+        geom([64, 64, 16, 16], 128, 4, 2, 1),
         Activation::Identity,
     ),
     (
         "dcgan32 G convT3",
-        geom(64, 3, 32, 32, 64, 4, 2, 1),
+        geom([64, 3, 32, 32], 64, 4, 2, 1),
         Activation::Tanh,
     ),
 ];

@@ -75,6 +75,8 @@ impl Drop for Scratch {
 
 /// C[m,n] (= or +=) A[m,k]·B[k,n], every operand through (row, column) strides; on both cores
 /// when `par` (a chunk that has the machine to itself), else on the calling thread.
+// reason: BLAS's sgemm signature, called from the inner loops of the convolution twins with
+// each operand's strides beside it; a struct per call would only rename the same nine values.
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
     (m, n, k): (usize, usize, usize),

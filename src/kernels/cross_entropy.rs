@@ -4,7 +4,7 @@
 
 use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, launch, u};
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 
 crate::params! {
     pub struct CrossEntropyParams {
@@ -78,21 +78,19 @@ fn case(rows: usize, classes: usize, accumulate: u32, seed: u64) -> Case {
 }
 
 /// grad = (softmax(logits) − onehot(labels)) / rows; stats[0..2] (+)= (mean loss, correct).
-#[allow(clippy::too_many_arguments)]
 pub fn cross_entropy(
     be: &mut dyn Backend,
     grad: Tensor,
     logits: Tensor,
     labels: Tensor,
+    (stats, write): (Tensor, WriteMode),
     rows: usize,
     classes: usize,
-    stats: Tensor,
-    accumulate: bool,
 ) {
     let p = CrossEntropyParams {
         rows: u(rows),
         classes: u(classes),
-        accumulate: accumulate as u32,
+        accumulate: write.code(),
         ..Default::default()
     };
     launch(be, &CROSS_ENTROPY, p, &[logits, labels, grad, stats]);

@@ -8,7 +8,7 @@ use super::case::uniform;
 use super::{
     Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u,
 };
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 
 crate::params! {
     pub struct EmbeddingParams {
@@ -252,28 +252,41 @@ fn bench(backward: bool) -> Vec<Case> {
     vec![case(64, 100, 10, 10, backward, false)]
 }
 
+/// A labelled batch through a class embedding: `rows` rows of `x_len` noise values, each
+/// labelled (u32 `labels` [rows]) with one of `classes`, whose `width`-wide embedding follows.
+#[derive(Clone, Copy, Debug)]
+pub struct EmbeddingBatch {
+    pub labels: Tensor,
+    pub rows: usize,
+    pub x_len: usize,
+    pub width: usize,
+    pub classes: usize,
+}
+
+impl EmbeddingBatch {
+    fn params(&self, write: WriteMode) -> EmbeddingParams {
+        EmbeddingParams {
+            rows: u(self.rows),
+            x_len: u(self.x_len),
+            width: u(self.width),
+            classes: u(self.classes),
+            accumulate: write.code(),
+            ..Default::default()
+        }
+    }
+}
+
 /// y [rows, x_len + width] = [x [rows, x_len] | table[labels[r]] ], table [classes, width].
-#[allow(clippy::too_many_arguments)]
 pub fn embedding_forward(
     be: &mut dyn Backend,
     y: Tensor,
     x: Tensor,
     table: Tensor,
-    labels: Tensor,
-    rows: usize,
-    x_len: usize,
-    width: usize,
-    classes: usize,
+    batch: EmbeddingBatch,
 ) {
-    let p = EmbeddingParams {
-        rows: u(rows),
-        x_len: u(x_len),
-        width: u(width),
-        classes: u(classes),
-        ..Default::default()
-    };
+    let (p, labels) = (batch.params(WriteMode::Overwrite), batch.labels);
     // With no noise columns x is never read; any input may stand in for it.
-    let x = if x_len == 0 { table } else { x };
+    let x = if batch.x_len == 0 { table } else { x };
     launch(
         be,
         &EMBEDDING_FORWARD,
@@ -284,26 +297,13 @@ pub fn embedding_forward(
 
 /// dtable [classes, width] (+)= the per-class sums of dy's [rows, x_len + width] last `width`
 /// columns.
-#[allow(clippy::too_many_arguments)]
 pub fn embedding_backward(
     be: &mut dyn Backend,
-    dtable: Tensor,
+    (dtable, write): (Tensor, WriteMode),
     dy: Tensor,
-    labels: Tensor,
-    rows: usize,
-    x_len: usize,
-    width: usize,
-    classes: usize,
-    accumulate: bool,
+    batch: EmbeddingBatch,
 ) {
-    let p = EmbeddingParams {
-        rows: u(rows),
-        x_len: u(x_len),
-        width: u(width),
-        classes: u(classes),
-        accumulate: accumulate as u32,
-        ..Default::default()
-    };
+    let (p, labels) = (batch.params(write), batch.labels);
     launch(
         be,
         &EMBEDDING_BACKWARD,

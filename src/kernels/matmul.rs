@@ -6,7 +6,7 @@
 
 use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, launch, u};
-use crate::backend::{Activation, Backend, MatView, Tensor};
+use crate::backend::{Activation, Backend, MatView, Tensor, WriteMode};
 use crate::kernels::activation::{
     act_grad_in_place, activate_in_place, activation, activation_grad,
 };
@@ -100,58 +100,120 @@ pub static MATMUL: KernelDef = KernelDef {
 
 // ---- launchers -----------------------------------------------------------------------------
 
-/// C[m,n] = act(A·B (+ bias[n]) (+ C if `accumulate`)).
-#[allow(clippy::too_many_arguments)]
+/// The shape of one product C[m,n] = A[m,k]·B[k,n].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+/// A linear layer's product Y[rows, outputs] = X[rows, inputs]·W[inputs, outputs], from which
+/// its three products take their shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dense {
+    pub rows: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl Dense {
+    /// Y = X·W.
+    pub fn forward(self) -> MatmulShape {
+        MatmulShape {
+            m: self.rows,
+            n: self.outputs,
+            k: self.inputs,
+        }
+    }
+
+    /// dX = dY·Wᵀ.
+    pub fn backward_input(self) -> MatmulShape {
+        MatmulShape {
+            m: self.rows,
+            n: self.inputs,
+            k: self.outputs,
+        }
+    }
+
+    /// dW = Xᵀ·dY.
+    pub fn backward_weights(self) -> MatmulShape {
+        MatmulShape {
+            m: self.inputs,
+            n: self.outputs,
+            k: self.rows,
+        }
+    }
+}
+
+/// What the product does as it stores C: add a bias row, apply an activation, add to C.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue {
+    pub bias: Option<Tensor>,
+    pub act: Activation,
+    pub store: WriteMode,
+}
+
+impl Epilogue {
+    /// C = A·B, nothing added.
+    pub fn plain(store: WriteMode) -> Self {
+        Epilogue {
+            bias: None,
+            act: Activation::Identity,
+            store,
+        }
+    }
+}
+
+/// C[m,n] = act(A·B (+ bias[n])) (+ C when the epilogue accumulates).
 pub fn matmul_act(
     be: &mut dyn Backend,
     c: Tensor,
     a: MatView,
     b: MatView,
-    bias: Option<Tensor>,
-    act: Activation,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
+    shape: MatmulShape,
+    epilogue: Epilogue,
 ) {
+    let MatmulShape { m, n, k } = shape;
     if m == 0 || n == 0 {
         return;
     }
-    let mut p = MatmulParams::new(&a, &b, m, n, k, act);
-    p.flags =
-        if bias.is_some() { FLAG_BIAS } else { 0 } | if accumulate { FLAG_ACCUMULATE } else { 0 };
-    launch(be, &MATMUL, p, &[a.t, b.t, bias.unwrap_or(a.t), c]);
+    let mut p = MatmulParams::new(&a, &b, m, n, k, epilogue.act);
+    p.flags = if epilogue.bias.is_some() {
+        FLAG_BIAS
+    } else {
+        0
+    } | if epilogue.store.accumulates() {
+        FLAG_ACCUMULATE
+    } else {
+        0
+    };
+    launch(be, &MATMUL, p, &[a.t, b.t, epilogue.bias.unwrap_or(a.t), c]);
 }
 
-/// C[m,n] = A·B (+ bias[n]) (+ C if `accumulate`).
-#[allow(clippy::too_many_arguments)]
+/// C[m,n] = A·B (+ C when `store` accumulates).
 pub fn matmul(
     be: &mut dyn Backend,
     c: Tensor,
     a: MatView,
     b: MatView,
-    bias: Option<Tensor>,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
+    shape: MatmulShape,
+    store: WriteMode,
 ) {
-    matmul_act(be, c, a, b, bias, Activation::Identity, m, n, k, accumulate);
+    matmul_act(be, c, a, b, shape, Epilogue::plain(store));
 }
 
 /// C[m,n] = (A·B) ⊙ f'(y), with f' of `act` written in terms of its output y ([m,n] like C).
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_act_grad(
     be: &mut dyn Backend,
     c: Tensor,
     a: MatView,
     b: MatView,
+    shape: MatmulShape,
     act: Activation,
     y: Tensor,
-    m: usize,
-    n: usize,
-    k: usize,
 ) {
+    let MatmulShape { m, n, k } = shape;
     if m == 0 || n == 0 {
         return;
     }
@@ -160,8 +222,7 @@ pub fn matmul_act_grad(
     launch(be, &MATMUL, p, &[a.t, b.t, y, c]);
 }
 
-/// Y[m,n] = act(X[m,k]·W[k,n] + b[n]): a linear layer and its activation in one kernel.
-#[allow(clippy::too_many_arguments)]
+/// Y[rows, outputs] = act(X·W + b): a linear layer and its activation in one kernel.
 pub fn matmul_forward(
     be: &mut dyn Backend,
     y: Tensor,
@@ -169,50 +230,57 @@ pub fn matmul_forward(
     w: Tensor,
     b: Option<Tensor>,
     act: Activation,
-    m: usize,
-    k: usize,
-    n: usize,
+    dense: Dense,
 ) {
-    let (a, bm) = (MatView::new(x, k, 1), MatView::new(w, n, 1));
-    matmul_act(be, y, a, bm, b, act, m, n, k, false);
+    let (a, bm) = (
+        MatView::new(x, dense.inputs, 1),
+        MatView::new(w, dense.outputs, 1),
+    );
+    let epilogue = Epilogue {
+        bias: b,
+        act,
+        store: WriteMode::Overwrite,
+    };
+    matmul_act(be, y, a, bm, dense.forward(), epilogue);
 }
 
-/// dX[m,k] = dY[m,n]·W[k,n]ᵀ, times f'(x) of the activation that produced X when `below` names
+/// dX[rows, inputs] = dY·Wᵀ, times f'(x) of the activation that produced X when `below` names
 /// it (backward through a Linear and the activation below it in one kernel).
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_backward_input(
     be: &mut dyn Backend,
     dx: Tensor,
     dy: Tensor,
     w: Tensor,
     below: Option<(Activation, Tensor)>,
-    m: usize,
-    k: usize,
-    n: usize,
+    dense: Dense,
 ) {
-    let (a, b) = (MatView::new(dy, n, 1), MatView::new(w, 1, n));
+    let (a, b) = (
+        MatView::new(dy, dense.outputs, 1),
+        MatView::new(w, 1, dense.outputs),
+    );
+    let shape = dense.backward_input();
     match below {
         Some((act, x)) if act != Activation::Identity => {
-            matmul_act_grad(be, dx, a, b, act, x, m, k, n)
+            matmul_act_grad(be, dx, a, b, shape, act, x)
         }
-        _ => matmul(be, dx, a, b, None, m, k, n, false),
+        _ => matmul(be, dx, a, b, shape, WriteMode::Overwrite),
     }
 }
 
-/// dW[k,n] (+)= X[m,k]ᵀ·dY[m,n].
-#[allow(clippy::too_many_arguments)]
+/// dW[inputs, outputs] (+)= Xᵀ·dY.
 pub fn matmul_backward_weights(
     be: &mut dyn Backend,
     dw: Tensor,
     x: Tensor,
     dy: Tensor,
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
+    dense: Dense,
+    store: WriteMode,
 ) {
-    let (a, b) = (MatView::new(x, 1, k), MatView::new(dy, n, 1));
-    matmul(be, dw, a, b, None, k, n, m, accumulate);
+    let (a, b) = (
+        MatView::new(x, 1, dense.inputs),
+        MatView::new(dy, dense.outputs, 1),
+    );
+    matmul(be, dw, a, b, dense.backward_weights(), store);
 }
 
 // ---- the specification -------------------------------------------------------------------

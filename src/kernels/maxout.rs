@@ -131,7 +131,6 @@ fn cases(backward: bool) -> Vec<Case> {
 }
 
 /// y[r,u] = max_j x[r, u·pieces + j]; idx[r,u] = the winning j.
-#[allow(clippy::too_many_arguments)]
 pub fn maxout_forward(
     be: &mut dyn Backend,
     y: Tensor,

@@ -379,7 +379,23 @@ fn bench(kind: Kind) -> Vec<Case> {
     vec![case(128, 4, 128, 16, kind, 1)]
 }
 
-fn params(rows: usize, group: usize, c: usize, plane: usize) -> MinibatchStdParams {
+/// A batch of `rows` [channels, plane] maps cut into groups of `group` consecutive rows, each
+/// group's standard deviation appended as one more channel.
+#[derive(Clone, Copy, Debug)]
+pub struct StdGroups {
+    pub rows: usize,
+    pub group: usize,
+    pub channels: usize,
+    pub plane: usize,
+}
+
+fn params(g: StdGroups) -> MinibatchStdParams {
+    let StdGroups {
+        rows,
+        group,
+        channels: c,
+        plane,
+    } = g;
     assert!(
         group > 0 && rows.is_multiple_of(group),
         "minibatch std: {rows} rows are not whole groups of {group}"
@@ -394,46 +410,28 @@ fn params(rows: usize, group: usize, c: usize, plane: usize) -> MinibatchStdPara
 }
 
 /// y [rows, c + 1, plane] = x [rows, c, plane] with each group's s appended.
-pub fn minibatch_std_forward(
-    be: &mut dyn Backend,
-    y: Tensor,
-    x: Tensor,
-    rows: usize,
-    group: usize,
-    c: usize,
-    plane: usize,
-) {
-    launch(
-        be,
-        &MINIBATCH_STD_FORWARD,
-        params(rows, group, c, plane),
-        &[x, x, x, y, x],
-    );
+pub fn minibatch_std_forward(be: &mut dyn Backend, y: Tensor, x: Tensor, groups: StdGroups) {
+    launch(be, &MINIBATCH_STD_FORWARD, params(groups), &[x, x, x, y, x]);
 }
 
 /// dx [rows, c, plane] from x and dy [rows, c + 1, plane].
-#[allow(clippy::too_many_arguments)]
 pub fn minibatch_std_backward(
     be: &mut dyn Backend,
     dx: Tensor,
     x: Tensor,
     dy: Tensor,
-    rows: usize,
-    group: usize,
-    c: usize,
-    plane: usize,
+    groups: StdGroups,
 ) {
     launch(
         be,
         &MINIBATCH_STD_BACKWARD,
-        params(rows, group, c, plane),
+        params(groups),
         &[x, x, dy, dx, x],
     );
 }
 
 /// The tangent pass: v_out [rows, c + 1, plane] and the second-order term u [rows, c, plane]
 /// from x, the tangent v and the last backward's δ = dy.
-#[allow(clippy::too_many_arguments)]
 pub fn minibatch_std_tangent(
     be: &mut dyn Backend,
     v_out: Tensor,
@@ -441,15 +439,12 @@ pub fn minibatch_std_tangent(
     x: Tensor,
     v: Tensor,
     dy: Tensor,
-    rows: usize,
-    group: usize,
-    c: usize,
-    plane: usize,
+    groups: StdGroups,
 ) {
     launch(
         be,
         &MINIBATCH_STD_TANGENT,
-        params(rows, group, c, plane),
+        params(groups),
         &[x, v, dy, v_out, u_term],
     );
 }

@@ -24,6 +24,14 @@ pub struct AdamStep {
     pub t: u64,
 }
 
+/// One RMSProp step's hyper-parameters: the learning rate, the mean square's decay α and ε.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsPropStep {
+    pub lr: f32,
+    pub alpha: f32,
+    pub eps: f32,
+}
+
 impl AdamStep {
     /// (lr / (1 − β1^t), sqrt(1 − β2^t)), computed in f64 on the host for both backends.
     pub fn corrections(&self) -> (f32, f32) {
@@ -275,18 +283,16 @@ pub fn adam(
 
 /// RMSProp as PyTorch's `torch.optim.RMSprop` (no momentum, not centred): the mean square
 /// sq ← α·sq + (1 − α)·g², then param ← param − lr·g / (sqrt(sq) + ε), over n (a multiple of 4).
-#[allow(clippy::too_many_arguments)]
 pub fn rmsprop(
     be: &mut dyn Backend,
     param: Tensor,
     grad: Tensor,
     square_avg: Tensor,
     n: usize,
-    lr: f32,
-    alpha: f32,
-    eps: f32,
+    step: &RmsPropStep,
 ) {
     check_aligned("rmsprop", &[param, grad, square_avg], n);
+    let RmsPropStep { lr, alpha, eps } = *step;
     launch(
         be,
         &RMSPROP,

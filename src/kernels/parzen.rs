@@ -155,10 +155,17 @@ pub fn row_sum_squares(be: &mut dyn Backend, out: Tensor, x: Tensor, rows: usize
     launch(be, &ROW_SUM_SQUARES, p, &[x, x, x, out]);
 }
 
-/// out[r] = log (1/n) Σ_j N(x_r; μ_j, σ²·I_dim) for r < rows: a Gaussian Parzen window's log
-/// density, from dot[r, j] = x_r·μ_j ([rows, n], from `matmul`), x_sq[r] = ‖x_r‖² and
-/// mu_sq[j] = ‖μ_j‖² (from `row_sum_squares`).
-#[allow(clippy::too_many_arguments)]
+/// A Parzen window's Gaussians: `n` centres μ_j in `dim` dimensions, each a N(μ_j, σ²·I_dim).
+#[derive(Clone, Copy, Debug)]
+pub struct GaussianMixture {
+    pub n: usize,
+    pub dim: usize,
+    pub sigma: f32,
+}
+
+/// out[r] = log (1/n) Σ_j N(x_r; μ_j, σ²·I_dim) for r < rows: the window's log density, from
+/// dot[r, j] = x_r·μ_j ([rows, n], from `matmul`), x_sq[r] = ‖x_r‖² and mu_sq[j] = ‖μ_j‖²
+/// (from `row_sum_squares`).
 pub fn parzen_log_density(
     be: &mut dyn Backend,
     out: Tensor,
@@ -166,10 +173,9 @@ pub fn parzen_log_density(
     x_sq: Tensor,
     mu_sq: Tensor,
     rows: usize,
-    n: usize,
-    dim: usize,
-    sigma: f32,
+    window: GaussianMixture,
 ) {
+    let GaussianMixture { n, dim, sigma } = window;
     if rows == 0 {
         return;
     }

@@ -350,13 +350,18 @@ pub fn penalty_interpolate(
     launch(be, &PENALTY_INTERPOLATE, p, &[real, fake, out]);
 }
 
+/// A gradient penalty and its weight (λ for WGAN-GP, γ for R1).
+#[derive(Clone, Copy, Debug)]
+pub struct PenaltyTerm {
+    pub kind: PenaltyKind,
+    pub weight: f32,
+}
+
 /// From g = ∇ₓD ([rows, cols]): v = ∂P/∂g into `v`, and (term, ‖g_r‖) per row into `per_row`
-/// ([rows, 2]), for P = mean over rows of the penalty `kind` with weight λ or γ.
-#[allow(clippy::too_many_arguments)]
+/// ([rows, 2]), for P = mean over rows of the penalty `term`.
 pub fn penalty_seed(
     be: &mut dyn Backend,
-    kind: PenaltyKind,
-    weight: f32,
+    term: PenaltyTerm,
     v: Tensor,
     per_row: Tensor,
     g: Tensor,
@@ -366,8 +371,8 @@ pub fn penalty_seed(
     let p = PenaltyParams {
         rows: u(rows),
         cols: u(cols),
-        kind: kind.code(),
-        weight,
+        kind: term.kind.code(),
+        weight: term.weight,
         ..Default::default()
     };
     launch(be, &PENALTY_SEED, p, &[g, g, v, per_row]);

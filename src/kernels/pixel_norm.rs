@@ -260,7 +260,6 @@ pub fn pixel_norm_forward(
 }
 
 /// dx from x (the forward's input) and dy.
-#[allow(clippy::too_many_arguments)]
 pub fn pixel_norm_backward(
     be: &mut dyn Backend,
     dx: Tensor,

@@ -11,7 +11,7 @@ use super::embedding::class_of;
 use super::{
     Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u,
 };
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 
 crate::params! {
     pub struct ProjectionParams {
@@ -269,29 +269,36 @@ fn bench(which: Which) -> Vec<Case> {
     ]
 }
 
-fn params(rows: usize, f: usize, k: usize, accumulate: bool) -> ProjectionParams {
+/// A projection head's batch: `rows` feature rows φ of `features` values, each labelled (u32
+/// `labels` [rows]) with one of `classes`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProjectionBatch {
+    pub labels: Tensor,
+    pub rows: usize,
+    pub features: usize,
+    pub classes: usize,
+}
+
+fn params(batch: &ProjectionBatch, write: WriteMode) -> ProjectionParams {
     ProjectionParams {
-        rows: u(rows),
-        features: u(f),
-        classes: u(k),
-        accumulate: accumulate as u32,
+        rows: u(batch.rows),
+        features: u(batch.features),
+        classes: u(batch.classes),
+        accumulate: write.code(),
         ..Default::default()
     }
 }
 
 /// out [rows] += ⟨table[k_r], φ[r]⟩ with φ [rows, features], table [classes, features].
-#[allow(clippy::too_many_arguments)]
 pub fn projection_forward(
     be: &mut dyn Backend,
     out: Tensor,
     phi: Tensor,
     table: Tensor,
-    labels: Tensor,
-    rows: usize,
-    features: usize,
-    classes: usize,
+    batch: ProjectionBatch,
 ) {
-    let p = params(rows, features, classes, false);
+    let p = params(&batch, WriteMode::Overwrite);
+    let labels = batch.labels;
     launch(
         be,
         &PROJECTION_FORWARD,
@@ -301,18 +308,15 @@ pub fn projection_forward(
 }
 
 /// dφ [rows, features] += dy[r]·table[k_r].
-#[allow(clippy::too_many_arguments)]
 pub fn projection_backward_input(
     be: &mut dyn Backend,
     dphi: Tensor,
     dy: Tensor,
     table: Tensor,
-    labels: Tensor,
-    rows: usize,
-    features: usize,
-    classes: usize,
+    batch: ProjectionBatch,
 ) {
-    let p = params(rows, features, classes, false);
+    let p = params(&batch, WriteMode::Overwrite);
+    let labels = batch.labels;
     launch(
         be,
         &PROJECTION_BACKWARD_INPUT,
@@ -322,19 +326,15 @@ pub fn projection_backward_input(
 }
 
 /// dtable [classes, features] (+)= Σ_{r of class k} dy[r]·φ[r].
-#[allow(clippy::too_many_arguments)]
 pub fn projection_backward_embedding(
     be: &mut dyn Backend,
-    dtable: Tensor,
+    (dtable, write): (Tensor, WriteMode),
     phi: Tensor,
     dy: Tensor,
-    labels: Tensor,
-    rows: usize,
-    features: usize,
-    classes: usize,
-    accumulate: bool,
+    batch: ProjectionBatch,
 ) {
-    let p = params(rows, features, classes, accumulate);
+    let p = params(&batch, write);
+    let labels = batch.labels;
     launch(
         be,
         &PROJECTION_BACKWARD_EMBEDDING,

@@ -8,7 +8,7 @@ use super::case::uniform;
 use super::{
     Binding, Bindings, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u,
 };
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 use crate::cpu::par::{PAR_MIN, for_chunks, par_chunk};
 use rayon::prelude::*;
 
@@ -364,29 +364,40 @@ pub fn sn_scale(be: &mut dyn Backend, out: Tensor, w: Tensor, scalars: Tensor, n
     launch(be, &SN_SCALE, params(n), &[w, w, w, scalars, out]);
 }
 
-/// dw (+)= (g − scalars[1]·u vᵀ) / scalars[0] for a [rows, cols] weight stored
-/// [cols / inner, rows, inner] (inner = cols: row-major; 1: transposed).
-#[allow(clippy::too_many_arguments)]
+/// A [rows, cols] weight as spectral norm views it, stored [cols / inner, rows, inner]
+/// (inner = cols: row-major; 1: transposed).
+#[derive(Clone, Copy, Debug)]
+pub struct SnMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub inner: usize,
+}
+
+/// What the forward's power iteration leaves: u [rows], v [cols] and scalars [σ, ⟨G, W_SN⟩].
+#[derive(Clone, Copy, Debug)]
+pub struct SingularPair {
+    pub u: Tensor,
+    pub v: Tensor,
+    pub scalars: Tensor,
+}
+
+/// dw (+)= (g − scalars[1]·u vᵀ) / scalars[0].
 pub fn sn_grad(
     be: &mut dyn Backend,
-    dw: Tensor,
+    (dw, store): (Tensor, WriteMode),
     g: Tensor,
-    u_vec: Tensor,
-    v_vec: Tensor,
-    scalars: Tensor,
-    rows: usize,
-    cols: usize,
-    inner: usize,
-    accumulate: bool,
+    pair: SingularPair,
+    matrix: SnMatrix,
 ) {
+    let SnMatrix { rows, cols, inner } = matrix;
     debug_assert!(inner > 0 && cols.is_multiple_of(inner));
     let p = SnParams {
         n: u(rows * cols),
         rows: u(rows),
         cols: u(cols),
         inner: u(inner),
-        accumulate: accumulate as u32,
+        accumulate: store.code(),
         ..Default::default()
     };
-    launch(be, &SN_GRAD, p, &[g, u_vec, v_vec, scalars, dw]);
+    launch(be, &SN_GRAD, p, &[g, pair.u, pair.v, pair.scalars, dw]);
 }

@@ -9,7 +9,7 @@
 
 use super::{Bwd, Fwd, Module, NetRng, Shape, Tangent};
 use crate::backend::Backend;
-use crate::kernels::augment::{Ops, augment_backward, augment_forward};
+use crate::kernels::augment::{Augmentation, Map, Ops, augment_backward, augment_forward};
 use crate::rng::RngKey;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,7 @@ pub struct Augment {
     image: Shape,
     policy: Policy,
     /// The last forward's key and what it did (nothing at evaluation).
-    last: (RngKey, Ops),
+    last: Augmentation,
 }
 
 impl Augment {
@@ -135,7 +135,10 @@ impl Augment {
             input,
             image,
             policy,
-            last: (RngKey::new(0, 0, 0), Ops::NONE),
+            last: Augmentation {
+                ops: Ops::NONE,
+                key: RngKey::new(0, 0, 0),
+            },
         })
     }
 
@@ -164,18 +167,23 @@ impl Module for Augment {
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, rng: &mut NetRng) {
         let n = self.images(f.rows);
         self.last = if f.train && !self.policy.is_none() {
-            (rng.take(2 * n), self.policy.ops(self.image.h, self.image.w))
+            let key = rng.take(2 * n);
+            Augmentation {
+                ops: self.policy.ops(self.image.h, self.image.w),
+                key,
+            }
         } else {
-            (self.last.0, Ops::NONE)
+            Augmentation {
+                ops: Ops::NONE,
+                key: self.last.key,
+            }
         };
-        let (key, ops) = self.last;
-        augment_forward(be, f.y, f.x, n, self.dims(), ops, false, key);
+        augment_forward(be, f.y, f.x, n, self.dims(), self.last, Map::Affine);
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
         if let Some(dx) = b.dx {
-            let (key, ops) = self.last;
-            augment_backward(be, dx, b.dy, self.images(b.rows), self.dims(), ops, key);
+            augment_backward(be, dx, b.dy, self.images(b.rows), self.dims(), self.last);
         }
     }
 
@@ -184,9 +192,8 @@ impl Module for Augment {
     }
 
     fn tangent(&mut self, be: &mut dyn Backend, t: &Tangent) -> Result<()> {
-        let (key, ops) = self.last;
         let n = self.images(t.rows);
-        augment_forward(be, t.v_out, t.v_in, n, self.dims(), ops, true, key);
+        augment_forward(be, t.v_out, t.v_in, n, self.dims(), self.last, Map::Linear);
         Ok(())
     }
 }

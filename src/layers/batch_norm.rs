@@ -19,8 +19,8 @@
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
 use crate::backend::{Backend, Tensor};
 use crate::kernels::batch_norm::{
-    BnDims, MOMENTUM, RunningUpdate, batch_norm_backward_input, batch_norm_backward_reduce,
-    batch_norm_forward, batch_norm_statistics,
+    BnDims, BnStatistics, BnSums, MOMENTUM, RunningUpdate, batch_norm_backward_input,
+    batch_norm_backward_reduce, batch_norm_forward, batch_norm_statistics,
 };
 use anyhow::{Result, bail};
 
@@ -150,7 +150,14 @@ impl Module for BatchNorm {
         self.last_train = f.train;
         if !f.train {
             let stats = running.slice(0, 2 * d.channels);
-            batch_norm_forward(be, f.y, f.x, stats, weight, bias, d, true);
+            batch_norm_forward(
+                be,
+                f.y,
+                f.x,
+                BnStatistics::Running(stats),
+                (weight, bias),
+                d,
+            );
             return;
         }
         assert!(
@@ -175,7 +182,7 @@ impl Module for BatchNorm {
         };
         let saved = self.saved.expect("alloc before forward");
         batch_norm_statistics(be, saved, running, f.x, d, Some(update));
-        batch_norm_forward(be, f.y, f.x, saved, weight, bias, d, false);
+        batch_norm_forward(be, f.y, f.x, BnStatistics::Batch(saved), (weight, bias), d);
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
@@ -192,7 +199,11 @@ impl Module for BatchNorm {
         };
         batch_norm_backward_reduce(be, dparams, b.x, b.dy, saved, d);
         if let Some(dx) = b.dx {
-            batch_norm_backward_input(be, dx, b.x, b.dy, saved, b.params[0], dparams, d);
+            let sums = BnSums {
+                saved,
+                sums: dparams,
+            };
+            batch_norm_backward_input(be, dx, b.x, b.dy, b.params[0], sums, d);
         }
     }
 

@@ -6,8 +6,8 @@
 //! Backward: dE[k] = Σ_{rows of class k} dy[r, n..]   (the noise takes no gradient)
 
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape};
-use crate::backend::Backend;
-use crate::kernels::embedding::{embedding_backward, embedding_forward};
+use crate::backend::{Backend, Tensor, WriteMode};
+use crate::kernels::embedding::{EmbeddingBatch, embedding_backward, embedding_forward};
 use anyhow::{Result, bail};
 
 pub struct ClassEmbedding {
@@ -29,6 +29,17 @@ impl ClassEmbedding {
             classes,
             dim,
         })
+    }
+
+    fn batch(&self, labels: Tensor, rows: usize) -> EmbeddingBatch {
+        let (x_len, width, classes) = (self.input, self.dim, self.classes);
+        EmbeddingBatch {
+            labels,
+            rows,
+            x_len,
+            width,
+            classes,
+        }
     }
 }
 
@@ -61,17 +72,7 @@ impl Module for ClassEmbedding {
         let labels = f
             .labels
             .expect("a class embedding needs the batch's labels");
-        embedding_forward(
-            be,
-            f.y,
-            f.x,
-            f.params[0],
-            labels,
-            f.rows,
-            self.input,
-            self.dim,
-            self.classes,
-        );
+        embedding_forward(be, f.y, f.x, f.params[0], self.batch(labels, f.rows));
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
@@ -83,17 +84,8 @@ impl Module for ClassEmbedding {
             .labels
             .expect("a class embedding needs the batch's labels");
         if let Some(g) = b.grads {
-            embedding_backward(
-                be,
-                g[0],
-                b.dy,
-                labels,
-                b.rows,
-                self.input,
-                self.dim,
-                self.classes,
-                false,
-            );
+            let dtable = (g[0], WriteMode::Overwrite);
+            embedding_backward(be, dtable, b.dy, self.batch(labels, b.rows));
         }
     }
     fn onnx(

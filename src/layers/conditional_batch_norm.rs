@@ -14,11 +14,11 @@ use super::batch_norm::span;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec};
 use crate::backend::{Backend, Tensor};
 use crate::kernels::batch_norm::{
-    BnDims, MOMENTUM, RunningUpdate, batch_norm_backward_input, batch_norm_backward_reduce,
-    batch_norm_forward, batch_norm_statistics,
+    BnDims, BnStatistics, BnSums, MOMENTUM, RunningUpdate, batch_norm_backward_input,
+    batch_norm_backward_reduce, batch_norm_forward, batch_norm_statistics,
 };
 use crate::kernels::class_affine::{
-    class_affine_backward_input, class_affine_backward_params, class_affine_forward,
+    ClassBatch, class_affine_backward_input, class_affine_backward_params, class_affine_forward,
 };
 use anyhow::{Result, bail};
 
@@ -55,6 +55,17 @@ impl ConditionalBatchNorm {
             last_train: false,
             standing: None,
         })
+    }
+
+    fn batch(&self, labels: Tensor, d: BnDims) -> ClassBatch {
+        let (channels, spatial) = (d.channels, d.spatial);
+        ClassBatch {
+            labels,
+            rows: d.rows,
+            channels,
+            spatial,
+            classes: self.classes,
+        }
     }
 
     fn dims(&self, rows: usize) -> BnDims {
@@ -165,14 +176,27 @@ impl Module for ConditionalBatchNorm {
                 },
             };
             batch_norm_statistics(be, b.saved, running, f.x, d, Some(update));
-            batch_norm_forward(be, xhat, f.x, b.saved, ones, zeros, d, false);
+            batch_norm_forward(
+                be,
+                xhat,
+                f.x,
+                BnStatistics::Batch(b.saved),
+                (ones, zeros),
+                d,
+            );
         } else {
             let stats = running.slice(0, 2 * d.channels);
-            batch_norm_forward(be, xhat, f.x, stats, ones, zeros, d, true);
+            batch_norm_forward(
+                be,
+                xhat,
+                f.x,
+                BnStatistics::Running(stats),
+                (ones, zeros),
+                d,
+            );
         }
         let table = span(f.params);
-        let (c, s, k) = (d.channels, d.spatial, self.classes);
-        class_affine_forward(be, f.y, xhat, table, labels, f.rows, c, s, k);
+        class_affine_forward(be, f.y, xhat, table, self.batch(labels, d));
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
@@ -185,18 +209,23 @@ impl Module for ConditionalBatchNorm {
             .expect("conditional batch norm needs the batch's labels");
         let d = self.dims(b.rows);
         let bufs = self.bufs();
-        let (c, s, k) = (d.channels, d.spatial, self.classes);
+        let c = d.channels;
+        let batch = self.batch(labels, d);
         let xhat = bufs.xhat.slice(0, d.len());
         if let Some(g) = b.grads {
-            class_affine_backward_params(be, span(g), xhat, b.dy, labels, b.rows, c, s, k);
+            class_affine_backward_params(be, span(g), xhat, b.dy, batch);
         }
         if let Some(dx) = b.dx {
             let dxhat = bufs.dxhat.slice(0, d.len());
             let table = span(b.params);
-            class_affine_backward_input(be, dxhat, b.dy, table, labels, b.rows, c, s, k);
+            class_affine_backward_input(be, dxhat, b.dy, table, batch);
             batch_norm_backward_reduce(be, bufs.sums, b.x, dxhat, bufs.saved, d);
             let ones = bufs.unit.slice(0, c);
-            batch_norm_backward_input(be, dx, b.x, dxhat, bufs.saved, ones, bufs.sums, d);
+            let sums = BnSums {
+                saved: bufs.saved,
+                sums: bufs.sums,
+            };
+            batch_norm_backward_input(be, dx, b.x, dxhat, ones, sums, d);
         }
     }
 

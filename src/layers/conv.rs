@@ -9,7 +9,7 @@
 
 use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
-use crate::backend::{Activation, Backend, Tensor};
+use crate::backend::{Activation, Backend, Tensor, WriteMode};
 use crate::kernels::activation::activation_backward;
 use crate::kernels::conv::{
     ConvGeom, Store, bias_backward_nchw, conv2d_backward_input, conv2d_backward_weights,
@@ -179,27 +179,25 @@ impl ConvCore {
         }
     }
 
-    /// Writes (or with `accumulate` adds) the weight gradient of the convolution `g` with input
-    /// `x` and output gradient `dy` (`conv2d_backward_weights`; a transposed convolution passes
-    /// its δ as x and its input as dy), through σ when normalised: the product then fills
-    /// ∂L/∂(W/σ) and spectral norm's backward turns it into ∂L/∂W.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes or adds the weight gradient of the convolution `g` with input `x` and output
+    /// gradient `dy` (`conv2d_backward_weights`; a transposed convolution passes its δ as x and
+    /// its input as dy), through σ when normalised: the product then fills ∂L/∂(W/σ) and
+    /// spectral norm's backward turns it into ∂L/∂W.
     pub fn weight_grad(
         &self,
         be: &mut dyn Backend,
         g: &ConvGeom,
-        dw: Tensor,
+        (dw, write): (Tensor, WriteMode),
         x: Tensor,
         dy: Tensor,
         state: &[Tensor],
-        accumulate: bool,
     ) {
         match &self.sn {
-            None => conv2d_backward_weights(be, g, dw, x, dy, accumulate, self.partials),
+            None => conv2d_backward_weights(be, g, (dw, write), x, dy, self.partials),
             Some(sn) => {
-                let scratch = sn.grad_scratch();
-                conv2d_backward_weights(be, g, scratch, x, dy, false, self.partials);
-                sn.backward(be, dw, state, accumulate);
+                let scratch = (sn.grad_scratch(), WriteMode::Overwrite);
+                conv2d_backward_weights(be, g, scratch, x, dy, self.partials);
+                sn.backward(be, dw, state, write);
             }
         }
     }
@@ -383,8 +381,8 @@ impl Module for Conv2d {
         let g = self.core.rows(b.rows);
         let delta = self.core.delta(be, b, b.rows * g.out_len());
         if let Some(grads) = b.grads {
-            self.core
-                .weight_grad(be, &g, grads[0], b.x, delta, b.state, false);
+            let dw = (grads[0], WriteMode::Overwrite);
+            self.core.weight_grad(be, &g, dw, b.x, delta, b.state);
             bias_backward_nchw(be, grads[1], delta, g.n, g.co, g.ohw(), false);
         }
         if let Some(dx) = b.dx {
@@ -406,8 +404,8 @@ impl Module for Conv2d {
             y: t.y,
         };
         conv2d_forward(be, &g, t.v_out, t.v_in, self.weight(t.params), store);
-        self.core
-            .weight_grad(be, &g, t.grads[0], t.v_in, delta, t.state, true);
+        let dw = (t.grads[0], WriteMode::Accumulate);
+        self.core.weight_grad(be, &g, dw, t.v_in, delta, t.state);
         Ok(())
     }
 

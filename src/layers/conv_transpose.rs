@@ -16,7 +16,7 @@
 use super::conv::{ConvCore, check_hyper};
 use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
-use crate::backend::{Activation, Backend, Tensor};
+use crate::backend::{Activation, Backend, Tensor, WriteMode};
 use crate::kernels::conv::{
     ConvGeom, Store, bias_backward_nchw, conv2d_backward_input, conv2d_forward,
 };
@@ -138,8 +138,8 @@ impl Module for ConvTranspose2d {
         let g = self.core.rows(b.rows);
         let delta = self.core.delta(be, b, b.rows * g.in_len());
         if let Some(grads) = b.grads {
-            self.core
-                .weight_grad(be, &g, grads[0], delta, b.x, b.state, false);
+            let dw = (grads[0], WriteMode::Overwrite);
+            self.core.weight_grad(be, &g, dw, delta, b.x, b.state);
             bias_backward_nchw(be, grads[1], delta, g.n, g.ci, g.h * g.w, false);
         }
         if let Some(dx) = b.dx {
@@ -160,8 +160,8 @@ impl Module for ConvTranspose2d {
             y: t.y,
         };
         conv2d_backward_input(be, &g, t.v_out, t.v_in, self.core.weight(t.params), store);
-        self.core
-            .weight_grad(be, &g, t.grads[0], delta, t.v_in, t.state, true);
+        let dw = (t.grads[0], WriteMode::Accumulate);
+        self.core.weight_grad(be, &g, dw, delta, t.v_in, t.state);
         Ok(())
     }
 

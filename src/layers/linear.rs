@@ -13,10 +13,12 @@
 
 use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
-use crate::backend::{Activation, Backend, Tensor};
+use crate::backend::{Activation, Backend, Tensor, WriteMode};
 use crate::kernels::activation::activation_backward;
 use crate::kernels::bias::bias_backward;
-use crate::kernels::matmul::{matmul_backward_input, matmul_backward_weights, matmul_forward};
+use crate::kernels::matmul::{
+    Dense, matmul_backward_input, matmul_backward_weights, matmul_forward,
+};
 use anyhow::{Result, bail};
 
 pub struct Linear {
@@ -63,24 +65,32 @@ impl Linear {
         self.sn.as_ref().map_or(params[0], |sn| sn.weight())
     }
 
-    /// Writes (accumulate = false) or adds the weight gradient xᵀ·δ, through σ when normalised.
-    #[allow(clippy::too_many_arguments)]
+    /// The product's shape for a batch of `rows`.
+    fn dense(&self, rows: usize) -> Dense {
+        Dense {
+            rows,
+            inputs: self.input,
+            outputs: self.out,
+        }
+    }
+
+    /// Writes or adds the weight gradient xᵀ·δ of a batch of `rows`, through σ when normalised.
     fn weight_grad(
         &self,
         be: &mut dyn Backend,
-        dw: Tensor,
+        (dw, store): (Tensor, WriteMode),
         x: Tensor,
         delta: Tensor,
         rows: usize,
         state: &[Tensor],
-        accumulate: bool,
     ) {
-        let (k, n) = (self.input, self.out);
+        let dense = self.dense(rows);
         match &self.sn {
-            None => matmul_backward_weights(be, dw, x, delta, rows, k, n, accumulate),
+            None => matmul_backward_weights(be, dw, x, delta, dense, store),
             Some(sn) => {
-                matmul_backward_weights(be, sn.grad_scratch(), x, delta, rows, k, n, false);
-                sn.backward(be, dw, state, accumulate);
+                let scratch = sn.grad_scratch();
+                matmul_backward_weights(be, scratch, x, delta, dense, WriteMode::Overwrite);
+                sn.backward(be, dw, state, store);
             }
         }
     }
@@ -167,21 +177,11 @@ impl Module for Linear {
             Some(sn) => sn.forward(be, f.params[0], f.state),
             None => f.params[0],
         };
-        matmul_forward(
-            be,
-            f.y,
-            f.x,
-            w,
-            Some(b),
-            self.act,
-            f.rows,
-            self.input,
-            self.out,
-        );
+        matmul_forward(be, f.y, f.x, w, Some(b), self.act, self.dense(f.rows));
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
-        let (m, k, n) = (b.rows, self.input, self.out);
+        let (m, n) = (b.rows, self.out);
         let delta = match self.delta {
             Some(buf) => {
                 let d = buf.slice(0, m * n);
@@ -192,12 +192,12 @@ impl Module for Linear {
         };
         self.last_delta = Some(delta);
         if let Some(g) = b.grads {
-            self.weight_grad(be, g[0], b.x, delta, m, b.state, false);
+            self.weight_grad(be, (g[0], WriteMode::Overwrite), b.x, delta, m, b.state);
             bias_backward(be, g[1], delta, m, n, false);
         }
         if let Some(dx) = b.dx {
             let below = self.below.map(|a| (a, b.x));
-            matmul_backward_input(be, dx, delta, self.weight(b.params), below, m, k, n);
+            matmul_backward_input(be, dx, delta, self.weight(b.params), below, self.dense(m));
         }
     }
 
@@ -224,8 +224,16 @@ impl Module for Linear {
             crate::backend::MatView::new(t.v_in, k, 1),
             crate::backend::MatView::new(self.weight(t.params), n, 1),
         );
-        crate::kernels::matmul::matmul_act_grad(be, t.v_out, a, w, self.act, t.y, m, n, k);
-        self.weight_grad(be, t.grads[0], t.v_in, delta, m, t.state, true);
+        let shape = self.dense(m).forward();
+        crate::kernels::matmul::matmul_act_grad(be, t.v_out, a, w, shape, self.act, t.y);
+        self.weight_grad(
+            be,
+            (t.grads[0], WriteMode::Accumulate),
+            t.v_in,
+            delta,
+            m,
+            t.state,
+        );
         Ok(())
     }
 
@@ -252,10 +260,10 @@ impl Module for Linear {
             Some(sn) => sn.fold(params[0], state),
             None => params[0].to_vec(),
         };
-        // Stored [in, out], so y = x·W + b is a plain Gemm.
+        // Stored [in, out], so y = x·W + b is a plain MatmulShape.
         let w = g.weight("linear_weight", &[self.input, self.out], &w);
         let b = g.weight("linear_bias", &[self.out], params[1]);
-        let y = g.node("Gemm", &[x, &w, &b], vec![]);
+        let y = g.node("MatmulShape", &[x, &w, &b], vec![]);
         Ok(g.activation(&y, self.act))
     }
 }

@@ -12,7 +12,7 @@
 use super::{Bwd, Fwd, Module, NetRng, Shape};
 use crate::backend::{Backend, Tensor};
 use crate::kernels::minibatch_std::{
-    minibatch_std_backward, minibatch_std_forward, minibatch_std_tangent,
+    StdGroups, minibatch_std_backward, minibatch_std_forward, minibatch_std_tangent,
 };
 use anyhow::{Result, bail};
 
@@ -45,6 +45,17 @@ impl MinibatchStd {
         g
     }
 
+    fn groups(&self, rows: usize) -> StdGroups {
+        let s = self.input;
+        let (group, channels, plane) = (self.group_for(rows), s.c, s.h * s.w);
+        StdGroups {
+            rows,
+            group,
+            channels,
+            plane,
+        }
+    }
+
     /// The tangent pass with its second-order term: `v_out` = [v | ṡ] and `u` ([rows, C, H, W])
     /// = ∂(S·ṡ)/∂x, S from the last backward's δ.
     pub fn tangent_with_term(
@@ -59,9 +70,7 @@ impl MinibatchStd {
         let dy = self
             .last_dy
             .expect("the tangent pass follows a backward to the input");
-        let s = self.input;
-        let g = self.group_for(rows);
-        minibatch_std_tangent(be, v_out, u, x, v, dy, rows, g, s.c, s.h * s.w);
+        minibatch_std_tangent(be, v_out, u, x, v, dy, self.groups(rows));
     }
 }
 
@@ -83,17 +92,13 @@ impl Module for MinibatchStd {
     }
 
     fn forward(&mut self, be: &mut dyn Backend, f: &Fwd, _rng: &mut NetRng) {
-        let s = self.input;
-        let g = self.group_for(f.rows);
-        minibatch_std_forward(be, f.y, f.x, f.rows, g, s.c, s.h * s.w);
+        minibatch_std_forward(be, f.y, f.x, self.groups(f.rows));
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
         self.last_dy = Some(b.dy);
         if let Some(dx) = b.dx {
-            let s = self.input;
-            let g = self.group_for(b.rows);
-            minibatch_std_backward(be, dx, b.x, b.dy, b.rows, g, s.c, s.h * s.w);
+            minibatch_std_backward(be, dx, b.x, b.dy, self.groups(b.rows));
         }
     }
 

@@ -11,9 +11,9 @@
 use super::linear::Linear;
 use super::spectral_norm::SpectralNorm;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec, Tangent};
-use crate::backend::{Activation, Backend, Tensor};
+use crate::backend::{Activation, Backend, Tensor, WriteMode};
 use crate::kernels::projection::{
-    projection_backward_embedding, projection_backward_input, projection_forward,
+    ProjectionBatch, projection_backward_embedding, projection_backward_input, projection_forward,
 };
 use anyhow::{Result, bail};
 
@@ -68,6 +68,36 @@ impl Projection {
 
     fn table(&self, params: &[Tensor]) -> Tensor {
         self.sn.as_ref().map_or(params[2], |sn| sn.weight())
+    }
+
+    fn batch(&self, labels: Tensor, rows: usize) -> ProjectionBatch {
+        ProjectionBatch {
+            labels,
+            rows,
+            features: self.features,
+            classes: self.classes,
+        }
+    }
+
+    /// Writes or adds the embedding's gradient Σ dy·φ per class, through σ when normalised
+    /// (`emb`: spectral norm's u and v).
+    fn embedding_grad(
+        &self,
+        be: &mut dyn Backend,
+        (dtable, write): (Tensor, WriteMode),
+        phi: Tensor,
+        dy: Tensor,
+        batch: ProjectionBatch,
+        emb: &[Tensor],
+    ) {
+        match &self.sn {
+            None => projection_backward_embedding(be, (dtable, write), phi, dy, batch),
+            Some(sn) => {
+                let scratch = (sn.grad_scratch(), WriteMode::Overwrite);
+                projection_backward_embedding(be, scratch, phi, dy, batch);
+                sn.backward(be, dtable, emb, write);
+            }
+        }
     }
 }
 
@@ -172,8 +202,7 @@ impl Module for Projection {
             Some(sn) => sn.forward(be, f.params[2], emb),
             None => f.params[2],
         };
-        let (r, feat, k) = (f.rows, self.features, self.classes);
-        projection_forward(be, f.y, f.x, table, labels, r, feat, k);
+        projection_forward(be, f.y, f.x, table, self.batch(labels, f.rows));
     }
 
     fn backward(&mut self, be: &mut dyn Backend, b: &Bwd) {
@@ -189,23 +218,12 @@ impl Module for Projection {
         };
         self.linear.backward(be, &inner);
         self.last_dy = Some(b.dy);
-        let (r, feat, k) = (b.rows, self.features, self.classes);
+        let batch = self.batch(labels, b.rows);
         if let Some(dx) = b.dx {
-            projection_backward_input(be, dx, b.dy, self.table(b.params), labels, r, feat, k);
+            projection_backward_input(be, dx, b.dy, self.table(b.params), batch);
         }
         if let Some(g) = b.grads {
-            match &self.sn {
-                None => {
-                    projection_backward_embedding(be, g[2], b.x, b.dy, labels, r, feat, k, false)
-                }
-                Some(sn) => {
-                    let scratch = sn.grad_scratch();
-                    projection_backward_embedding(
-                        be, scratch, b.x, b.dy, labels, r, feat, k, false,
-                    );
-                    sn.backward(be, g[2], emb, false);
-                }
-            }
+            self.embedding_grad(be, (g[2], WriteMode::Overwrite), b.x, b.dy, batch, emb);
         }
     }
 
@@ -226,27 +244,10 @@ impl Module for Projection {
         };
         self.linear.tangent(be, &inner)?;
         let dy = self.last_dy.expect("the tangent pass follows a backward");
-        let (r, feat, k) = (t.rows, self.features, self.classes);
-        projection_forward(
-            be,
-            t.v_out,
-            t.v_in,
-            self.table(t.params),
-            labels,
-            r,
-            feat,
-            k,
-        );
-        match &self.sn {
-            None => {
-                projection_backward_embedding(be, t.grads[2], t.v_in, dy, labels, r, feat, k, true)
-            }
-            Some(sn) => {
-                let scratch = sn.grad_scratch();
-                projection_backward_embedding(be, scratch, t.v_in, dy, labels, r, feat, k, false);
-                sn.backward(be, t.grads[2], emb, true);
-            }
-        }
+        let batch = self.batch(labels, t.rows);
+        projection_forward(be, t.v_out, t.v_in, self.table(t.params), batch);
+        let dtable = (t.grads[2], WriteMode::Accumulate);
+        self.embedding_grad(be, dtable, t.v_in, dy, batch, emb);
         Ok(())
     }
 }

@@ -21,10 +21,12 @@
 //! weight is `weight_orig`, the state `weight_u` [rows] and `weight_v` [cols].
 
 use super::StateSpec;
-use crate::backend::{Backend, MatView, Tensor};
+use crate::backend::{Backend, MatView, Tensor, WriteMode};
 use crate::kernels::batched_matmul::{Batched, BmmStore, batched_matmul};
-use crate::kernels::matmul::matmul;
-use crate::kernels::spectral_norm::{sn_dot, sn_grad, sn_normalize, sn_scale};
+use crate::kernels::matmul::{MatmulShape, matmul};
+use crate::kernels::spectral_norm::{
+    SingularPair, SnMatrix, sn_dot, sn_grad, sn_normalize, sn_scale,
+};
 use anyhow::Result;
 
 /// Power iterations when a weight is first set (PyTorch's `parametrizations.spectral_norm`
@@ -128,36 +130,33 @@ impl SpectralNorm {
         let (rows, cols, inner) = (self.rows, self.cols, self.inner);
         let t = self.bufs().tmp.slice(0, rows);
         let col = |x: Tensor, rs| MatView::new(x, rs, 1);
+        let wv = MatmulShape {
+            m: rows,
+            n: 1,
+            k: cols,
+        };
         if inner == cols {
-            matmul(
-                be,
-                t,
-                MatView::new(w, cols, 1),
-                col(v, 1),
-                None,
-                rows,
-                1,
-                cols,
-                false,
-            );
+            let w_rows = MatView::new(w, cols, 1);
+            matmul(be, t, w_rows, col(v, 1), wv, WriteMode::Overwrite);
         } else if inner == 1 {
-            matmul(
-                be,
-                t,
-                MatView::new(w, 1, rows),
-                col(v, 1),
-                None,
-                rows,
-                1,
-                cols,
-                false,
-            );
+            let w_columns = MatView::new(w, 1, rows);
+            matmul(be, t, w_columns, col(v, 1), wv, WriteMode::Overwrite);
         } else {
             let n = rows * cols;
             for b in 0..inner {
                 let wb = MatView::new(w.slice(b, n - b), inner, rows * inner);
                 let vb = col(v.slice(b, cols - b), inner);
-                matmul(be, t, wb, vb, None, rows, 1, self.outer(), b > 0);
+                let store = if b > 0 {
+                    WriteMode::Accumulate
+                } else {
+                    WriteMode::Overwrite
+                };
+                let shape = MatmulShape {
+                    m: rows,
+                    n: 1,
+                    k: self.outer(),
+                };
+                matmul(be, t, wb, vb, shape, store);
             }
         }
         t
@@ -169,29 +168,23 @@ impl SpectralNorm {
         let (rows, cols, inner) = (self.rows, self.cols, self.inner);
         let s = self.bufs().tmp.slice(0, cols);
         let u_col = MatView::new(u, 1, 1);
+        let wtu = MatmulShape {
+            m: cols,
+            n: 1,
+            k: rows,
+        };
         if inner == cols {
-            matmul(
-                be,
-                s,
-                MatView::new(w, 1, cols),
-                u_col,
-                None,
-                cols,
-                1,
-                rows,
-                false,
-            );
+            let w_rows_transposed = MatView::new(w, 1, cols);
+            matmul(be, s, w_rows_transposed, u_col, wtu, WriteMode::Overwrite);
         } else if inner == 1 {
+            let w_columns_transposed = MatView::new(w, rows, 1);
             matmul(
                 be,
                 s,
-                MatView::new(w, rows, 1),
+                w_columns_transposed,
                 u_col,
-                None,
-                cols,
-                1,
-                rows,
-                false,
+                wtu,
+                WriteMode::Overwrite,
             );
         } else {
             batched_matmul(
@@ -277,14 +270,21 @@ impl SpectralNorm {
     }
 
     /// dw (+)= (G − ⟨G, W_SN⟩·u vᵀ)/σ with G in `grad_scratch`.
-    pub fn backward(&self, be: &mut dyn Backend, dw: Tensor, state: &[Tensor], accumulate: bool) {
+    pub fn backward(&self, be: &mut dyn Backend, dw: Tensor, state: &[Tensor], store: WriteMode) {
         let b = self.bufs();
         let n = self.rows * self.cols;
         sn_dot(be, b.scalars.slice(1, 1), b.g_sn, b.w_sn, n);
-        sn_grad(
-            be, dw, b.g_sn, state[0], state[1], b.scalars, self.rows, self.cols, self.inner,
-            accumulate,
-        );
+        let pair = SingularPair {
+            u: state[0],
+            v: state[1],
+            scalars: b.scalars,
+        };
+        let matrix = SnMatrix {
+            rows: self.rows,
+            cols: self.cols,
+            inner: self.inner,
+        };
+        sn_grad(be, (dw, store), b.g_sn, pair, matrix);
     }
 }
 

@@ -10,10 +10,10 @@
 //! points, the norms `row_sum_squares`, and `parzen_log_density` the row-wise logsumexp, so it
 //! runs on either backend.
 
-use crate::backend::{Backend, MatView, Tensor};
-use crate::kernels::matmul::matmul;
-use crate::kernels::parzen::parzen_log_density;
+use crate::backend::{Backend, MatView, Tensor, WriteMode};
+use crate::kernels::matmul::{MatmulShape, matmul};
 use crate::kernels::parzen::row_sum_squares;
+use crate::kernels::parzen::{GaussianMixture, parzen_log_density};
 use anyhow::{Result, bail};
 
 /// The paper's σ grid: `count` values log-spaced over [10^lo, 10^hi] (NumPy's logspace).
@@ -103,10 +103,18 @@ impl ParzenWindow {
             // dot[r, j] = x_r·μ_j: A = X [m, dim], B = Mᵀ [dim, n] read through strides.
             let a = MatView::new(xv, dim, 1);
             let b = MatView::new(self.mu, 1, dim);
-            matmul(be, dot.slice(0, m * n), a, b, None, m, n, dim, false);
+            matmul(
+                be,
+                dot.slice(0, m * n),
+                a,
+                b,
+                MatmulShape { m, n, k: dim },
+                WriteMode::Overwrite,
+            );
             for (s, &sigma) in sigmas.iter().enumerate() {
                 let o = out.slice(s * chunk, m);
-                parzen_log_density(be, o, dot, x_sq, self.mu_sq, m, n, dim, sigma);
+                let window = GaussianMixture { n, dim, sigma };
+                parzen_log_density(be, o, dot, x_sq, self.mu_sq, m, window);
             }
             let got = be.read(out)?;
             for (s, r) in result.iter_mut().enumerate() {

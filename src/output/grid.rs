@@ -11,41 +11,63 @@ use super::write_atomic;
 pub const GUTTER_PX: u32 = 2;
 pub const GUTTER_GRAY: u8 = 64;
 
-/// Builds the grid image for `n` images stored CHW, contiguous
-/// (`images.len() == n * channels * height * width`).
+/// A batch of `n` images of (channels, height, width), stored CHW, contiguous
+/// (`values.len() == n * channels * height * width`).
+#[derive(Clone, Copy, Debug)]
+pub struct Images<'a> {
+    pub values: &'a [f32],
+    pub n: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl<'a> Images<'a> {
+    /// `n` images of shape (c, h, w) in `values`.
+    pub fn new(
+        values: &'a [f32],
+        n: usize,
+        (channels, height, width): (usize, usize, usize),
+    ) -> Self {
+        Images {
+            values,
+            n,
+            channels,
+            height,
+            width,
+        }
+    }
+}
+
+/// Builds the grid image of `images`.
 ///
 /// Values are mapped linearly from `range = (lo, hi)` to 0..=255 and clamped
 /// (NaN → 0). Layout: `cols = ceil(sqrt(n))`, `rows = ceil(n / cols)`, filled
 /// row by row; every pixel is upscaled `scale`× (nearest neighbour); a
 /// [`GUTTER_PX`]-wide dark gray gutter surrounds and separates tiles. Output is
 /// L8 for 1 channel, RGB8 for 3.
-pub fn grid_image(
-    images: &[f32],
-    n: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    range: (f32, f32),
-    scale: u32,
-) -> Result<DynamicImage> {
+pub fn grid_image(images: Images, range: (f32, f32), scale: u32) -> Result<DynamicImage> {
+    let n = images.n;
     let cols = (1..=n.max(1))
         .find(|c| c * c >= n)
         .expect("c = n satisfies c*c >= n");
-    grid_image_cols(images, n, cols, channels, height, width, range, scale)
+    grid_image_cols(images, cols, range, scale)
 }
 
 /// [`grid_image`] with `cols` tiles per row (a row per class, a row per interpolation).
-#[allow(clippy::too_many_arguments)]
 pub fn grid_image_cols(
-    images: &[f32],
-    n: usize,
+    batch: Images,
     cols: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
     range: (f32, f32),
     scale: u32,
 ) -> Result<DynamicImage> {
+    let Images {
+        values: images,
+        n,
+        channels,
+        height,
+        width,
+    } = batch;
     ensure!(
         channels == 1 || channels == 3,
         "image grid: channels must be 1 or 3, got {channels}"
@@ -108,18 +130,8 @@ pub fn grid_image_cols(
 }
 
 /// [`grid_image`] written as a PNG to `path` (atomically, via `<path>.tmp`).
-#[allow(clippy::too_many_arguments)] // mirrors grid_image plus the path
-pub fn write_png_grid(
-    path: &Path,
-    images: &[f32],
-    n: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    range: (f32, f32),
-    scale: u32,
-) -> Result<()> {
-    let img = grid_image(images, n, channels, height, width, range, scale)?;
+pub fn write_png_grid(path: &Path, images: Images, range: (f32, f32), scale: u32) -> Result<()> {
+    let img = grid_image(images, range, scale)?;
     write_png(path, &img)
 }
 
@@ -154,7 +166,7 @@ mod tests {
         let v = [1.0, -1.0, 0.0, 5.0, f32::NAN];
         let images: Vec<f32> = v.iter().flat_map(|&x| [x; 6]).collect();
         let path = tmp("gray.png");
-        write_png_grid(&path, &images, 5, 1, 2, 3, (-1.0, 1.0), 2).unwrap();
+        write_png_grid(&path, Images::new(&images, 5, (1, 2, 3)), (-1.0, 1.0), 2).unwrap();
         let img = image::open(&path).unwrap();
         assert_eq!(img.color(), image::ColorType::L8);
         // cols 3, rows 2; tile 6x4 plus 2-px gutters.
@@ -177,7 +189,7 @@ mod tests {
         // One 1x2 RGB image: pixel 0 red, pixel 1 blue (range 0..1).
         let images = [1.0, 0.0, /* G */ 0.0, 0.0, /* B */ 0.0, 1.0];
         let path = tmp("rgb.png");
-        write_png_grid(&path, &images, 1, 3, 1, 2, (0.0, 1.0), 3).unwrap();
+        write_png_grid(&path, Images::new(&images, 1, (3, 1, 2)), (0.0, 1.0), 3).unwrap();
         let img = image::open(&path).unwrap();
         assert_eq!(img.color(), image::ColorType::Rgb8);
         assert_eq!((img.width(), img.height()), (6 + 4, 3 + 4));
@@ -188,15 +200,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes() {
-        let e = grid_image(&[0.0; 5], 1, 1, 2, 3, (0.0, 1.0), 1)
+        let e = grid_image(Images::new(&[0.0; 5], 1, (1, 2, 3)), (0.0, 1.0), 1)
             .unwrap_err()
             .to_string();
         assert!(e.contains("got 5 values, expected"), "{e}");
-        let e = grid_image(&[0.0; 12], 1, 2, 2, 3, (0.0, 1.0), 1)
+        let e = grid_image(Images::new(&[0.0; 12], 1, (2, 2, 3)), (0.0, 1.0), 1)
             .unwrap_err()
             .to_string();
         assert!(e.contains("channels must be 1 or 3"), "{e}");
-        let e = grid_image(&[0.0; 6], 1, 1, 2, 3, (1.0, 1.0), 1)
+        let e = grid_image(Images::new(&[0.0; 6], 1, (1, 2, 3)), (1.0, 1.0), 1)
             .unwrap_err()
             .to_string();
         assert!(e.contains("lo < hi"), "{e}");

@@ -6,7 +6,7 @@ pub mod npy;
 pub mod plot;
 pub mod tensorboard;
 
-pub use grid::{grid_image, grid_image_cols, write_png, write_png_grid};
+pub use grid::{Images, grid_image, grid_image_cols, write_png, write_png_grid};
 pub use npy::{read_npy_f32, write_npy, write_npy_streamed};
 pub use plot::{Panel, Series, write_panels_png, write_scatter_png, write_training_plot};
 

@@ -6,7 +6,7 @@
 //! parameters are detected (their one-sided differences disagree) and skipped, and counted.
 
 use crate::backend::{Activation, Backend};
-use crate::kernels::penalty::{PenaltyKind, penalty_seed};
+use crate::kernels::penalty::{PenaltyKind, PenaltyTerm, penalty_seed};
 use crate::model::{Backprop, Layer, NetSpec, Network, Shape};
 use crate::rng::{self, RngKey, stream};
 use anyhow::Result;
@@ -159,7 +159,7 @@ fn one(be: &mut dyn Backend, kind: PenaltyKind, sn: bool, seed: u64) -> Result<P
     // The analytic gradient: backward to g, the penalty kernel's v = ∂P/∂g, the tangent pass.
     let (g, _) = rig.grads(be, &params)?;
     let gt = be.upload(&g, "g")?;
-    penalty_seed(be, kind, weight, v, per_row, gt, rows, cols);
+    penalty_seed(be, PenaltyTerm { kind, weight }, v, per_row, gt, rows, cols);
     be.write(rig.net.grads, &vec![0.0; rig.net.grads.len()]);
     rig.net.tangent(be, v, scratch)?;
     let analytic = be.read(rig.net.unpadded(rig.net.grads))?;
