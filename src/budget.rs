@@ -3,7 +3,7 @@
 //! estimate, the limit and what to change, instead of aborting mid-allocation.
 
 use crate::gan::GanConfig;
-use crate::layers::NetSpec;
+use crate::layers::BuiltNet;
 use anyhow::{Result, bail};
 
 /// Overrides the limit (bytes, or with a K, M, G or T suffix): `DUEL_MEMORY_LIMIT=8G`.
@@ -72,19 +72,18 @@ pub fn check(what: &str, bytes: u64, fix: &str) -> Result<()> {
 
 /// A network's buffers for batches of `batch` rows, in bytes: parameters, gradients and two
 /// optimizer moments, and each layer's output and input gradient.
-pub fn network_bytes(spec: &NetSpec, batch: usize) -> Result<u64> {
-    let params = spec.param_count() as u64;
-    let activations: u64 = spec
-        .build("network")?
+pub fn network_bytes(net: &BuiltNet, batch: usize) -> u64 {
+    let params = net.param_count() as u64;
+    let activations: u64 = net
+        .modules
         .iter()
         .map(|b| (b.module.input().len() + b.module.output().len()) as u64)
         .sum();
-    Ok(4u64
-        .saturating_mul(params.saturating_mul(4))
+    4u64.saturating_mul(params.saturating_mul(4))
         .saturating_add(
             4u64.saturating_mul(activations)
                 .saturating_mul(batch as u64),
-        ))
+        )
 }
 
 /// A training run's memory in bytes: (on the host, in the backend's buffers). The buffers: G at
@@ -92,21 +91,27 @@ pub fn network_bytes(spec: &NetSpec, batch: usize) -> Result<u64> {
 /// dataset as float32. The host: the initial weights and, while a checkpoint is written, each
 /// of its tensors (weights, two optimizer moments, the moving average) twice: as values and as
 /// the file's bytes.
-pub fn training_bytes(gan: &GanConfig, dataset_values: u64) -> Result<(u64, u64)> {
-    let (g, d) = (gan.g.param_count() as u64, gan.d.param_count() as u64);
-    let buffers = network_bytes(&gan.g, gan.batch)?
-        .saturating_add(network_bytes(&gan.d, 3 * gan.batch)?)
+pub fn training_bytes(
+    gan: &GanConfig,
+    nets: (&BuiltNet, &BuiltNet),
+    dataset_values: u64,
+) -> (u64, u64) {
+    let (g_net, d_net) = nets;
+    let (g, d) = (g_net.param_count() as u64, d_net.param_count() as u64);
+    let buffers = network_bytes(g_net, gan.batch)
+        .saturating_add(network_bytes(d_net, 3 * gan.batch))
         .saturating_add(g.saturating_mul(4))
         .saturating_add(dataset_values.saturating_mul(4));
     let host = g.saturating_add(d).saturating_mul(4 * 9);
-    Ok((host, buffers))
+    (host, buffers)
 }
 
 /// Refuses a training run whose networks, optimizer state and batches would not fit: the host
 /// part always, the buffers too when they live in host memory (the CPU path; a GPU's own
 /// per-buffer limits are checked as each buffer is made).
 pub fn check_training(gan: &GanConfig, dataset_values: usize, buffers_in_host: bool) -> Result<()> {
-    let (host, buffers) = training_bytes(gan, dataset_values as u64)?;
+    let (g_net, d_net) = gan.build()?;
+    let (host, buffers) = training_bytes(gan, (&g_net, &d_net), dataset_values as u64);
     let need = match buffers_in_host {
         true => host.saturating_add(buffers),
         false => host,
@@ -114,8 +119,8 @@ pub fn check_training(gan: &GanConfig, dataset_values: usize, buffers_in_host: b
     check(
         &format!(
             "training G ({} parameters) and D ({}) at batch {}",
-            gan.g.param_count(),
-            gan.d.param_count(),
+            g_net.param_count(),
+            d_net.param_count(),
             gan.batch
         ),
         need,

@@ -11,7 +11,7 @@
 
 use crate::config::TrainConfig;
 use crate::gan::{GanState, NetState, RngState};
-use crate::model::{NamedTensor, NetSpec};
+use crate::model::{BuiltNet, NamedTensor};
 use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
@@ -90,19 +90,19 @@ impl Values {
 /// (name, shape, values) of every tensor a network contributes under `prefix`.
 fn net_tensors(
     prefix: &str,
-    spec: &NetSpec,
+    net: &BuiltNet,
     params: &[f32],
     state: &[f32],
 ) -> Vec<(String, Vec<usize>, Values)> {
     let mut out = Vec::new();
-    for t in spec.param_tensors() {
+    for t in net.param_tensors() {
         out.push((
             format!("{prefix}.{}", t.key),
             t.shape.clone(),
-            Values::F32(to_torch(&t, params)),
+            Values::F32(to_torch(t, params)),
         ));
     }
-    for t in spec.state_tensors() {
+    for t in net.state_tensors() {
         let v = &state[t.offset..t.offset + t.len];
         let values = match t.integer {
             true => Values::I64(v.iter().map(|&x| x as i64).collect()),
@@ -114,9 +114,9 @@ fn net_tensors(
 }
 
 /// A network's state tensors under `prefix` of `st`, into a flat buffer (counts from int64).
-fn read_state(st: &SafeTensors, prefix: &str, spec: &NetSpec) -> Result<Vec<f32>> {
-    let mut state = vec![0.0; spec.state_count()];
-    for t in spec.state_tensors() {
+fn read_state(st: &SafeTensors, prefix: &str, net: &BuiltNet) -> Result<Vec<f32>> {
+    let mut state = vec![0.0; net.state_count()];
+    for t in net.state_tensors() {
         let name = format!("{prefix}.{}", t.key);
         let v = st
             .tensor(&name)
@@ -168,8 +168,11 @@ fn with_legacy_preset(
     use crate::config::Preset;
     // Whether every parameter tensor of the config's generator is in the file, with its shape.
     let fits = |cfg: &TrainConfig| {
-        cfg.gan(dim, image_shape).is_ok_and(|gan| {
-            gan.g.param_tensors().iter().all(|t| {
+        let g = cfg
+            .gan(dim, image_shape)
+            .and_then(|gan| gan.g.build("generator"));
+        g.is_ok_and(|g| {
+            g.param_tensors().iter().all(|t| {
                 st.tensor(&format!("generator.{}", t.key))
                     .is_ok_and(|v| v.shape() == t.shape.as_slice())
             })
@@ -188,16 +191,17 @@ fn with_legacy_preset(
 impl Checkpoint {
     pub fn save(&self, path: &Path) -> Result<()> {
         let gan = self.config.gan(self.dim, self.image_shape)?;
+        let (g_net, d_net) = gan.build()?;
         let s = &self.state;
         let mut tensors = Vec::new();
-        tensors.extend(net_tensors("generator", &gan.g, &s.g.params, &s.g.state));
+        tensors.extend(net_tensors("generator", &g_net, &s.g.params, &s.g.state));
         if let Some(avg) = &s.g_ema {
             let state = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
-            tensors.extend(net_tensors("generator_ema", &gan.g, avg, state));
+            tensors.extend(net_tensors("generator_ema", &g_net, avg, state));
         }
         tensors.extend(net_tensors(
             "discriminator",
-            &gan.d,
+            &d_net,
             &s.d.params,
             &s.d.state,
         ));
@@ -240,8 +244,8 @@ impl Checkpoint {
                 "fingerprint".to_string(),
                 crate::run_dir::fingerprint(&self.config, self.dim, self.image_shape),
             ),
-            ("generator.describe".to_string(), gan.g.describe()),
-            ("discriminator.describe".to_string(), gan.d.describe()),
+            ("generator.describe".to_string(), g_net.describe()),
+            ("discriminator.describe".to_string(), d_net.describe()),
         ]);
         if let Some((c, h, w)) = self.image_shape {
             meta.insert("image_shape".into(), format!("{c},{h},{w}"));
@@ -306,6 +310,7 @@ impl Checkpoint {
         let recorded_config = config.clone();
         let config = with_legacy_preset(config, &st, dim, image_shape);
         let gan = config.gan(dim, image_shape)?;
+        let (g_net, d_net) = gan.build()?;
         let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let t = st
                 .tensor(name)
@@ -323,9 +328,9 @@ impl Checkpoint {
         };
         let v1 = format == FORMAT_V1;
         // A network's parameters (and state) under `prefix`, into flat buffers.
-        let read_net = |prefix: &str, spec: &NetSpec| -> Result<(Vec<f32>, Vec<f32>)> {
-            let mut params = vec![0.0; spec.param_count()];
-            for (i, t) in spec.param_tensors().iter().enumerate() {
+        let read_net = |prefix: &str, net: &BuiltNet| -> Result<(Vec<f32>, Vec<f32>)> {
+            let mut params = vec![0.0; net.param_count()];
+            for (i, t) in net.param_tensors().iter().enumerate() {
                 if v1 {
                     // Format 1: "prefix.linear{j}.weight" [in, out] and ".bias", already in the
                     // flat layout (every parametrised layer was a Linear).
@@ -345,11 +350,11 @@ impl Checkpoint {
                     from_torch(t, &v, &mut params);
                 }
             }
-            Ok((params, read_state(&st, prefix, spec)?))
+            Ok((params, read_state(&st, prefix, net)?))
         };
         let mut nets = Vec::new();
-        for (prefix, spec) in [("generator", &gan.g), ("discriminator", &gan.d)] {
-            let (params, state) = read_net(prefix, spec)?;
+        for (prefix, net) in [("generator", &g_net), ("discriminator", &d_net)] {
+            let (params, state) = read_net(prefix, net)?;
             let n = params.len();
             let opt = |what: &str| {
                 let name = if v1 {
@@ -377,7 +382,7 @@ impl Checkpoint {
                 Some(g.state.clone()),
             ),
             (true, false) => {
-                let (p, s) = read_net("generator_ema", &gan.g)?;
+                let (p, s) = read_net("generator_ema", &g_net)?;
                 (Some(p), Some(s))
             }
         };
@@ -458,11 +463,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::config::{Preset, TrainConfig};
+    use crate::model::NetSpec;
 
     fn state(cfg: &TrainConfig) -> GanState {
-        let gan = cfg.gan(2, None).unwrap();
-        let net = |spec: &NetSpec, seed: u64| {
-            let params = spec.init_params(seed, 0);
+        let (g_net, d_net) = cfg.gan(2, None).unwrap().build().unwrap();
+        let net = |built: &BuiltNet, seed: u64| {
+            let params = built.init_params(seed, 0);
             let n = params.len();
             NetState {
                 opt_m: (0..n).map(|i| i as f32 * 1e-3).collect(),
@@ -473,7 +479,7 @@ mod tests {
                 dropout_counter: 5,
             }
         };
-        let g = net(&gan.g, 1);
+        let g = net(&g_net, 1);
         GanState {
             iteration: 17,
             rng: RngState {
@@ -483,15 +489,15 @@ mod tests {
             g_ema: Some(g.params.iter().map(|v| v * 0.5).collect()),
             g_ema_state: Some(Vec::new()),
             g,
-            d: net(&gan.d, 2),
+            d: net(&d_net, 2),
         }
     }
 
     /// Writes `s` as format 1 did: "prefix.linear{j}.weight" [in, out] in the flat layout.
     fn save_v1(cfg: &TrainConfig, s: &GanState) -> Vec<u8> {
-        let gan = cfg.gan(2, None).unwrap();
+        let (g_net, d_net) = cfg.gan(2, None).unwrap().build().unwrap();
         let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-        for (prefix, spec, net) in [("generator", &gan.g, &s.g), ("discriminator", &gan.d, &s.d)] {
+        for (prefix, spec, net) in [("generator", &g_net, &s.g), ("discriminator", &d_net, &s.d)] {
             for (i, t) in spec.param_tensors().iter().enumerate() {
                 let what = if i % 2 == 0 { "weight" } else { "bias" };
                 let shape = if t.transposed {
@@ -591,10 +597,11 @@ mod tests {
                 Layer::Linear(1),
             ],
         };
-        let params = spec.init_params(1, 0);
+        let built = spec.build("generator").unwrap();
+        let params = built.init_params(1, 0);
         // running_mean, running_var, num_batches_tracked.
         let state = vec![0.5, -0.25, 1.5, 2.0, 12.0];
-        let tensors = net_tensors("generator", &spec, &params, &state);
+        let tensors = net_tensors("generator", &built, &params, &state);
         let views: Vec<_> = tensors
             .iter()
             .map(|(n, shape, v)| {
@@ -612,6 +619,6 @@ mod tests {
         for key in ["0.weight", "0.bias", "0.running_mean", "2.weight", "2.bias"] {
             assert!(st.tensor(&format!("generator.{key}")).is_ok(), "{key}");
         }
-        assert_eq!(read_state(&st, "generator", &spec).unwrap(), state);
+        assert_eq!(read_state(&st, "generator", &built).unwrap(), state);
     }
 }

@@ -155,12 +155,9 @@ pub fn initial_params(
     gan: &GanConfig,
     data: &HostData,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut g = gan
-        .g
-        .init_params_with(gan.seed, G_STREAM, |p| cfg.init_g.for_param(p));
-    let d = gan
-        .d
-        .init_params_with(gan.seed, D_STREAM, |p| cfg.init_d.for_param(p));
+    let (g_net, d_net) = gan.build()?;
+    let mut g = g_net.init_params_with(gan.seed, G_STREAM, |p| cfg.init_g.for_param(p));
+    let d = d_net.init_params_with(gan.seed, D_STREAM, |p| cfg.init_d.for_param(p));
     if cfg.g_output_bias == OutputBias::Marginals {
         let HostData::Images { train, .. } = data else {
             bail!(
@@ -173,10 +170,9 @@ pub fn initial_params(
             _ => Activation::Identity,
         };
         let bias = marginal_bias(&train.pixels, train.image_len(), act)?;
-        let last = gan
-            .g
+        let last = g_net
             .param_tensors()
-            .pop()
+            .last()
             .filter(|t| t.key.ends_with(".bias"));
         match last {
             Some(t) if t.len == bias.len() => g[t.offset..t.offset + t.len].copy_from_slice(&bias),
@@ -246,7 +242,8 @@ mod tests {
         };
         let (g, d) = initial_params(&cfg, &gan, &data).unwrap();
         let want_bias = marginal_bias(&pixels, 784, Activation::Sigmoid).unwrap();
-        for (net, values, r) in [(&gan.g, &g, 0.05f32), (&gan.d, &d, 0.005)] {
+        let (g_net, d_net) = gan.build().unwrap();
+        for (net, values, r) in [(&g_net, &g, 0.05f32), (&d_net, &d, 0.005)] {
             let tensors = net.param_tensors();
             for (i, t) in tensors.iter().enumerate() {
                 let v = &values[t.offset..t.offset + t.len];
@@ -264,7 +261,7 @@ mod tests {
                     assert!(mean.abs() < 0.01 * r as f64, "{}: mean {mean}", t.key);
                     let want = (r as f64).powi(2) / 3.0;
                     assert!((var / want - 1.0).abs() < 0.05, "{}: var {var}", t.key);
-                } else if std::ptr::eq(net, &gan.g) && i == tensors.len() - 1 {
+                } else if std::ptr::eq(net, &g_net) && i == tensors.len() - 1 {
                     assert_eq!(v, &want_bias[..], "G's output bias from the marginals");
                 } else {
                     assert!(v.iter().all(|&x| x == 0.0), "{}: biases start at 0", t.key);
@@ -282,7 +279,8 @@ mod tests {
             heldout: None,
         };
         let (g, d) = initial_params(&cfg, &gan, &data).unwrap();
-        assert_eq!(g, gan.g.init_params(gan.seed, 0));
-        assert_eq!(d, gan.d.init_params(gan.seed, 1 << 40));
+        let (g_net, d_net) = gan.build().unwrap();
+        assert_eq!(g, g_net.init_params(gan.seed, 0));
+        assert_eq!(d, d_net.init_params(gan.seed, 1 << 40));
     }
 }

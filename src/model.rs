@@ -5,10 +5,9 @@
 use crate::backend::{AdamStep, Backend, Tensor};
 use crate::kernels::clip::clip_weights;
 use crate::kernels::optimizer::{RmsPropStep, adam, pad4, rmsprop, sgd_momentum};
+use crate::layers::NetRng;
 use crate::layers::sequence::{Outer, Seq};
-use crate::layers::{Init, NetRng, ParamSpec, StateSpec};
-pub use crate::layers::{Layer, NetSpec, Shape};
-use crate::rng::{self, RngKey};
+pub use crate::layers::{BuiltNet, Layer, NamedTensor, NetSpec, Shape};
 use anyhow::{Result, bail};
 
 /// How a network's parameters are updated.
@@ -55,129 +54,6 @@ impl Optimizer {
     }
 }
 
-/// A tensor of a network as a checkpoint names it: `key` is its name in a PyTorch
-/// `nn.Sequential` of the unfused layers ("2.weight"), `offset..offset + len` its slice of the
-/// flat buffer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NamedTensor {
-    pub key: String,
-    /// PyTorch's shape.
-    pub shape: Vec<usize>,
-    /// Stored as the transpose of `shape`.
-    pub transposed: bool,
-    /// A count, stored as int64 in checkpoints (see `StateSpec::integer`).
-    pub integer: bool,
-    pub offset: usize,
-    pub len: usize,
-}
-
-impl NetSpec {
-    /// The trainable tensors, in flat-buffer order.
-    pub fn param_tensors(&self) -> Vec<NamedTensor> {
-        let built = self.build("network").unwrap_or_default();
-        let mut off = 0;
-        let mut out = Vec::new();
-        for b in &built {
-            for p in b.module.params() {
-                out.push(NamedTensor {
-                    key: format!("{}.{}", b.index, p.name),
-                    shape: p.shape.clone(),
-                    transposed: p.transposed,
-                    integer: false,
-                    offset: off,
-                    len: p.len(),
-                });
-                off += p.len();
-            }
-        }
-        out
-    }
-
-    /// The persistent non-trainable tensors, in flat-buffer order.
-    pub fn state_tensors(&self) -> Vec<NamedTensor> {
-        let built = self.build("network").unwrap_or_default();
-        let mut off = 0;
-        let mut out = Vec::new();
-        for b in &built {
-            for s in b.module.state() {
-                let len = s.shape.iter().product();
-                out.push(NamedTensor {
-                    key: format!("{}.{}", b.index, s.name),
-                    shape: s.shape.clone(),
-                    transposed: false,
-                    integer: s.integer,
-                    offset: off,
-                    len,
-                });
-                off += len;
-            }
-        }
-        out
-    }
-
-    pub fn state_count(&self) -> usize {
-        self.state_tensors().iter().map(|t| t.len).sum()
-    }
-
-    /// Initial parameters, drawn from the counter-based RNG so every backend starts from the
-    /// same numbers: module j's tensors from stream (seed, INIT, stream_offset + j·2³²), each
-    /// value by its position in the module's slice.
-    pub fn init_params(&self, seed: u64, stream_offset: u64) -> Vec<f32> {
-        self.init_params_with(seed, stream_offset, |p| p.init)
-    }
-
-    /// `init_params` with each tensor's initialisation chosen by `init` (given the tensor's
-    /// spec, whose `init` is the layer's own default), from the same random streams.
-    pub fn init_params_with(
-        &self,
-        seed: u64,
-        stream_offset: u64,
-        init: impl Fn(&ParamSpec) -> Init,
-    ) -> Vec<f32> {
-        let built = self.build("network").unwrap_or_default();
-        let mut p = Vec::with_capacity(self.param_count());
-        let with_params = built.iter().filter(|b| !b.module.params().is_empty());
-        for (j, b) in with_params.enumerate() {
-            let key = RngKey::new(seed, rng::stream::INIT, stream_offset + ((j as u64) << 32));
-            let mut at = 0u64;
-            for spec in b.module.params() {
-                let how = init(&spec);
-                p.extend((0..spec.len() as u64).map(|i| draw(how, key, at + i)));
-                at += spec.len() as u64;
-            }
-        }
-        p
-    }
-
-    /// Initial persistent state.
-    pub fn init_state(&self) -> Vec<f32> {
-        let built = self.build("network").unwrap_or_default();
-        built
-            .iter()
-            .flat_map(|b| b.module.state())
-            .flat_map(|s: StateSpec| {
-                let n: usize = s.shape.iter().product();
-                std::iter::repeat_n(s.init, n)
-            })
-            .collect()
-    }
-
-    /// Forward FLOPs of the whole network for `rows` samples.
-    pub fn flops(&self, rows: usize) -> f64 {
-        self.build("network")
-            .map(|b| b.iter().map(|m| m.module.flops(rows)).sum())
-            .unwrap_or(0.0)
-    }
-}
-
-fn draw(init: Init, key: RngKey, i: u64) -> f32 {
-    match init {
-        Init::Uniform(b) => rng::uniform(key, i, -b, b),
-        Init::Normal(s) => s * rng::normal(key, i),
-        Init::Const(v) => v,
-    }
-}
-
 /// What a network's backward pass writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backprop {
@@ -202,7 +78,9 @@ impl Backprop {
 
 /// A network's buffers on one backend.
 pub struct Network {
-    pub spec: NetSpec,
+    pub input: Shape,
+    /// Every module's output length (from the build).
+    pub widths: Vec<usize>,
     pub max_batch: usize,
     /// Trainable values (the buffers below hold `pad4` of it).
     pub n_params: usize,
@@ -274,7 +152,7 @@ fn slots(lens: impl Iterator<Item = usize>) -> Vec<(usize, usize)> {
 }
 
 impl Network {
-    /// Allocates everything for batches of up to `max_batch` rows and uploads `params`.
+    /// Builds `spec` and allocates it (see `from_built`).
     pub fn new(
         be: &mut dyn Backend,
         spec: &NetSpec,
@@ -283,8 +161,22 @@ impl Network {
         seed: u64,
         name: &str,
     ) -> Result<Self> {
-        let mut seq = Seq::from_built(String::new(), spec.build(name)?);
-        let n = spec.param_count();
+        Self::from_built(be, spec.build(name)?, max_batch, params, seed)
+    }
+
+    /// Allocates everything for batches of up to `max_batch` rows and uploads `params`.
+    pub fn from_built(
+        be: &mut dyn Backend,
+        built: BuiltNet,
+        max_batch: usize,
+        params: &[f32],
+        seed: u64,
+    ) -> Result<Self> {
+        let (n, n_state, init_state) =
+            (built.param_count(), built.state_count(), built.init_state());
+        let (input, widths, name) = (built.input, built.widths(), built.name.clone());
+        let name = name.as_str();
+        let mut seq = Seq::from_built(String::new(), built.modules);
         if params.len() != n {
             bail!(
                 "{name}: {} parameters given, the model has {n}",
@@ -300,16 +192,16 @@ impl Network {
         let grads = alloc_padded(be, "gradients")?;
         let opt_m = alloc_padded(be, "optimizer m")?;
         let opt_v = alloc_padded(be, "optimizer v")?;
-        let n_state = spec.state_count();
         let state = be.alloc(n_state.max(1), &format!("{name} state"))?;
         if n_state > 0 {
-            be.write(state.slice(0, n_state), &spec.init_state());
+            be.write(state.slice(0, n_state), &init_state);
         }
         seq.alloc(be, max_batch, false, name)?;
         let param_slots = slots(seq.params().iter().map(|t| t.len()));
         let state_slots = slots(seq.state().iter().map(|t| t.shape.iter().product()));
         let mut net = Self {
-            spec: spec.clone(),
+            input,
+            widths,
             max_batch,
             n_params: n,
             params: p,
@@ -338,17 +230,6 @@ impl Network {
             .params_changed(be, &pass.params, &pass.state, first);
     }
 
-    /// Ok when a gradient penalty's tangent pass runs exactly through every module; the error
-    /// names the first module that has none.
-    pub fn check_tangent(spec: &NetSpec, name: &str) -> Result<()> {
-        for b in spec.build(name)? {
-            b.module.check_tangent().map_err(|e| {
-                anyhow::anyhow!("{name} layer {} ({}): {e}", b.index, b.module.describe())
-            })?;
-        }
-        Ok(())
-    }
-
     /// What a pass over `rows` rows reads: views of the parameters and state as the buffers are
     /// now, and the rows' classes.
     fn pass(&self, rows: usize) -> Pass {
@@ -361,11 +242,11 @@ impl Network {
     }
 
     pub fn input_len(&self) -> usize {
-        self.spec.input.len()
+        self.input.len()
     }
 
     pub fn output_len(&self) -> usize {
-        self.seq.output_or(self.spec.input).len()
+        self.seq.output_or(self.input).len()
     }
 
     /// Runs the network on `x` ([rows, input]). With `out`, the last module writes there (for

@@ -619,8 +619,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     if !opts.quiet {
         println!("duel: {} on {}", cfg.dataset, data.describe());
         println!("backend: {why}");
-        println!("G: {}", gan_cfg.g.describe());
-        println!("D: {}", gan_cfg.d.describe());
+        let (g, d) = gan_cfg.build()?;
+        println!("G: {}", g.describe());
+        println!("D: {}", d.describe());
         if let Some(line) = &eval_line {
             println!("{line}");
         }

@@ -17,7 +17,10 @@ fn pass(be: &mut dyn Backend, spec: &NetSpec, params: &[f32], rows: usize) -> Ve
         .upload(&data(3, rows * spec.input.len(), -1.0, 1.0), "x")
         .unwrap();
     let r = be
-        .upload(&data(4, rows * spec.output(), -1.0, 1.0), "r")
+        .upload(
+            &data(4, rows * spec.build("net").unwrap().output(), -1.0, 1.0),
+            "r",
+        )
         .unwrap();
     let y = net.forward(be, x, rows, true, None);
     let y = be.read(y).unwrap();
@@ -51,7 +54,7 @@ fn attention_layer_gpu_matches_cpu() {
                 layers
             },
         };
-        let mut params = spec.init_params(7, 0);
+        let mut params = spec.build("net").unwrap().init_params(7, 0);
         let n = params.len();
         params[n - 1] = 0.9;
         let g = pass(&mut gpu(), &spec, &params, 3);
@@ -104,7 +107,7 @@ fn sagan_run(be: &mut dyn Backend, iterations: usize) -> (Vec<f32>, Vec<f32>, u6
 /// Where the first attention layer's γ sits in a network's parameters.
 fn gamma_index(spec: &NetSpec) -> usize {
     let mut at = 0;
-    for b in spec.build("net").unwrap() {
+    for b in spec.build("net").unwrap().modules {
         for p in b.module.params() {
             if p.name == "gamma" {
                 return at;
@@ -117,7 +120,7 @@ fn gamma_index(spec: &NetSpec) -> usize {
 
 /// The parameter ranges of the biases of layers followed by batch norm.
 fn biases_before_batch_norm(spec: &NetSpec) -> Vec<std::ops::Range<usize>> {
-    let built = spec.build("net").unwrap();
+    let built = spec.build("net").unwrap().modules;
     let mut out = Vec::new();
     let mut at = 0;
     for (i, b) in built.iter().enumerate() {
@@ -137,7 +140,10 @@ fn biases_before_batch_norm(spec: &NetSpec) -> Vec<std::ops::Range<usize>> {
 #[test]
 fn sagan32_builds_and_iterations_agree_gpu_vs_cpu() {
     let cfg = sagan32_config();
-    let (g, d) = (cfg.g.describe(), cfg.d.describe());
+    let (g, d) = (
+        cfg.g.build("net").unwrap().describe(),
+        cfg.d.build("net").unwrap().describe(),
+    );
     assert!(g.contains("SelfAttention (spectral norm)(8×16×16"), "{g}");
     assert!(d.contains("SelfAttention (spectral norm)(8×16×16"), "{d}");
     assert!(matches!(cfg.objective.loss, duel::gan::Loss::Hinge));
@@ -170,7 +176,7 @@ fn sagan32_builds_and_iterations_agree_gpu_vs_cpu() {
     assert_close("generator", &g_gpu, &g_cpu, 1e-4, 1e-3);
     // D's output bias: under the hinge loss its gradient is the difference of the fractions
     // of real and fake rows inside the margin, 1 − 1 = 0 at the start: rounding noise again.
-    let last = cfg.d.param_count() - 1;
+    let last = cfg.d.build("net").unwrap().param_count() - 1;
     let (mut d_gpu, mut d_cpu) = (d_gpu, d_cpu);
     assert_close(
         "D's output bias",
@@ -188,12 +194,12 @@ fn checkpoint_names_are_pytorchs_and_a_penalty_is_refused() {
     // D of sagan32-dcgan: Conv2d at index 0, its LeakyReLU at 1, attention at 2 (the SpectralNorm
     // markers take no index), as `Self_Attn` in an nn.Sequential of spectral_norm'd layers.
     let cfg = sagan32_config();
-    let keys: Vec<(String, Vec<usize>)> = cfg
-        .d
+    let d = cfg.d.build("net").unwrap();
+    let keys: Vec<(String, Vec<usize>)> = d
         .param_tensors()
-        .into_iter()
-        .chain(cfg.d.state_tensors())
-        .map(|t| (t.key, t.shape))
+        .iter()
+        .chain(d.state_tensors())
+        .map(|t| (t.key.clone(), t.shape.clone()))
         .collect();
     for (key, shape) in [
         ("2.query_conv.weight_orig", vec![1, 8, 1, 1]),
@@ -230,7 +236,7 @@ fn forward_is_sagans_formula() {
         input: Shape::image(ch, h, w),
         layers: vec![Layer::SelfAttention],
     };
-    let mut p = spec.init_params(9, 0);
+    let mut p = spec.build("net").unwrap().init_params(9, 0);
     let last = p.len() - 1;
     p[last] = 0.6;
     let x = data(3, rows * ch * n, -1.0, 1.0);

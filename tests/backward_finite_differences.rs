@@ -43,7 +43,15 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// gradient and every parameter gradient. Dropout draws the same mask every time. Inputs are
 /// drawn from `x_range`; `h` is the difference step.
 fn check_network(what: &str, spec: &NetSpec, rows: usize, x_range: f32, h: f32, tol: f64) {
-    check_network_at(what, spec, &spec.init_params(3, 0), rows, x_range, h, tol);
+    check_network_at(
+        what,
+        spec,
+        &spec.build("net").unwrap().init_params(3, 0),
+        rows,
+        x_range,
+        h,
+        tol,
+    );
 }
 
 /// `check_network` at the parameters `params`.
@@ -58,7 +66,7 @@ fn check_network_at(
 ) {
     let params = params.to_vec();
     let x = data(13, rows * spec.input.len(), -x_range, x_range);
-    let r = data(14, rows * spec.output(), -1.0, 1.0);
+    let r = data(14, rows * spec.build("net").unwrap().output(), -1.0, 1.0);
     let mut be = cpu();
     let mut net = Network::new(&mut be, spec, rows, &params, 5, "net").unwrap();
     // A conditional network's rows get classes (every class, some twice, out of order).
@@ -297,9 +305,12 @@ fn spectrally_normalised_conv2d() {
         ]),
     };
     assert!(
-        spec.describe().contains("spectral norm"),
+        spec.build("net")
+            .unwrap()
+            .describe()
+            .contains("spectral norm"),
         "{}",
-        spec.describe()
+        spec.build("net").unwrap().describe()
     );
     check_network(
         "SN Conv2d + LeakyReLU → SN Linear",
@@ -324,7 +335,7 @@ fn spectrally_normalised_conv_transpose2d() {
             Layer::Act(Activation::Tanh),
         ]),
     };
-    let d = spec.describe();
+    let d = spec.build("net").unwrap().describe();
     assert_eq!(
         d.matches("ConvTranspose2d (spectral norm)").count(),
         2,
@@ -350,7 +361,7 @@ fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
         ],
     };
     let rows = 3;
-    let params = spec.init_params(7, 0);
+    let params = spec.build("net").unwrap().init_params(7, 0);
     let x = data(21, rows * spec.input.len(), -1.0, 1.0);
     let v = data(22, x.len(), -1.0, 1.0);
     let r = data(23, rows, -1.0, 1.0);
@@ -359,9 +370,10 @@ fn conv_tangent_pass_is_the_derivative_of_the_parameter_gradient() {
     let xt = be.upload(&x, "x").unwrap();
     let vt = be.upload(&v, "v").unwrap();
     let rt = be.upload(&r, "r").unwrap();
-    let widest = spec
-        .widths()
-        .into_iter()
+    let widest = net
+        .widths
+        .iter()
+        .copied()
         .max()
         .unwrap()
         .max(spec.input.len());
@@ -660,7 +672,7 @@ fn tangent_pass_is_the_directional_derivative_of_the_parameter_gradient() {
         if projection {
             *spec.layers.last_mut().unwrap() = Layer::Projection { classes: 3 };
         }
-        let params = spec.init_params(7, 0);
+        let params = spec.build("net").unwrap().init_params(7, 0);
         // (Seeds at which no unit's pre-activation crosses its kink within ±εv.)
         let x_seed = if input == AUGMENTED { 41 } else { 21 };
         let x = data(x_seed, rows * input, -1.0, 1.0);
@@ -733,7 +745,7 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
     ] {
         let rows = 4;
         let spec = critic(input, sn);
-        let params = spec.init_params(9, 0);
+        let params = spec.build("net").unwrap().init_params(9, 0);
         let x = data(31, rows * input, -1.0, 1.0);
         let mut be = cpu();
         let mut net = Network::new(&mut be, &spec, rows, &params, 5, "critic").unwrap();
@@ -852,7 +864,7 @@ fn cross_entropy_gradient() {
 /// The initial parameters moved by up to ±0.3, so constant initialisations (batch norm's γ = 1,
 /// β = 0) do not hide a missing factor.
 fn perturbed(spec: &NetSpec) -> Vec<f32> {
-    let p = spec.init_params(3, 0);
+    let p = spec.build("net").unwrap().init_params(3, 0);
     let noise = data(21, p.len(), -0.3, 0.3);
     p.iter().zip(noise).map(|(a, b)| a + b).collect()
 }
@@ -955,11 +967,10 @@ fn projection_head_with_and_without_spectral_norm() {
     let spec = NetSpec::flat(5, layers.clone());
     check_network("Linear + LeakyReLU → Projection", &spec, 6, 1.0, 1e-3, 2e-3);
     let sn = NetSpec::flat(5, duel::config::with_spectral_norm(&layers));
+    let described = sn.build("net").unwrap().describe();
     assert!(
-        sn.describe()
-            .contains("Projection(6 → 1, 4 classes, spectral norm)"),
-        "{}",
-        sn.describe()
+        described.contains("Projection(6 → 1, 4 classes, spectral norm)"),
+        "{described}"
     );
     check_network(
         "SN Linear + LeakyReLU → SN Projection",
@@ -1038,10 +1049,12 @@ fn self_attention() {
         ]),
     };
     assert!(
-        spec.describe()
+        spec.build("net")
+            .unwrap()
+            .describe()
             .contains("SelfAttention (spectral norm)(9×4×4, query/key 1 channels)"),
         "{}",
-        spec.describe()
+        spec.build("net").unwrap().describe()
     );
     let mut p = perturbed(&spec);
     // γ is the attention layer's last tensor: after the conv's 9·3·9 + 9 and its own
@@ -1116,10 +1129,14 @@ fn residual_blocks_with_and_without_spectral_norm() {
     for sn in [false, true] {
         let spec = residual_critic(sn);
         assert_eq!(
-            spec.describe().matches("Conv2d (spectral norm)").count(),
+            spec.build("net")
+                .unwrap()
+                .describe()
+                .matches("Conv2d (spectral norm)")
+                .count(),
             if sn { 4 } else { 0 },
             "{}",
-            spec.describe()
+            spec.build("net").unwrap().describe()
         );
         check_network(&format!("residual, sn={sn}"), &spec, 3, 1.0, 1e-4, 5e-3);
     }
@@ -1192,11 +1209,8 @@ fn global_sum_pooling() {
         input: Shape::image(3, 3, 5),
         layers: vec![Layer::SumPool, Layer::Linear(2)],
     };
-    assert!(
-        pool.describe().contains("SumPool(3×3×5 → 3)"),
-        "{}",
-        pool.describe()
-    );
+    let described = pool.build("net").unwrap().describe();
+    assert!(described.contains("SumPool(3×3×5 → 3)"), "{described}");
     check_network("SumPool → Linear", &pool, 3, 1.0, 1e-3, 2e-3);
     let conv_pool = NetSpec {
         input: Shape::image(2, 5, 3),
@@ -1223,7 +1237,7 @@ fn pooling_critic_blocks_with_and_without_spectral_norm_and_projection() {
         for head in [Layer::Linear(1), Layer::Projection { classes: 3 }] {
             let what = format!("SNGAN critic, sn={sn}, head {head:?}");
             let spec = pooled_critic(sn, head);
-            let d = spec.describe();
+            let d = spec.build("net").unwrap().describe();
             assert!(
                 d.contains("AvgPool(2×2)") && d.contains("SumPool(4×2×2 → 4)"),
                 "{d}"
@@ -1256,7 +1270,7 @@ fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient
         let input = spec.input.len();
         let mut spec = spec;
         *spec.layers.last_mut().unwrap() = Layer::Linear(1);
-        let params = spec.init_params(7, 0);
+        let params = spec.build("net").unwrap().init_params(7, 0);
         let x = data(21, rows * input, -1.0, 1.0);
         let v = data(22, rows * input, -1.0, 1.0);
         let mut be = cpu();
@@ -1264,7 +1278,13 @@ fn residual_tangent_pass_is_the_directional_derivative_of_the_parameter_gradient
         let xt = be.upload(&x, "x").unwrap();
         let vt = be.upload(&v, "v").unwrap();
         let ones = be.upload(&vec![1.0; rows], "ones").unwrap();
-        let widest = rows * spec.widths().into_iter().fold(input, usize::max);
+        let widest = rows
+            * spec
+                .build("net")
+                .unwrap()
+                .widths()
+                .into_iter()
+                .fold(input, usize::max);
         let scratch = [
             be.alloc(widest, "a").unwrap(),
             be.alloc(widest, "b").unwrap(),

@@ -178,7 +178,7 @@ fn a_trailing_view_writes_into_the_callers_buffer() {
         ],
     );
     let mut be = cpu();
-    let params = spec.init_params(2, 0);
+    let params = spec.build("net").unwrap().init_params(2, 0);
     let mut net = Network::new(&mut be, &spec, 3, &params, 1, "g").unwrap();
     let x = be.upload(&data(3, 12, -1.0, 1.0), "x").unwrap();
     let own = net.forward(&mut be, x, 3, true, None);
@@ -197,7 +197,15 @@ fn a_gradient_penalty_cannot_go_through_batch_norm() {
         vec![Layer::Linear(4), Layer::BatchNorm, Layer::Linear(1)],
     );
     let mut be = cpu();
-    let mut net = Network::new(&mut be, &spec, 4, &spec.init_params(1, 0), 1, "critic").unwrap();
+    let mut net = Network::new(
+        &mut be,
+        &spec,
+        4,
+        &spec.build("net").unwrap().init_params(1, 0),
+        1,
+        "critic",
+    )
+    .unwrap();
     let x = be.upload(&data(4, 12, -1.0, 1.0), "x").unwrap();
     net.forward(&mut be, x, 4, true, None);
     let dout = be.upload(&[1.0; 4], "dout").unwrap();

@@ -50,7 +50,7 @@ fn config(opt: Optimizer, g_loss: GeneratorLoss, noise: Noise) -> GanConfig {
 
 fn run(be: &mut dyn Backend, cfg: &GanConfig, iterations: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let rows = 101;
-    let dim = cfg.g.output();
+    let dim = cfg.g.build("net").unwrap().output();
     let bytes: Vec<u8> = (0..rows * dim).map(|i| (i * 37 % 256) as u8).collect();
     let rows = be.upload_rows_u8(&bytes, rows, dim, "data").unwrap();
     let data = DeviceData::Bytes {
@@ -89,7 +89,7 @@ fn compare(cfg: GanConfig, atol: f32) {
     let iterations = 3;
     let (g_gpu, d_gpu, l_gpu) = run(&mut gpu(), &cfg, iterations);
     let (g_cpu, d_cpu, l_cpu) = run(&mut cpu(), &cfg, iterations);
-    let init = cfg.g.init_params(cfg.seed, 0);
+    let init = cfg.g.build("net").unwrap().init_params(cfg.seed, 0);
     let moved = g_cpu.iter().zip(&init).filter(|(a, b)| a != b).count();
     assert!(
         moved > init.len() / 2,
@@ -99,7 +99,7 @@ fn compare(cfg: GanConfig, atol: f32) {
     let (raw, avg) = g_cpu.split_at(init.len());
     assert_ne!(
         raw,
-        &avg[cfg.g.state_count()..],
+        &avg[cfg.g.build("net").unwrap().state_count()..],
         "the moving average is a copy of the weights"
     );
     if cfg.objective.penalty().is_some() {
@@ -248,7 +248,7 @@ fn an_iteration_is_one_submit_and_reads_nothing() {
     );
     // A conditional GAN's labels are gathered and its classes drawn on the device.
     for cfg in [mlp, conv_config(), gp_sn, conditional_conv_config()] {
-        let dim = cfg.g.output();
+        let dim = cfg.g.build("net").unwrap().output();
         let bytes = vec![7u8; 40 * dim];
         let rows = be.upload_rows_u8(&bytes, 40, dim, "data").unwrap();
         let data = DeviceData::Bytes {
@@ -430,9 +430,13 @@ fn conv_gan_with_spectral_norm_in_g_and_d() {
     cfg.g.layers = duel::config::with_spectral_norm(&cfg.g.layers);
     cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
     assert!(
-        cfg.g.describe().contains("ConvTranspose2d (spectral norm)"),
+        cfg.g
+            .build("net")
+            .unwrap()
+            .describe()
+            .contains("ConvTranspose2d (spectral norm)"),
         "{}",
-        cfg.g.describe()
+        cfg.g.build("net").unwrap().describe()
     );
     cfg.objective.loss = Loss::Hinge;
     // SGD: while every score is inside the hinge's margins, D's output bias has a true gradient
@@ -519,6 +523,8 @@ fn conditional_conv_gan_hinge_with_spectral_norm() {
     cfg.d.layers = duel::config::with_spectral_norm(&cfg.d.layers);
     assert!(
         cfg.d
+            .build("net")
+            .unwrap()
             .describe()
             .contains("Projection(28 → 1, 3 classes, spectral norm)")
     );
@@ -608,10 +614,15 @@ fn residual_config() -> GanConfig {
 fn residual_gan_hinge_with_batch_norm_and_spectral_norm() {
     let mut cfg = residual_config();
     assert_eq!(
-        cfg.d.describe().matches("Conv2d (spectral norm)").count(),
+        cfg.d
+            .build("net")
+            .unwrap()
+            .describe()
+            .matches("Conv2d (spectral norm)")
+            .count(),
         5,
         "{}",
-        cfg.d.describe()
+        cfg.d.build("net").unwrap().describe()
     );
     cfg.objective.loss = Loss::Hinge;
     compare(cfg, 1e-5);
@@ -654,13 +665,16 @@ fn resnet_preset_config(preset: duel::config::Preset, classes: usize) -> GanConf
 fn sngan_resnet32_iterations() {
     use duel::config::Preset::SnganResnet32;
     let cfg = resnet_preset_config(SnganResnet32, 0);
-    let d = cfg.d.describe();
+    let d = cfg.d.build("net").unwrap().describe();
     assert!(d.contains("SumPool(4×8×8 → 4)"), "{d}");
     assert_eq!(cfg.k, 5);
     compare(cfg, 1e-5);
     // Conditional: batch norm in G's blocks conditional, a projection head in D.
     let cfg = resnet_preset_config(SnganResnet32, 3);
-    let (g, d) = (cfg.g.describe(), cfg.d.describe());
+    let (g, d) = (
+        cfg.g.build("net").unwrap().describe(),
+        cfg.d.build("net").unwrap().describe(),
+    );
     assert_eq!(g.matches("ConditionalBatchNorm").count(), 6, "{g}");
     assert!(
         d.contains("Projection(4 → 1, 3 classes, spectral norm)"),
@@ -672,7 +686,10 @@ fn sngan_resnet32_iterations() {
 #[test]
 fn sagan32_iterations() {
     let cfg = resnet_preset_config(duel::config::Preset::Sagan32, 0);
-    let (g, d) = (cfg.g.describe(), cfg.d.describe());
+    let (g, d) = (
+        cfg.g.build("net").unwrap().describe(),
+        cfg.d.build("net").unwrap().describe(),
+    );
     assert!(g.contains("SelfAttention (spectral norm)(8×16×16"), "{g}");
     assert!(d.contains("SelfAttention (spectral norm)(4×16×16"), "{d}");
     assert_eq!(cfg.k, 1);

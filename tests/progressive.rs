@@ -51,9 +51,9 @@ fn check_network(
     tol: f64,
     tol_x: f64,
 ) {
-    let params = spec.init_params(3, 0);
+    let params = spec.build("net").unwrap().init_params(3, 0);
     let x = data(13, rows * spec.input.len(), -1.0, 1.0);
-    let r = data(14, rows * spec.output(), -1.0, 1.0);
+    let r = data(14, rows * spec.build("net").unwrap().output(), -1.0, 1.0);
     let mut be = cpu();
     let mut net = Network::new(&mut be, spec, rows, &params, 5, "net").unwrap();
     if let Some((l, a)) = growth {
@@ -189,11 +189,11 @@ fn avgpool_and_equalized_lr_backward() {
     // The runtime scale: c = gain/sqrt(fan_in) times the stored weight, bias from 0.
     let built = spec.build("net").unwrap();
     assert!(
-        built[0].module.describe().contains("×0.3333"),
+        built.modules[0].module.describe().contains("×0.3333"),
         "{}",
-        built[0].module.describe()
+        built.modules[0].module.describe()
     );
-    let params = spec.init_params(1, 0);
+    let params = built.init_params(1, 0);
     let n_w = 3 * 2 * 9;
     let var = params[..n_w].iter().map(|v| v * v).sum::<f32>() / n_w as f32;
     assert!(
@@ -290,7 +290,7 @@ fn progressive_critic_tangent_is_the_derivative_of_its_parameter_gradient() {
         layers: vec![Layer::ProDiscriminator(pro(side))],
     };
     for (growth, rows) in [((0, 1.0), 4), ((1, 0.4), 4), ((1, 1.0), 8)] {
-        let params = spec.init_params(7, 0);
+        let params = spec.build("net").unwrap().init_params(7, 0);
         let n_in = spec.input.len();
         let x = data(21, rows * n_in, -1.0, 1.0);
         let v = data(22, rows * n_in, -1.0, 1.0);
@@ -346,7 +346,9 @@ fn minibatch_std_outside_the_progressive_critic_refuses_a_penalty() {
             LRELU,
         ],
     };
-    let err = Network::check_tangent(&spec, "critic")
+    let err = spec
+        .build("critic")
+        .and_then(|critic| critic.check_tangent())
         .unwrap_err()
         .to_string();
     assert!(

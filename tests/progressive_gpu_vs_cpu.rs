@@ -56,7 +56,7 @@ fn config() -> GanConfig {
 }
 
 fn data(be: &mut dyn Backend, cfg: &GanConfig) -> DeviceData {
-    let (n, dim) = (40, cfg.g.output());
+    let (n, dim) = (40, cfg.g.build("net").unwrap().output());
     let bytes: Vec<u8> = (0..n * dim).map(|i| (i * 37 % 256) as u8).collect();
     DeviceData::Bytes {
         rows: be.upload_rows_u8(&bytes, n, dim, "data").unwrap(),
@@ -90,7 +90,11 @@ fn progressive_iterations_agree_across_backends() {
     let (g_gpu, d_gpu, l_gpu, phases) = run(&mut gpu(), &cfg);
     let (g_cpu, d_cpu, l_cpu, _) = run(&mut cpu(), &cfg);
     assert_eq!(phases, [(0, 1.0), (0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0)]);
-    let init = cfg.g.init_params(cfg.seed, duel::init::G_STREAM);
+    let init = cfg
+        .g
+        .build("net")
+        .unwrap()
+        .init_params(cfg.seed, duel::init::G_STREAM);
     let moved = g_cpu.iter().zip(&init).filter(|(a, b)| a != b).count();
     assert!(moved > init.len() / 2, "training left most of G unchanged");
     assert!(

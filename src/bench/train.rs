@@ -7,7 +7,7 @@ use crate::backend::{Activation, Backend, Counters};
 use crate::cpu::CpuBackend;
 use crate::gan::{DeviceData, Gan, GanConfig, GeneratorLoss, Noise, Schedule, Updates};
 use crate::gpu::{GpuBackend, context::selector_from_env};
-use crate::model::{Layer, NetSpec, Optimizer, Shape};
+use crate::model::{BuiltNet, Layer, NetSpec, Optimizer, Shape};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::time::Instant;
@@ -101,10 +101,10 @@ pub fn preset(name: &str, width: Option<usize>) -> Result<(NetSpec, NetSpec)> {
 }
 
 /// Forward FLOPs per sample of the whole network and of its first module with parameters.
-fn flops_per_row(spec: &NetSpec) -> (f64, f64) {
-    let built = spec.build("network").unwrap_or_default();
-    let total = built.iter().map(|b| b.module.flops(1)).sum();
+fn flops_per_row(built: &BuiltNet) -> (f64, f64) {
+    let total = built.flops(1);
     let first = built
+        .modules
         .iter()
         .find(|b| !b.module.params().is_empty())
         .map_or(0.0, |b| b.module.flops(1));
@@ -116,12 +116,14 @@ fn flops_per_row(spec: &NetSpec) -> (f64, f64) {
 /// forward and backward (dW everywhere, dX past the first layer) on 2·batch rows; G update =
 /// G forward, D forward, D dX everywhere, G backward (dW, dX past the first layer). An
 /// iteration is `k` D updates and one G update.
-pub fn min_flops_per_iteration(g: &NetSpec, d: &NetSpec, batch: usize, k: usize) -> f64 {
-    let ((gm, g_first), (dm, d_first)) = (flops_per_row(g), flops_per_row(d));
+pub fn min_flops_per_iteration(cfg: &GanConfig) -> Result<f64> {
+    let (g, d) = cfg.build()?;
+    let (batch, k) = (cfg.batch, cfg.k);
+    let ((gm, g_first), (dm, d_first)) = (flops_per_row(&g), flops_per_row(&d));
     let (g_dx, d_dx) = (gm - g_first, dm - d_first);
     let d_step = gm + 2.0 * dm + 2.0 * (dm + d_dx);
     let g_step = gm + dm + dm + (gm + g_dx);
-    batch as f64 * (k as f64 * d_step + g_step)
+    Ok(batch as f64 * (k as f64 * d_step + g_step))
 }
 
 /// The peers' training spec for the peer presets (Adam 2e-4, β1 0.5, one D update per G
@@ -297,7 +299,7 @@ pub fn bench_train(
     for gpu in kinds {
         let mut any = AnyBackend::open(gpu, opts.common.adapter.as_deref())?;
         for name in &opts.preset {
-            let dim = preset(name, opts.width)?.0.output();
+            let dim = preset(name, opts.width)?.0.build("generator")?.output();
             let data = dataset(any.be(), dim)?;
             for &batch in &opts.batch {
                 let cfg = config(name, batch, opts.width)?;
@@ -362,7 +364,7 @@ fn train_one(
     let (dispatches, submits, bytes_read) =
         per_iter(before, after, iters * opts.common.repeats.max(1));
     let it = Stat::of(&rates);
-    let flops = min_flops_per_iteration(&cfg.g, &cfg.d, cfg.batch, cfg.k);
+    let flops = min_flops_per_iteration(cfg)?;
     Ok(TrainRow {
         bench: "train",
         preset: name.into(),
@@ -387,7 +389,7 @@ fn train_one(
 /// One profiled iteration (after one untimed): per dispatch, GPU time from timestamp queries,
 /// or on the CPU the wall time of each kernel call.
 fn profile_one(any: &mut AnyBackend, cfg: &GanConfig, name: &str) -> Result<Vec<ProfileRow>> {
-    let data = dataset(any.be(), cfg.g.output())?;
+    let data = dataset(any.be(), cfg.g.build("generator")?.output())?;
     let mut gan = Gan::new(any.be(), cfg, data, None)?;
     gan.train_iteration(any.be());
     any.sync()?;

@@ -95,7 +95,7 @@ pub fn theory(args: TheoryArgs) -> Result<()> {
     println!(
         "D of the GAN checks: {}, Adam {} (cosine-annealed), {} updates of {} real and {} \
          generated samples; the critics of the others train twice as long on twice the batch\n",
-        duel::theory::discriminator_spec().describe(),
+        duel::theory::describe(duel::theory::discriminator_spec()),
         opts.lr,
         opts.steps,
         opts.batch,

@@ -94,7 +94,7 @@ fn two_d_sets_default_to_the_small_preset() {
     let cfg = TrainConfig::resolve(None, cli).unwrap();
     assert_eq!(cfg.preset, Preset::Small);
     let gan = cfg.gan(2, None).unwrap();
-    assert_eq!(gan.g.output(), 2);
+    assert_eq!(gan.g.build("g").unwrap().output(), 2);
     gan.validate().unwrap();
 }
 
@@ -158,11 +158,8 @@ fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
         sn.d.layers
     );
     assert!(!sn.g.layers.contains(&Layer::SpectralNorm));
-    assert!(
-        sn.d.describe().contains("spectral norm"),
-        "{}",
-        sn.d.describe()
-    );
+    let sn_d = sn.d.build("d").unwrap().describe();
+    assert!(sn_d.contains("spectral norm"), "{sn_d}");
     let wgan = resolve("wgan", "mnist");
     assert_eq!((wgan.clip, wgan.opt_d), (0.01, OptName::Rmsprop));
     let ttur = resolve("ttur", "mnist");

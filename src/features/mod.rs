@@ -221,10 +221,14 @@ mod tests {
 
     #[test]
     fn shapes_and_size() {
-        assert_eq!(trunk_spec().output(), FEATURE_DIM);
-        assert_eq!(head_spec().output(), CLASSES);
+        let (trunk, head) = (
+            trunk_spec().build("trunk").unwrap(),
+            head_spec().build("head").unwrap(),
+        );
+        assert_eq!(trunk.output(), FEATURE_DIM);
+        assert_eq!(head.output(), CLASSES);
         // At most a few MB as f32.
-        let params = trunk_spec().param_count() + head_spec().param_count();
+        let params = trunk.param_count() + head.param_count();
         assert!(params * 4 < 2 << 20, "{params} parameters");
     }
 

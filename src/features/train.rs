@@ -153,23 +153,16 @@ pub fn train(
         .clone()
         .expect("the embedded digits have labels");
 
-    let (ts, hs) = (trunk_spec(), head_spec());
-    let mut trunk = Network::new(
-        be,
-        &ts,
-        opts.batch,
-        &ts.init_params(opts.seed, 0),
-        opts.seed,
-        "feature trunk",
-    )?;
-    let mut head = Network::new(
-        be,
-        &hs,
-        opts.batch,
-        &hs.init_params(opts.seed, 1 << 48),
-        opts.seed ^ 0x5eed,
-        "feature head",
-    )?;
+    let (ts, hs) = (
+        trunk_spec().build("feature trunk")?,
+        head_spec().build("feature head")?,
+    );
+    let (t_init, h_init) = (
+        ts.init_params(opts.seed, 0),
+        hs.init_params(opts.seed, 1 << 48),
+    );
+    let mut trunk = Network::from_built(be, ts, opts.batch, &t_init, opts.seed)?;
+    let mut head = Network::from_built(be, hs, opts.batch, &h_init, opts.seed ^ 0x5eed)?;
     let x = be.alloc(opts.batch * PIXELS, "digits")?;
     let y = be.alloc(opts.batch, "labels")?;
     let grad = be.alloc(opts.batch * CLASSES, "logit gradient")?;

@@ -81,9 +81,10 @@ impl Weights {
             );
         }
         info.remove("format");
-        let read = |prefix: &str, spec: &NetSpec| -> Result<Vec<f32>> {
-            let mut flat = vec![0.0; spec.param_count()];
-            for t in spec.param_tensors() {
+        let read = |prefix: &str, spec: NetSpec| -> Result<Vec<f32>> {
+            let net = spec.build(prefix)?;
+            let mut flat = vec![0.0; net.param_count()];
+            for t in net.param_tensors() {
                 let name = format!("{prefix}.{}", t.key);
                 let v = st
                     .tensor(&name)
@@ -96,13 +97,13 @@ impl Weights {
                         t.shape
                     );
                 }
-                from_torch(&t, &bytemuck::pod_collect_to_vec(v.data()), &mut flat);
+                from_torch(t, &bytemuck::pod_collect_to_vec(v.data()), &mut flat);
             }
             Ok(flat)
         };
         Ok(Self {
-            trunk: read("trunk", &trunk_spec())?,
-            head: read("head", &head_spec())?,
+            trunk: read("trunk", trunk_spec())?,
+            head: read("head", head_spec())?,
             info,
         })
     }
@@ -110,20 +111,18 @@ impl Weights {
     /// The file's bytes: the same weights and info give the same bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-        for (prefix, spec, flat) in [
-            ("trunk", trunk_spec(), &self.trunk),
-            ("head", head_spec(), &self.head),
-        ] {
-            if flat.len() != spec.param_count() {
+        let (trunk, head) = (trunk_spec().build("trunk")?, head_spec().build("head")?);
+        for (prefix, net, flat) in [("trunk", &trunk, &self.trunk), ("head", &head, &self.head)] {
+            if flat.len() != net.param_count() {
                 bail!(
                     "{prefix}: {} parameters, the network has {}",
                     flat.len(),
-                    spec.param_count()
+                    net.param_count()
                 );
             }
-            for t in spec.param_tensors() {
+            for t in net.param_tensors() {
                 let name = format!("{prefix}.{}", t.key);
-                tensors.push((name, t.shape.clone(), to_torch(&t, flat)));
+                tensors.push((name, t.shape.clone(), to_torch(t, flat)));
             }
         }
         let views = tensors
@@ -135,8 +134,8 @@ impl Weights {
             .collect::<Result<Vec<_>>>()?;
         let mut info = self.info.clone();
         info.insert("format".into(), FORMAT.into());
-        info.insert("trunk".into(), trunk_spec().describe());
-        info.insert("head".into(), head_spec().describe());
+        info.insert("trunk".into(), trunk.describe());
+        info.insert("head".into(), head.describe());
         let meta = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&info)?)]);
         Ok(safetensors::serialize(views, Some(meta))?)
     }
@@ -152,8 +151,11 @@ mod tests {
 
     fn weights(seed: u64) -> Weights {
         Weights {
-            trunk: trunk_spec().init_params(seed, 0),
-            head: head_spec().init_params(seed, 1 << 48),
+            trunk: trunk_spec().build("trunk").unwrap().init_params(seed, 0),
+            head: head_spec()
+                .build("head")
+                .unwrap()
+                .init_params(seed, 1 << 48),
             info: BTreeMap::from([("epochs".into(), "3".into()), ("seed".into(), "9".into())]),
         }
     }

@@ -4,7 +4,7 @@
 use super::{Objective, Schedule};
 use crate::backend::{Backend, GanLossKind, Tensor};
 use crate::kernels::rng::{rng_normal, rng_uniform};
-use crate::model::{NetSpec, Network, Optimizer};
+use crate::model::{BuiltNet, NetSpec, Optimizer};
 use crate::rng::RngKey;
 use anyhow::{Result, bail};
 
@@ -96,8 +96,14 @@ impl GanConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        self.g.validate("generator")?;
-        self.d.validate("discriminator")?;
+        self.build().map(|_| ())
+    }
+
+    /// Builds both networks, once, and checks that they and the options fit together:
+    /// (generator, discriminator).
+    pub fn build(&self) -> Result<(BuiltNet, BuiltNet)> {
+        let g = self.g.build("generator")?;
+        let d = self.d.build("discriminator")?;
         if self.g.classes() != self.d.classes() {
             bail!(
                 "a conditional GAN conditions both networks on the same classes: the generator \
@@ -120,19 +126,19 @@ impl GanConfig {
                 self.pack
             );
         }
-        if self.g.output() * self.pack != self.d.input.len() {
+        if g.output() * self.pack != self.d.input.len() {
             bail!(
                 "the generator makes {} values per sample but the discriminator reads {} per \
                  pack of {}",
-                self.g.output(),
+                g.output(),
                 self.d.input,
                 self.pack
             );
         }
-        if self.d.output() != 1 {
+        if d.output() != 1 {
             bail!(
                 "the discriminator must output one logit, not {}",
-                self.d.output()
+                d.output()
             );
         }
         if self.batch == 0 {
@@ -158,7 +164,7 @@ impl GanConfig {
         }
         self.objective.validate(self.g_loss)?;
         if self.objective.penalty().is_some() {
-            Network::check_tangent(&self.d, "discriminator").map_err(|e| {
+            d.check_tangent().map_err(|e| {
                 anyhow::anyhow!(
                     "a gradient penalty (--gp, --r1) takes D's gradient w.r.t. each sample's input \
                      exactly, through every layer of the critic, and this critic does not allow \
@@ -183,6 +189,6 @@ impl GanConfig {
                 );
             }
         }
-        Ok(())
+        Ok((g, d))
     }
 }

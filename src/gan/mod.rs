@@ -24,7 +24,7 @@ use crate::kernels::rng::rng_index;
 use crate::layers::Layer;
 use crate::layers::progressive::ProSpec;
 use crate::model::Backprop;
-use crate::model::Network;
+use crate::model::{BuiltNet, Network};
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 
@@ -139,12 +139,12 @@ pub fn progressive_spec(cfg: &GanConfig) -> Option<ProSpec> {
 
 /// The largest buffer a batch of `m` needs, in words: D holds 2m rows ([real; fake]) of each
 /// of its widths (input included), G m rows of its own.
-fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
-    let mut worst = (cfg.g.input.len(), "the noise batch".to_string());
-    for (w, name) in cfg.g.widths().into_iter().map(|w| (w, "a generator layer")) {
+fn words_per_batch_row(cfg: &GanConfig, (g, d): (&BuiltNet, &BuiltNet)) -> (usize, String) {
+    let mut worst = (g.input.len(), "the noise batch".to_string());
+    for (w, name) in g.widths().into_iter().map(|w| (w, "a generator layer")) {
         worst = worst.max((w, name.into()));
     }
-    let d_in = std::iter::once(cfg.d.input.len()).chain(cfg.d.widths());
+    let d_in = std::iter::once(d.input.len()).chain(d.widths());
     for w in d_in {
         // D's rows are packs: 2m / pack of them.
         let per_sample = (2 * w).div_ceil(cfg.pack.max(1));
@@ -157,9 +157,13 @@ fn words_per_batch_row(cfg: &GanConfig) -> (usize, String) {
 }
 
 /// Fails, naming the limit and the largest batch that fits, when a batch of `cfg.batch` would
-/// need a buffer larger than the backend can bind.
-pub fn check_batch_fits(cfg: &GanConfig, max_words: usize) -> Result<()> {
-    let (per_row, what) = words_per_batch_row(cfg);
+/// need a buffer larger than the backend can bind (`nets`: its generator and discriminator).
+pub fn check_batch_fits(
+    cfg: &GanConfig,
+    nets: (&BuiltNet, &BuiltNet),
+    max_words: usize,
+) -> Result<()> {
+    let (per_row, what) = words_per_batch_row(cfg, nets);
     let largest = max_words / per_row.max(1);
     if cfg.batch > largest {
         bail!(
@@ -182,12 +186,12 @@ impl Gan {
         data: DeviceData,
         params: Option<(&[f32], &[f32])>,
     ) -> Result<Self> {
-        cfg.validate()?;
-        if data.row_len() != cfg.g.output() {
+        let (g_net, d_net) = cfg.build()?;
+        if data.row_len() != g_net.output() {
             bail!(
                 "the data has {} values per sample but the generator makes {}",
                 data.row_len(),
-                cfg.g.output()
+                g_net.output()
             );
         }
         if data.rows() < cfg.batch {
@@ -202,17 +206,17 @@ impl Gan {
         let (gp, dp) = match params {
             Some(p) => p,
             None => {
-                g_init = cfg.g.init_params(cfg.seed, crate::init::G_STREAM);
-                d_init = cfg.d.init_params(cfg.seed, crate::init::D_STREAM);
+                g_init = g_net.init_params(cfg.seed, crate::init::G_STREAM);
+                d_init = d_net.init_params(cfg.seed, crate::init::D_STREAM);
                 (&g_init[..], &d_init[..])
             }
         };
-        check_batch_fits(cfg, be.max_binding_words())?;
+        check_batch_fits(cfg, (&g_net, &d_net), be.max_binding_words())?;
         let m = cfg.batch;
-        let dim = cfg.g.output();
-        let g = Network::new(be, &cfg.g, m, gp, cfg.seed ^ 0x6e6e, "generator")?;
+        let dim = g_net.output();
+        let g = Network::from_built(be, g_net, m, gp, cfg.seed ^ 0x6e6e)?;
         let d_rows = 2 * m / cfg.pack;
-        let mut d = Network::new(be, &cfg.d, d_rows, dp, cfg.seed ^ 0xd15c, "discriminator")?;
+        let mut d = Network::from_built(be, d_net, d_rows, dp, cfg.seed ^ 0xd15c)?;
         d.clip = (cfg.objective.clip > 0.0).then_some(cfg.objective.clip);
         let penalty = match cfg.objective.penalty() {
             Some((kind, weight)) => {
@@ -444,7 +448,7 @@ impl Gan {
     /// packing is only a change of view), plus the gradient penalty when there is one (one ε
     /// and one gradient norm per row of D's input, so per pack).
     pub fn discriminator_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let (m, dim) = (self.cfg.batch, self.g.output_len());
         let packs = m / self.cfg.pack;
         let real = self.x_d.slice(0, m * dim);
         let fake = self.x_d.slice(m * dim, m * dim);
@@ -499,7 +503,7 @@ impl Gan {
     /// One generator update on fresh noise: gradients flow through D (whose own parameter
     /// gradients are not computed) into G.
     pub fn generator_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let (m, dim) = (self.cfg.batch, self.g.output_len());
         let packs = m / self.cfg.pack;
         let fake = self.x_d.slice(m * dim, m * dim);
         self.fresh_noise(be);
@@ -669,7 +673,7 @@ impl Gan {
         if let Some(c) = classes {
             assert_eq!(c.len(), n, "one class per sample");
         }
-        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input.len(), self.cfg.g.output());
+        let (m, zdim, dim) = (self.cfg.batch, self.cfg.g.input.len(), self.g.output_len());
         let mut out = Vec::with_capacity(n * dim);
         let mut done = 0;
         while done < n {

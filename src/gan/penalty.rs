@@ -46,7 +46,7 @@ impl Penalty {
         rows: usize,
     ) -> Result<Self> {
         let d_in = d.input_len();
-        let widest = d.spec.widths().into_iter().max().unwrap_or(1).max(d_in);
+        let widest = d.widths.iter().copied().max().unwrap_or(1).max(d_in);
         let ones = be.alloc(rows, "penalty seed (ones)")?;
         be.write(ones, &vec![1.0; rows]);
         Ok(Penalty {

@@ -17,7 +17,7 @@ use crate::model::Backprop;
 impl Gan {
     /// One simultaneous update of D and G (see the module documentation).
     pub fn simultaneous_step(&mut self, be: &mut dyn Backend) {
-        let (m, dim) = (self.cfg.batch, self.cfg.g.output());
+        let (m, dim) = (self.cfg.batch, self.g.output_len());
         let packs = m / self.cfg.pack;
         let real = self.x_d.slice(0, m * dim);
         let fake = self.x_d.slice(m * dim, m * dim);

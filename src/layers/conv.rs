@@ -515,8 +515,8 @@ mod tests {
         )
         .build("D")
         .unwrap();
-        assert_eq!(built.len(), 2);
-        assert_eq!(built[1].index, 2);
-        assert!(built[0].module.describe().ends_with("+ ReLU"));
+        assert_eq!(built.modules.len(), 2);
+        assert_eq!(built.modules[1].index, 2);
+        assert!(built.modules[0].module.describe().ends_with("+ ReLU"));
     }
 }

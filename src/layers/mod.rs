@@ -13,6 +13,7 @@ pub mod attention;
 pub mod augment;
 pub mod avgpool;
 pub mod batch_norm;
+pub mod built;
 pub mod class_embedding;
 pub mod conditional_batch_norm;
 pub mod conv;
@@ -35,6 +36,7 @@ pub mod upsample;
 use crate::backend::{Activation, Backend, Tensor};
 use crate::rng::RngKey;
 use anyhow::{Result, bail};
+pub use built::{BuiltNet, NamedTensor};
 use serde::{Deserialize, Serialize};
 
 /// One sample's shape: channels × height × width. A flat vector of n values is (n, 1, 1).
@@ -393,13 +395,14 @@ impl NetSpec {
         }
     }
 
-    /// Builds the modules of a network (see `build_modules`), which must have parameters.
-    pub fn build(&self, name: &str) -> Result<Vec<Built>> {
+    /// Builds the network once (see `build_modules`), which must have parameters; the error
+    /// names `name` and the layer that does not fit.
+    pub fn build(&self, name: &str) -> Result<BuiltNet> {
         let out = self.build_modules(name)?;
         if out.iter().all(|b| b.module.params().is_empty()) {
             bail!("{name}: a network needs at least one layer with parameters");
         }
-        Ok(out)
+        Ok(BuiltNet::new(name, self.input, out))
     }
 
     /// Builds the modules: each layer in turn from the shape before it, a Linear followed by
@@ -629,49 +632,6 @@ impl NetSpec {
             }
         }
         Ok(out)
-    }
-
-    /// The output shape (checks the spec).
-    pub fn output_shape(&self) -> Shape {
-        self.build("network")
-            .ok()
-            .and_then(|b| b.last().map(|m| m.module.output()))
-            .unwrap_or(self.input)
-    }
-
-    /// Values per output sample.
-    pub fn output(&self) -> usize {
-        self.output_shape().len()
-    }
-
-    /// Every module's input and output length, for sizing buffers.
-    pub fn widths(&self) -> Vec<usize> {
-        self.build("network")
-            .map(|b| b.iter().map(|m| m.module.output().len()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Trainable values (unpadded).
-    pub fn param_count(&self) -> usize {
-        self.build("network")
-            .map(|b| {
-                b.iter()
-                    .flat_map(|m| m.module.params())
-                    .map(|p| p.len())
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-
-    /// "784 → Linear(784 → 1024) + LeakyReLU(0.2) → …"
-    pub fn describe(&self) -> String {
-        match self.build("network") {
-            Ok(b) => {
-                let parts: Vec<String> = b.iter().map(|m| m.module.describe()).collect();
-                format!("{} → {}", self.input, parts.join(" → "))
-            }
-            Err(e) => format!("(invalid: {e})"),
-        }
     }
 
     pub fn validate(&self, name: &str) -> Result<()> {

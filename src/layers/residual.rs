@@ -248,8 +248,8 @@ mod tests {
                 Layer::Linear(1),
             ],
         };
-        let keys = |t: Vec<crate::model::NamedTensor>| -> Vec<String> {
-            t.into_iter().map(|t| t.key).collect()
+        let keys = |t: &[crate::model::NamedTensor]| -> Vec<String> {
+            t.iter().map(|t| t.key.clone()).collect()
         };
         let params = [
             "0.weight",
@@ -265,7 +265,8 @@ mod tests {
             "5.weight",
             "5.bias",
         ];
-        assert_eq!(keys(spec.param_tensors()), params);
+        let built = spec.build("net").unwrap();
+        assert_eq!(keys(built.param_tensors()), params);
         let state = [
             "2.running_mean",
             "2.running_var",
@@ -278,7 +279,7 @@ mod tests {
             "3.skip.0.weight_u",
             "3.skip.0.weight_v",
         ];
-        assert_eq!(keys(spec.state_tensors()), state);
+        assert_eq!(keys(built.state_tensors()), state);
     }
 
     #[test]

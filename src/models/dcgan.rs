@@ -156,17 +156,22 @@ mod tests {
     fn the_peer_models_at_width_64() {
         // The PyTorch peer's dcgan: Linear 128·7·7, ConvT 128→64→1; D Conv 1→64→128, Linear 6272.
         let (g, d) = dcgan(28, 1, 100, 64, 1).unwrap();
-        assert_eq!(g.output_shape(), Shape::image(1, 28, 28));
-        assert_eq!(d.output(), 1);
+        let (gb, db) = (g.build("g").unwrap(), d.build("d").unwrap());
+        assert_eq!(gb.output_shape(), Shape::image(1, 28, 28));
+        assert_eq!(db.output(), 1);
         assert_eq!(g.layers[0], Layer::Linear(128 * 7 * 7));
-        assert!(d.describe().contains("6272"), "{}", d.describe());
+        assert!(db.describe().contains("6272"), "{}", db.describe());
         // dcgan32: Linear 256·4·4, ConvT 256→128→64→3; D Conv 3→64→128→256, Linear 4096.
         let (g, d) = dcgan(32, 3, 100, 64, 1).unwrap();
-        assert_eq!(g.output_shape(), Shape::image(3, 32, 32));
+        let (gb, db) = (g.build("g").unwrap(), d.build("d").unwrap());
+        assert_eq!(gb.output_shape(), Shape::image(3, 32, 32));
         assert_eq!(g.layers[0], Layer::Linear(256 * 16));
-        assert!(d.describe().contains("4096"), "{}", d.describe());
+        assert!(db.describe().contains("4096"), "{}", db.describe());
         let (g, d) = dcgan(64, 3, 100, 32, 2).unwrap();
-        assert_eq!(g.output_shape(), Shape::image(3, 64, 64));
+        assert_eq!(
+            g.build("g").unwrap().output_shape(),
+            Shape::image(3, 64, 64)
+        );
         assert_eq!(d.input, Shape::image(6, 64, 64));
         d.validate("d").unwrap();
         assert!(dcgan(48, 3, 100, 64, 1).is_err());
@@ -175,6 +180,7 @@ mod tests {
     #[test]
     fn sagan32_dcgan_attends_at_16x16_in_both_networks() {
         let (g, d) = sagan32_dcgan(3, 128, 32, 1).unwrap();
+        let (g, d) = (g.build("g").unwrap(), d.build("d").unwrap());
         assert_eq!(g.output_shape(), Shape::image(3, 32, 32));
         assert_eq!(d.output(), 1);
         let (g, d) = (g.describe(), d.describe());

@@ -124,6 +124,7 @@ mod tests {
     #[test]
     fn the_papers_widths_and_shapes_at_width_64() {
         let (g, d) = resnet32(3, 128, 64, 1, false).unwrap();
+        let (g, d) = (g.build("g").unwrap(), d.build("d").unwrap());
         assert_eq!(g.output_shape(), Shape::image(3, 32, 32));
         assert_eq!(d.output(), 1);
         let (gd, dd) = (g.describe(), d.describe());
@@ -150,6 +151,7 @@ mod tests {
         assert_eq!(d.input, Shape::image(6, 32, 32));
         assert_eq!(g.layers[4], Layer::SelfAttention);
         assert_eq!(d.layers[1], Layer::SelfAttention);
+        let (g, d) = (g.build("g").unwrap(), d.build("d").unwrap());
         let (gd, dd) = (g.describe(), d.describe());
         assert!(gd.contains("SelfAttention(32×16×16"), "{gd}");
         assert!(dd.contains("SelfAttention(16×16×16"), "{dd}");

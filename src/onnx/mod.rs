@@ -55,18 +55,18 @@ pub fn export_generator(ck: &Checkpoint, path: &Path) -> Result<()> {
     let s = &ck.state;
     let weights = s.g_ema.as_ref().unwrap_or(&s.g.params);
     let values = s.g_ema_state.as_ref().unwrap_or(&s.g.state);
-    let mut modules = spec.build("generator")?;
+    let mut built = spec.build("generator")?;
     if let Some((level, alpha)) = ck.growth()? {
-        for b in &mut modules {
+        for b in &mut built.modules {
             b.module.set_growth(level, alpha);
         }
     }
-    let params: Vec<&[f32]> = spec
+    let params: Vec<&[f32]> = built
         .param_tensors()
         .iter()
         .map(|t| &weights[t.offset..t.offset + t.len])
         .collect();
-    let state: Vec<&[f32]> = spec
+    let state: Vec<&[f32]> = built
         .state_tensors()
         .iter()
         .map(|t| &values[t.offset..t.offset + t.len])
@@ -78,7 +78,7 @@ pub fn export_generator(ck: &Checkpoint, path: &Path) -> Result<()> {
         g.labels = Some("class".into());
         inputs.push(("class", proto::INT64, vec![None]));
     }
-    let (y, shape) = walk(&mut g, &modules, spec.input, "noise", &params, &state)
+    let (y, shape) = walk(&mut g, &built.modules, spec.input, "noise", &params, &state)
         .context("the generator cannot be exported to ONNX")?;
     let (name, dims) = match ck.image_shape {
         Some((c, h, w)) => {
@@ -107,7 +107,7 @@ pub fn export_generator(ck: &Checkpoint, path: &Path) -> Result<()> {
     let doc = format!(
         "duel generator, iteration {}: {}",
         s.iteration,
-        spec.describe()
+        built.describe()
     );
     let model = g.finish(&inputs, &[(name, proto::FLOAT, dims)], doc);
     write_atomic(path, &model.encode_to_vec())
@@ -149,24 +149,24 @@ mod tests {
             };
             let dim = image.map_or(2, |(c, h, w)| c * h * w);
             let (spec, _) = cfg.networks(dim, image).unwrap();
-            let modules = spec.build("g").unwrap();
-            let (w, st) = (spec.init_params(1, 0), spec.init_state());
-            let slices = |v: &[f32], t: Vec<crate::model::NamedTensor>| -> Vec<Vec<f32>> {
+            let built = spec.build("g").unwrap();
+            let (w, st) = (built.init_params(1, 0), built.init_state());
+            let slices = |v: &[f32], t: &[crate::model::NamedTensor]| -> Vec<Vec<f32>> {
                 t.iter()
                     .map(|t| v[t.offset..t.offset + t.len].to_vec())
                     .collect()
             };
             let (p, s) = (
-                slices(&w, spec.param_tensors()),
-                slices(&st, spec.state_tensors()),
+                slices(&w, built.param_tensors()),
+                slices(&st, built.state_tensors()),
             );
             let p: Vec<&[f32]> = p.iter().map(|v| &v[..]).collect();
             let s: Vec<&[f32]> = s.iter().map(|v| &v[..]).collect();
             let mut g = OnnxGraph::new();
             g.labels = spec.classes().map(|_| "class".to_string());
-            let (_, shape) = walk(&mut g, &modules, spec.input, "noise", &p, &s)
+            let (_, shape) = walk(&mut g, &built.modules, spec.input, "noise", &p, &s)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            assert_eq!(shape, spec.output_shape(), "{name}");
+            assert_eq!(shape, built.output_shape(), "{name}");
         }
     }
 
@@ -180,15 +180,15 @@ mod tests {
                 Layer::Maxout(2),
             ],
         );
-        let modules = spec.build("g").unwrap();
-        let w = vec![0.5f32; spec.param_count()];
-        let params: Vec<&[f32]> = spec
+        let built = spec.build("g").unwrap();
+        let w = vec![0.5f32; built.param_count()];
+        let params: Vec<&[f32]> = built
             .param_tensors()
             .iter()
             .map(|t| &w[t.offset..t.offset + t.len])
             .collect();
         let mut g = OnnxGraph::new();
-        let err = walk(&mut g, &modules, spec.input, "noise", &params, &[]).unwrap_err();
+        let err = walk(&mut g, &built.modules, spec.input, "noise", &params, &[]).unwrap_err();
         let text = format!("{err:#}");
         assert!(text.contains("layer 2 (Maxout"), "{text}");
         assert!(text.contains("has no ONNX export"), "{text}");

@@ -119,8 +119,9 @@ impl CriticRig {
             "critic pools hold {POOL_ROWS} samples of {dim} values"
         );
         let spec = critic_spec(dim, constraint == Constraint::SpectralNorm);
-        let init = spec.init_params(seed, 1 << 40);
-        let mut d = Network::new(be, &spec, EVAL_ROWS, &init, seed, "critic")?;
+        let critic = spec.build("critic")?;
+        let init = critic.init_params(seed, 1 << 40);
+        let mut d = Network::from_built(be, critic, EVAL_ROWS, &init, seed)?;
         if let Constraint::Clip(c) = constraint {
             d.clip = Some(c);
             // Start inside the box, as the WGAN code clips after its first update.

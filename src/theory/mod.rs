@@ -191,6 +191,14 @@ const HIDDEN: usize = 64;
 
 /// D: 1 → 64 → tanh → 64 → tanh → 1 logit. Smooth, so it can represent the smooth logit of D*,
 /// log p_data − log p_g, closely.
+/// A report's line for a network: its modules, or why it does not build.
+pub fn describe(spec: NetSpec) -> String {
+    match spec.build("network") {
+        Ok(net) => net.describe(),
+        Err(e) => format!("(invalid: {e})"),
+    }
+}
+
 pub fn discriminator_spec() -> NetSpec {
     const TANH: Layer = Layer::Act(Activation::Tanh);
     NetSpec {
@@ -247,9 +255,9 @@ impl Rig {
         if opts.steps == 0 {
             bail!("--steps must be at least 1");
         }
-        let spec = discriminator_spec();
+        let spec = discriminator_spec().build("discriminator")?;
         let d_init = spec.init_params(opts.seed, 1 << 40);
-        let d = Network::new(be, &spec, EVAL_ROWS, &d_init, opts.seed, "discriminator")?;
+        let d = Network::from_built(be, spec, EVAL_ROWS, &d_init, opts.seed)?;
         let g_spec = NetSpec {
             input: crate::model::Shape::flat(1),
             layers: vec![Layer::Linear(1)],

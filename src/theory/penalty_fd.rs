@@ -136,20 +136,20 @@ fn penalty_value(kind: PenaltyKind, weight: f64, g: &[f32], cols: usize) -> f64 
 
 fn one(be: &mut dyn Backend, kind: PenaltyKind, sn: bool, seed: u64) -> Result<PenaltyGradient> {
     let (rows, cols, weight) = (16, 8, 10.0f32);
-    let spec = critic(sn);
+    let spec = critic(sn).build("critic")?;
+    spec.check_tangent()?;
     // Weights scaled up from PyTorch's initialisation so ‖∇ₓD‖ is near 1 and P is not flat.
     let params: Vec<f32> = spec.init_params(seed, 0).iter().map(|v| 2.0 * v).collect();
     let key = RngKey::new(seed, stream::TEST, 7);
     let x: Vec<f32> = (0..rows * cols)
         .map(|i| rng::normal(key, i as u64))
         .collect();
-    let net = Network::new(be, &spec, rows, &params, seed, "critic")?;
+    let net = Network::from_built(be, spec, rows, &params, seed)?;
     let xt = be.upload(&x, "x")?;
     let ones = be.upload(&vec![1.0; rows], "ones")?;
     let v = be.alloc(rows * cols, "v")?;
     let per_row = be.alloc(2 * rows, "per row")?;
     let scratch = [be.alloc(24 * rows, "a")?, be.alloc(24 * rows, "b")?];
-    Network::check_tangent(&spec, "critic")?;
     let mut rig = Rig {
         net,
         x: xt,

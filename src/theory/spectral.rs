@@ -7,7 +7,7 @@ use super::critic::{Constraint, CriticRig, POOL_ROWS};
 use super::wasserstein::CriticOptions;
 use crate::backend::{Backend, GanLossKind};
 use crate::layers::spectral_norm::{SpectralNorm, WARM_UP_ITERATIONS};
-use crate::model::{NetSpec, Optimizer};
+use crate::model::Optimizer;
 use crate::rng::{self, RngKey, stream};
 use anyhow::Result;
 
@@ -170,20 +170,21 @@ pub fn spectral_norm_check(be: &mut dyn Backend, opts: &CriticOptions) -> Result
     // of its weight, and of W/σ for the Lipschitz bound.
     let params = be.read(rig.d.unpadded(rig.d.params))?;
     let state = be.read(rig.d.state.slice(0, rig.d.n_state))?;
-    let spec: &NetSpec = &rig.d.spec;
-    let weights: Vec<_> = spec
+    // The critic's layout: its tensors' names and offsets in the flat buffers just read.
+    let layout = super::critic::critic_spec(DIM, true).build("critic")?;
+    let weights: Vec<_> = layout
         .param_tensors()
-        .into_iter()
+        .iter()
         .filter(|t| t.key.ends_with("weight_orig"))
         .collect();
-    let us: Vec<_> = spec
+    let us: Vec<_> = layout
         .state_tensors()
-        .into_iter()
+        .iter()
         .filter(|t| t.key.ends_with("weight_u"))
         .collect();
-    let vs: Vec<_> = spec
+    let vs: Vec<_> = layout
         .state_tensors()
-        .into_iter()
+        .iter()
         .filter(|t| t.key.ends_with("weight_v"))
         .collect();
     let mut trained = Vec::new();
@@ -307,7 +308,7 @@ impl SpectralCheck {
                 format!(
                     "critic {} trained {} steps with the hinge loss between N(+1, I) and \
                      N(−1, I) in {} dimensions",
-                    super::critic::critic_spec(self.dim, true).describe(),
+                    super::describe(super::critic::critic_spec(self.dim, true)),
                     self.steps,
                     self.dim
                 ),

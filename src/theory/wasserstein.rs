@@ -397,7 +397,7 @@ impl W1Check {
                 self.std,
                 self.mu.1,
                 self.std,
-                super::critic::critic_spec(W1_DIM, false).describe(),
+                super::describe(super::critic::critic_spec(W1_DIM, false)),
                 opts.steps,
                 opts.batch
             ),
