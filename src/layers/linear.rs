@@ -260,10 +260,10 @@ impl Module for Linear {
             Some(sn) => sn.fold(params[0], state),
             None => params[0].to_vec(),
         };
-        // Stored [in, out], so y = x·W + b is a plain MatmulShape.
+        // Stored [in, out], so y = x·W + b is a plain Gemm.
         let w = g.weight("linear_weight", &[self.input, self.out], &w);
         let b = g.weight("linear_bias", &[self.out], params[1]);
-        let y = g.node("MatmulShape", &[x, &w, &b], vec![]);
+        let y = g.node("Gemm", &[x, &w, &b], vec![]);
         Ok(g.activation(&y, self.act))
     }
 }
