@@ -20,13 +20,17 @@ pub mod layers;
 pub mod metrics;
 pub mod model;
 pub mod models;
+pub mod noise;
+pub mod objective;
 pub mod onnx;
 pub mod output;
 pub mod rng;
 pub mod run_dir;
 pub mod sample;
+pub mod schedule;
 pub mod theory;
 pub mod train;
+pub mod weight_init;
 
 pub use backend::{Backend, Tensor};
 pub use cpu::CpuBackend;

@@ -626,8 +626,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
             println!("{line}");
         }
         let updates = match cfg.updates {
-            crate::config::UpdatesName::Alternating => format!("k = {}", cfg.k),
-            crate::config::UpdatesName::Simultaneous => "simultaneous updates".into(),
+            crate::schedule::Updates::Alternating => format!("k = {}", cfg.k),
+            crate::schedule::Updates::Simultaneous => "simultaneous updates".into(),
         };
         println!(
             "training {} iterations ({updates}, batch {}) into {}{}",

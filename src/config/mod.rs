@@ -5,17 +5,19 @@
 use crate::backend::Activation;
 use crate::data::Background;
 use crate::data::cifar::Split;
-use crate::gan::{
-    GanConfig, GeneratorLoss, Loss, MomentumRamp, Noise, Objective, Schedule, Updates,
-};
-use crate::init::{OutputBias, WeightInit};
 use crate::layers::augment::Policy;
 use crate::model::{Layer, NetSpec, Optimizer};
+use crate::noise::Noise;
+use crate::objective::{GeneratorLoss, Loss, Objective};
+use crate::schedule::{MomentumRamp, Schedule, Updates};
+use crate::weight_init::{OutputBias, WeightInit};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+mod gan_config;
 mod networks;
 mod resolve;
+pub use gan_config::GanConfig;
 mod validate;
 pub use resolve::passed_options;
 pub mod presets;
@@ -113,20 +115,8 @@ impl Preset {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossName {
-    /// Goodfellow et al.'s: D a classifier, G non-saturating or minimax (--g-loss)
-    #[default]
-    Original,
-    /// WGAN's critic: D maximises E[D(x)] − E[D(G(z))]; needs --clip, --gp or --sn
-    Wasserstein,
-    /// D: E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))], G: −E[D(G(z))]
-    Hinge,
-    /// LSGAN: D ½E[(D(x) − 1)²] + ½E[D(G(z))²], G ½E[(D(G(z)) − 1)²]
-    LeastSquares,
-}
-
+/// Which networks `--sn` normalises. Not a domain enum: the networks carry spectral norm as
+/// `Layer::SpectralNorm` markers, which `with_spectral_norm` inserts from this choice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum SnName {
@@ -139,13 +129,9 @@ pub enum SnName {
     Both,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum GLossName {
-    NonSaturating,
-    Minimax,
-}
-
+/// The optimizer `--opt-g` and `--opt-d` name. Kept beside `model::Optimizer`, which carries
+/// its hyper-parameters (learning rate, betas, momentum) from other options: this is only the
+/// choice, resolved into an `Optimizer` by `TrainConfig::gan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptName {
@@ -155,28 +141,8 @@ pub enum OptName {
     Rmsprop,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum NoiseName {
-    /// U(−1, 1) per dimension.
-    Uniform,
-    /// N(0, 1) per dimension.
-    Normal,
-    /// U(−√3, √3) per dimension (unit variance): the paper code's `uniform`.
-    UniformSqrt3,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpdatesName {
-    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
-    #[default]
-    Alternating,
-    /// The paper's code: D's and G's gradients from the same batch and D outputs, both taken
-    /// before either network is updated.
-    Simultaneous,
-}
-
+/// Where a command runs (`--backend`). The backends themselves are types (`GpuBackend`,
+/// `CpuBackend`), not an enum; `train::open_backend` turns this choice into one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendName {
@@ -263,7 +229,7 @@ pub struct TrainConfig {
     /// Noise prior p_z per dimension: U(−1, 1), N(0, 1), or U(−√3, √3) (unit variance, the paper
     /// code's uniform) [default: normal]
     #[arg(long, value_enum, required = false, help_heading = "Model")]
-    pub noise: NoiseName,
+    pub noise: Noise,
     /// Noise dimension [default: 100; small 8]
     #[arg(long, required = false, help_heading = "Model")]
     pub noise_dim: usize,
@@ -314,7 +280,7 @@ pub struct TrainConfig {
     /// lsgan: least-squares]
     #[arg(long, value_enum, required = false, help_heading = "Objective")]
     #[serde(default)]
-    pub loss: LossName,
+    pub loss: Loss,
     // Alternating (Algorithm 1) or simultaneous (the paper's code) updates. (Absent in configs
     // written before it existed: those alternated.)
     /// alternating (Algorithm 1: k D-updates, then a G-update on fresh noise) or simultaneous
@@ -322,11 +288,11 @@ pub struct TrainConfig {
     /// [default: alternating; paper simultaneous]
     #[arg(long, value_enum, required = false, help_heading = "Objective")]
     #[serde(default)]
-    pub updates: UpdatesName,
+    pub updates: Updates,
     /// Generator loss of --loss original: −log D(G(z)) or the paper's minimax log(1 − D(G(z)))
     /// [default: non-saturating]
     #[arg(long, value_enum, required = false, help_heading = "Objective")]
-    pub g_loss: GLossName,
+    pub g_loss: GeneratorLoss,
     // WGAN-GP's penalty weight λ; 0 = none.
     /// WGAN-GP's gradient penalty weight λ on interpolates of real and generated samples; 0 = off
     /// [default: 0; wgan-gp 10]
@@ -585,32 +551,17 @@ impl TrainConfig {
             d,
             batch: self.batch,
             k: self.k,
-            g_loss: match self.g_loss {
-                GLossName::NonSaturating => GeneratorLoss::NonSaturating,
-                GLossName::Minimax => GeneratorLoss::Minimax,
-            },
-            noise: match self.noise {
-                NoiseName::Uniform => Noise::Uniform,
-                NoiseName::Normal => Noise::Normal,
-                NoiseName::UniformSqrt3 => Noise::UniformUnitVariance,
-            },
+            g_loss: self.g_loss,
+            noise: self.noise,
             opt_g: self.optimizer(self.opt_g, self.lr_g),
             opt_d: self.optimizer(self.opt_d, self.lr_d),
             schedule: self.schedule(),
-            updates: match self.updates {
-                UpdatesName::Alternating => Updates::Alternating,
-                UpdatesName::Simultaneous => Updates::Simultaneous,
-            },
+            updates: self.updates,
             seed: self.seed,
             ema: self.ema,
             pack: self.pack,
             objective: Objective {
-                loss: match self.loss {
-                    LossName::Original => Loss::Original,
-                    LossName::Wasserstein => Loss::Wasserstein,
-                    LossName::Hinge => Loss::Hinge,
-                    LossName::LeastSquares => Loss::LeastSquares,
-                },
+                loss: self.loss,
                 gp: self.gp,
                 r1: self.r1,
                 clip: self.clip,

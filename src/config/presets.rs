@@ -25,8 +25,8 @@ impl TrainConfig {
             steps: 6000,
             batch: 64,
             k: 1,
-            updates: UpdatesName::Alternating,
-            g_loss: GLossName::NonSaturating,
+            updates: Updates::Alternating,
+            g_loss: GeneratorLoss::NonSaturating,
             opt_g: OptName::Adam,
             opt_d: OptName::Adam,
             lr_g: 2e-4,
@@ -34,7 +34,7 @@ impl TrainConfig {
             beta1: 0.5,
             beta2: 0.999,
             momentum: 0.5,
-            noise: NoiseName::Normal,
+            noise: Noise::Normal,
             noise_dim: 100,
             init_g: WeightInit::Default,
             init_d: WeightInit::Default,
@@ -47,7 +47,7 @@ impl TrainConfig {
             limit: None,
             ema: 0.999,
             pack: 1,
-            loss: LossName::Original,
+            loss: Loss::Original,
             gp: 0.0,
             r1: 0.0,
             clip: 0.0,
@@ -295,7 +295,7 @@ impl Preset {
 fn paper(base: TrainConfig, _: &str) -> TrainConfig {
     TrainConfig {
         batch: 100,
-        updates: UpdatesName::Simultaneous,
+        updates: Updates::Simultaneous,
         opt_g: OptName::Sgd,
         opt_d: OptName::Sgd,
         lr_g: 0.1,
@@ -305,7 +305,7 @@ fn paper(base: TrainConfig, _: &str) -> TrainConfig {
         momentum: 0.5,
         // The Generator's default: the stored mnist.yaml sets no `noise` (two other versions of
         // it ask for U(−√3, √3): `--noise uniform-sqrt3`).
-        noise: NoiseName::Normal,
+        noise: Noise::Normal,
         init_g: WeightInit::Uniform(0.05),
         init_d: WeightInit::Uniform(0.005),
         g_output_bias: OutputBias::Marginals,
@@ -357,7 +357,7 @@ fn progan(base: TrainConfig, _: &str) -> TrainConfig {
         channels: 3,
         image_size: 64,
         batch: 16,
-        loss: LossName::Wasserstein,
+        loss: Loss::Wasserstein,
         gp: 10.0,
         drift: 0.001,
         k: 1,
@@ -396,7 +396,7 @@ fn resnet(base: TrainConfig, dataset: &str) -> TrainConfig {
 // docs/resnet.md lists each setting and its source.
 fn sagan32(base: TrainConfig, dataset: &str) -> TrainConfig {
     TrainConfig {
-        loss: LossName::Hinge,
+        loss: Loss::Hinge,
         sn: SnName::Both,
         lr_g: 1e-4,
         lr_d: 4e-4,
@@ -409,7 +409,7 @@ fn sagan32(base: TrainConfig, dataset: &str) -> TrainConfig {
 // β = (0, 0.9), n_dis 5. docs/resnet.md lists each setting and its source.
 fn sngan_resnet32(base: TrainConfig, dataset: &str) -> TrainConfig {
     TrainConfig {
-        loss: LossName::Hinge,
+        loss: Loss::Hinge,
         sn: SnName::D,
         k: 5,
         ..resnet(base, dataset)
@@ -422,7 +422,7 @@ fn sagan32_dcgan(base: TrainConfig, _: &str) -> TrainConfig {
     TrainConfig {
         image_size: 32,
         augment: Policy::ALL,
-        loss: LossName::Hinge,
+        loss: Loss::Hinge,
         sn: SnName::Both,
         lr_g: 1e-4,
         lr_d: 4e-4,
@@ -454,7 +454,7 @@ fn on_points(cfg: TrainConfig, dataset: &str, lr_g: f32, lr_d: f32, beta1: f32) 
 // Arjovsky et al., Algorithm 1: α = 5e-5, c = 0.01, n_critic = 5, RMSProp.
 fn wgan(model: TrainConfig, dataset: &str) -> TrainConfig {
     let cfg = TrainConfig {
-        loss: LossName::Wasserstein,
+        loss: Loss::Wasserstein,
         clip: 0.01,
         k: 5,
         opt_g: OptName::Rmsprop,
@@ -470,7 +470,7 @@ fn wgan(model: TrainConfig, dataset: &str) -> TrainConfig {
 // Gulrajani et al., Algorithm 1: λ = 10, n_critic = 5, Adam α = 1e-4, β = (0, 0.9).
 fn wgan_gp(model: TrainConfig, dataset: &str) -> TrainConfig {
     let cfg = TrainConfig {
-        loss: LossName::Wasserstein,
+        loss: Loss::Wasserstein,
         gp: 10.0,
         k: 5,
         lr_g: 1e-4,
@@ -485,7 +485,7 @@ fn wgan_gp(model: TrainConfig, dataset: &str) -> TrainConfig {
 // Miyato et al.'s hinge-loss setting: α = 2e-4, β = (0, 0.9), n_dis = 5.
 fn sngan(model: TrainConfig, dataset: &str) -> TrainConfig {
     let cfg = TrainConfig {
-        loss: LossName::Hinge,
+        loss: Loss::Hinge,
         sn: SnName::D,
         k: 5,
         lr_g: 2e-4,
@@ -501,7 +501,7 @@ fn sngan(model: TrainConfig, dataset: &str) -> TrainConfig {
 // Mao et al.: Adam α = 2e-4, β1 = 0.5 (the model's own rates on the 2D sets).
 fn lsgan(model: TrainConfig, dataset: &str) -> TrainConfig {
     let cfg = TrainConfig {
-        loss: LossName::LeastSquares,
+        loss: Loss::LeastSquares,
         ..model
     };
     on_points(cfg, dataset, 1e-3, 1e-3, 0.5)

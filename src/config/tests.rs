@@ -107,7 +107,7 @@ fn configs_written_before_the_objectives_load_with_the_original_loss() {
         assert!(table.remove(k).is_some(), "{k} is not saved");
     }
     let old = TrainConfig::from_toml(&toml::to_string(&table).unwrap(), "old").unwrap();
-    cfg.loss = LossName::Original;
+    cfg.loss = Loss::Original;
     assert_eq!(old, cfg);
     assert_eq!(
         old.gan(784, Some((1, 28, 28))).unwrap().objective,
@@ -130,7 +130,7 @@ fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
         "the paper's"
     );
     let gp = resolve("wgan-gp", "ring8");
-    assert_eq!((gp.loss, gp.gp, gp.k), (LossName::Wasserstein, 10.0, 5));
+    assert_eq!((gp.loss, gp.gp, gp.k), (Loss::Wasserstein, 10.0, 5));
     assert_eq!(
         (gp.beta1, gp.beta2, gp.lr_d),
         (0.5, 0.9, 1e-3),
@@ -164,7 +164,7 @@ fn objective_presets_pick_the_model_by_dataset_and_set_their_papers_options() {
     assert_eq!((wgan.clip, wgan.opt_d), (0.01, OptName::Rmsprop));
     let ttur = resolve("ttur", "mnist");
     assert_eq!(ttur.lr_d, 4.0 * ttur.lr_g);
-    assert_eq!(resolve("lsgan", "grid25").loss, LossName::LeastSquares);
+    assert_eq!(resolve("lsgan", "grid25").loss, Loss::LeastSquares);
 }
 
 #[test]

@@ -69,7 +69,7 @@ impl TrainConfig {
                 self.classes
             );
         }
-        if self.loss == LossName::Wasserstein
+        if self.loss == Loss::Wasserstein
             && self.clip == 0.0
             && self.gp == 0.0
             && self.sn == SnName::None
@@ -103,7 +103,7 @@ impl TrainConfig {
                 "--momentum-final ramps SGD's momentum, but neither --opt-g nor --opt-d is sgd;                  drop it or pass --opt-d sgd / --opt-g sgd"
             );
         }
-        if self.updates == UpdatesName::Simultaneous && self.k != 1 {
+        if self.updates == Updates::Simultaneous && self.k != 1 {
             bail!(
                 "--updates simultaneous makes one D-update and one G-update from each batch; \
                  --k must be 1, not {}",

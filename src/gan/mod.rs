@@ -3,16 +3,16 @@
 //! minibatch, then one generator update on fresh noise. On the GPU an iteration is one command
 //! encoder and one submit; nothing is read back until `take_stats`.
 
-mod config;
-mod objective;
+mod log_fields;
 pub mod penalty;
-mod schedule;
 mod simultaneous;
 mod state;
 
-pub use config::{GanConfig, GeneratorLoss, Noise, Updates};
-pub use objective::{LogField, Loss, Objective};
-pub use schedule::{MomentumRamp, Schedule, epoch};
+pub use crate::config::GanConfig;
+pub use crate::noise::Noise;
+pub use crate::objective::{GeneratorLoss, Loss, Objective};
+pub use crate::schedule::{MomentumRamp, Schedule, Updates, epoch};
+pub use log_fields::LogField;
 pub use state::{GanState, NetState};
 
 use crate::backend::{Backend, DeviceRows, Tensor};
@@ -24,7 +24,7 @@ use crate::kernels::rng::rng_index;
 use crate::layers::Layer;
 use crate::layers::progressive::ProSpec;
 use crate::model::Backprop;
-use crate::model::{BuiltNet, Network};
+use crate::model::{BuiltNet, Network, Optimizer};
 use crate::rng::{RngKey, stream};
 use anyhow::{Result, bail};
 
@@ -692,5 +692,27 @@ impl Gan {
     /// The fixed noise batch of the progress grids: the same z at every sample step.
     pub fn sample_key(&self) -> RngKey {
         RngKey::new(self.cfg.seed, stream::SAMPLE, 0)
+    }
+}
+
+impl Gan {
+    /// The optimizers (learning rate and momentum after the schedule) that the next D-update and
+    /// the next G-update use.
+    pub fn optimizers_now(&self) -> (Optimizer, Optimizer) {
+        (self.next_d_optimizer(), self.next_g_optimizer())
+    }
+
+    pub(crate) fn next_d_optimizer(&self) -> Optimizer {
+        let t = self.d.steps;
+        let seen = t * self.cfg.batch as u64;
+        let e = crate::schedule::epoch(seen, self.data.rows() as u64);
+        self.cfg.schedule.apply(self.cfg.opt_d, t, e)
+    }
+
+    pub(crate) fn next_g_optimizer(&self) -> Optimizer {
+        let t = self.g.steps;
+        let seen = t * (self.cfg.k * self.cfg.batch) as u64;
+        let e = crate::schedule::epoch(seen, self.data.rows() as u64);
+        self.cfg.schedule.apply(self.cfg.opt_g, t, e)
     }
 }

@@ -8,7 +8,9 @@ use crate::backend::{Backend, Tensor};
 use crate::kernels::activation::{softplus, stable_sigmoid};
 
 /// Which GAN loss `gan_loss` computes: a discriminator (critic) loss over real then fake
-/// outputs, or a generator loss over fake outputs.
+/// outputs, or a generator loss over fake outputs. One network's formula, the kernel's code:
+/// the loss pair a run names is `objective::Loss` (with `objective::GeneratorLoss` for G's
+/// form), from which `Objective::d_kind` and `Objective::g_kind` pick these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GanLossKind {
     /// −[log D(x) + log(1 − D(G(z)))] over n_real real then n_fake fake logits.

@@ -11,10 +11,37 @@
 //!   counts e from 1 for the first epoch (its monitor runs once before training starts).
 //! - An epoch is one pass over the training set in real samples: D's update t is in epoch
 //!   ⌊t·batch / n⌋ + 1; G's update t comes after k·t D-updates, so in ⌊k·t·batch / n⌋ + 1.
+//!
+//! A leaf the configuration and the training step share, with `Updates` (how an iteration
+//! updates the two networks); `Gan::optimizers_now` applies the schedule.
 
-use super::Gan;
 use crate::model::Optimizer;
 use anyhow::{Result, bail};
+
+/// How an iteration updates the two networks (`--updates`; each variant's doc is its `--help`
+/// line). Simultaneous is the paper's code (`AdversaryCost2` under one SGD): one real and one
+/// fake batch through D once; D's gradient and G's gradient (through the same D outputs and
+/// dropout masks) are both taken at the current weights, then both networks are updated.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Updates {
+    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
+    #[default]
+    Alternating,
+    /// The paper's code: D's and G's gradients from the same batch and D outputs, both taken
+    /// before either network is updated.
+    Simultaneous,
+}
 
 /// A linear momentum ramp over epochs (pylearn2's `MomentumAdjustor`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -138,28 +165,6 @@ impl Schedule {
 /// The 1-based epoch an update falls in after `samples` real samples of a set of `n`.
 pub fn epoch(samples: u64, n: u64) -> u64 {
     samples / n.max(1) + 1
-}
-
-impl Gan {
-    /// The optimizers (learning rate and momentum after the schedule) that the next D-update and
-    /// the next G-update use.
-    pub fn optimizers_now(&self) -> (Optimizer, Optimizer) {
-        (self.next_d_optimizer(), self.next_g_optimizer())
-    }
-
-    pub(super) fn next_d_optimizer(&self) -> Optimizer {
-        let t = self.d.steps;
-        let seen = t * self.cfg.batch as u64;
-        let e = epoch(seen, self.data.rows() as u64);
-        self.cfg.schedule.apply(self.cfg.opt_d, t, e)
-    }
-
-    pub(super) fn next_g_optimizer(&self) -> Optimizer {
-        let t = self.g.steps;
-        let seen = t * (self.cfg.k * self.cfg.batch) as u64;
-        let e = epoch(seen, self.data.rows() as u64);
-        self.cfg.schedule.apply(self.cfg.opt_g, t, e)
-    }
 }
 
 #[cfg(test)]

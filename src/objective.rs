@@ -1,28 +1,54 @@
-//! What D and G optimise beyond the original GAN: the loss (Wasserstein, hinge, least squares),
-//! a gradient penalty (WGAN-GP or R1) and weight clipping, and what each makes meaningful to log.
-//! Spectral normalization is part of the networks (`Layer::SpectralNorm`).
+//! What D and G optimise: the loss pair (original, Wasserstein, hinge, least squares), G's form
+//! of it, a gradient penalty (WGAN-GP or R1) and weight clipping. Spectral normalization is part
+//! of the networks (`Layer::SpectralNorm`). A leaf: the configuration names these types and the
+//! training step (`gan`) runs them; what each makes meaningful to log is `gan::log_fields`.
 
-use super::{GeneratorLoss, Stats};
 use crate::backend::GanLossKind;
 use crate::kernels::penalty::PenaltyKind;
 use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
 
-/// The pair of losses D and G are trained with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The pair of losses D and G are trained with (`--loss`; each variant's doc is its `--help`
+/// line, its kebab-case name the option's value and the `config.toml` spelling).
+///
+/// Original: Goodfellow et al., D a classifier (D(x) = σ(logit)). Wasserstein: WGAN (Arjovsky
+/// et al. 2017), which needs a Lipschitz constraint (weight clipping, a gradient penalty or
+/// spectral norm). Hinge: Lim & Ye, as SN-GAN and SAGAN train. LeastSquares: LSGAN (Mao et al.
+/// 2017) with a = 0, b = c = 1. The kernel's `GanLossKind` is not a third copy of this: it names
+/// one network's loss formula (D's or G's, and G's minimax or non-saturating form), which
+/// `Objective::d_kind` and `Objective::g_kind` pick from this and `GeneratorLoss`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum Loss {
-    /// Goodfellow et al.: D a classifier (D(x) = σ(logit)); G minimax or non-saturating.
+    /// Goodfellow et al.'s: D a classifier, G non-saturating or minimax (--g-loss)
     #[default]
     Original,
-    /// WGAN (Arjovsky et al. 2017): a critic maximising E[D(x)] − E[D(G(z))], G minimising
-    /// −E[D(G(z))]. Needs a Lipschitz constraint: weight clipping, a gradient penalty or
-    /// spectral norm.
+    /// WGAN's critic: D maximises E[D(x)] − E[D(G(z))]; needs --clip, --gp or --sn
     Wasserstein,
-    /// Hinge (Lim & Ye; SN-GAN, SAGAN): D E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))],
-    /// G −E[D(G(z))].
+    /// D: E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))], G: −E[D(G(z))]
     Hinge,
-    /// LSGAN (Mao et al. 2017) with a = 0, b = c = 1: D ½E[(D(x) − 1)²] + ½E[D(G(z))²],
-    /// G ½E[(D(G(z)) − 1)²].
+    /// LSGAN: D ½E[(D(x) − 1)²] + ½E[D(G(z))²], G ½E[(D(G(z)) − 1)²]
     LeastSquares,
+}
+
+/// The generator's objective (`--g-loss`): NonSaturating is −log D(G(z)), strong gradients
+/// early in training (the paper's practical choice); Minimax is log(1 − D(G(z))), the minimax
+/// objective as written, which saturates when D wins. (No per-value help: the variants carry
+/// no doc comments, as the option's `--help` lists the two names alone.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorLoss {
+    NonSaturating,
+    Minimax,
+}
+
+impl GeneratorLoss {
+    pub fn kind(self) -> GanLossKind {
+        match self {
+            GeneratorLoss::NonSaturating => GanLossKind::GeneratorNonSaturating,
+            GeneratorLoss::Minimax => GanLossKind::GeneratorMinimax,
+        }
+    }
 }
 
 /// The loss, a penalty and weight clipping.
@@ -38,14 +64,6 @@ pub struct Objective {
     /// ProGAN's drift term ε·E[D(x)²] added to D's loss (Karras et al. use ε = 0.001 with
     /// WGAN-GP), which keeps a critic's outputs from drifting far from 0 (0: off).
     pub drift: f32,
-}
-
-/// One logged quantity: its metrics.csv column, its label on the progress line and plot.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogField {
-    pub column: &'static str,
-    pub label: &'static str,
-    pub value: f64,
 }
 
 impl Objective {
@@ -108,42 +126,5 @@ impl Objective {
             Loss::Hinge => "hinge",
             Loss::LeastSquares => "least-squares",
         }
-    }
-
-    /// What a log step reports: D's and G's losses and D's mean outputs (probabilities for the
-    /// original loss, raw scores otherwise), then what this objective adds — the critic's
-    /// estimate of the Wasserstein-1 distance, E[D(x)] − E[D(G(z))], and the penalty with the
-    /// mean ‖∇ₓD‖ it is taken on. The first four columns are the same for every objective.
-    pub fn log_fields(&self, s: &Stats) -> Vec<LogField> {
-        let field = |column, label, value: f32| LogField {
-            column,
-            label,
-            value: value as f64,
-        };
-        let d_label = match self.loss {
-            Loss::Wasserstein => "critic loss",
-            _ => "D loss",
-        };
-        let mut out = vec![
-            field("d_loss", d_label, s.d_loss),
-            field("g_loss", "G loss", s.g_loss),
-            field("d_real", "D(x)", s.d_real),
-            field("d_fake", "D(G(z))", s.d_fake),
-        ];
-        if self.loss == Loss::Wasserstein {
-            out.push(field("wasserstein", "W estimate", s.d_real - s.d_fake));
-        }
-        match self.penalty() {
-            Some((PenaltyKind::GradientPenalty, _)) => {
-                out.push(field("penalty", "GP", s.penalty));
-                out.push(field("grad_norm", "‖∇D(x̂)‖", s.grad_norm));
-            }
-            Some((PenaltyKind::R1, _)) => {
-                out.push(field("penalty", "R1", s.penalty));
-                out.push(field("grad_norm", "‖∇D(x)‖", s.grad_norm));
-            }
-            None => {}
-        }
-        out
     }
 }

@@ -1,68 +1,12 @@
 //! What a GAN is trained with: the two networks' specs, the losses, the optimizers and the
-//! schedule of Algorithm 1, checked before anything is allocated.
+//! schedule of Algorithm 1, checked before anything is allocated. The configuration resolves
+//! it (`TrainConfig::gan`); the training step (`gan`) runs it.
 
-use super::{Objective, Schedule};
-use crate::backend::{Backend, GanLossKind, Tensor};
-use crate::kernels::rng::{rng_normal, rng_uniform};
 use crate::model::{BuiltNet, NetSpec, Optimizer};
-use crate::rng::RngKey;
+use crate::noise::Noise;
+use crate::objective::{GeneratorLoss, Objective};
+use crate::schedule::{Schedule, Updates};
 use anyhow::{Result, bail};
-
-/// The generator's objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GeneratorLoss {
-    /// −log D(G(z)): strong gradients early in training (the paper's practical choice).
-    NonSaturating,
-    /// log(1 − D(G(z))): the minimax objective as written, which saturates when D wins.
-    Minimax,
-}
-
-impl GeneratorLoss {
-    pub fn kind(self) -> GanLossKind {
-        match self {
-            GeneratorLoss::NonSaturating => GanLossKind::GeneratorNonSaturating,
-            GeneratorLoss::Minimax => GanLossKind::GeneratorMinimax,
-        }
-    }
-}
-
-/// The prior p_z the generator's input is drawn from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Noise {
-    /// U(−1, 1) in every dimension.
-    Uniform,
-    /// N(0, 1) in every dimension.
-    Normal,
-    /// U(−√3, √3) in every dimension: unit variance, what the paper's code (the `adversarial`
-    /// repository's `Generator`) draws for `noise: uniform`.
-    UniformUnitVariance,
-}
-
-impl Noise {
-    /// Fills `z` with `n` draws from the counter-based stream `key`.
-    pub fn draw(self, be: &mut dyn Backend, z: Tensor, n: usize, key: RngKey) {
-        match self {
-            Noise::Uniform => rng_uniform(be, z, n, -1.0, 1.0, key),
-            Noise::Normal => rng_normal(be, z, n, key),
-            Noise::UniformUnitVariance => {
-                let b = 3f32.sqrt();
-                rng_uniform(be, z, n, -b, b, key)
-            }
-        }
-    }
-}
-
-/// How an iteration updates the two networks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Updates {
-    /// Algorithm 1: k D-updates, then a G-update on fresh noise through the updated D.
-    #[default]
-    Alternating,
-    /// The paper's code (`AdversaryCost2` under one SGD): one real and one fake batch through D
-    /// once; D's gradient and G's gradient (through the same D outputs and dropout masks) are
-    /// both taken at the current weights, then both networks are updated.
-    Simultaneous,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GanConfig {
