@@ -104,13 +104,15 @@ pub fn write_interpolations(
     let classes: Vec<u32> = (0..ROWS * steps).map(|i| class_of(i / steps)).collect();
     let given = k.map(|_| &classes[..]);
     let x = generate_classes(ck, be, &NoiseSource::Rows(z), given)?;
-    let grid = output::grid_image_cols(
-        Images::new(&x, ROWS * steps, (c, h, w)),
-        steps,
-        (lo, hi),
-        scale,
-    )?;
-    output::write_png(png, &grid)?;
+    // ROWS rows of `cols` images each.
+    let write_rows = |x: &[f32], cols: usize, path: &Path| -> Result<()> {
+        let images = Images::new(x, ROWS * cols, (c, h, w));
+        output::write_png(
+            path,
+            &output::grid_image_cols(images, cols, (lo, hi), scale)?,
+        )
+    };
+    write_rows(&x, steps, png)?;
     if let (Some(k), None) = (k, class) {
         let shown = k.min(64);
         let fixed = anchors(ROWS, dim, noise, seed ^ 0xc1a5);
@@ -119,13 +121,7 @@ pub fn write_interpolations(
             .collect();
         let classes: Vec<u32> = (0..ROWS * shown).map(|i| (i % shown) as u32).collect();
         let x = generate_classes(ck, be, &NoiseSource::Rows(z), Some(&classes))?;
-        let grid = output::grid_image_cols(
-            Images::new(&x, ROWS * shown, (c, h, w)),
-            shown,
-            (lo, hi),
-            scale,
-        )?;
-        output::write_png(&classes_path(png), &grid)?;
+        write_rows(&x, shown, &classes_path(png))?;
     }
 
     let keys = anchors(WALKERS * KEYS, dim, noise, seed ^ 0x9a11);
