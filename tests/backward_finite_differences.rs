@@ -735,6 +735,7 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
     // P(θ) = mean_rows λ(‖∇ₓD(x_r)‖ − 1)² (WGAN-GP) or (γ/2)‖∇ₓD(x_r)‖² (R1), the norm over all
     // of a row's values: its gradient from the tangent pass against central differences of P
     // itself, computed from the input gradients of perturbed critics.
+    use duel::backend::WriteMode;
     use duel::kernels::penalty::{PenaltyKind, PenaltyTerm, penalty_reduce, penalty_seed};
     for (kind, weight, sn, input) in [
         (PenaltyKind::GradientPenalty, 10.0, false, 6),
@@ -775,7 +776,7 @@ fn gradient_penalty_and_r1_gradients_match_finite_differences() {
         let g_t = be.upload(&g, "g").unwrap();
         let term = PenaltyTerm { kind, weight };
         penalty_seed(&mut be, term, vt, per_row, g_t, rows, input);
-        penalty_reduce(&mut be, stats, per_row, rows, false);
+        penalty_reduce(&mut be, (stats, WriteMode::Overwrite), per_row, rows);
         let reported = be.read(stats).unwrap()[0] as f64;
         check(
             &format!("{kind:?} value"),

@@ -3,7 +3,7 @@
 //! g = ∇ₓD per sample, the penalty's derivative v = ∂P/∂g seeds the tangent pass, and the
 //! tangent pass adds the exact ∂P/∂θ to D's parameter gradients.
 
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 use crate::kernels::penalty::{
     PenaltyKind, PenaltyTerm, penalty_interpolate, penalty_reduce, penalty_seed,
 };
@@ -98,7 +98,7 @@ impl Penalty {
             weight: self.weight,
         };
         penalty_seed(be, term, v, per_row, g, rows, d_in);
-        penalty_reduce(be, stats, per_row, rows, true);
+        penalty_reduce(be, (stats, WriteMode::Accumulate), per_row, rows);
         d.tangent(be, v, self.scratch)
             .expect("the critic's tangent pass was checked when the GAN was built");
     }

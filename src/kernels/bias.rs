@@ -3,7 +3,7 @@
 
 use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, launch, u};
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 use crate::cpu::par::{PAR_MIN, par_chunk};
 use rayon::prelude::*;
 
@@ -87,16 +87,15 @@ fn case(m: usize, n: usize, accumulate: u32, seed: u64) -> Case {
 /// db[n] (+)= Σ_rows dy[m, n].
 pub fn bias_backward(
     be: &mut dyn Backend,
-    db: Tensor,
+    (db, write): (Tensor, WriteMode),
     dy: Tensor,
     m: usize,
     n: usize,
-    accumulate: bool,
 ) {
     let p = BiasParams {
         m: u(m),
         n: u(n),
-        accumulate: accumulate as u32,
+        accumulate: write.code(),
         ..Default::default()
     };
     launch(be, &BIAS_BACKWARD, p, &[dy, db]);

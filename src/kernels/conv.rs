@@ -630,24 +630,23 @@ pub fn conv2d_backward_weights(
     let p = ConvWeightsParams::new(g, false, splits);
     launch(be, &CONV2D_BACKWARD_WEIGHTS, p, &[x, dy, part]);
     // dw (+)= Σ_z part[z]: the rows of [splits, len] summed in a fixed order.
-    super::bias::bias_backward(be, dw, part, splits, len, accumulate);
+    super::bias::bias_backward(be, (dw, write), part, splits, len);
 }
 
 /// db[c] (+)= Σ_{n, pixel} dy[n, c, pixel]: a convolution's bias gradient.
 pub fn bias_backward_nchw(
     be: &mut dyn Backend,
-    db: Tensor,
+    (db, write): (Tensor, WriteMode),
     dy: Tensor,
     n: usize,
     c: usize,
     hw: usize,
-    accumulate: bool,
 ) {
     let p = BiasNchwParams {
         n: u(n),
         c: u(c),
         hw: u(hw),
-        accumulate: accumulate as u32,
+        accumulate: write.code(),
         ..Default::default()
     };
     launch(be, &BIAS_BACKWARD_NCHW, p, &[dy, db]);

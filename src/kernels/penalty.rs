@@ -8,7 +8,7 @@ use super::case::uniform;
 use super::{
     Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, key_words, launch, u,
 };
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, Tensor, WriteMode};
 use crate::cpu::par::PAR_MIN;
 use crate::rng::{self, RngKey};
 use rayon::prelude::*;
@@ -381,14 +381,13 @@ pub fn penalty_seed(
 /// stats[0..2] (+)= (mean penalty, mean ‖g‖) from `per_row` ([rows, 2], `penalty_seed`'s).
 pub fn penalty_reduce(
     be: &mut dyn Backend,
-    stats: Tensor,
+    (stats, write): (Tensor, WriteMode),
     per_row: Tensor,
     rows: usize,
-    accumulate: bool,
 ) {
     let p = PenaltyParams {
         rows: u(rows),
-        accumulate: accumulate as u32,
+        accumulate: write.code(),
         ..Default::default()
     };
     launch(be, &PENALTY_REDUCE, p, &[per_row, per_row, stats]);

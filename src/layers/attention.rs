@@ -23,7 +23,7 @@
 
 use super::conv::Conv2d;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec};
-use crate::backend::{Activation, Backend, Tensor};
+use crate::backend::{Activation, Backend, Tensor, WriteMode};
 use crate::kernels::batched_matmul::{Batched, BmmStore, batched_matmul};
 use crate::kernels::bias::bias_backward;
 use crate::kernels::softmax::{softmax_rows_backward, softmax_rows_forward};
@@ -371,7 +371,7 @@ impl Module for SelfAttention {
         let ds = [dq, dk, dv];
         if let Some(grads) = bw.grads {
             // dγ = Σ over every row of the maps of rowsum(A ⊙ G): a fixed-order column sum.
-            bias_backward(be, grads[6], rowdot, rows * n, 1, false);
+            bias_backward(be, (grads[6], WriteMode::Overwrite), rowdot, rows * n, 1);
             for (i, &d) in ds.iter().enumerate() {
                 let conv_bwd = Bwd {
                     x: bw.x,

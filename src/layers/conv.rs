@@ -383,7 +383,8 @@ impl Module for Conv2d {
         if let Some(grads) = b.grads {
             let dw = (grads[0], WriteMode::Overwrite);
             self.core.weight_grad(be, &g, dw, b.x, delta, b.state);
-            bias_backward_nchw(be, grads[1], delta, g.n, g.co, g.ohw(), false);
+            let db = (grads[1], WriteMode::Overwrite);
+            bias_backward_nchw(be, db, delta, g.n, g.co, g.ohw());
         }
         if let Some(dx) = b.dx {
             let w = self.weight(b.params);

@@ -140,7 +140,8 @@ impl Module for ConvTranspose2d {
         if let Some(grads) = b.grads {
             let dw = (grads[0], WriteMode::Overwrite);
             self.core.weight_grad(be, &g, dw, delta, b.x, b.state);
-            bias_backward_nchw(be, grads[1], delta, g.n, g.ci, g.h * g.w, false);
+            let db = (grads[1], WriteMode::Overwrite);
+            bias_backward_nchw(be, db, delta, g.n, g.ci, g.h * g.w);
         }
         if let Some(dx) = b.dx {
             let w = self.core.weight(b.params);

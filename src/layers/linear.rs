@@ -193,7 +193,7 @@ impl Module for Linear {
         self.last_delta = Some(delta);
         if let Some(g) = b.grads {
             self.weight_grad(be, (g[0], WriteMode::Overwrite), b.x, delta, m, b.state);
-            bias_backward(be, g[1], delta, m, n, false);
+            bias_backward(be, (g[1], WriteMode::Overwrite), delta, m, n);
         }
         if let Some(dx) = b.dx {
             let below = self.below.map(|a| (a, b.x));
