@@ -109,9 +109,15 @@ pub fn training_bytes(
 /// Refuses a training run whose networks, optimizer state and batches would not fit: the host
 /// part always, the buffers too when they live in host memory (the CPU path; a GPU's own
 /// per-buffer limits are checked as each buffer is made).
-pub fn check_training(gan: &GanConfig, dataset_values: usize, buffers_in_host: bool) -> Result<()> {
-    let (g_net, d_net) = gan.build()?;
-    let (host, buffers) = training_bytes(gan, (&g_net, &d_net), dataset_values as u64);
+/// `nets`: the generator and discriminator `gan.build()` made.
+pub fn check_training(
+    gan: &GanConfig,
+    nets: (&BuiltNet, &BuiltNet),
+    dataset_values: usize,
+    buffers_in_host: bool,
+) -> Result<()> {
+    let (g_net, d_net) = nets;
+    let (host, buffers) = training_bytes(gan, nets, dataset_values as u64);
     let need = match buffers_in_host {
         true => host.saturating_add(buffers),
         false => host,

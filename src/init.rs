@@ -8,6 +8,7 @@ use crate::config::TrainConfig;
 use crate::data::dataset::HostData;
 use crate::gan::GanConfig;
 use crate::layers::Layer;
+use crate::model::BuiltNet;
 pub use crate::weight_init::{OutputBias, WeightInit};
 use anyhow::{Result, bail};
 
@@ -51,13 +52,14 @@ pub fn marginal_bias(pixels: &[u8], len: usize, act: Activation) -> Result<Vec<f
         .collect())
 }
 
-/// The run's initial parameters of G and D (flat buffers, as `Gan::new` takes them).
+/// The run's initial parameters of G and D (flat buffers, as `Gan::new` takes them) for the
+/// networks `gan.build()` made.
 pub fn initial_params(
     cfg: &TrainConfig,
     gan: &GanConfig,
+    (g_net, d_net): (&BuiltNet, &BuiltNet),
     data: &HostData,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (g_net, d_net) = gan.build()?;
     let mut g = g_net.init_params_with(gan.seed, G_STREAM, |p| cfg.init_g.for_param(p));
     let d = d_net.init_params_with(gan.seed, D_STREAM, |p| cfg.init_d.for_param(p));
     if cfg.g_output_bias == OutputBias::Marginals {
@@ -142,9 +144,9 @@ mod tests {
             train: ImageSet::unlabelled(64, 1, 28, 28, pixels.clone()),
             heldout: None,
         };
-        let (g, d) = initial_params(&cfg, &gan, &data).unwrap();
-        let want_bias = marginal_bias(&pixels, 784, Activation::Sigmoid).unwrap();
         let (g_net, d_net) = gan.build().unwrap();
+        let (g, d) = initial_params(&cfg, &gan, (&g_net, &d_net), &data).unwrap();
+        let want_bias = marginal_bias(&pixels, 784, Activation::Sigmoid).unwrap();
         for (net, values, r) in [(&g_net, &g, 0.05f32), (&d_net, &d, 0.005)] {
             let tensors = net.param_tensors();
             for (i, t) in tensors.iter().enumerate() {
@@ -180,8 +182,8 @@ mod tests {
             train: ImageSet::unlabelled(1, 1, 28, 28, vec![0; 784]),
             heldout: None,
         };
-        let (g, d) = initial_params(&cfg, &gan, &data).unwrap();
         let (g_net, d_net) = gan.build().unwrap();
+        let (g, d) = initial_params(&cfg, &gan, (&g_net, &d_net), &data).unwrap();
         assert_eq!(g, g_net.init_params(gan.seed, 0));
         assert_eq!(d, d_net.init_params(gan.seed, 1 << 40));
     }

@@ -529,6 +529,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     // The networks for the data's shape before anything is written: a model that does not fit
     // the data (a side it cannot make) is refused without leaving a run directory behind.
     let gan_cfg = cfg.gan(data.dim(), data.image_shape())?;
+    let (g_net, d_net) = gan_cfg.build()?;
+    let described = (g_net.describe(), d_net.describe());
     // The training tensors against the memory budget before any is allocated (the initial
     // parameters included). `auto` measures the CPU path too, so its tensors count as host
     // memory.
@@ -536,8 +538,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
         Opened::Ready(be, _) => be.buffers_in_host_memory(),
         Opened::Measure(_) => true,
     };
-    crate::budget::check_training(&gan_cfg, data.len() * data.dim(), in_host)?;
-    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, &data)?;
+    crate::budget::check_training(&gan_cfg, (&g_net, &d_net), data.len() * data.dim(), in_host)?;
+    let (g_init, d_init) = crate::init::initial_params(cfg, &gan_cfg, (&g_net, &d_net), &data)?;
     let (mut be_box, why) = match opened {
         Opened::Ready(be, why) => (be, why),
         Opened::Measure(gpu) => {
@@ -589,7 +591,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     let device_data = data
         .upload(be, cfg.data_range())
         .map_err(|e| e.context(format!("uploading the dataset to {}", be.name())))?;
-    let mut gan = Gan::new(be, &gan_cfg, device_data, Some((&g_init, &d_init)))?;
+    let inits = Some((&g_init[..], &d_init[..]));
+    let mut gan = Gan::from_built(be, &gan_cfg, (g_net, d_net), device_data, inits)?;
     if let Some((labels, _)) = data.labels().filter(|_| cfg.conditional) {
         gan.set_data_labels(be, labels)?;
     }
@@ -619,9 +622,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions, stop: Arc<AtomicBool>) -> Res
     if !opts.quiet {
         println!("duel: {} on {}", cfg.dataset, data.describe());
         println!("backend: {why}");
-        let (g, d) = gan_cfg.build()?;
-        println!("G: {}", g.describe());
-        println!("D: {}", d.describe());
+        println!("G: {}", described.0);
+        println!("D: {}", described.1);
         if let Some(line) = &eval_line {
             println!("{line}");
         }

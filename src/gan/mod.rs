@@ -178,15 +178,25 @@ pub fn check_batch_fits(
 }
 
 impl Gan {
-    /// Builds both networks from their initial parameters (`init_params` of each spec unless
-    /// given) and the device-resident data.
+    /// Builds both networks (`GanConfig::build`) and allocates them (`from_built`).
     pub fn new(
         be: &mut dyn Backend,
         cfg: &GanConfig,
         data: DeviceData,
         params: Option<(&[f32], &[f32])>,
     ) -> Result<Self> {
-        let (g_net, d_net) = cfg.build()?;
+        Self::from_built(be, cfg, cfg.build()?, data, params)
+    }
+
+    /// Allocates the networks `cfg.build()` made (generator, discriminator) from their initial
+    /// parameters (`init_params` of each unless given) and the device-resident data.
+    pub fn from_built(
+        be: &mut dyn Backend,
+        cfg: &GanConfig,
+        (g_net, d_net): (BuiltNet, BuiltNet),
+        data: DeviceData,
+        params: Option<(&[f32], &[f32])>,
+    ) -> Result<Self> {
         if data.row_len() != g_net.output() {
             bail!(
                 "the data has {} values per sample but the generator makes {}",
