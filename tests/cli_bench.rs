@@ -194,28 +194,36 @@ fn dcgan_profile(
     backend: &str,
     env: &[(&str, &str)],
 ) -> (serde_json::Value, Vec<serde_json::Value>) {
+    bench_profile(cache, &["--preset", "dcgan", "--batch", "4"], backend, env)
+}
+
+/// Runs `duel bench train` with `model` (preset and size options) and a profile, as JSON, with
+/// the cache in `cache`; returns the train row and the profile rows.
+fn bench_profile(
+    cache: &std::path::Path,
+    model: &[&str],
+    backend: &str,
+    env: &[(&str, &str)],
+) -> (serde_json::Value, Vec<serde_json::Value>) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duel"));
-    cmd.args([
-        "bench",
-        "train",
-        "--preset",
-        "dcgan",
-        "--batch",
-        "4",
-        "--repeats",
-        "1",
-        "--warmup",
-        "1",
-        "--window-secs",
-        "0.01",
-        "--backend",
-        backend,
-        "--profile",
-        "--json",
-    ])
-    .env("DUEL_CACHE_DIR", cache)
-    .env_remove("DUEL_CONV")
-    .env_remove("DUEL_CONV_TILE");
+    cmd.args(["bench", "train"])
+        .args(model)
+        .args([
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--window-secs",
+            "0.01",
+            "--backend",
+            backend,
+            "--profile",
+            "--json",
+        ])
+        .env("DUEL_CACHE_DIR", cache)
+        .env_remove("DUEL_CONV")
+        .env_remove("DUEL_CONV_TILE")
+        .env_remove("DUEL_BMM");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -311,6 +319,66 @@ fn the_conv_choice_is_timed_once_remembered_and_used() {
         assert!(forced["conv"].as_str().unwrap().contains("(DUEL_CONV)"));
         for (k, shape) in conv_dispatches(&profile) {
             assert_eq!(k.ends_with("_register"), other == "register", "{k} {shape}");
+        }
+    }
+}
+
+/// The batched-matmul kernel per class (short or long reductions) is timed once per adapter and
+/// remembered beside the matmul's and the convolutions'; what the cache says is what the
+/// attention layers of sagan32 run (checked on the profile's dispatches, with the cache edited
+/// to each variant); DUEL_BMM forces each.
+#[test]
+fn the_batched_matmul_choice_is_timed_once_remembered_and_used() {
+    let cache = common::cli::tmp("bmm-autotune-cache");
+    let sagan = ["--preset", "sagan32", "--width", "8", "--batch", "2"];
+    let bmm_dispatches = |profile: &[serde_json::Value]| -> Vec<String> {
+        let ks: Vec<String> = profile
+            .iter()
+            .map(|r| r["kernel"].as_str().unwrap().to_string())
+            .filter(|k| k.starts_with("batched_matmul"))
+            .collect();
+        assert!(ks.len() >= 10, "{ks:?}");
+        ks
+    };
+    let (first, _) = bench_profile(&cache, &sagan, "gpu", &[]);
+    assert!(
+        first["bmm"].as_str().unwrap().contains("(timed)"),
+        "{first}"
+    );
+    let file = cache.join("matmul-autotune.json");
+    let text = std::fs::read_to_string(&file).expect("the cache file is written");
+    let mut saved: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).unwrap();
+    let key = saved
+        .keys()
+        .find(|k| k.starts_with("bmm |"))
+        .expect("a batched-matmul entry beside the matmul's")
+        .clone();
+    for (variant, other) in [("tiled", "register"), ("register", "tiled")] {
+        let classes = saved[&key].as_object_mut().unwrap();
+        assert_eq!(classes.len(), 2, "{classes:?}");
+        for v in classes.values_mut() {
+            *v = variant.into();
+        }
+        std::fs::write(&file, serde_json::to_string(&saved).unwrap()).unwrap();
+        let (row, profile) = bench_profile(&cache, &sagan, "gpu", &[]);
+        let plan = row["bmm"].as_str().unwrap();
+        assert!(plan.contains("(cache)") && !plan.contains(other), "{plan}");
+        for k in bmm_dispatches(&profile) {
+            assert_eq!(
+                k.ends_with("_register"),
+                variant == "register",
+                "{variant}: {k}"
+            );
+        }
+        let (forced, profile) = bench_profile(&cache, &sagan, "gpu", &[("DUEL_BMM", other)]);
+        assert!(forced["bmm"].as_str().unwrap().contains("(DUEL_BMM)"));
+        for k in bmm_dispatches(&profile) {
+            assert_eq!(
+                k.ends_with("_register"),
+                other == "register",
+                "DUEL_BMM={other}: {k}"
+            );
         }
     }
 }

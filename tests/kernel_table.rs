@@ -79,6 +79,19 @@ fn both_conv_kernels_match_the_reference() {
     }
 }
 
+/// Both batched-matmul variants, forced, on its ragged cases (every attention product, short
+/// and long reductions, every store step).
+#[test]
+fn both_batched_matmul_kernels_match_the_reference() {
+    use duel::gpu::{BmmChoice, Variant};
+    let mut gpu = common::gpu();
+    for &choice in BmmChoice::ALL {
+        gpu.set_bmm_choice(choice);
+        let failures = run_cases(&[&duel::kernels::batched_matmul::BATCHED_MATMUL], &mut gpu);
+        assert!(failures.is_empty(), "{choice:?}: {}", failures.join("\n"));
+    }
+}
+
 #[test]
 fn every_kernel_has_cases_and_benchmark_rows() {
     let mut names = std::collections::HashSet::new();

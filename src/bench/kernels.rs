@@ -5,7 +5,9 @@
 use super::train::AnyBackend;
 use super::{KernelOpts, Stat, load_average};
 use crate::backend::Backend;
-use crate::gpu::{GpuBackend, MatmulChoice};
+use crate::gpu::bmm_register::BmmClass;
+use crate::gpu::conv_register;
+use crate::gpu::{BmmChoice, ConvChoice, GpuBackend, MatmulChoice, Variant};
 use crate::kernels::matmul::MATMUL;
 use crate::kernels::{ALL, Case, KernelDef, launch_bytes};
 use anyhow::Result;
@@ -18,7 +20,8 @@ pub struct KernelRow {
     pub bench: &'static str,
     pub kernel: String,
     pub shape: String,
-    /// The GPU matmul kernel timed ("" for other kernels).
+    /// The GPU variant timed: the matmul's, a convolution's or the batched matmul's ("" for
+    /// kernels with one).
     pub variant: String,
     pub flops: f64,
     pub bytes: f64,
@@ -110,9 +113,9 @@ pub fn bench_kernels(
         .backend
         .cpu()
         .then(|| AnyBackend::Cpu(crate::CpuBackend::new()));
-    let (timestamps, variants) = match &gpu {
-        Some(AnyBackend::Gpu(g)) => (g.ctx.timestamps && !opts.wall, gpu_variants(g)),
-        _ => (false, vec![MatmulChoice::Tiled]),
+    let timestamps = match &gpu {
+        Some(AnyBackend::Gpu(g)) => g.ctx.timestamps && !opts.wall,
+        _ => false,
     };
     let mut rows = Vec::new();
     for (def, case) in &cases {
@@ -131,18 +134,23 @@ pub fn bench_kernels(
             }
             None => None,
         };
-        let variants: Vec<Option<MatmulChoice>> = match (&gpu, is_matmul) {
-            (None, _) => vec![None],
-            (Some(_), true) if opts.all_variants => variants.iter().copied().map(Some).collect(),
-            (Some(AnyBackend::Gpu(g)), true) => vec![Some(g.matmul_choice())],
+        let variants: Vec<Option<Forced>> = match &gpu {
+            Some(AnyBackend::Gpu(g)) => row_variants(g, def, case, opts.all_variants),
             _ => vec![None],
         };
         for variant in variants {
             let mut gpu_us = None;
             if let Some(AnyBackend::Gpu(g)) = &mut gpu {
-                let keep = g.matmul_plan().clone();
-                if let Some(v) = variant {
-                    g.set_matmul_choice(v)?;
+                let keep = (
+                    g.matmul_plan().clone(),
+                    g.conv_plan().clone(),
+                    g.bmm_plan().clone(),
+                );
+                match variant {
+                    Some(Forced::Matmul(v)) => g.set_matmul_choice(v)?,
+                    Some(Forced::Conv(v)) => g.set_conv_choice(v),
+                    Some(Forced::Bmm(v)) => g.set_bmm_choice(v),
+                    None => {}
                 }
                 let any = gpu.as_mut().expect("gpu is open");
                 let mut run = setup(def, case, any.be())?;
@@ -154,11 +162,15 @@ pub fn bench_kernels(
                     timestamps,
                 )?);
                 if let Some(AnyBackend::Gpu(g)) = &mut gpu {
-                    g.set_matmul_plan(keep);
+                    g.set_matmul_plan(keep.0);
+                    g.set_conv_plan(keep.1);
+                    g.set_bmm_plan(keep.2);
                 }
             }
             // Products (the matmul and the convolutions' implicit GEMMs) in GFLOP/s.
-            let (amount, unit) = if is_matmul || def.name.starts_with("conv2d") {
+            let products =
+                is_matmul || def.name.starts_with("conv2d") || def.name == "batched_matmul";
+            let (amount, unit) = if products {
                 (work.flops, "GFLOP/s")
             } else {
                 (work.bytes, "GB/s")
@@ -196,12 +208,59 @@ pub fn bench_kernels(
     Ok(rows)
 }
 
-fn gpu_variants(g: &GpuBackend) -> Vec<MatmulChoice> {
-    if g.ctx.subgroups {
-        vec![MatmulChoice::Subgroup, MatmulChoice::Tiled]
-    } else {
-        vec![MatmulChoice::Tiled]
+/// A GPU variant a row times, forced while it runs.
+#[derive(Clone, Copy, Debug)]
+enum Forced {
+    Matmul(MatmulChoice),
+    Conv(ConvChoice),
+    Bmm(BmmChoice),
+}
+
+impl Forced {
+    fn name(self) -> &'static str {
+        match self {
+            Forced::Matmul(v) => v.name(),
+            Forced::Conv(v) => v.name(),
+            Forced::Bmm(v) => v.name(),
+        }
     }
+}
+
+/// The variants a row of `def` times: with `all`, every one the adapter can run; else the one
+/// the backend picked for this case's class. None for kernels with one variant.
+fn row_variants(g: &GpuBackend, def: &KernelDef, case: &Case, all: bool) -> Vec<Option<Forced>> {
+    if def == &MATMUL {
+        if !all {
+            return vec![Some(Forced::Matmul(g.matmul_choice()))];
+        }
+        let mut v = vec![Forced::Matmul(MatmulChoice::Tiled)];
+        if g.ctx.subgroups {
+            v.insert(0, Forced::Matmul(MatmulChoice::Subgroup));
+        }
+        return v.into_iter().map(Some).collect();
+    }
+    if let Some(class) = conv_register::class_of(def.name, &case.params) {
+        return if all {
+            ConvChoice::ALL
+                .iter()
+                .map(|&v| Some(Forced::Conv(v)))
+                .collect()
+        } else {
+            vec![Some(Forced::Conv(g.conv_plan().choice(&class.name())))]
+        };
+    }
+    if def.name == "batched_matmul" {
+        return if all {
+            BmmChoice::ALL
+                .iter()
+                .map(|&v| Some(Forced::Bmm(v)))
+                .collect()
+        } else {
+            let class = BmmClass::of(&case.params);
+            vec![Some(Forced::Bmm(g.bmm_plan().choice(class.name())))]
+        };
+    }
+    vec![None]
 }
 
 pub fn print_table(rows: &[KernelRow]) {

@@ -62,7 +62,8 @@ pub struct KernelOpts {
     /// Wall-clock GPU timing even when timestamp queries exist.
     #[arg(long)]
     pub wall: bool,
-    /// Time every GPU matmul kernel the adapter can run, not only the one picked at start-up.
+    /// Time every GPU variant of the matmul, the convolutions and the batched matmul the adapter
+    /// can run, not only the one picked at start-up.
     #[arg(long)]
     pub all_variants: bool,
 }

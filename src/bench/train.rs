@@ -167,6 +167,9 @@ pub struct TrainRow {
     pub matmul: String,
     /// The GPU convolution kernel of each class and where the choice came from ("" on the CPU).
     pub conv: String,
+    /// The GPU batched-matmul kernel of each class and where the choice came from ("" on the
+    /// CPU).
+    pub bmm: String,
     pub it_per_s: Stat,
     pub ms_per_iter: f64,
     pub iters_per_window: usize,
@@ -241,6 +244,13 @@ impl AnyBackend {
         match self {
             AnyBackend::Cpu(_) => String::new(),
             AnyBackend::Gpu(b) => b.conv_plan().describe(),
+        }
+    }
+
+    pub fn bmm(&self) -> String {
+        match self {
+            AnyBackend::Cpu(_) => String::new(),
+            AnyBackend::Gpu(b) => b.bmm_plan().describe(),
         }
     }
 
@@ -373,6 +383,7 @@ fn train_one(
         device: any.be().name(),
         matmul: any.matmul(),
         conv: any.conv(),
+        bmm: any.bmm(),
         it_per_s: it,
         ms_per_iter: 1e3 / it.median,
         iters_per_window: iters,
@@ -475,6 +486,7 @@ pub fn print_table(rows: &[TrainRow]) {
     if let Some(r) = rows.iter().find(|r| !r.matmul.is_empty()) {
         println!("GPU matmul kernels: {}", r.matmul);
         println!("GPU convolution kernels: {}", r.conv);
+        println!("GPU batched-matmul kernels: {}", r.bmm);
     }
 }
 

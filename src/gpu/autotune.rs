@@ -5,6 +5,7 @@
 //! do not re-time it. `DUEL_MATMUL=tiled|subgroup` overrides the matmul choice for every class,
 //! `DUEL_CONV=tiled|register` the convolution choice.
 
+use super::bmm_register::BmmChoice;
 use super::conv_register::{ConvChoice, ConvClass};
 use super::matmul::{MatmulChoice, SgLayout, SgTile};
 use std::collections::{BTreeMap, HashMap};
@@ -84,51 +85,104 @@ impl MatmulPlan {
     }
 }
 
-/// The convolution kernel each class of convolution runs.
+/// A kernel with variants, chosen per class of launch by timing (the convolutions', the batched
+/// matmul's).
+pub trait Variant: Copy + PartialEq + std::fmt::Debug + 'static {
+    /// Every variant; the first is the fallback when a class has no choice.
+    const ALL: &'static [Self];
+    /// The environment variable that forces one variant for every class.
+    const ENV: &'static str;
+    /// Its name in plans, the cache file and `ENV`.
+    fn name(self) -> &'static str;
+    /// The names of the classes of launch, each timed and chosen as one.
+    fn classes() -> Vec<String>;
+
+    fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_lowercase();
+        Self::ALL.iter().copied().find(|v| v.name() == s)
+    }
+
+    /// The variant `ENV` forces, if it is set to one.
+    fn from_env() -> Option<Self> {
+        std::env::var(Self::ENV).ok().and_then(|s| Self::parse(&s))
+    }
+}
+
+/// The variant each class of launch runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConvPlan {
-    pub by_class: BTreeMap<String, ConvChoice>,
-    /// Where the plan came from: "DUEL_CONV", "timed", "cache", "forced" or "default".
+pub struct Plan<V> {
+    pub by_class: BTreeMap<String, V>,
+    /// Where the plan came from: the variant's `ENV`, "timed", "cache", "forced" or "default".
     pub source: String,
 }
 
-impl ConvPlan {
-    pub fn all(choice: ConvChoice, source: &str) -> Self {
-        ConvPlan {
-            by_class: ConvClass::all().map(|c| (c.name(), choice)).collect(),
+/// The convolution kernel each class of convolution runs.
+pub type ConvPlan = Plan<ConvChoice>;
+/// The batched-matmul kernel each class of product runs.
+pub type BmmPlan = Plan<BmmChoice>;
+
+impl<V: Variant> Plan<V> {
+    pub fn all(choice: V, source: &str) -> Self {
+        Plan {
+            by_class: V::classes().into_iter().map(|c| (c, choice)).collect(),
             source: source.into(),
         }
     }
 
-    pub fn choice(&self, class: ConvClass) -> ConvChoice {
-        self.by_class
-            .get(&class.name())
-            .copied()
-            .unwrap_or(ConvChoice::Tiled)
+    pub fn choice(&self, class: &str) -> V {
+        self.by_class.get(class).copied().unwrap_or(V::ALL[0])
     }
 
     /// "conv_forward register, conv_forward_narrow tiled, … (timed)"
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = ConvClass::all()
-            .map(|c| format!("{} {}", c.name(), self.choice(c).name()))
+        let parts: Vec<String> = V::classes()
+            .iter()
+            .map(|c| format!("{c} {}", self.choice(c).name()))
             .collect();
         format!("{} ({})", parts.join(", "), self.source)
     }
+
+    /// The plan remembered for `key`, from this process or the cache file.
+    pub fn remembered(key: &str) -> Option<Self> {
+        let by_class: Option<BTreeMap<String, V>> = remembered_map(key)?
+            .into_iter()
+            .map(|(k, v)| V::parse(&v).map(|c| (k, c)))
+            .collect();
+        Some(Plan {
+            by_class: by_class?,
+            source: "cache".into(),
+        })
+    }
+
+    /// Remembers this plan for `key` (see `remember_map`).
+    pub fn remember(&self, key: &str) {
+        let map = self
+            .by_class
+            .iter()
+            .map(|(k, v)| (k.clone(), v.name().to_string()))
+            .collect();
+        remember_map(key, map);
+    }
+
+    /// The plan with, for each class, the variant of the shortest time.
+    pub fn fastest(times: Vec<(String, Vec<(V, f64)>)>) -> Self {
+        let mut plan = Self::all(V::ALL[0], "timed");
+        for (class, t) in times {
+            if let Some(best) = t.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+                plan.by_class.insert(class, best.0);
+            }
+        }
+        plan
+    }
 }
 
-/// The convolution plan's cache key: adapter, driver, and a hash of both variants' sources.
-pub fn conv_cache_key(info: &wgpu::AdapterInfo) -> String {
+/// A cache key: what is timed, adapter, driver, and a hash of the timed kernels' sources.
+fn variant_key(what: &str, info: &wgpu::AdapterInfo, sources: &[String]) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for k in super::conv_register::ConvKind::ALL {
-        let def = crate::kernels::by_name(k.tiled_name()).expect("in the table");
-        def.shader.text().hash(&mut h);
-    }
-    for c in ConvClass::all() {
-        super::conv_register::register_source(c).hash(&mut h);
-    }
+    sources.hash(&mut h);
     format!(
-        "conv | {} | {:?} | {} {} | {:x}",
+        "{what} | {} | {:?} | {} {} | {:x}",
         info.name,
         info.backend,
         info.driver,
@@ -137,26 +191,27 @@ pub fn conv_cache_key(info: &wgpu::AdapterInfo) -> String {
     )
 }
 
-/// A remembered convolution plan for `key`.
-pub fn remembered_conv(key: &str) -> Option<ConvPlan> {
-    let map = remembered_map(key)?;
-    let by_class: Option<BTreeMap<String, ConvChoice>> = map
-        .into_iter()
-        .map(|(k, v)| ConvChoice::parse(&v).map(|c| (k, c)))
-        .collect();
-    Some(ConvPlan {
-        by_class: by_class?,
-        source: "cache".into(),
-    })
+/// The batched-matmul plan's cache key: adapter, driver, and a hash of both variants' sources.
+pub fn bmm_cache_key(info: &wgpu::AdapterInfo) -> String {
+    let tiled = crate::kernels::batched_matmul::SHADER.text();
+    variant_key(
+        "bmm",
+        info,
+        &[tiled, super::bmm_register::register_source()],
+    )
 }
 
-pub fn remember_conv(key: &str, plan: &ConvPlan) {
-    let map = plan
-        .by_class
+/// The convolution plan's cache key: adapter, driver, and a hash of both variants' sources.
+pub fn conv_cache_key(info: &wgpu::AdapterInfo) -> String {
+    let mut sources: Vec<String> = super::conv_register::ConvKind::ALL
         .iter()
-        .map(|(k, v)| (k.clone(), v.name().to_string()))
+        .map(|k| {
+            let def = crate::kernels::by_name(k.tiled_name()).expect("in the table");
+            def.shader.text()
+        })
         .collect();
-    remember_map(key, map);
+    sources.extend(ConvClass::all().map(super::conv_register::register_source));
+    variant_key("conv", info, &sources)
 }
 
 /// The cache key: adapter, driver, and a hash of the kernels' source and tile.

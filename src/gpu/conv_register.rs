@@ -19,6 +19,7 @@
 //! scalar loop over the SIMD lanes, that is what pays; on a GPU with fast shared memory the tiled
 //! kernels may win. `gpu::autotune` times both per class of convolution and adapter.
 
+use super::autotune::Variant;
 use crate::kernels::conv::{ConvInputGradParams, ConvParams, ConvWeightsParams};
 use crate::kernels::{ACTIVATION_FNS, Params, ParamsLayout};
 
@@ -32,20 +33,21 @@ pub enum ConvChoice {
 
 impl ConvChoice {
     pub const ALL: [ConvChoice; 2] = [ConvChoice::Tiled, ConvChoice::Register];
+}
 
-    pub fn name(self) -> &'static str {
+impl Variant for ConvChoice {
+    const ALL: &'static [Self] = &ConvChoice::ALL;
+    const ENV: &'static str = "DUEL_CONV";
+
+    fn name(self) -> &'static str {
         match self {
             ConvChoice::Tiled => "tiled",
             ConvChoice::Register => "register",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_lowercase().as_str() {
-            "tiled" => Some(ConvChoice::Tiled),
-            "register" => Some(ConvChoice::Register),
-            _ => None,
-        }
+    fn classes() -> Vec<String> {
+        ConvClass::all().map(|c| c.name()).collect()
     }
 }
 
@@ -223,17 +225,17 @@ pub fn class_of(name: &str, params: &[u8]) -> Option<ConvClass> {
 }
 
 /// Builds WGSL line by line.
-struct Src(String);
+pub(super) struct Src(pub String);
 
 impl Src {
-    fn line(&mut self, t: impl AsRef<str>) {
+    pub fn line(&mut self, t: impl AsRef<str>) {
         self.0.push_str(t.as_ref());
         self.0.push('\n');
     }
 }
 
 /// The WGSL `Params` struct of a layout (every field u32 but `alpha`).
-fn params_struct(layout: &ParamsLayout) -> String {
+pub(super) fn params_struct(layout: &ParamsLayout) -> String {
     let fields: Vec<String> = layout
         .fields
         .iter()

@@ -5,22 +5,25 @@
 //!
 //! - `context`: adapter discovery and the device;
 //! - `pipelines`: the pipeline, layout and bind-group caches;
-//! - `matmul`, `conv_register` and `autotune`: the matmul and convolution variants and the
-//!   per-adapter choice between them;
+//! - `matmul`, `conv_register`, `bmm_register` and `autotune`: the matmul, convolution and
+//!   batched-matmul variants and the per-adapter choice between them (`variants` times them);
 //! - `profiler`: per-dispatch times from timestamp queries.
 
 pub mod autotune;
+pub mod bmm_register;
 pub mod context;
 pub mod conv_register;
 pub mod matmul;
 pub mod pipelines;
 pub mod profiler;
+mod variants;
 
 use crate::backend::{Backend, Counters, MatView, Tensor, WriteMode};
 use crate::kernels::matmul::{FLAG_SCALAR_BIAS, MATMUL, MatmulParams};
 use crate::kernels::{KernelDef, MAX_BINDINGS, cast};
 use anyhow::{Context, Result, bail};
-pub use autotune::{ConvPlan, MatmulPlan};
+pub use autotune::{BmmPlan, ConvPlan, MatmulPlan, Variant};
+pub use bmm_register::BmmChoice;
 pub use context::{AdapterSummary, GpuContext, list_adapters};
 pub use conv_register::ConvChoice;
 pub use matmul::MatmulChoice;
@@ -32,8 +35,8 @@ use std::time::Instant;
 /// Seconds per product of each matmul kernel on one class of product.
 pub type ClassTimes = (&'static str, Vec<(MatmulChoice, f64)>);
 
-/// Seconds per convolution of each convolution kernel on one class of convolution.
-pub type ConvClassTimes = (String, Vec<(ConvChoice, f64)>);
+/// Seconds per launch of each variant of a kernel on each class of launch.
+pub type VariantTimes<V> = Vec<(String, Vec<(V, f64)>)>;
 
 /// Parameter slots per flush; recording more flushes early.
 const PARAM_SLOTS: usize = 4096;
@@ -60,6 +63,7 @@ pub struct GpuBackend {
     counters: Counters,
     plan: MatmulPlan,
     conv_plan: ConvPlan,
+    bmm_plan: BmmPlan,
     sg_tile: matmul::SgTile,
     profiler: Option<Profiler>,
 }
@@ -89,11 +93,13 @@ impl GpuBackend {
             counters: Counters::default(),
             plan: MatmulPlan::all(MatmulChoice::Tiled, "default"),
             conv_plan: ConvPlan::all(ConvChoice::Tiled, "default"),
+            bmm_plan: BmmPlan::all(BmmChoice::Tiled, "default"),
             sg_tile: matmul::SgTile::from_env(),
             profiler: None,
         };
         be.plan = be.pick_matmul();
         be.conv_plan = be.pick_conv();
+        be.bmm_plan = be.pick_bmm();
         be
     }
 
@@ -163,115 +169,6 @@ impl GpuBackend {
             }
             Err(_) => MatmulPlan::all(MatmulChoice::Tiled, "timing failed"),
         }
-    }
-
-    /// The convolution kernel each class of convolution runs (see `gpu::conv_register`).
-    pub fn conv_plan(&self) -> &ConvPlan {
-        &self.conv_plan
-    }
-
-    /// Forces one convolution kernel for every class (tests and benchmarks compare them).
-    pub fn set_conv_choice(&mut self, choice: ConvChoice) {
-        self.conv_plan = ConvPlan::all(choice, "forced");
-    }
-
-    /// Puts back a plan taken from `conv_plan`.
-    pub fn set_conv_plan(&mut self, plan: ConvPlan) {
-        self.conv_plan = plan;
-    }
-
-    /// `DUEL_CONV` if set; else the plan remembered for this adapter; else time both kernels on
-    /// each class of convolution and remember the faster.
-    fn pick_conv(&mut self) -> ConvPlan {
-        if let Some(c) = std::env::var("DUEL_CONV")
-            .ok()
-            .and_then(|s| ConvChoice::parse(&s))
-        {
-            return ConvPlan::all(c, "DUEL_CONV");
-        }
-        let key = autotune::conv_cache_key(&self.ctx.info);
-        if let Some(plan) = autotune::remembered_conv(&key) {
-            return plan;
-        }
-        match self.time_conv_classes() {
-            Ok(times) => {
-                let mut plan = ConvPlan::all(ConvChoice::Tiled, "timed");
-                for (class, t) in times {
-                    let best = t
-                        .into_iter()
-                        .min_by(|a, b| a.1.total_cmp(&b.1))
-                        .expect("two candidates")
-                        .0;
-                    plan.by_class.insert(class, best);
-                }
-                autotune::remember_conv(&key, &plan);
-                plan
-            }
-            Err(_) => ConvPlan::all(ConvChoice::Tiled, "timing failed"),
-        }
-    }
-
-    /// Seconds per convolution of each kernel on each class, best of three, on a layer of a
-    /// small DCGAN at batch 8 (64 → 64 channels, 16×16 → 8×8, k4 s2 p1; 3 channels for the
-    /// narrow classes).
-    pub fn time_conv_classes(&mut self) -> Result<Vec<ConvClassTimes>> {
-        use crate::kernels::conv::{self, ConvGeom, Store};
-        use conv_register::{ConvClass, ConvKind};
-        let keep = self.conv_plan.clone();
-        let mut out = Vec::new();
-        for class in ConvClass::all() {
-            let (ci, co) = match (class.narrow, class.kind) {
-                (false, _) => (64, 64),
-                (true, ConvKind::InputGrad) => (3, 64),
-                (true, _) => (64, 3),
-            };
-            let g = ConvGeom {
-                n: 8,
-                ci,
-                h: 16,
-                w: 16,
-                co,
-                kh: 4,
-                kw: 4,
-                stride: 2,
-                pad: 1,
-            };
-            let x = self.alloc(g.n * g.in_len(), "conv probe x")?;
-            let y = self.alloc(g.n * g.out_len(), "conv probe y")?;
-            let w = self.alloc(g.weight_len(), "conv probe weight")?;
-            let splits = conv::weight_grad_splits(&g);
-            let part = self.alloc(splits * g.weight_len(), "conv probe partials")?;
-            let mut times = Vec::new();
-            for choice in ConvChoice::ALL {
-                self.set_conv_choice(choice);
-                let mut best = f64::INFINITY;
-                for rep in 0..4 {
-                    let t = Instant::now();
-                    match class.kind {
-                        ConvKind::Forward => conv::conv2d_forward(self, &g, y, x, w, Store::PLAIN),
-                        ConvKind::InputGrad => {
-                            conv::conv2d_backward_input(self, &g, x, y, w, Store::PLAIN)
-                        }
-                        ConvKind::WeightGrad => conv::conv2d_backward_weights(
-                            self,
-                            &g,
-                            (w, WriteMode::Overwrite),
-                            x,
-                            y,
-                            Some(part),
-                        ),
-                    }
-                    self.wait()?;
-                    if rep > 0 {
-                        best = best.min(t.elapsed().as_secs_f64());
-                    }
-                }
-                times.push((choice, best));
-            }
-            out.push((class.name(), times));
-        }
-        self.conv_plan = keep;
-        Ok(out)
     }
 
     /// Seconds per product of each kernel on each class (a 128×256·256×512 product in that
@@ -648,10 +545,19 @@ impl Backend for GpuBackend {
             return self.launch_matmul(params, bufs);
         }
         if let Some(class) = conv_register::class_of(kernel.name, params)
-            && self.conv_plan.choice(class) == ConvChoice::Register
+            && self.conv_plan.choice(&class.name()) == ConvChoice::Register
         {
             let groups = conv_register::workgroups(class, params);
             return self.record(PipelineKey::ConvRegister(class), params, bufs, groups);
+        }
+        if kernel == &crate::kernels::batched_matmul::BATCHED_MATMUL
+            && self
+                .bmm_plan
+                .choice(bmm_register::BmmClass::of(params).name())
+                == BmmChoice::Register
+        {
+            let groups = bmm_register::workgroups(params);
+            return self.record(PipelineKey::BmmRegister, params, bufs, groups);
         }
         let groups = (kernel.workgroups)(params);
         self.record(PipelineKey::Kernel(kernel), params, bufs, groups);

@@ -1,6 +1,7 @@
 //! Compiled pipelines and bind groups, built once and cached: pipelines by kernel (and matmul
 //! variant), bind-group layouts by their bindings' access, bind groups by the buffers they bind.
 
+use super::bmm_register;
 use super::conv_register::{self, ConvClass};
 use super::matmul::{self, SgLayout, SgTile};
 use crate::kernels::{Access, KernelDef, MAX_BINDINGS};
@@ -13,6 +14,8 @@ pub enum PipelineKey {
     MatmulSubgroup(SgLayout),
     /// The barrier-free convolution kernel of a class (`gpu::conv_register`).
     ConvRegister(ConvClass),
+    /// The barrier-free batched matmul (`gpu::bmm_register`).
+    BmmRegister,
 }
 
 impl PipelineKey {
@@ -21,6 +24,7 @@ impl PipelineKey {
             PipelineKey::Kernel(k) => k.name,
             PipelineKey::MatmulSubgroup(_) => "matmul_subgroup",
             PipelineKey::ConvRegister(c) => c.kind.entry(),
+            PipelineKey::BmmRegister => bmm_register::ENTRY,
         }
     }
 
@@ -31,6 +35,7 @@ impl PipelineKey {
             PipelineKey::MatmulSubgroup(_) => &crate::kernels::matmul::MATMUL,
             PipelineKey::ConvRegister(c) => crate::kernels::by_name(c.kind.tiled_name())
                 .expect("the tiled convolution is in the table"),
+            PipelineKey::BmmRegister => &crate::kernels::batched_matmul::BATCHED_MATMUL,
         }
     }
 
@@ -76,7 +81,7 @@ fn trusted(key: PipelineKey) -> bool {
     match key {
         PipelineKey::Kernel(k) => k.shader.name == "matmul",
         PipelineKey::MatmulSubgroup(_) => true,
-        PipelineKey::ConvRegister(_) => false,
+        PipelineKey::ConvRegister(_) | PipelineKey::BmmRegister => false,
     }
 }
 
@@ -135,11 +140,13 @@ impl Pipelines {
             PipelineKey::Kernel(k) => k.shader.name.to_string(),
             PipelineKey::MatmulSubgroup(l) => format!("matmul_subgroup {l:?}"),
             PipelineKey::ConvRegister(c) => c.name(),
+            PipelineKey::BmmRegister => bmm_register::ENTRY.to_string(),
         };
         let module = self.modules.entry(module_name.clone()).or_insert_with(|| {
             let source = match key {
                 PipelineKey::MatmulSubgroup(l) => matmul::subgroup_source(l, tile),
                 PipelineKey::ConvRegister(c) => conv_register::register_source(c),
+                PipelineKey::BmmRegister => bmm_register::register_source(),
                 PipelineKey::Kernel(k) => k.shader.text(),
             };
             let desc = wgpu::ShaderModuleDescriptor {

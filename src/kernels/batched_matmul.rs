@@ -101,19 +101,25 @@ pub struct BmmStore {
     pub accumulate: bool,
 }
 
+/// The shape of a batched product: `batch` items C[t][m,n] = A[t][m,k]·B[t][k,n].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BmmShape {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
 /// C[t] [m,n] = s·A[t]·B[t] (+ addend[t]) (+ C[t]) for t < batch.
-#[allow(clippy::too_many_arguments)]
 pub fn batched_matmul(
     be: &mut dyn Backend,
     c: Tensor,
     a: Batched,
     b: Batched,
     store: BmmStore,
-    batch: usize,
-    m: usize,
-    n: usize,
-    k: usize,
+    shape: BmmShape,
 ) {
+    let BmmShape { batch, m, n, k } = shape;
     if batch == 0 || m == 0 || n == 0 {
         return;
     }

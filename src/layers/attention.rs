@@ -24,7 +24,7 @@
 use super::conv::Conv2d;
 use super::{Bwd, Fwd, Init, Module, NetRng, ParamSpec, Shape, StateSpec};
 use crate::backend::{Activation, Backend, Tensor, WriteMode};
-use crate::kernels::batched_matmul::{Batched, BmmStore, batched_matmul};
+use crate::kernels::batched_matmul::{Batched, BmmShape, BmmStore, batched_matmul};
 use crate::kernels::bias::bias_backward;
 use crate::kernels::softmax::{softmax_rows_backward, softmax_rows_forward};
 use anyhow::{Result, bail};
@@ -285,10 +285,12 @@ impl Module for SelfAttention {
             Batched::new(b.q, 1, n, c8 * n),
             Batched::new(b.k, n, 1, c8 * n),
             BmmStore::default(),
-            rows,
-            n,
-            n,
-            c8,
+            BmmShape {
+                batch: rows,
+                m: n,
+                n,
+                k: c8,
+            },
         );
         softmax_rows_forward(be, attn, e, rows * n, n);
         // y = γ·v·Aᵀ + x.
@@ -303,10 +305,12 @@ impl Module for SelfAttention {
             Batched::new(b.v, n, 1, c * n),
             Batched::new(b.attn, 1, n, n * n),
             store,
-            rows,
-            c,
-            n,
-            n,
+            BmmShape {
+                batch: rows,
+                m: c,
+                n,
+                k: n,
+            },
         );
     }
 
@@ -327,10 +331,12 @@ impl Module for SelfAttention {
             Batched::new(bw.dy, 1, n, c * n),
             Batched::new(b.v, n, 1, c * n),
             BmmStore::default(),
-            rows,
-            n,
-            n,
-            c,
+            BmmShape {
+                batch: rows,
+                m: n,
+                n,
+                k: c,
+            },
         );
         let rowdot = b.rowdot.slice(0, rows * n);
         softmax_rows_backward(
@@ -355,10 +361,12 @@ impl Module for SelfAttention {
             dy,
             Batched::new(b.attn, n, 1, n * n),
             scaled,
-            rows,
-            c,
-            n,
-            n,
+            BmmShape {
+                batch: rows,
+                m: c,
+                n,
+                k: n,
+            },
         );
         let de = |rs, cs| Batched::new(g, rs, cs, n * n);
         let plain = BmmStore::default();
@@ -366,8 +374,32 @@ impl Module for SelfAttention {
             Batched::new(b.q, n, 1, c8 * n),
             Batched::new(b.k, n, 1, c8 * n),
         );
-        batched_matmul(be, dq, k, de(1, n), plain, rows, c8, n, n);
-        batched_matmul(be, dk, q, de(n, 1), plain, rows, c8, n, n);
+        batched_matmul(
+            be,
+            dq,
+            k,
+            de(1, n),
+            plain,
+            BmmShape {
+                batch: rows,
+                m: c8,
+                n,
+                k: n,
+            },
+        );
+        batched_matmul(
+            be,
+            dk,
+            q,
+            de(n, 1),
+            plain,
+            BmmShape {
+                batch: rows,
+                m: c8,
+                n,
+                k: n,
+            },
+        );
         let ds = [dq, dk, dv];
         if let Some(grads) = bw.grads {
             // dγ = Σ over every row of the maps of rowsum(A ⊙ G): a fixed-order column sum.
@@ -404,10 +436,12 @@ impl Module for SelfAttention {
                     Batched::new(w, 1, c, 0),
                     Batched::new(d, n, 1, out * n),
                     store,
-                    rows,
-                    c,
-                    n,
-                    out,
+                    BmmShape {
+                        batch: rows,
+                        m: c,
+                        n,
+                        k: out,
+                    },
                 );
             }
         }

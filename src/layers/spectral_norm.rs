@@ -22,7 +22,7 @@
 
 use super::StateSpec;
 use crate::backend::{Backend, MatView, Tensor, WriteMode};
-use crate::kernels::batched_matmul::{Batched, BmmStore, batched_matmul};
+use crate::kernels::batched_matmul::{Batched, BmmShape, BmmStore, batched_matmul};
 use crate::kernels::matmul::{MatmulShape, matmul};
 use crate::kernels::spectral_norm::{
     SingularPair, SnMatrix, sn_dot, sn_grad, sn_normalize, sn_scale,
@@ -193,10 +193,12 @@ impl SpectralNorm {
                 Batched::new(w, 1, inner, rows * inner),
                 Batched::new(u, 1, 1, 0),
                 BmmStore::default(),
-                self.outer(),
-                inner,
-                1,
-                rows,
+                BmmShape {
+                    batch: self.outer(),
+                    m: inner,
+                    n: 1,
+                    k: rows,
+                },
             );
         }
         s
