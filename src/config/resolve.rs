@@ -34,18 +34,17 @@ impl TrainConfig {
         let preset = match layered.get("preset") {
             Some(v) => Preset::deserialize(v.clone()).map_err(|_| {
                 anyhow::anyhow!(
-                    "unknown preset {v}; choose one of mlp, mlp-dropout, paper, small, dcgan, \
-                     dcgan32, dcgan64, sagan32, sngan-resnet32, sagan32-dcgan, progan, wgan, wgan-gp, \
-                     sngan, lsgan, ttur"
+                    "unknown preset {v}; choose one of {}",
+                    preset_names(|_| true)
                 )
             })?,
-            None => Self::default_preset(&dataset, image_size),
+            None => Self::default_run_preset(&dataset, image_size),
         };
         let model = match layered.get("model") {
             Some(v) => Some(Preset::deserialize(v.clone()).map_err(|_| {
                 anyhow::anyhow!(
-                    "unknown model {v}; choose one of mlp, mlp-dropout, small, dcgan, dcgan32, \
-                     dcgan64"
+                    "unknown model {v}; choose one of {}",
+                    preset_names(Preset::is_model)
                 )
             })?),
             None => None,
@@ -160,4 +159,15 @@ pub fn passed_options(m: &clap::ArgMatches) -> Result<toml::Table> {
         out.insert(key, value);
     }
     Ok(out)
+}
+
+/// The presets `keep` accepts, as `--preset` spells them, comma-separated.
+pub(super) fn preset_names(keep: impl Fn(Preset) -> bool) -> String {
+    use clap::ValueEnum;
+    let names: Vec<String> = Preset::value_variants()
+        .iter()
+        .filter(|p| keep(**p))
+        .map(|p| p.name())
+        .collect();
+    names.join(", ")
 }

@@ -39,7 +39,7 @@ fn bad_options_are_named() {
         err("conditional = true\npack = 2")
             .contains("--conditional judges each sample with its own class")
     );
-    assert!(err("classes = 3").contains("add conditional = true"));
+    assert!(err("preset = \"dcgan\"\nclasses = 3").contains("add conditional = true"));
     assert!(
         err("conditional = true\nclasses = 2\nclass-names = [\"a\"]")
             .contains("class-names lists 1 names for 2 classes")
@@ -425,4 +425,38 @@ fn every_preset_is_defined_once() {
         }
     }
     assert_eq!(presets::PRESETS.len(), Preset::value_variants().len());
+}
+
+/// `duel train` with no options trains the `digits` recipe on the embedded digits: dcgan's
+/// networks, class-conditional, 12,000 steps; dcgan (the papers' DCGAN, the default before the
+/// study) stays one option away, and other 28×28 data keeps dcgan as its default.
+#[test]
+fn the_default_run_is_the_conditional_digits_recipe() {
+    let resolve = |pairs: &[(&str, &str)]| {
+        let mut cli = toml::Table::new();
+        for (k, v) in pairs {
+            cli.insert(k.to_string(), toml::Value::String(v.to_string()));
+        }
+        TrainConfig::resolve(None, cli).unwrap()
+    };
+    let default = resolve(&[]);
+    assert_eq!(default.preset, Preset::Digits);
+    assert!(default.conditional);
+    assert_eq!((default.steps, default.batch), (12_000, 64));
+    let dcgan = resolve(&[("preset", "dcgan")]);
+    assert!(!dcgan.conditional);
+    assert_eq!(dcgan.steps, 6_000);
+    // The same networks, the generator's batch norms conditional on the class.
+    let (mut plain, mut cond) = (dcgan.clone(), default.clone());
+    (plain.classes, cond.classes) = (10, 10);
+    let g = cond.gan(784, Some((1, 28, 28))).unwrap().g;
+    let count = |layers: &[Layer], l: &Layer| layers.iter().filter(|x| *x == l).count();
+    assert_eq!(
+        count(&g.layers, &Layer::ConditionalBatchNorm { classes: 10 }),
+        2
+    );
+    plain.conditional = true;
+    assert_eq!(plain.gan(784, Some((1, 28, 28))).unwrap().g, g);
+    let idx = resolve(&[("dataset", "digits-28.idx")]);
+    assert_eq!(idx.preset, Preset::Dcgan, "a user's 28×28 IDX file: dcgan");
 }

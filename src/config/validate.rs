@@ -87,9 +87,9 @@ impl TrainConfig {
                 self.preset.name()
             ),
             Some(m) if !m.is_model() => bail!(
-                "--model {} is not a network an objective preset can train; choose one of mlp, \
-                 mlp-dropout, small, dcgan, dcgan32, dcgan64",
-                m.name()
+                "--model {} is not a network an objective preset can train; choose one of {}",
+                m.name(),
+                super::resolve::preset_names(Preset::is_model)
             ),
             _ => {}
         }
