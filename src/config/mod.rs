@@ -58,7 +58,7 @@ pub enum Preset {
     /// DCGAN for 64×64 images: G (8w,4,4) → ConvT 8w→4w→2w→w→C; D Conv C→w→…→8w.
     Dcgan64,
     /// The default on the embedded digits: dcgan's networks trained as a class-conditional GAN
-    /// (G's batch norms conditional on the class, a projection D) for 12,000 steps; every class
+    /// (G's batch norms conditional on the class, a projection D) for 10,000 steps; every class
     /// in equal shares, 98–99% read confidently by duel's classifier (docs/default-study.md).
     Digits,
     /// Progressive growing (Karras et al. 2018) to --image-size 32 or 64: G and D grow from 4×4,

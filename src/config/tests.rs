@@ -428,7 +428,7 @@ fn every_preset_is_defined_once() {
 }
 
 /// `duel train` with no options trains the `digits` recipe on the embedded digits: dcgan's
-/// networks, class-conditional, 12,000 steps; dcgan (the papers' DCGAN, the default before the
+/// networks, class-conditional, 10,000 steps; dcgan (the papers' DCGAN, the default before the
 /// study) stays one option away, and other 28×28 data keeps dcgan as its default.
 #[test]
 fn the_default_run_is_the_conditional_digits_recipe() {
@@ -442,7 +442,7 @@ fn the_default_run_is_the_conditional_digits_recipe() {
     let default = resolve(&[]);
     assert_eq!(default.preset, Preset::Digits);
     assert!(default.conditional);
-    assert_eq!((default.steps, default.batch), (12_000, 64));
+    assert_eq!((default.steps, default.batch), (10_000, 64));
     let dcgan = resolve(&[("preset", "dcgan")]);
     assert!(!dcgan.conditional);
     assert_eq!(dcgan.steps, 6_000);
