@@ -95,13 +95,7 @@ fn g_gradient(cfg: &GanConfig, g_params: &[f32], d_params: &[f32], noise_counter
     gan_loss(
         &mut be,
         kind,
-        LossArgs {
-            logits,
-            grad: dl,
-            real: 0,
-            fake: m,
-            stats,
-        },
+        LossArgs::generated(logits, dl, m, stats),
         Record::Replace,
     );
     let dx = d.backward(&mut be, dl, Backprop::Input).unwrap();

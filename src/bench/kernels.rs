@@ -5,9 +5,11 @@
 use super::train::AnyBackend;
 use super::{KernelOpts, Stat, load_average};
 use crate::backend::Backend;
+use crate::gpu::autotune::Plan;
 use crate::gpu::bmm_register::BmmClass;
 use crate::gpu::conv_register;
 use crate::gpu::{BmmChoice, ConvChoice, GpuBackend, MatmulChoice, Variant};
+use crate::kernels::batched_matmul::BATCHED_MATMUL;
 use crate::kernels::matmul::MATMUL;
 use crate::kernels::{ALL, Case, KernelDef, launch_bytes};
 use anyhow::Result;
@@ -208,6 +210,21 @@ pub fn bench_kernels(
     Ok(rows)
 }
 
+/// With `all`, every variant of a plan's kernel; else the one `plan` runs for `class`.
+fn planned<V: Variant>(
+    plan: &Plan<V>,
+    class: &str,
+    all: bool,
+    wrap: fn(V) -> Forced,
+) -> Vec<Option<Forced>> {
+    let variants = if all {
+        V::ALL.to_vec()
+    } else {
+        vec![plan.choice(class)]
+    };
+    variants.into_iter().map(|v| Some(wrap(v))).collect()
+}
+
 /// A GPU variant a row times, forced while it runs.
 #[derive(Clone, Copy, Debug)]
 enum Forced {
@@ -240,25 +257,11 @@ fn row_variants(g: &GpuBackend, def: &KernelDef, case: &Case, all: bool) -> Vec<
         return v.into_iter().map(Some).collect();
     }
     if let Some(class) = conv_register::class_of(def.name, &case.params) {
-        return if all {
-            ConvChoice::ALL
-                .iter()
-                .map(|&v| Some(Forced::Conv(v)))
-                .collect()
-        } else {
-            vec![Some(Forced::Conv(g.conv_plan().choice(&class.name())))]
-        };
+        return planned(g.conv_plan(), class.name(), all, Forced::Conv);
     }
-    if def.name == "batched_matmul" {
-        return if all {
-            BmmChoice::ALL
-                .iter()
-                .map(|&v| Some(Forced::Bmm(v)))
-                .collect()
-        } else {
-            let class = BmmClass::of(&case.params);
-            vec![Some(Forced::Bmm(g.bmm_plan().choice(class.name())))]
-        };
+    if def == &BATCHED_MATMUL {
+        let class = BmmClass::of(&case.params);
+        return planned(g.bmm_plan(), class.name(), all, Forced::Bmm);
     }
     vec![None]
 }

@@ -527,13 +527,7 @@ impl Gan {
         gan_loss(
             be,
             self.cfg.objective.g_kind(self.cfg.g_loss),
-            LossArgs {
-                logits,
-                grad: dl,
-                real: 0,
-                fake: packs,
-                stats,
-            },
+            LossArgs::generated(logits, dl, packs, stats),
             Record::Add,
         );
         let dx = self

@@ -51,13 +51,7 @@ impl Gan {
         gan_loss(
             be,
             kind,
-            LossArgs {
-                logits: fake_logits,
-                grad: fake_dl,
-                real: 0,
-                fake: packs,
-                stats: self.stats.slice(3, 3),
-            },
+            LossArgs::generated(fake_logits, fake_dl, packs, self.stats.slice(3, 3)),
             Record::Add,
         );
         let dx = self

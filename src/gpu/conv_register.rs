@@ -47,7 +47,7 @@ impl Variant for ConvChoice {
     }
 
     fn classes() -> Vec<String> {
-        ConvClass::all().map(|c| c.name()).collect()
+        ConvClass::all().map(|c| c.name().to_string()).collect()
     }
 }
 
@@ -98,13 +98,16 @@ pub struct ConvClass {
 }
 
 impl ConvClass {
-    pub fn name(self) -> String {
-        let k = match self.kind {
-            ConvKind::Forward => "conv_forward",
-            ConvKind::InputGrad => "conv_backward_input",
-            ConvKind::WeightGrad => "conv_backward_weights",
-        };
-        format!("{k}{}", if self.narrow { "_narrow" } else { "" })
+    /// Its name in plans and the cache file (made per recorded convolution: no allocation).
+    pub fn name(self) -> &'static str {
+        match (self.kind, self.narrow) {
+            (ConvKind::Forward, false) => "conv_forward",
+            (ConvKind::Forward, true) => "conv_forward_narrow",
+            (ConvKind::InputGrad, false) => "conv_backward_input",
+            (ConvKind::InputGrad, true) => "conv_backward_input_narrow",
+            (ConvKind::WeightGrad, false) => "conv_backward_weights",
+            (ConvKind::WeightGrad, true) => "conv_backward_weights_narrow",
+        }
     }
 
     pub fn all() -> impl Iterator<Item = ConvClass> {

@@ -545,7 +545,7 @@ impl Backend for GpuBackend {
             return self.launch_matmul(params, bufs);
         }
         if let Some(class) = conv_register::class_of(kernel.name, params)
-            && self.conv_plan.choice(&class.name()) == ConvChoice::Register
+            && self.conv_plan.choice(class.name()) == ConvChoice::Register
         {
             let groups = conv_register::workgroups(class, params);
             return self.record(PipelineKey::ConvRegister(class), params, bufs, groups);

@@ -139,7 +139,7 @@ impl Pipelines {
         let module_name = match key {
             PipelineKey::Kernel(k) => k.shader.name.to_string(),
             PipelineKey::MatmulSubgroup(l) => format!("matmul_subgroup {l:?}"),
-            PipelineKey::ConvRegister(c) => c.name(),
+            PipelineKey::ConvRegister(c) => c.name().to_string(),
             PipelineKey::BmmRegister => bmm_register::ENTRY.to_string(),
         };
         let module = self.modules.entry(module_name.clone()).or_insert_with(|| {

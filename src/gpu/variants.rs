@@ -135,7 +135,7 @@ impl GpuBackend {
                     Some(part),
                 ),
             })?;
-            out.push((class.name(), times));
+            out.push((class.name().to_string(), times));
         }
         self.conv_plan = keep;
         Ok(out)

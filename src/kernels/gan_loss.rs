@@ -210,6 +210,19 @@ pub struct LossArgs {
     pub stats: Tensor,
 }
 
+impl LossArgs {
+    /// A generator step's loss: `m` generated rows and no real ones.
+    pub fn generated(logits: Tensor, grad: Tensor, m: usize, stats: Tensor) -> Self {
+        LossArgs {
+            logits,
+            grad,
+            real: 0,
+            fake: m,
+            stats,
+        }
+    }
+}
+
 /// How a loss pass records its figures in `stats`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {

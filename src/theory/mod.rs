@@ -622,13 +622,7 @@ impl Rig {
         gan_loss(
             be,
             kind,
-            LossArgs {
-                logits,
-                grad: dl,
-                real: 0,
-                fake: m,
-                stats: self.stats,
-            },
+            LossArgs::generated(logits, dl, m, self.stats),
             Record::Replace,
         );
         let dx = self
