@@ -223,6 +223,7 @@ fn bench_profile(
         .env("DUEL_CACHE_DIR", cache)
         .env_remove("DUEL_CONV")
         .env_remove("DUEL_CONV_TILE")
+        .env_remove("DUEL_CONV_TILE_NARROW")
         .env_remove("DUEL_BMM");
     for (k, v) in env {
         cmd.env(k, v);

@@ -121,7 +121,7 @@ impl ConvClass {
     /// The tile this class's generated kernel uses.
     pub fn tile(self) -> ConvTile {
         if self.narrow {
-            ConvTile::NARROW
+            ConvTile::parse_env("DUEL_CONV_TILE_NARROW").unwrap_or(ConvTile::NARROW)
         } else {
             ConvTile::from_env()
         }
@@ -141,16 +141,22 @@ pub struct ConvTile {
 }
 
 impl ConvTile {
-    /// 32 rows × 8 columns per invocation, 16 invocations: the best on lavapipe of the blocks
-    /// tried (8–32 rows × 4–16 columns, 16 or 64 invocations; `duel bench kernels`).
+    /// 32 rows × 16 columns per invocation, 16 invocations: the fastest on lavapipe of the blocks
+    /// tried (8–64 rows × 4–32 columns, 8–32 invocations; `duel bench kernels` with
+    /// `DUEL_CONV_TILE`, docs/performance.md), about 30% faster than the former 32 × 8 and 20%
+    /// faster than 16 × 16, at the price of slower compilation (llvmpipe, without its shader
+    /// cache: the kernel-table tests take 122 s against 63 s). On a GPU whose registers a block
+    /// this size overflows, the tiled kernel is expected to win the timing.
     pub const WIDE: ConvTile = ConvTile {
         rows: 32,
-        vec_cols: 2,
+        vec_cols: 4,
         workgroup: 16,
     };
+    /// 4 rows × 16 columns, 16 invocations (`DUEL_CONV_TILE_NARROW`): of 8–32 columns and
+    /// 8–32 invocations, the best for the narrow input gradient on lavapipe, the others even.
     pub const NARROW: ConvTile = ConvTile {
         rows: NARROW_ROWS as u32,
-        vec_cols: 2,
+        vec_cols: 4,
         workgroup: 16,
     };
 
@@ -164,11 +170,14 @@ impl ConvTile {
         self.workgroup * self.cols()
     }
 
-    /// `WIDE`, or `DUEL_CONV_TILE=rows,vec_cols,workgroup` for experiments.
+    /// `WIDE`, or `DUEL_CONV_TILE=rows,vec_cols,workgroup` for experiments
+    /// (`DUEL_CONV_TILE_NARROW` likewise for the narrow classes).
     pub fn from_env() -> ConvTile {
-        let Ok(v) = std::env::var("DUEL_CONV_TILE") else {
-            return Self::WIDE;
-        };
+        Self::parse_env("DUEL_CONV_TILE").unwrap_or(Self::WIDE)
+    }
+
+    fn parse_env(var: &str) -> Option<ConvTile> {
+        let v = std::env::var(var).ok()?;
         let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
         match p[..] {
             [rows, vec_cols, workgroup]
@@ -176,13 +185,13 @@ impl ConvTile {
                     && (1..=8).contains(&vec_cols)
                     && (1..=256).contains(&workgroup) =>
             {
-                ConvTile {
+                Some(ConvTile {
                     rows,
                     vec_cols,
                     workgroup,
-                }
+                })
             }
-            _ => Self::WIDE,
+            _ => None,
         }
     }
 }
@@ -483,54 +492,64 @@ pub fn register_source(class: ConvClass) -> String {
         }
     }
     s.line("        }\n    }\n  }");
-    // The store step.
+    // The store step: the block goes to a private array, and runtime loops over its columns and
+    // rows store it, so the epilogue (activation, bias) is compiled once rather than once per
+    // output of the block (which made the wide kernels several times slower to compile).
     let rows_n = match kind {
         ConvKind::InputGrad => "p.ci",
         _ => "p.co",
     };
-    for j in 0..nc {
-        let acc = |r: u32| format!("acc{r}_{}[{}]", j / 4, j % 4);
-        s.line(format!("  if col0 + {j}u < n_cols {{"));
-        match kind {
-            ConvKind::Forward => {
-                s.line(format!("    let ob = s{j} * p.co * ohw + px{j};"));
-            }
-            ConvKind::InputGrad => {
-                s.line(format!(
-                    "    let ih = phh.first + p.stride * (q{j} / phw.count); let iw = phw.first \
-                     + p.stride * (q{j} % phw.count);\n    let ob = s{j} * p.ci * hw + ih * p.w + \
-                     iw;"
-                ));
-            }
-            ConvKind::WeightGrad => {
-                s.line(format!(
-                    "    let ob = p.dw_off + wg.z * p.co * n_cols + c{j};"
-                ));
-            }
+    s.line(format!("  var block: array<vec4<f32>, {}>;", rm * cv));
+    for r in 0..rm {
+        for q in 0..cv {
+            s.line(format!("  block[{}] = acc{r}_{q};", r * cv + q));
         }
-        for r in 0..rm {
-            s.line(format!("    if row0 + {r}u < {rows_n} {{"));
-            match kind {
-                ConvKind::Forward => s.line(format!(
-                    "      let o = ob + (row0 + {r}u) * ohw; y[p.y_off + o] = \
-                     conv_epilogue(p.flags, p.act, p.alpha, {}, store_extra(o, row0 + {r}u));",
-                    acc(r)
-                )),
-                ConvKind::InputGrad => s.line(format!(
-                    "      let o = ob + (row0 + {r}u) * hw; dx[p.dx_off + o] = \
-                     conv_epilogue(p.flags, p.act, p.alpha, {}, store_extra(o, row0 + {r}u));",
-                    acc(r)
-                )),
-                ConvKind::WeightGrad => s.line(format!(
-                    "      let o = ob + (row0 + {r}u) * n_cols; var v = {};\n      if \
-                     p.accumulate != 0u && p.splits == 1u {{ v += dw[o]; }}\n      dw[o] = v;",
-                    acc(r)
-                )),
-            }
-            s.line("    }");
-        }
-        s.line("  }");
     }
+    s.line(format!("  for (var j = 0u; j < {nc}u; j++) {{"));
+    s.line(
+        "    let c = col0 + j;
+    if c >= n_cols { break; }",
+    );
+    match kind {
+        ConvKind::Forward => s.line("    let ob = (c / ohw) * p.co * ohw + c % ohw;"),
+        ConvKind::InputGrad => s.line(
+            "    let q = c % pix; let ih = phh.first + p.stride * (q / phw.count);
+    \
+             let iw = phw.first + p.stride * (q % phw.count);
+    \
+             let ob = (c / pix) * p.ci * hw + ih * p.w + iw;",
+        ),
+        ConvKind::WeightGrad => s.line("    let ob = p.dw_off + wg.z * p.co * n_cols + c;"),
+    }
+    s.line(format!(
+        "    for (var r = 0u; r < {rm}u; r++) {{
+      let row = row0 + r;
+      \
+         if row >= {rows_n} {{ break; }}
+      let v = block[r * {cv}u + j / 4u][j % 4u];"
+    ));
+    match kind {
+        ConvKind::Forward => s.line(
+            "      let o = ob + row * ohw;
+      \
+             y[p.y_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v, store_extra(o, row));",
+        ),
+        ConvKind::InputGrad => s.line(
+            "      let o = ob + row * hw;
+      \
+             dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v, store_extra(o, row));",
+        ),
+        ConvKind::WeightGrad => s.line(
+            "      let o = ob + row * n_cols; var w = v;
+      \
+             if p.accumulate != 0u && p.splits == 1u { w += dw[o]; }
+      dw[o] = w;",
+        ),
+    }
+    s.line(
+        "    }
+  }",
+    );
     s.line("}");
     s.0
 }

@@ -485,10 +485,17 @@ fn cases() -> Vec<Case> {
     out
 }
 
-/// The products of the mlp model at batch 64 (D sees 128 rows).
+/// The products of the mlp model at batch 64 (D sees 128 rows), and a GEMM the size of the
+/// implicit GEMM of dcgan's D conv2 at batch 64 (128 × 6,272 × 1,024), so the convolution rows
+/// can be read against a matmul of the same size on the same adapter.
 fn bench() -> Vec<Case> {
     let mut out = Vec::new();
-    for (m, k, n) in [(128, 784, 1024), (128, 1024, 1024), (64, 100, 1024)] {
+    for (m, k, n) in [
+        (128, 784, 1024),
+        (128, 1024, 1024),
+        (64, 100, 1024),
+        (6272, 1024, 128),
+    ] {
         out.push(product_case(
             Product::Forward,
             (m, k, n),
