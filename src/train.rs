@@ -101,8 +101,11 @@ pub enum Opened {
     Measure(Box<GpuBackend>),
 }
 
-/// `open_backend` for training: with `auto`, an adapter that opens is measured rather than judged
-/// by its type.
+/// `open_backend` for training: with `auto`, a hardware adapter that opens is measured against
+/// the CPU path rather than judged by its type. A software rasterizer (lavapipe, SwiftShader) runs
+/// on the same cores as the CPU path, so the first run on a machine without a GPU is not spent
+/// compiling and timing it: `auto` takes the CPU path and says so, unless the adapter was named
+/// (`--adapter`, `DUEL_ADAPTER`), which measures it like any other.
 pub fn open_for_training(kind: BackendName, adapter: &str) -> Result<Opened> {
     if kind != BackendName::Auto {
         let (be, why) = open_backend(kind, adapter)?;
@@ -111,6 +114,15 @@ pub fn open_for_training(kind: BackendName, adapter: &str) -> Result<Opened> {
     let cli = Some(adapter).filter(|a| !a.trim().is_empty());
     let selector = crate::gpu::context::selector_from_env(cli);
     match GpuContext::new(selector.as_deref()) {
+        Ok(ctx) if ctx.is_software() && selector.is_none() => Ok(Opened::Ready(
+            Box::new(CpuBackend::new()),
+            format!(
+                "cpu, auto: the only adapter, {}, is a software rasterizer on these same CPU \
+                 cores, so it was not timed (name it with --adapter to time it against the CPU \
+                 path, or pass --backend gpu to use it)",
+                ctx.info.name
+            ),
+        )),
         Ok(ctx) => Ok(Opened::Measure(Box::new(GpuBackend::from_context(ctx)))),
         Err(e) if selector.is_some() => {
             let source = if cli.is_some() {

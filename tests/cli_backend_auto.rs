@@ -1,6 +1,7 @@
 //! `--backend auto` by measurement: a run prints both measured rates and its choice, trains
 //! exactly as a forced run of the backend it chose (the same adapter, so bit for bit), and a later
-//! run of the same model uses the remembered rates instead of measuring again.
+//! run of the same model uses the remembered rates instead of measuring again. A software
+//! rasterizer is measured only when it is named (`DUEL_ADAPTER`, as a user names one).
 
 mod common;
 
@@ -9,9 +10,9 @@ use duel::checkpoint::Checkpoint;
 use std::path::Path;
 use std::process::Command;
 
-/// Trains the default ring8 model for a few iterations with `backend`, remembering measurements
-/// in `cache`; returns the output.
-fn train(out: &Path, cache: &Path, backend: &str) -> String {
+/// Trains the default ring8 model for a few iterations with `backend` on `adapter` (`DUEL_ADAPTER`;
+/// empty: none named), remembering measurements in `cache`; returns the output.
+fn train(out: &Path, cache: &Path, backend: &str, adapter: &str) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_duel"))
         .args([
             "train",
@@ -24,6 +25,7 @@ fn train(out: &Path, cache: &Path, backend: &str) -> String {
         ])
         .args(["--log-every", "3", "--backend", backend, "--out", s(out)])
         .env("DUEL_CACHE_DIR", cache)
+        .env("DUEL_ADAPTER", adapter)
         .output()
         .expect("the duel binary runs");
     let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
@@ -81,10 +83,12 @@ fn assert_same_training(a: &Path, b: &Path, what: &str) {
 fn auto_measures_trains_as_the_forced_run_and_remembers() {
     let dir = tmp("auto");
     let cache = dir.join("cache");
-    // GPU tests fail loudly without an adapter: auto must have one to measure.
-    drop(common::gpu());
+    // GPU tests fail loudly without an adapter: auto must have one to measure, named so that a
+    // software one is measured too.
+    let adapter = common::gpu().ctx.info.name;
+    let train = |out: &Path, backend: &str| train(out, &cache, backend, &adapter);
 
-    let text = train(&dir.join("auto"), &cache, "auto");
+    let text = train(&dir.join("auto"), "auto");
     let (cpu, gpu, chosen, how) = auto_line(&text);
     assert!(cpu > 0.0 && gpu > 0.0, "rates {cpu} {gpu}");
     assert_eq!(chosen, if gpu > cpu { "gpu" } else { "cpu" }, "{text}");
@@ -94,7 +98,7 @@ fn auto_measures_trains_as_the_forced_run_and_remembers() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(files.len(), 1, "one entry per model: {files:?}");
-    train(&dir.join("forced"), &cache, &chosen);
+    train(&dir.join("forced"), &chosen);
     assert_same_training(&dir.join("auto"), &dir.join("forced"), "auto vs forced run");
 
     // Swap the remembered rates: the next auto run must take the other backend without measuring.
@@ -103,16 +107,48 @@ fn auto_measures_trains_as_the_forced_run_and_remembers() {
     let (c, g) = (entry["cpu"].clone(), entry["gpu"].clone());
     (entry["cpu"], entry["gpu"]) = (g, c);
     std::fs::write(&files[0], entry.to_string()).unwrap();
-    let text = train(&dir.join("auto2"), &cache, "auto");
+    let text = train(&dir.join("auto2"), "auto");
     let (cpu2, gpu2, chosen2, how2) = auto_line(&text);
     assert!(how2.starts_with("(remembered from"), "{text}");
     assert_eq!((cpu2, gpu2), (gpu, cpu), "{text}");
     assert_ne!(chosen2, chosen, "{text}");
-    train(&dir.join("forced2"), &cache, &chosen2);
+    train(&dir.join("forced2"), &chosen2);
     assert_same_training(
         &dir.join("auto2"),
         &dir.join("forced2"),
         "remembered auto vs forced run",
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn auto_times_a_software_adapter_only_when_it_is_named() {
+    let dir = tmp("auto-software");
+    let cache = dir.join("cache");
+    let gpu = common::gpu();
+    // No adapter named: the one a user gets.
+    let text = train(&dir.join("run"), &cache, "auto", "");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("backend: "))
+        .unwrap_or_else(|| panic!("no backend line in:\n{text}"));
+    if gpu.ctx.is_software() {
+        assert!(
+            line.starts_with("backend: cpu, auto: the only adapter, ")
+                && line.contains("software rasterizer")
+                && line.contains("not timed"),
+            "{line}"
+        );
+        assert!(
+            !cache.join("backend-autotune").exists(),
+            "nothing was measured, so nothing is remembered"
+        );
+    } else {
+        let (cpu, gpu, ..) = auto_line(&text);
+        assert!(
+            cpu > 0.0 && gpu > 0.0,
+            "a hardware adapter is measured: {line}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -151,7 +151,8 @@ pub enum OptName {
 #[serde(rename_all = "kebab-case")]
 pub enum BackendName {
     /// Training: the faster of the GPU adapter and the CPU path, timed on the run's own model and
-    /// batch (and remembered). Other commands: a hardware GPU when there is one, else the CPU.
+    /// batch (and remembered; a software rasterizer only when named by --adapter). Other
+    /// commands: a hardware GPU when there is one, else the CPU.
     Auto,
     /// Any wgpu adapter, software ones (lavapipe) included.
     Gpu,
