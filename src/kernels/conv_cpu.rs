@@ -16,9 +16,9 @@
 //! deterministic without atomics. The weight gradient sums the chunks of each thread's fixed
 //! share of the batch, then the shares in order.
 //!
-//! Measured on the 2-core AVX-512 box (CPU time, so other load counts little): the dcgan and
-//! dcgan32 convolutions of a whole training iteration run at ~120 and ~140 GFLOP/s, the
-//! machine's sgemm ~190; their small-channel first and last layers at 40–110.
+//! Measured with `duel bench kernels --backend cpu` on the 2-core Zen 5 box (docs/benchmarks.md):
+//! the dcgan and dcgan32 convolutions with 64 or more channels run at 270–330 GFLOP/s, their
+//! one- and three-channel first and last layers at 100–240.
 
 use super::activation::{act_grad_in_place, activate_in_place};
 use super::conv::{ConvGeom, StoreKind};
