@@ -141,22 +141,21 @@ pub struct ConvTile {
 }
 
 impl ConvTile {
-    /// 32 rows × 16 columns per invocation, 16 invocations: the fastest on lavapipe of the blocks
-    /// tried (8–64 rows × 4–32 columns, 8–32 invocations; `duel bench kernels` with
-    /// `DUEL_CONV_TILE`, docs/performance.md), about 30% faster than the former 32 × 8 and 20%
-    /// faster than 16 × 16, at the price of slower compilation (llvmpipe, without its shader
-    /// cache: the kernel-table tests take 122 s against 63 s). On a GPU whose registers a block
-    /// this size overflows, the tiled kernel is expected to win the timing.
+    /// 32 rows × 8 columns per invocation, 16 invocations. On lavapipe a 32 × 16 block
+    /// (`DUEL_CONV_TILE=32,4,16`) runs about 30% faster, but SwiftShader's shader compiler needs
+    /// 4.4 GB to compile a kernel with 16 columns per invocation (1.4 GB with 8), and a test
+    /// process that builds a few devices was killed for memory at 24 GB; lavapipe's compiler
+    /// also takes twice as long. So the default keeps 8 columns (docs/performance.md).
     pub const WIDE: ConvTile = ConvTile {
         rows: 32,
-        vec_cols: 4,
+        vec_cols: 2,
         workgroup: 16,
     };
-    /// 4 rows × 16 columns, 16 invocations (`DUEL_CONV_TILE_NARROW`): of 8–32 columns and
-    /// 8–32 invocations, the best for the narrow input gradient on lavapipe, the others even.
+    /// 4 rows × 8 columns, 16 invocations (`DUEL_CONV_TILE_NARROW`); 16 columns were a little
+    /// faster for the narrow input gradient on lavapipe, with the same compile cost as above.
     pub const NARROW: ConvTile = ConvTile {
         rows: NARROW_ROWS as u32,
-        vec_cols: 4,
+        vec_cols: 2,
         workgroup: 16,
     };
 
