@@ -492,8 +492,8 @@ pub fn register_source(class: ConvClass) -> String {
     }
     s.line("        }\n    }\n  }");
     // The store step: the block goes to a private array, and runtime loops over its columns and
-    // rows store it, so the epilogue (activation, bias) is compiled once rather than once per
-    // output of the block (which made the wide kernels several times slower to compile).
+    // rows store it, so the epilogue (activation, bias) is generated once rather than once per
+    // output of the block (a shader a fraction of the size).
     let rows_n = match kind {
         ConvKind::InputGrad => "p.ci",
         _ => "p.co",
@@ -505,50 +505,37 @@ pub fn register_source(class: ConvClass) -> String {
         }
     }
     s.line(format!("  for (var j = 0u; j < {nc}u; j++) {{"));
-    s.line(
-        "    let c = col0 + j;
-    if c >= n_cols { break; }",
-    );
-    match kind {
-        ConvKind::Forward => s.line("    let ob = (c / ohw) * p.co * ohw + c % ohw;"),
-        ConvKind::InputGrad => s.line(
-            "    let q = c % pix; let ih = phh.first + p.stride * (q / phw.count);
-    \
-             let iw = phw.first + p.stride * (q % phw.count);
-    \
-             let ob = (c / pix) * p.ci * hw + ih * p.w + iw;",
-        ),
-        ConvKind::WeightGrad => s.line("    let ob = p.dw_off + wg.z * p.co * n_cols + c;"),
-    }
-    s.line(format!(
-        "    for (var r = 0u; r < {rm}u; r++) {{
-      let row = row0 + r;
-      \
-         if row >= {rows_n} {{ break; }}
-      let v = block[r * {cv}u + j / 4u][j % 4u];"
-    ));
-    match kind {
-        ConvKind::Forward => s.line(
-            "      let o = ob + row * ohw;
-      \
-             y[p.y_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v, store_extra(o, row));",
-        ),
-        ConvKind::InputGrad => s.line(
-            "      let o = ob + row * hw;
-      \
-             dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v, store_extra(o, row));",
-        ),
-        ConvKind::WeightGrad => s.line(
-            "      let o = ob + row * n_cols; var w = v;
-      \
-             if p.accumulate != 0u && p.splits == 1u { w += dw[o]; }
-      dw[o] = w;",
-        ),
-    }
-    s.line(
-        "    }
-  }",
-    );
+    s.line("    let c = col0 + j;");
+    s.line("    if c >= n_cols { break; }");
+    s.line(match kind {
+        ConvKind::Forward => "    let ob = (c / ohw) * p.co * ohw + c % ohw;",
+        ConvKind::InputGrad => {
+            "    let q = c % pix;\n    let ih = phh.first + p.stride * (q / phw.count);\n    \
+             let iw = phw.first + p.stride * (q % phw.count);\n    \
+             let ob = (c / pix) * p.ci * hw + ih * p.w + iw;"
+        }
+        ConvKind::WeightGrad => "    let ob = p.dw_off + wg.z * p.co * n_cols + c;",
+    });
+    s.line(format!("    for (var r = 0u; r < {rm}u; r++) {{"));
+    s.line("      let row = row0 + r;");
+    s.line(format!("      if row >= {rows_n} {{ break; }}"));
+    s.line(format!("      let v = block[r * {cv}u + j / 4u][j % 4u];"));
+    s.line(match kind {
+        ConvKind::Forward => {
+            "      let o = ob + row * ohw;\n      \
+             y[p.y_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v, store_extra(o, row));"
+        }
+        ConvKind::InputGrad => {
+            "      let o = ob + row * hw;\n      \
+             dx[p.dx_off + o] = conv_epilogue(p.flags, p.act, p.alpha, v, store_extra(o, row));"
+        }
+        ConvKind::WeightGrad => {
+            "      let o = ob + row * n_cols;\n      var w = v;\n      \
+             if p.accumulate != 0u && p.splits == 1u { w += dw[o]; }\n      dw[o] = w;"
+        }
+    });
+    s.line("    }");
+    s.line("  }");
     s.line("}");
     s.0
 }
