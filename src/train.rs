@@ -50,9 +50,6 @@ pub struct RunSummary {
 /// be opened, the run stops with the reason (and the adapters found) instead of quietly training
 /// on the CPU. `--adapter` with `--backend cpu` is contradictory and refused.
 pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend>, String)> {
-    // An empty --adapter defers to DUEL_ADAPTER (selector_from_env never reads it given Some).
-    let cli = Some(adapter).filter(|a| !a.trim().is_empty());
-    let selector = crate::gpu::context::selector_from_env(cli);
     match kind {
         BackendName::Cpu if !adapter.trim().is_empty() => bail!(
             "--adapter {adapter:?} names a GPU adapter but --backend cpu uses none; drop \
@@ -60,38 +57,54 @@ pub fn open_backend(kind: BackendName, adapter: &str) -> Result<(Box<dyn Backend
         ),
         BackendName::Cpu => Ok((Box::new(CpuBackend::new()), "cpu (--backend cpu)".into())),
         BackendName::Gpu => {
-            let be = GpuBackend::new(selector.as_deref())?;
+            let be = GpuBackend::new(selector(adapter).as_deref())?;
             let why = format!("gpu: {} (--backend gpu)", be.name());
             Ok((Box::new(be), why))
         }
-        BackendName::Auto => match GpuContext::new(selector.as_deref()) {
+        BackendName::Auto => Ok(match auto_context(adapter)? {
             Ok(ctx) if !ctx.is_software() => {
                 let be = GpuBackend::from_context(ctx);
                 let why = format!("gpu: {} (a hardware adapter)", be.name());
-                Ok((Box::new(be), why))
+                (Box::new(be), why)
             }
-            Ok(ctx) => Ok((
-                Box::new(CpuBackend::new()),
-                format!(
-                    "cpu: the only adapter, {}, is a software rasterizer and slower than the CPU \
-                     path (pass --backend gpu to use it anyway)",
-                    ctx.info.name
-                ),
+            Ok(ctx) => cpu(format!(
+                "cpu: the only adapter, {}, is a software rasterizer and slower than the CPU path \
+                 (pass --backend gpu to use it anyway)",
+                ctx.info.name
             )),
-            Err(e) if selector.is_some() => {
+            Err(why) => cpu(why),
+        }),
+    }
+}
+
+/// The adapter `adapter` names, else `DUEL_ADAPTER` (an empty --adapter defers to it).
+fn selector(adapter: &str) -> Option<String> {
+    crate::gpu::context::selector_from_env(Some(adapter).filter(|a| !a.trim().is_empty()))
+}
+
+/// The adapter `auto` considers: `Ok(Ok)` when it opens, `Ok(Err(why))` when none does and none
+/// was named (`auto` then takes the CPU path); a named adapter that does not open is an error.
+fn auto_context(adapter: &str) -> Result<std::result::Result<GpuContext, String>> {
+    let named = selector(adapter);
+    match GpuContext::new(named.as_deref()) {
+        Ok(ctx) => Ok(Ok(ctx)),
+        Err(e) => match named {
+            Some(name) => {
                 let source = if adapter.trim().is_empty() {
                     "DUEL_ADAPTER"
                 } else {
                     "--adapter"
                 };
-                Err(e.context(format!("{source} {:?}", selector.unwrap_or_default())))
+                Err(e.context(format!("{source} {name:?}")))
             }
-            Err(e) => Ok((
-                Box::new(CpuBackend::new()),
-                format!("cpu: no usable GPU adapter ({e:#})"),
-            )),
+            None => Ok(Err(format!("cpu: no usable GPU adapter ({e:#})"))),
         },
     }
+}
+
+/// The CPU path, with the reason it was chosen.
+fn cpu(why: String) -> (Box<dyn Backend>, String) {
+    (Box::new(CpuBackend::new()), why)
 }
 
 /// A training run's backend, or the adapter `--backend auto` times against the CPU path once the
@@ -111,31 +124,16 @@ pub fn open_for_training(kind: BackendName, adapter: &str) -> Result<Opened> {
         let (be, why) = open_backend(kind, adapter)?;
         return Ok(Opened::Ready(be, why));
     }
-    let cli = Some(adapter).filter(|a| !a.trim().is_empty());
-    let selector = crate::gpu::context::selector_from_env(cli);
-    match GpuContext::new(selector.as_deref()) {
-        Ok(ctx) if ctx.is_software() && selector.is_none() => Ok(Opened::Ready(
-            Box::new(CpuBackend::new()),
-            format!(
-                "cpu, auto: the only adapter, {}, is a software rasterizer on these same CPU \
-                 cores, so it was not timed (name it with --adapter to time it against the CPU \
-                 path, or pass --backend gpu to use it)",
-                ctx.info.name
-            ),
-        )),
+    let ready = |(be, why)| Ok(Opened::Ready(be, why));
+    match auto_context(adapter)? {
+        Ok(ctx) if ctx.is_software() && selector(adapter).is_none() => ready(cpu(format!(
+            "cpu, auto: the only adapter, {}, is a software rasterizer on these same CPU cores, \
+             so it was not timed (name it with --adapter to time it against the CPU path, or \
+             pass --backend gpu to use it)",
+            ctx.info.name
+        ))),
         Ok(ctx) => Ok(Opened::Measure(Box::new(GpuBackend::from_context(ctx)))),
-        Err(e) if selector.is_some() => {
-            let source = if cli.is_some() {
-                "--adapter"
-            } else {
-                "DUEL_ADAPTER"
-            };
-            Err(e.context(format!("{source} {:?}", selector.unwrap_or_default())))
-        }
-        Err(e) => Ok(Opened::Ready(
-            Box::new(CpuBackend::new()),
-            format!("cpu: no usable GPU adapter ({e:#})"),
-        )),
+        Err(why) => ready(cpu(why)),
     }
 }
 

@@ -118,13 +118,19 @@ impl ConvClass {
         })
     }
 
-    /// The tile this class's generated kernel uses.
+    /// The tile this class's generated kernel uses: `WIDE` and `NARROW`, or
+    /// `DUEL_CONV_TILE` and `DUEL_CONV_TILE_NARROW` (`rows,vec_cols,workgroup`) for experiments,
+    /// read once per process, so the compiled kernel and the workgroups recorded for it (every
+    /// convolution dispatch of every step) always agree.
     pub fn tile(self) -> ConvTile {
-        if self.narrow {
-            ConvTile::parse_env("DUEL_CONV_TILE_NARROW").unwrap_or(ConvTile::NARROW)
-        } else {
-            ConvTile::from_env()
-        }
+        static TILES: std::sync::OnceLock<(ConvTile, ConvTile)> = std::sync::OnceLock::new();
+        let (wide, narrow) = *TILES.get_or_init(|| {
+            (
+                ConvTile::parse_env("DUEL_CONV_TILE").unwrap_or(ConvTile::WIDE),
+                ConvTile::parse_env("DUEL_CONV_TILE_NARROW").unwrap_or(ConvTile::NARROW),
+            )
+        });
+        if self.narrow { narrow } else { wide }
     }
 }
 
@@ -167,12 +173,6 @@ impl ConvTile {
     /// Columns of C per workgroup.
     pub fn tile_n(self) -> u32 {
         self.workgroup * self.cols()
-    }
-
-    /// `WIDE`, or `DUEL_CONV_TILE=rows,vec_cols,workgroup` for experiments
-    /// (`DUEL_CONV_TILE_NARROW` likewise for the narrow classes).
-    pub fn from_env() -> ConvTile {
-        Self::parse_env("DUEL_CONV_TILE").unwrap_or(Self::WIDE)
     }
 
     fn parse_env(var: &str) -> Option<ConvTile> {
