@@ -22,6 +22,7 @@
 
 use super::activation::{act_grad_in_place, activate_in_place};
 use super::conv::{ConvGeom, StoreKind};
+use super::conv_winograd as winograd;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -30,13 +31,13 @@ use std::sync::Mutex;
 static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
 /// A scratch buffer of `len` words from the pool, returned to it on drop. Contents are stale.
-struct Scratch {
+pub(super) struct Scratch {
     buf: Vec<f32>,
     len: usize,
 }
 
 impl Scratch {
-    fn take(len: usize) -> Self {
+    pub(super) fn take(len: usize) -> Self {
         let mut buf = POOL
             .lock()
             .map(|mut p| p.pop())
@@ -78,7 +79,7 @@ impl Drop for Scratch {
 // reason: BLAS's sgemm signature, called from the inner loops of the convolution twins with
 // each operand's strides beside it; a struct per call would only rename the same nine values.
 #[allow(clippy::too_many_arguments)]
-fn sgemm(
+pub(super) fn sgemm(
     (m, n, k): (usize, usize, usize),
     c: &mut [f32],
     (c_rs, c_cs): (usize, usize),
@@ -177,7 +178,7 @@ fn chunk_samples(n: usize, pixels: usize, k: usize) -> usize {
 /// Runs `f(first sample, chunk of out)` over chunks of `nb` samples of `out` (each sample
 /// `sample_len` words), in parallel when there is more than one chunk; `f`'s flag says whether
 /// it has the machine to itself (one chunk).
-fn for_sample_chunks(
+pub(super) fn for_sample_chunks(
     out: &mut [f32],
     n: usize,
     sample_len: usize,
@@ -352,7 +353,7 @@ fn col2im(g: &ConvGeom, dcol: &[f32], stride: usize, ns: usize, dx: &mut [f32]) 
 /// The store step over a chunk of whole samples `out` (planes of `plane` words, `channels` per
 /// sample) whose first value is output index `o0`: the channel's bias then the activation, or
 /// the activation gradient from y. Whole-chunk passes, so the activation loops vectorise.
-fn store_chunk(
+pub(super) fn store_chunk(
     store: StoreKind,
     out: &mut [f32],
     extra: &[f32],
@@ -385,6 +386,9 @@ pub fn conv2d_forward_cpu(
     w: &[f32],
     extra: &[f32],
 ) {
+    if winograd::applies(g, winograd::Product::Forward) {
+        return winograd::forward(g, store, y, x, w, extra);
+    }
     let (k, p, out, inp) = (g.taps(), g.ohw(), g.out_len(), g.in_len());
     let nb = chunk_samples(g.n, p, k);
     for_sample_chunks(y, g.n, out, nb, |n0, ys, par| {
@@ -442,6 +446,9 @@ pub fn conv2d_backward_input_cpu(
     w: &[f32],
     extra: &[f32],
 ) {
+    if winograd::applies(g, winograd::Product::InputGrad) {
+        return winograd::backward_input(g, store, dx, dy, w, extra);
+    }
     let (k, p, out, inp) = (g.taps(), g.ohw(), g.out_len(), g.in_len());
     let plane = g.h * g.w;
     let nb = chunk_samples(g.n, p, k);
@@ -562,7 +569,9 @@ pub fn conv2d_backward_weights_cpu(
     dy: &[f32],
 ) {
     let (len, k, co) = (g.weight_len(), g.taps(), g.co);
-    // Each range's dWᵀ goes to its own buffer, then into dw transposed.
+    // Each range's sum goes to its own buffer (im2col's as dWᵀ [K, co], Winograd's as dw
+    // [co, K]), then into dw in range order.
+    let wino = winograd::applies(g, winograd::Product::WeightGrad);
     let threads = rayon::current_num_threads().max(1);
     let (ranges, per) = if splits > 1 {
         (splits, g.n.div_ceil(splits))
@@ -571,24 +580,40 @@ pub fn conv2d_backward_weights_cpu(
         (t, g.n.div_ceil(t))
     };
     let range = |z: usize| (z * per).min(g.n)..((z + 1) * per).min(g.n);
+    let sum_range = |z: usize, part: &mut [f32], par: bool| {
+        if wino {
+            winograd::weight_grad_range(g, range(z), part, x, dy, par)
+        } else {
+            weight_grad_range(g, range(z), part, x, dy, par)
+        }
+    };
     let mut parts = Scratch::take(ranges * len);
     if ranges == 1 {
-        weight_grad_range(g, range(0), &mut parts, x, dy, true);
+        sum_range(0, &mut parts, true);
     } else {
         parts
             .par_chunks_mut(len)
             .enumerate()
-            .for_each(|(z, part)| weight_grad_range(g, range(z), part, x, dy, false));
+            .for_each(|(z, part)| sum_range(z, part, false));
     }
+    let put = |dst: &mut [f32], src: &[f32], add: bool| {
+        if wino {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = if add { *d + s } else { *s };
+            }
+        } else {
+            transpose_into(dst, src, k, co, add);
+        }
+    };
     if splits > 1 {
         for (z, slice) in dw[..splits * len].chunks_mut(len).enumerate() {
-            transpose_into(slice, &parts[z * len..][..len], k, co, false);
+            put(slice, &parts[z * len..][..len], false);
         }
     } else {
         let dw = &mut dw[..len];
-        transpose_into(dw, &parts[..len], k, co, accumulate);
+        put(dw, &parts[..len], accumulate);
         for z in 1..ranges {
-            transpose_into(dw, &parts[z * len..][..len], k, co, true);
+            put(dw, &parts[z * len..][..len], true);
         }
     }
 }

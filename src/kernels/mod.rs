@@ -25,6 +25,7 @@ pub mod concat;
 pub mod conv;
 mod conv_cases;
 mod conv_cpu;
+mod conv_winograd;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod ema;
