@@ -16,6 +16,9 @@
 //! deterministic without atomics. The weight gradient sums the chunks of each thread's fixed
 //! share of the batch, then the shares in order.
 //!
+//! Stride-2 4×4 layers with 16+ channels and even-sized outputs (dcgan32's) go to the Winograd
+//! twins in `conv_winograd.rs` instead, which do 9/16 of the multiply-adds.
+//!
 //! Measured with `duel bench kernels --backend cpu` on the 2-core Zen 5 box (docs/benchmarks.md):
 //! the dcgan and dcgan32 convolutions with 64 or more channels run at 270–330 GFLOP/s, their
 //! one- and three-channel first and last layers at 100–240.
@@ -386,7 +389,7 @@ pub fn conv2d_forward_cpu(
     w: &[f32],
     extra: &[f32],
 ) {
-    if winograd::applies(g, winograd::Product::Forward) {
+    if winograd::applies(g) {
         return winograd::forward(g, store, y, x, w, extra);
     }
     let (k, p, out, inp) = (g.taps(), g.ohw(), g.out_len(), g.in_len());
@@ -446,7 +449,7 @@ pub fn conv2d_backward_input_cpu(
     w: &[f32],
     extra: &[f32],
 ) {
-    if winograd::applies(g, winograd::Product::InputGrad) {
+    if winograd::applies(g) {
         return winograd::backward_input(g, store, dx, dy, w, extra);
     }
     let (k, p, out, inp) = (g.taps(), g.ohw(), g.out_len(), g.in_len());
@@ -571,7 +574,7 @@ pub fn conv2d_backward_weights_cpu(
     let (len, k, co) = (g.weight_len(), g.taps(), g.co);
     // Each range's sum goes to its own buffer (im2col's as dWᵀ [K, co], Winograd's as dw
     // [co, K]), then into dw in range order.
-    let wino = winograd::applies(g, winograd::Product::WeightGrad);
+    let wino = winograd::applies(g);
     let threads = rayon::current_num_threads().max(1);
     let (ranges, per) = if splits > 1 {
         (splits, g.n.div_ceil(splits))
