@@ -48,7 +48,13 @@ const MAX_TILE_WASTE: f64 = 1.15;
 /// MAX_TILE_WASTE, `winograd` wherever the geometry allows, `im2col` nowhere.
 fn setting() -> &'static str {
     static SETTING: OnceLock<String> = OnceLock::new();
-    SETTING.get_or_init(|| std::env::var("DUEL_CPU_CONV").unwrap_or_default())
+    SETTING.get_or_init(|| {
+        let v = std::env::var("DUEL_CPU_CONV").unwrap_or_default();
+        if !["", "auto", "winograd", "im2col"].contains(&v.as_str()) {
+            eprintln!("warning: DUEL_CPU_CONV={v} is not auto, winograd or im2col; using auto");
+        }
+        v
+    })
 }
 
 /// Whether the convolution `g` (all three products) runs through these twins.
