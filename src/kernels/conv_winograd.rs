@@ -264,6 +264,34 @@ fn store_lanes(dst: &mut [f32], v: &[f32; LANES], l: usize) {
     }
 }
 
+/// The ns samples in vectors of LANES: output j = f(inputs)_j lane by lane, where
+/// `load(i, s0, l)` gives input i's l lanes from sample s0 and `store(j, s0, l, lanes)` takes
+/// output j's.
+#[inline(always)]
+fn map_lanes<const N: usize, const M: usize>(
+    ns: usize,
+    load: impl Fn(usize, usize, usize) -> [f32; LANES],
+    f: impl Fn([f32; N]) -> [f32; M],
+    mut store: impl FnMut(usize, usize, usize, &[f32; LANES]),
+) {
+    let mut s0 = 0;
+    while s0 < ns {
+        let l = LANES.min(ns - s0);
+        let inp: [[f32; LANES]; N] = arr(|i| load(i, s0, l));
+        let mut out = [[0.0f32; LANES]; M];
+        for lane in 0..LANES {
+            let r = f(arr(|i| inp[i][lane]));
+            for (o, r) in out.iter_mut().zip(r) {
+                o[lane] = r;
+            }
+        }
+        for (j, o) in out.iter().enumerate() {
+            store(j, s0, l, o);
+        }
+        s0 += l;
+    }
+}
+
 /// v[ξ·xs + at + s] = f(the N runs d at sample s)_ξ for the runs' ns samples.
 #[inline(always)]
 fn transform_runs<const N: usize>(
@@ -273,23 +301,10 @@ fn transform_runs<const N: usize>(
     at: usize,
     f: impl Fn([f32; N]) -> [f32; 9],
 ) {
-    let ns = d[0].len();
-    let mut s0 = 0;
-    while s0 < ns {
-        let l = LANES.min(ns - s0);
-        let inp: [[f32; LANES]; N] = arr(|i| load_lanes(&d[i][s0..], l));
-        let mut out = [[0.0f32; LANES]; 9];
-        for lane in 0..LANES {
-            let r = f(arr(|i| inp[i][lane]));
-            for (o, r) in out.iter_mut().zip(r) {
-                o[lane] = r;
-            }
-        }
-        for (xi, o) in out.iter().enumerate() {
-            store_lanes(&mut v[xi * xs + at + s0..], o, l);
-        }
-        s0 += l;
-    }
+    let load = |i: usize, s0: usize, l: usize| load_lanes(&d[i][s0..], l);
+    map_lanes(d[0].len(), load, f, |xi, s0, l, o| {
+        store_lanes(&mut v[xi * xs + at + s0..], o, l)
+    });
 }
 
 /// The tile (ty, tx) whose products are m[ξ·xs + at + s], its outputs inside t.oh × t.ow put
@@ -304,49 +319,25 @@ fn output_runs(
     out: &mut [f32],
 ) {
     let ns = out.len() / (t.oh * t.ow);
-    let mut s0 = 0;
-    while s0 < ns {
-        let l = LANES.min(ns - s0);
-        let inp: [[f32; LANES]; 9] = arr(|xi| load_lanes(&m[xi * xs + at + s0..], l));
-        let mut y4 = [[0.0f32; LANES]; 4];
-        for lane in 0..LANES {
-            let y = output_point(arr(|xi| inp[xi][lane]));
-            for (o, y) in y4.iter_mut().zip(y) {
-                o[lane] = y;
-            }
+    let load = |xi: usize, s0: usize, l: usize| load_lanes(&m[xi * xs + at + s0..], l);
+    map_lanes(ns, load, output_point, |q, s0, l, o| {
+        let (i, j) = (2 * ty + q / 2, 2 * tx + q % 2);
+        if i < t.oh && j < t.ow {
+            store_lanes(&mut out[(i * t.ow + j) * ns + s0..], o, l);
         }
-        for (q, o) in y4.iter().enumerate() {
-            let (i, j) = (2 * ty + q / 2, 2 * tx + q % 2);
-            if i < t.oh && j < t.ow {
-                store_lanes(&mut out[(i * t.ow + j) * ns + s0..], o, l);
-            }
-        }
-        s0 += l;
-    }
+    });
 }
 
 /// acc[pos[i] + s] += (B m Bᵀ)_i for the tile whose products are m[ξ·xs + at + s], its ns
 /// samples.
 #[inline(always)]
 fn patch_grad_runs(m: &[f32], xs: usize, at: usize, ns: usize, pos: [usize; 9], acc: &mut [f32]) {
-    let mut s0 = 0;
-    while s0 < ns {
-        let l = LANES.min(ns - s0);
-        let inp: [[f32; LANES]; 9] = arr(|xi| load_lanes(&m[xi * xs + at + s0..], l));
-        let mut out = [[0.0f32; LANES]; 9];
-        for lane in 0..LANES {
-            let d = patch_grad_point(arr(|xi| inp[xi][lane]));
-            for (o, d) in out.iter_mut().zip(d) {
-                o[lane] = d;
-            }
+    let load = |xi: usize, s0: usize, l: usize| load_lanes(&m[xi * xs + at + s0..], l);
+    map_lanes(ns, load, patch_grad_point, |i, s0, l, o| {
+        for (a, v) in acc[pos[i] + s0..][..l].iter_mut().zip(o) {
+            *a += v;
         }
-        for (p, o) in pos.iter().zip(&out) {
-            for (a, v) in acc[p + s0..][..l].iter_mut().zip(o) {
-                *a += v;
-            }
-        }
-        s0 += l;
-    }
+    });
 }
 
 /// The 2×2 taps of phase (py, px) of a 4×4 filter: [w(py, px), w(py, px+2), w(py+2, px),
@@ -482,6 +473,30 @@ fn output_grad_transform(g: &ConvGeom, t: Tiles, dy: &[f32], n0: usize, ns: usiz
     }
 }
 
+/// out_ξ [rows, cols] = a_ξ [rows, inner] · b_ξ [inner, cols] for the 9 points ξ, each
+/// operand's blocks row-major and one after the other.
+fn point_products(
+    (rows, inner, cols): (usize, usize, usize),
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    par: bool,
+) {
+    for xi in 0..9 {
+        sgemm(
+            (rows, cols, inner),
+            &mut out[xi * rows * cols..][..rows * cols],
+            (cols, 1),
+            false,
+            &a[xi * rows * inner..][..rows * inner],
+            (inner, 1),
+            &b[xi * inner * cols..][..inner * cols],
+            (cols, 1),
+            par,
+        );
+    }
+}
+
 /// y = store(conv(x, w)).
 pub fn forward(g: &ConvGeom, store: StoreKind, y: &mut [f32], x: &[f32], w: &[f32], extra: &[f32]) {
     let t = Tiles::new(g.oh(), g.ow());
@@ -494,19 +509,7 @@ pub fn forward(g: &ConvGeom, store: StoreKind, y: &mut [f32], x: &[f32], w: &[f3
         let mut v = Scratch::take(9 * k * cols);
         input_transform(g, t, x, n0, ns, &mut v);
         let mut m = Scratch::take(9 * co * cols);
-        for xi in 0..9 {
-            sgemm(
-                (co, cols, k),
-                &mut m[xi * co * cols..][..co * cols],
-                (cols, 1),
-                false,
-                &u[xi * co * k..][..co * k],
-                (k, 1),
-                &v[xi * k * cols..][..k * cols],
-                (cols, 1),
-                par,
-            );
-        }
+        point_products((co, k, cols), &mut m, &u, &v, par);
         // Channel by channel: the tiles' outputs into an interleaved plane, then out to each
         // sample's plane in y (contiguous writes; scattering them across samples straight
         // from the tiles was 9% of a training iteration).
@@ -552,19 +555,7 @@ pub fn backward_input(
         let mut e = Scratch::take(9 * co * cols);
         output_grad_transform(g, t, dy, n0, ns, &mut e);
         let mut dv = Scratch::take(9 * k * cols);
-        for xi in 0..9 {
-            sgemm(
-                (k, cols, co),
-                &mut dv[xi * k * cols..][..k * cols],
-                (cols, 1),
-                false,
-                &ut[xi * co * k..][..co * k],
-                (co, 1),
-                &e[xi * co * cols..][..co * cols],
-                (cols, 1),
-                par,
-            );
-        }
+        point_products((k, co, cols), &mut dv, &ut, &e, par);
         let grid = phase_grid(t, ns);
         let run = 2 * t.tw + 1;
         let mut acc = Scratch::take(grid.len());
