@@ -519,7 +519,7 @@ fn backward_input_ref(p: &BatchNormParams, b: &mut Bindings) {
 
 /// Σ f(a[i], b[i]) in eight f32 lanes (vectorisable, unlike one running sum).
 #[inline]
-fn sum8(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+pub(crate) fn sum8(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());

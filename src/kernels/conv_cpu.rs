@@ -631,7 +631,8 @@ fn transpose_into(dst: &mut [f32], src: &[f32], k: usize, co: usize, add: bool) 
     }
 }
 
-/// db[c] (+)= Σ_{n, pixel} dy[n, c, pixel]: each channel's planes summed in order (f32).
+/// db[c] (+)= Σ_{n, pixel} dy[n, c, pixel]: each plane summed in eight lanes (f32), the
+/// planes in order (one running sum ran at 11 GB/s).
 pub fn bias_backward_nchw_cpu(
     db: &mut [f32],
     dy: &[f32],
@@ -642,7 +643,10 @@ pub fn bias_backward_nchw_cpu(
 ) {
     let sum = |ch: usize| -> f32 {
         (0..n)
-            .map(|i| dy[(i * c + ch) * hw..][..hw].iter().sum::<f32>())
+            .map(|i| {
+                let plane = &dy[(i * c + ch) * hw..][..hw];
+                super::batch_norm::sum8(plane, plane, |x, _| x)
+            })
             .sum()
     };
     let db = &mut db[..c];
