@@ -22,7 +22,9 @@
 //!
 //! Samples are interleaved innermost (`Grid`), so every transform runs on vectors of samples,
 //! not on one sample's few pixels (dcgan32's planes are 8×8 and 4×4). Chunks of the batch run
-//! in parallel as in `conv_cpu`, each GEMM on one core.
+//! in parallel as in `conv_cpu`, each GEMM on one core, with buffers from its scratch pool;
+//! per call, only the small index tables (`Grid::places`, a plane's worth of positions) and
+//! the filter transform's per-thread row lists are allocated.
 //!
 //! Used for stride 2, 4×4, both channel counts at least MIN_CHANNELS and at most
 //! MAX_TILE_WASTE of padded tiles; `DUEL_CPU_CONV` overrides it (`applies`, docs/options.md).
@@ -159,7 +161,7 @@ fn interleave(src: &[f32], stride: usize, places: &[usize], grid: Grid, dst: &mu
 
 /// The adjoint of `interleave`: sample s's plane of dst (at s·stride) = the grid's values at
 /// `places`, zero past the grid.
-fn deinterleave(src: &[f32], grid: Grid, places: &[usize], stride: usize, dst: &mut [f32]) {
+fn deinterleave(src: &[f32], places: &[usize], grid: Grid, dst: &mut [f32], stride: usize) {
     // Sample by sample: the writes run along each plane (writing a pixel's run of samples at
     // once scatters across planes 64 KB apart, 64% of the input gradient's own time).
     for s in 0..grid.ns {
@@ -340,15 +342,16 @@ fn patch_grad_runs(m: &[f32], xs: usize, at: usize, ns: usize, pos: [usize; 9], 
     });
 }
 
-/// The 2×2 taps of phase (py, px) of a 4×4 filter: [w(py, px), w(py, px+2), w(py+2, px),
-/// w(py+2, px+2)].
-fn phase_taps(w: &[f32], (py, px): (usize, usize)) -> [f32; 4] {
-    [
-        w[py * 4 + px],
-        w[py * 4 + px + 2],
-        w[(py + 2) * 4 + px],
-        w[(py + 2) * 4 + px + 2],
-    ]
+/// Where the 2×2 taps of phase (py, px) sit in a 4×4 filter: (py, px), (py, px+2), (py+2, px),
+/// (py+2, px+2), row-major.
+fn phase_places((py, px): (usize, usize)) -> [usize; 4] {
+    let at = py * 4 + px;
+    [at, at + 2, at + 8, at + 10]
+}
+
+/// The 2×2 taps of phase `phase` of a 4×4 filter.
+fn phase_taps(w: &[f32], phase: (usize, usize)) -> [f32; 4] {
+    phase_places(phase).map(|i| w[i])
 }
 
 const PHASES: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 0), (1, 1)];
@@ -573,7 +576,7 @@ pub fn backward_input(
                 }
             }
             let dst = &mut dxs[c * plane..];
-            deinterleave(&acc, grid, &places, inp, dst);
+            deinterleave(&acc, &places, grid, dst, inp);
         }
         store_chunk(store, dxs, extra, n0 * inp, ci, plane);
     });
@@ -624,14 +627,13 @@ pub fn weight_grad_range(
     }
     for o in 0..co {
         for c in 0..ci {
-            for (ph, &(py, px)) in PHASES.iter().enumerate() {
+            for (ph, &phase) in PHASES.iter().enumerate() {
                 let at = o * k + c * 4 + ph;
                 let y = output_point(arr(|xi| acc[xi * co * k + at]));
                 let wf = &mut part[(o * ci + c) * 16..][..16];
-                wf[py * 4 + px] = y[0];
-                wf[py * 4 + px + 2] = y[1];
-                wf[(py + 2) * 4 + px] = y[2];
-                wf[(py + 2) * 4 + px + 2] = y[3];
+                for (i, v) in phase_places(phase).into_iter().zip(y) {
+                    wf[i] = v;
+                }
             }
         }
     }
