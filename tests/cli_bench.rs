@@ -267,9 +267,26 @@ fn conv_dispatches(profile: &[serde_json::Value]) -> Vec<(String, String)> {
 
 /// The convolution kernel per class is timed once per adapter and remembered in the cache file
 /// beside the matmul's; a second run reads it, and what the cache says is what runs (checked on
-/// the profile's dispatches, with the cache edited to each variant); DUEL_CONV forces each.
+/// the profile's dispatches, with the cache edited to each variant the adapter can run: the
+/// subgroup kernels where it has subgroups of 8 or more, as lavapipe has); DUEL_CONV forces
+/// each.
 #[test]
 fn the_conv_choice_is_timed_once_remembered_and_used() {
+    let selector = duel::gpu::context::selector_from_env(None);
+    let subgroups = duel::gpu::GpuContext::new(selector.as_deref())
+        .expect("a GPU adapter (install Mesa's lavapipe: mesa-vulkan-drivers)")
+        .subgroups;
+    let mut variants = vec!["tiled", "register"];
+    if subgroups {
+        variants.push("subgroup");
+    }
+    // The kernel a dispatch of each variant runs ends in `_{suffix}`; tiled ones have neither.
+    let ran = |k: &str| {
+        ["register", "subgroup"]
+            .into_iter()
+            .find(|v| k.ends_with(&format!("_{v}")))
+            .unwrap_or("tiled")
+    };
     let cache = common::cli::tmp("conv-autotune-cache");
     let (first, _) = dcgan_profile(&cache, "gpu", &[]);
     assert!(
@@ -285,7 +302,7 @@ fn the_conv_choice_is_timed_once_remembered_and_used() {
         .find(|k| k.starts_with("conv |"))
         .expect("a convolution entry beside the matmul's")
         .clone();
-    for variant in ["tiled", "register"] {
+    for &variant in &variants {
         // Remember `variant` for every class, as if timing had chosen it.
         let classes = saved[&conv_key].as_object_mut().unwrap();
         assert_eq!(classes.len(), 6, "{classes:?}");
@@ -296,19 +313,13 @@ fn the_conv_choice_is_timed_once_remembered_and_used() {
         let (row, profile) = dcgan_profile(&cache, "gpu", &[]);
         let plan = row["conv"].as_str().unwrap();
         assert!(plan.contains("(cache)"), "{plan}");
-        assert!(!plan.contains(if variant == "tiled" {
-            "register"
-        } else {
-            "tiled"
-        }));
+        for v in &variants {
+            assert_eq!(plan.contains(&format!(" {v}")), *v == variant, "{plan}");
+        }
         let convs = conv_dispatches(&profile);
         assert!(convs.len() >= 10, "{convs:?}");
         for (k, shape) in &convs {
-            assert_eq!(
-                k.ends_with("_register"),
-                variant == "register",
-                "{variant} remembered, {k} ran on {shape}"
-            );
+            assert_eq!(ran(k), variant, "{variant} remembered, {k} ran on {shape}");
         }
         // DUEL_CONV overrides the cache.
         let other = if variant == "tiled" {
@@ -319,7 +330,7 @@ fn the_conv_choice_is_timed_once_remembered_and_used() {
         let (forced, profile) = dcgan_profile(&cache, "gpu", &[("DUEL_CONV", other)]);
         assert!(forced["conv"].as_str().unwrap().contains("(DUEL_CONV)"));
         for (k, shape) in conv_dispatches(&profile) {
-            assert_eq!(k.ends_with("_register"), other == "register", "{k} {shape}");
+            assert_eq!(ran(&k), other, "{k} {shape}");
         }
     }
 }

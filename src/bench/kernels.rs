@@ -150,7 +150,7 @@ pub fn bench_kernels(
                 );
                 match variant {
                     Some(Forced::Matmul(v)) => g.set_matmul_choice(v)?,
-                    Some(Forced::Conv(v)) => g.set_conv_choice(v),
+                    Some(Forced::Conv(v)) => g.set_conv_choice(v)?,
                     Some(Forced::Bmm(v)) => g.set_bmm_choice(v),
                     None => {}
                 }
@@ -212,13 +212,14 @@ pub fn bench_kernels(
 
 /// With `all`, every variant of a plan's kernel; else the one `plan` runs for `class`.
 fn planned<V: Variant>(
+    g: &GpuBackend,
     plan: &Plan<V>,
     class: &str,
     all: bool,
     wrap: fn(V) -> Forced,
 ) -> Vec<Option<Forced>> {
     let variants = if all {
-        V::ALL.to_vec()
+        V::ALL.iter().copied().filter(|&v| g.can_run(v)).collect()
     } else {
         vec![plan.choice(class)]
     };
@@ -257,11 +258,11 @@ fn row_variants(g: &GpuBackend, def: &KernelDef, case: &Case, all: bool) -> Vec<
         return v.into_iter().map(Some).collect();
     }
     if let Some(class) = conv_register::class_of(def.name, &case.params) {
-        return planned(g.conv_plan(), class.name(), all, Forced::Conv);
+        return planned(g, g.conv_plan(), class.name(), all, Forced::Conv);
     }
     if def == &BATCHED_MATMUL {
         let class = BmmClass::of(&case.params);
-        return planned(g.bmm_plan(), class.name(), all, Forced::Bmm);
+        return planned(g, g.bmm_plan(), class.name(), all, Forced::Bmm);
     }
     vec![None]
 }

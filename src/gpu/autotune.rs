@@ -3,7 +3,7 @@
 //! on a training-sized product of each class, and the choice is remembered in a cache file
 //! (`$DUEL_CACHE_DIR`, else `$XDG_CACHE_HOME/duel`, else `~/.cache/duel`), so start-up and tests
 //! do not re-time it. `DUEL_MATMUL=tiled|subgroup` overrides the matmul choice for every class,
-//! `DUEL_CONV=tiled|register` the convolution choice.
+//! `DUEL_CONV=tiled|register|subgroup` the convolution choice.
 
 use super::bmm_register::BmmChoice;
 use super::conv_register::{ConvChoice, ConvClass};
@@ -96,6 +96,10 @@ pub trait Variant: Copy + PartialEq + std::fmt::Debug + 'static {
     fn name(self) -> &'static str;
     /// The names of the classes of launch, each timed and chosen as one.
     fn classes() -> Vec<String>;
+    /// Whether it runs only where the backend enabled subgroups (`GpuContext::subgroups`).
+    fn needs_subgroups(self) -> bool {
+        false
+    }
 
     fn parse(s: &str) -> Option<Self> {
         let s = s.trim().to_lowercase();
@@ -201,7 +205,7 @@ pub fn bmm_cache_key(info: &wgpu::AdapterInfo) -> String {
     )
 }
 
-/// The convolution plan's cache key: adapter, driver, and a hash of both variants' sources.
+/// The convolution plan's cache key: adapter, driver, and a hash of every variant's sources.
 pub fn conv_cache_key(info: &wgpu::AdapterInfo) -> String {
     let mut sources: Vec<String> = super::conv_register::ConvKind::ALL
         .iter()
@@ -210,7 +214,9 @@ pub fn conv_cache_key(info: &wgpu::AdapterInfo) -> String {
             def.shader.text()
         })
         .collect();
-    sources.extend(ConvClass::all().map(super::conv_register::register_source));
+    for choice in [ConvChoice::Register, ConvChoice::Subgroup] {
+        sources.extend(ConvClass::all().map(|c| super::conv_register::register_source(c, choice)));
+    }
     variant_key("conv", info, &sources)
 }
 

@@ -544,11 +544,13 @@ impl Backend for GpuBackend {
         if kernel == &MATMUL {
             return self.launch_matmul(params, bufs);
         }
-        if let Some(class) = conv_register::class_of(kernel.name, params)
-            && self.conv_plan.choice(class.name()) == ConvChoice::Register
-        {
-            let groups = conv_register::workgroups(class, params);
-            return self.record(PipelineKey::ConvRegister(class), params, bufs, groups);
+        if let Some(class) = conv_register::class_of(kernel.name, params) {
+            let choice = self.conv_plan.choice(class.name());
+            if choice != ConvChoice::Tiled && self.can_run(choice) {
+                let groups = conv_register::workgroups(class, params);
+                let key = PipelineKey::ConvRegister(class, choice);
+                return self.record(key, params, bufs, groups);
+            }
         }
         if kernel == &crate::kernels::batched_matmul::BATCHED_MATMUL
             && self

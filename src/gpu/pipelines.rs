@@ -1,8 +1,9 @@
 //! Compiled pipelines and bind groups, built once and cached: pipelines by kernel (and matmul
 //! variant), bind-group layouts by their bindings' access, bind groups by the buffers they bind.
 
+use super::autotune::Variant;
 use super::bmm_register;
-use super::conv_register::{self, ConvClass};
+use super::conv_register::{self, ConvChoice, ConvClass};
 use super::matmul::{self, SgLayout, SgTile};
 use crate::kernels::{Access, KernelDef, MAX_BINDINGS};
 use std::collections::HashMap;
@@ -12,8 +13,9 @@ use std::collections::HashMap;
 pub enum PipelineKey {
     Kernel(&'static KernelDef),
     MatmulSubgroup(SgLayout),
-    /// The barrier-free convolution kernel of a class (`gpu::conv_register`).
-    ConvRegister(ConvClass),
+    /// A generated convolution kernel of a class (`gpu::conv_register`): `Register` or
+    /// `Subgroup`.
+    ConvRegister(ConvClass, ConvChoice),
     /// The barrier-free batched matmul (`gpu::bmm_register`).
     BmmRegister,
 }
@@ -23,7 +25,7 @@ impl PipelineKey {
         match self {
             PipelineKey::Kernel(k) => k.name,
             PipelineKey::MatmulSubgroup(_) => "matmul_subgroup",
-            PipelineKey::ConvRegister(c) => c.kind.entry(),
+            PipelineKey::ConvRegister(c, choice) => c.kind.entry(choice),
             PipelineKey::BmmRegister => bmm_register::ENTRY,
         }
     }
@@ -33,7 +35,7 @@ impl PipelineKey {
         match self {
             PipelineKey::Kernel(k) => k,
             PipelineKey::MatmulSubgroup(_) => &crate::kernels::matmul::MATMUL,
-            PipelineKey::ConvRegister(c) => crate::kernels::by_name(c.kind.tiled_name())
+            PipelineKey::ConvRegister(c, _) => crate::kernels::by_name(c.kind.tiled_name())
                 .expect("the tiled convolution is in the table"),
             PipelineKey::BmmRegister => &crate::kernels::batched_matmul::BATCHED_MATMUL,
         }
@@ -81,7 +83,7 @@ fn trusted(key: PipelineKey) -> bool {
     match key {
         PipelineKey::Kernel(k) => k.shader.name == "matmul",
         PipelineKey::MatmulSubgroup(_) => true,
-        PipelineKey::ConvRegister(_) | PipelineKey::BmmRegister => false,
+        PipelineKey::ConvRegister(..) | PipelineKey::BmmRegister => false,
     }
 }
 
@@ -139,13 +141,13 @@ impl Pipelines {
         let module_name = match key {
             PipelineKey::Kernel(k) => k.shader.name.to_string(),
             PipelineKey::MatmulSubgroup(l) => format!("matmul_subgroup {l:?}"),
-            PipelineKey::ConvRegister(c) => c.name().to_string(),
+            PipelineKey::ConvRegister(c, choice) => format!("{} {}", c.name(), choice.name()),
             PipelineKey::BmmRegister => bmm_register::ENTRY.to_string(),
         };
         let module = self.modules.entry(module_name.clone()).or_insert_with(|| {
             let source = match key {
                 PipelineKey::MatmulSubgroup(l) => matmul::subgroup_source(l, tile),
-                PipelineKey::ConvRegister(c) => conv_register::register_source(c),
+                PipelineKey::ConvRegister(c, choice) => conv_register::register_source(c, choice),
                 PipelineKey::BmmRegister => bmm_register::register_source(),
                 PipelineKey::Kernel(k) => k.shader.text(),
             };

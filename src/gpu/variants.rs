@@ -7,13 +7,17 @@ use super::bmm_register::{BmmChoice, BmmClass};
 use super::conv_register::{ConvChoice, ConvClass, ConvKind};
 use super::{BmmPlan, ConvPlan, GpuBackend, VariantTimes};
 use crate::backend::{Backend, WriteMode};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::time::Instant;
 
-/// `V::ENV` if it names a variant; else the plan remembered under `key`; else the fastest of
-/// the times `time` measures, remembered under `key`.
-fn pick<V: Variant>(key: &str, time: impl FnOnce() -> Result<VariantTimes<V>>) -> Plan<V> {
-    if let Some(v) = V::from_env() {
+/// `V::ENV` if it names a variant this backend can run; else the plan remembered under `key`;
+/// else the fastest of the times `time` measures, remembered under `key`.
+fn pick<V: Variant>(
+    key: &str,
+    can_run: impl Fn(V) -> bool,
+    time: impl FnOnce() -> Result<VariantTimes<V>>,
+) -> Plan<V> {
+    if let Some(v) = V::from_env().filter(|&v| can_run(v)) {
         return Plan::all(v, V::ENV);
     }
     if let Some(plan) = Plan::remembered(key) {
@@ -35,9 +39,23 @@ impl GpuBackend {
         &self.conv_plan
     }
 
+    /// Whether this backend can run variant `v` (`Subgroup` needs subgroups of at least 8).
+    pub fn can_run<V: Variant>(&self, v: V) -> bool {
+        !v.needs_subgroups() || self.ctx.subgroups
+    }
+
     /// Forces one convolution kernel for every class (tests and benchmarks compare them).
-    pub fn set_conv_choice(&mut self, choice: ConvChoice) {
+    pub fn set_conv_choice(&mut self, choice: ConvChoice) -> Result<()> {
+        if !self.can_run(choice) {
+            bail!(
+                "adapter {} has no subgroups of 8 or more invocations; the {} convolution \
+                 kernels cannot run on it",
+                self.ctx.info.name,
+                choice.name()
+            );
+        }
         self.conv_plan = ConvPlan::all(choice, "forced");
+        Ok(())
     }
 
     /// Puts back a plan taken from `conv_plan`.
@@ -47,7 +65,11 @@ impl GpuBackend {
 
     pub(super) fn pick_conv(&mut self) -> ConvPlan {
         let key = autotune::conv_cache_key(&self.ctx.info);
-        pick(&key, || self.time_conv_classes())
+        let usable: Vec<ConvChoice> = ConvChoice::ALL
+            .into_iter()
+            .filter(|&v| self.can_run(v))
+            .collect();
+        pick(&key, |v| usable.contains(&v), || self.time_conv_classes())
     }
 
     /// The batched-matmul kernel each class of product runs (see `gpu::bmm_register`).
@@ -67,19 +89,24 @@ impl GpuBackend {
 
     pub(super) fn pick_bmm(&mut self) -> BmmPlan {
         let key = autotune::bmm_cache_key(&self.ctx.info);
-        pick(&key, || self.time_bmm_classes())
+        pick(&key, |_| true, || self.time_bmm_classes())
     }
 
-    /// Runs `launch` once to warm up, then three times per variant, each forced; the best time
-    /// of each. `force` sets the variant.
+    /// Runs `launch` once to warm up, then three times per variant this backend can run, each
+    /// forced; the best time of each. `force` sets the variant.
     fn time_variants<V: Variant>(
         &mut self,
-        force: impl Fn(&mut Self, V),
+        force: impl Fn(&mut Self, V) -> Result<()>,
         launch: impl Fn(&mut Self),
     ) -> Result<Vec<(V, f64)>> {
         let mut times = Vec::new();
-        for &v in V::ALL {
-            force(self, v);
+        let usable: Vec<V> = V::ALL
+            .iter()
+            .copied()
+            .filter(|&v| self.can_run(v))
+            .collect();
+        for v in usable {
+            force(self, v)?;
             let mut best = f64::INFINITY;
             for rep in 0..4 {
                 let t = Instant::now();
@@ -171,7 +198,11 @@ impl GpuBackend {
             let cm = self.alloc(batch * m * n, "bmm probe C")?;
             let av = Batched::new(a, a_st.0, a_st.1, a_st.2);
             let bv = Batched::new(b, b_st.0, b_st.1, b_st.2);
-            let times = self.time_variants(Self::set_bmm_choice, |be| {
+            let force = |be: &mut Self, v| {
+                be.set_bmm_choice(v);
+                Ok(())
+            };
+            let times = self.time_variants(force, |be| {
                 batched_matmul(
                     be,
                     cm,
