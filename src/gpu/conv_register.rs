@@ -17,7 +17,15 @@
 //! No workgroup memory, no barriers, no subgroup operations: it runs on every adapter. On
 //! llvmpipe/lavapipe, where a barrier switches coroutines and every per-invocation load is a
 //! scalar loop over the SIMD lanes, that is what pays; on a GPU with fast shared memory the tiled
-//! kernels may win. `gpu::autotune` times both per class of convolution and adapter.
+//! kernels may win.
+//!
+//! The `Subgroup` variant is the same kernel with one change: the `rows` A values of a step are
+//! not loaded by every invocation; lane l of each subgroup loads rows l, l + 8, … and
+//! `subgroupBroadcast` hands each row's value to all lanes (`rows / 8` loads instead of `rows`).
+//! On lavapipe those uniform-address loads were the bottleneck (each is a scalar load per SIMD
+//! lane); it runs about twice as fast there, with the same sums in the same order. It needs
+//! subgroups of at least SUBGROUP_LANES. `gpu::autotune` times every variant the adapter can
+//! run per class of convolution and adapter.
 
 use super::autotune::Variant;
 use crate::kernels::conv::{ConvInputGradParams, ConvParams, ConvWeightsParams};
