@@ -574,7 +574,7 @@ pub fn conv2d_backward_weights_cpu(
     let (len, k, co) = (g.weight_len(), g.taps(), g.co);
     // Each range's sum goes to its own buffer (im2col's as dWᵀ [K, co], Winograd's as dw
     // [co, K]), then into dw in range order.
-    let wino = winograd::applies(g);
+    let wino = winograd::applies_to_weight_grad(g);
     let threads = rayon::current_num_threads().max(1);
     let (ranges, per) = if splits > 1 {
         (splits, g.n.div_ceil(splits))

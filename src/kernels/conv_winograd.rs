@@ -33,21 +33,26 @@
 
 use super::conv::{ConvGeom, StoreKind};
 use super::conv_cpu::{Scratch, for_sample_chunks, sgemm, store_chunk};
+use super::winograd_schemes::{F2, F4, Scheme};
 use std::sync::OnceLock;
 
 /// Below this many input or output channels a GEMM of the transform (K = 4·ci or co, M = co
 /// or ci) is too thin to beat im2col's one GEMM (dcgan's one- and three-channel layers).
 const MIN_CHANNELS: usize = 16;
 
-/// 2×2 output tiles each chunk's GEMMs aim for (their N, or K for the weight gradient).
-const CHUNK_TILES: usize = 512;
+/// Largest share of wasted work F(2×2, 2×2) is taken at: outputs of odd size pad their last
+/// 2×2 tile (dcgan's 7×7 outputs compute 8×8, 31% more, and F(2×2) measured no faster than
+/// im2col there).
+const F2_MAX_WASTE: f64 = 1.15;
 
-/// Largest share of wasted work the default setting accepts: outputs of odd size pad their
-/// last tile (dcgan's 7×7 outputs compute 8×8, 31% more, and measured no faster than im2col).
-const MAX_TILE_WASTE: f64 = 1.15;
+/// Largest share of wasted work F(4×4, 2×2) is taken at, for the forward and input gradient
+/// of the layers F(2×2) leaves: dcgan's 7×7 outputs (8×8 computed) ran 15–20% faster than
+/// im2col. Its weight gradient (25 GEMMs accumulating a 25-point sum per tap) measured 10–20%
+/// slower than im2col there, so the weight gradient takes F(2×2) or im2col.
+const F4_MAX_WASTE: f64 = 1.35;
 
-/// `DUEL_CPU_CONV`: `auto` (the default) takes these twins where tiles waste at most
-/// MAX_TILE_WASTE, `winograd` wherever the geometry allows, `im2col` nowhere.
+/// `DUEL_CPU_CONV`: `auto` (the default) takes these twins where the tiles waste little
+/// (`chosen`), `winograd` wherever the geometry allows, `im2col` nowhere.
 fn setting() -> &'static str {
     static SETTING: OnceLock<String> = OnceLock::new();
     SETTING.get_or_init(|| {
@@ -59,26 +64,52 @@ fn setting() -> &'static str {
     })
 }
 
-/// Whether the convolution `g` (all three products) runs through these twins.
+/// Whether the forward and input gradient of the convolution `g` run through these twins.
 pub fn applies(g: &ConvGeom) -> bool {
-    chosen(setting(), g)
+    chosen(setting(), g, false)
 }
 
-/// `applies` under the setting `DUEL_CPU_CONV` holds.
-fn chosen(setting: &str, g: &ConvGeom) -> bool {
-    let fits = g.stride == 2 && g.kh == 4 && g.kw == 4 && g.ci.min(g.co) >= MIN_CHANNELS;
-    let t = Tiles::new(g.oh(), g.ow());
-    let waste = (4 * t.count()) as f64 / g.ohw().max(1) as f64;
-    match setting {
-        "im2col" => false,
-        "winograd" => fits,
-        _ => fits && waste <= MAX_TILE_WASTE,
+/// Whether the weight gradient of `g` runs through these twins.
+pub fn applies_to_weight_grad(g: &ConvGeom) -> bool {
+    chosen(setting(), g, true)
+}
+
+/// The two schemes (`winograd_schemes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Which {
+    F2,
+    F4,
+}
+
+/// F(2×2) where its tiles waste at most F2_MAX_WASTE (even outputs), else F(4×4).
+fn scheme_for(g: &ConvGeom) -> Which {
+    match Tiles::new(2, g.oh(), g.ow()).waste() <= F2_MAX_WASTE {
+        true => Which::F2,
+        false => Which::F4,
     }
 }
 
-/// The 2×2 tiles of an `oh`×`ow` output of a stride-1 2×2 convolution.
+/// `applies` (or with `weight_grad`, `applies_to_weight_grad`) under `setting`: stride 2,
+/// 4×4, both channel counts at least MIN_CHANNELS, and by default tiles of the scheme
+/// `scheme_for` picks that waste little (the weight gradient: F(2×2) only).
+fn chosen(setting: &str, g: &ConvGeom, weight_grad: bool) -> bool {
+    let fits = g.stride == 2 && g.kh == 4 && g.kw == 4 && g.ci.min(g.co) >= MIN_CHANNELS;
+    let little_waste = match scheme_for(g) {
+        Which::F2 => true,
+        Which::F4 => !weight_grad && Tiles::new(4, g.oh(), g.ow()).waste() <= F4_MAX_WASTE,
+    };
+    match setting {
+        "im2col" => false,
+        "winograd" => fits,
+        _ => fits && little_waste,
+    }
+}
+
+/// The m×m tiles of an `oh`×`ow` output of a stride-1 2×2 convolution.
 #[derive(Clone, Copy)]
 struct Tiles {
+    /// Outputs along each side of a tile.
+    m: usize,
     oh: usize,
     ow: usize,
     th: usize,
@@ -86,13 +117,20 @@ struct Tiles {
 }
 
 impl Tiles {
-    fn new(oh: usize, ow: usize) -> Self {
+    fn new(m: usize, oh: usize, ow: usize) -> Self {
         Tiles {
+            m,
             oh,
             ow,
-            th: oh.div_ceil(2),
-            tw: ow.div_ceil(2),
+            th: oh.div_ceil(m),
+            tw: ow.div_ceil(m),
         }
+    }
+
+    /// Computed outputs over wanted ones (≥ 1: the last tile of a side not a multiple of m
+    /// is padded).
+    fn waste(&self) -> f64 {
+        (self.m * self.m * self.count()) as f64 / (self.oh * self.ow).max(1) as f64
     }
 
     fn count(&self) -> usize {
@@ -172,64 +210,9 @@ fn deinterleave(src: &[f32], places: &[usize], grid: Grid, dst: &mut [f32], stri
     }
 }
 
-/// Bᵀ d B of a 3×3 patch d (row-major).
-#[inline(always)]
-fn data_point(d: [f32; 9]) -> [f32; 9] {
-    let rows = [
-        [d[0] - d[3], d[1] - d[4], d[2] - d[5]],
-        [d[3], d[4], d[5]],
-        [d[6] - d[3], d[7] - d[4], d[8] - d[5]],
-    ];
-    let mut v = [0.0; 9];
-    for (i, r) in rows.iter().enumerate() {
-        v[3 * i] = r[0] - r[1];
-        v[3 * i + 1] = r[1];
-        v[3 * i + 2] = r[2] - r[1];
-    }
-    v
-}
-
-/// G g Gᵀ of a 2×2 filter g = [g00, g01, g10, g11].
-#[inline(always)]
-fn filter_point(g: [f32; 4]) -> [f32; 9] {
-    let rows = [[g[0], g[1]], [g[0] + g[2], g[1] + g[3]], [g[2], g[3]]];
-    let mut u = [0.0; 9];
-    for (i, r) in rows.iter().enumerate() {
-        u[3 * i] = r[0];
-        u[3 * i + 1] = r[0] + r[1];
-        u[3 * i + 2] = r[1];
-    }
-    u
-}
-
-/// Aᵀ m A: the 2×2 tile [y00, y01, y10, y11] of a 3×3 product m.
-#[inline(always)]
-fn output_point(m: [f32; 9]) -> [f32; 4] {
-    let r0 = [m[0] + m[3], m[1] + m[4], m[2] + m[5]];
-    let r1 = [m[3] + m[6], m[4] + m[7], m[5] + m[8]];
-    [r0[0] + r0[1], r0[1] + r0[2], r1[0] + r1[1], r1[1] + r1[2]]
-}
-
 /// Samples a transform handles at once: one AVX-512 vector, filled from the runs and worked
 /// on as fixed-size arrays so the compiler keeps them in registers.
 const LANES: usize = 16;
-
-/// B m Bᵀ of a 3×3 product m: the gradient of the 3×3 patch `data_point` read (its adjoint).
-#[inline(always)]
-fn patch_grad_point(m: [f32; 9]) -> [f32; 9] {
-    let rows = [
-        [m[0], m[1], m[2]],
-        [m[3] - m[0] - m[6], m[4] - m[1] - m[7], m[5] - m[2] - m[8]],
-        [m[6], m[7], m[8]],
-    ];
-    let mut d = [0.0; 9];
-    for (i, r) in rows.iter().enumerate() {
-        d[3 * i] = r[0];
-        d[3 * i + 1] = r[1] - r[0] - r[2];
-        d[3 * i + 2] = r[2];
-    }
-    d
-}
 
 /// [f(0), …, f(N − 1)], always inlined: `std::array::from_fn` runs through a closure that
 /// was left out of line in the hot loops here (7% of a training iteration in calls).
@@ -296,12 +279,12 @@ fn map_lanes<const N: usize, const M: usize>(
 
 /// v[ξ·xs + at + s] = f(the N runs d at sample s)_ξ for the runs' ns samples.
 #[inline(always)]
-fn transform_runs<const N: usize>(
+fn transform_runs<const N: usize, const M: usize>(
     d: [&[f32]; N],
     v: &mut [f32],
     xs: usize,
     at: usize,
-    f: impl Fn([f32; N]) -> [f32; 9],
+    f: impl Fn([f32; N]) -> [f32; M],
 ) {
     let load = |i: usize, s0: usize, l: usize| load_lanes(&d[i][s0..], l);
     map_lanes(d[0].len(), load, f, |xi, s0, l, o| {
@@ -312,7 +295,7 @@ fn transform_runs<const N: usize>(
 /// The tile (ty, tx) whose products are m[ξ·xs + at + s], its outputs inside t.oh × t.ow put
 /// in `out`, an [oh·ow] plane of ns interleaved samples.
 #[inline(always)]
-fn output_runs(
+fn output_runs<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     m: &[f32],
     xs: usize,
     at: usize,
@@ -322,8 +305,9 @@ fn output_runs(
 ) {
     let ns = out.len() / (t.oh * t.ow);
     let load = |xi: usize, s0: usize, l: usize| load_lanes(&m[xi * xs + at + s0..], l);
-    map_lanes(ns, load, output_point, |q, s0, l, o| {
-        let (i, j) = (2 * ty + q / 2, 2 * tx + q % 2);
+    map_lanes(ns, load, S::output, |q, s0, l, o| {
+        let m = S::TILE;
+        let (i, j) = (m * ty + q / m, m * tx + q % m);
         if i < t.oh && j < t.ow {
             store_lanes(&mut out[(i * t.ow + j) * ns + s0..], o, l);
         }
@@ -333,9 +317,16 @@ fn output_runs(
 /// acc[pos[i] + s] += (B m Bᵀ)_i for the tile whose products are m[ξ·xs + at + s], its ns
 /// samples.
 #[inline(always)]
-fn patch_grad_runs(m: &[f32], xs: usize, at: usize, ns: usize, pos: [usize; 9], acc: &mut [f32]) {
+fn patch_grad_runs<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    m: &[f32],
+    xs: usize,
+    at: usize,
+    ns: usize,
+    pos: [usize; P],
+    acc: &mut [f32],
+) {
     let load = |xi: usize, s0: usize, l: usize| load_lanes(&m[xi * xs + at + s0..], l);
-    map_lanes(ns, load, patch_grad_point, |i, s0, l, o| {
+    map_lanes(ns, load, S::patch_grad, |i, s0, l, o| {
         for (a, v) in acc[pos[i] + s0..][..l].iter_mut().zip(o) {
             *a += v;
         }
@@ -349,77 +340,102 @@ fn phase_places((py, px): (usize, usize)) -> [usize; 4] {
     [at, at + 2, at + 8, at + 10]
 }
 
-/// The 2×2 taps of phase `phase` of a 4×4 filter.
-fn phase_taps(w: &[f32], phase: (usize, usize)) -> [f32; 4] {
-    phase_places(phase).map(|i| w[i])
-}
-
 const PHASES: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 0), (1, 1)];
 
-/// Samples per chunk of a batch of `n` with `tiles` tiles per sample: about CHUNK_TILES
+/// Samples per chunk of a batch of `n` with `tiles` tiles per sample: about `chunk_tiles`
 /// GEMM columns, the same number of chunks for every thread.
-fn chunk_samples(n: usize, tiles: usize) -> usize {
+fn chunk_samples(n: usize, tiles: usize, chunk_tiles: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let per_thread = n.div_ceil(threads).max(1);
-    let want = CHUNK_TILES.div_ceil(tiles.max(1)).max(1);
+    let want = chunk_tiles.div_ceil(tiles.max(1)).max(1);
     per_thread.div_ceil(per_thread.div_ceil(want))
 }
 
-/// The padded input rows the tiles `t` read (4·th + 2), their columns split into even and odd
-/// runs of 2·tw + 1, for `ns` samples.
+/// Positions of a phase plane a row of tiles `t` reads: m·tw + 1 (patches overlap by one).
+fn phase_run(t: Tiles) -> usize {
+    t.m * t.tw + 1
+}
+
+/// The padded input rows the tiles `t` read (2·(m·th + 1)), their columns split into even and
+/// odd runs of `phase_run`, for `ns` samples.
 fn phase_grid(t: Tiles, ns: usize) -> Grid {
     Grid {
-        rows: 4 * t.th + 2,
-        cols: 2 * (2 * t.tw + 1),
+        rows: 2 * (t.m * t.th + 1),
+        cols: 2 * phase_run(t),
         ns,
     }
 }
 
-/// V [9][4·ci][T] of the `ns` samples of x from sample n0: row c·4 + phase, columns (tile,
+/// Where value i (row-major) of the (m+1)×(m+1) patch of tile `tile` of phase (py, px) sits in
+/// `phase_grid`.
+/// Always inlined, with `m` a scheme's constant TILE at every call, so i / (m + 1) compiles to
+/// a multiply, not a division.
+#[inline(always)]
+fn patch_at(
+    m: usize,
+    t: Tiles,
+    grid: Grid,
+    (py, px): (usize, usize),
+    (ty, tx): (usize, usize),
+    i: usize,
+) -> usize {
+    debug_assert_eq!(m, t.m);
+    grid.at(
+        2 * (m * ty + i / (m + 1)) + py,
+        px * phase_run(t) + m * tx + i % (m + 1),
+    )
+}
+
+/// V [P][4·ci][T] of the `ns` samples of x from sample n0: row c·4 + phase, columns (tile,
 /// sample). Each channel's samples are interleaved once, padded, with even and odd columns
-/// apart, so a phase's 3×3 patch is 9 runs of ns samples.
-fn input_transform(g: &ConvGeom, t: Tiles, x: &[f32], n0: usize, ns: usize, v: &mut [f32]) {
+/// apart, so a phase's patch is P runs of ns samples.
+fn input_transform<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    t: Tiles,
+    x: &[f32],
+    n0: usize,
+    ns: usize,
+    v: &mut [f32],
+) {
     let cols = ns * t.count();
     let xs = 4 * g.ci * cols;
     let plane = g.h * g.w;
-    let run = 2 * t.tw + 1;
     let grid = phase_grid(t, ns);
     let mut buf = Scratch::take(grid.len());
     let places = grid.places((g.h, g.w), (g.pad, g.pad), true);
     for c in 0..g.ci {
         let src = &x[(n0 * g.ci + c) * plane..];
         interleave(src, g.ci * plane, &places, grid, &mut buf);
-        for (ph, &(py, px)) in PHASES.iter().enumerate() {
+        for (ph, &phase) in PHASES.iter().enumerate() {
             let row = (c * 4 + ph) * cols;
             for ty in 0..t.th {
                 for tx in 0..t.tw {
-                    let d = arr(|i| {
-                        let (r, cc) = (2 * (2 * ty + i / 3) + py, px * run + 2 * tx + i % 3);
-                        &buf[grid.at(r, cc)..][..ns]
-                    });
+                    let d: [&[f32]; P] =
+                        arr(|i| &buf[patch_at(S::TILE, t, grid, phase, (ty, tx), i)..][..ns]);
                     let at = row + (ty * t.tw + tx) * ns;
-                    transform_runs(d, v, xs, at, data_point);
+                    transform_runs(d, v, xs, at, S::data);
                 }
             }
         }
     }
 }
 
-/// U, the filters' transforms G g Gᵀ of each phase's 2×2 taps, point by point: [9][co][4·ci]
-/// (the forward's A), or with `transposed` [9][4·ci][co] (the input gradient's, which its GEMM
+/// U, the filters' transforms G g Gᵀ of each phase's 2×2 taps, point by point: [P][co][4·ci]
+/// (the forward's A), or with `transposed` [P][4·ci][co] (the input gradient's, which its GEMM
 /// reads 1.6× faster than U column-major; a row stride other than the row's length also slows
 /// the `gemm` crate). As large as a small batch's data transform, so built on every core.
-fn filters(g: &ConvGeom, w: &[f32], transposed: bool) -> Scratch {
+fn filters<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    w: &[f32],
+    transposed: bool,
+) -> Scratch {
     let (k, co, ci) = (4 * g.ci, g.co, g.ci);
-    let taps = |o: usize, kk: usize| {
-        filter_point(phase_taps(
-            &w[(o * ci + kk / 4) * 16..][..16],
-            PHASES[kk % 4],
-        ))
-    };
-    let mut u = Scratch::take(9 * co * k);
+    // Tap i of phase kk mod 4 of the filter (o, channel kk / 4).
+    let tap =
+        |o: usize, kk: usize, i: usize| w[(o * ci + kk / 4) * 16 + phase_places(PHASES[kk % 4])[i]];
+    let mut u = Scratch::take(P * co * k);
     let (rows, cols) = if transposed { (k, co) } else { (co, k) };
-    // Each thread gets a range of rows r of all 9 points' blocks.
+    // Each thread gets a range of rows r of every point's block.
     let threads = rayon::current_num_threads().max(1);
     let per = rows.div_ceil(threads).max(1);
     let mut parts: Vec<Vec<&mut [f32]>> = (0..rows.div_ceil(per)).map(|_| Vec::new()).collect();
@@ -431,15 +447,24 @@ fn filters(g: &ConvGeom, w: &[f32], transposed: bool) -> Scratch {
     let fill = |i: usize, points: Vec<&mut [f32]>| {
         let mut points = points;
         for r in i * per..((i + 1) * per).min(rows) {
-            for c in 0..cols {
-                let (o, kk) = if transposed { (c, r) } else { (r, c) };
-                for (point, v) in points.iter_mut().zip(taps(o, kk)) {
-                    point[(r - i * per) * cols + c] = v;
-                }
-            }
+            // A row's columns in vectors of LANES (filters side by side).
+            let load = |t: usize, c0: usize, l: usize| {
+                arr::<f32, LANES>(|lane| {
+                    let c = c0 + lane.min(l - 1);
+                    if transposed {
+                        tap(c, r, t)
+                    } else {
+                        tap(r, c, t)
+                    }
+                })
+            };
+            let at = (r - i * per) * cols;
+            map_lanes(cols, load, S::filter, |xi, c0, l, v| {
+                store_lanes(&mut points[xi][at + c0..], v, l)
+            });
         }
     };
-    if 9 * rows * cols >= crate::cpu::par::PAR_MIN {
+    if P * rows * cols >= crate::cpu::par::PAR_MIN {
         use rayon::prelude::*;
         parts
             .into_par_iter()
@@ -451,14 +476,21 @@ fn filters(g: &ConvGeom, w: &[f32], transposed: bool) -> Scratch {
     u
 }
 
-/// E [9][co][T] of the `ns` samples of dy from sample n0: A d Aᵀ (= G d Gᵀ, A and G are the
-/// same 3×2 matrix) of each 2×2 output tile d, zero past the edge; columns (tile, sample).
-fn output_grad_transform(g: &ConvGeom, t: Tiles, dy: &[f32], n0: usize, ns: usize, e: &mut [f32]) {
-    let (co, oh, ow) = (g.co, g.oh(), g.ow());
+/// E [P][co][T] of the `ns` samples of dy from sample n0: A d Aᵀ of each m×m output tile d,
+/// zero past the edge; columns (tile, sample).
+fn output_grad_transform<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    t: Tiles,
+    dy: &[f32],
+    n0: usize,
+    ns: usize,
+    e: &mut [f32],
+) {
+    let (co, oh, ow, m) = (g.co, g.oh(), g.ow(), S::TILE);
     let cols = ns * t.count();
     let grid = Grid {
-        rows: 2 * t.th,
-        cols: 2 * t.tw,
+        rows: t.m * t.th,
+        cols: t.m * t.tw,
         ns,
     };
     let mut q = Scratch::take(grid.len());
@@ -468,24 +500,25 @@ fn output_grad_transform(g: &ConvGeom, t: Tiles, dy: &[f32], n0: usize, ns: usiz
         interleave(src, co * oh * ow, &places, grid, &mut q);
         for ty in 0..t.th {
             for tx in 0..t.tw {
-                let d = arr(|i| &q[grid.at(2 * ty + i / 2, 2 * tx + i % 2)..][..ns]);
+                let d: [&[f32]; Q] = arr(|i| &q[grid.at(m * ty + i / m, m * tx + i % m)..][..ns]);
                 let at = o * cols + (ty * t.tw + tx) * ns;
-                transform_runs(d, e, co * cols, at, filter_point);
+                transform_runs(d, e, co * cols, at, S::output_grad);
             }
         }
     }
 }
 
-/// out_ξ [rows, cols] = a_ξ [rows, inner] · b_ξ [inner, cols] for the 9 points ξ, each
+/// out_ξ [rows, cols] = a_ξ [rows, inner] · b_ξ [inner, cols] for the `points` points ξ, each
 /// operand's blocks row-major and one after the other.
 fn point_products(
+    points: usize,
     (rows, inner, cols): (usize, usize, usize),
     out: &mut [f32],
     a: &[f32],
     b: &[f32],
     par: bool,
 ) {
-    for xi in 0..9 {
+    for xi in 0..points {
         sgemm(
             (rows, cols, inner),
             &mut out[xi * rows * cols..][..rows * cols],
@@ -500,19 +533,33 @@ fn point_products(
     }
 }
 
-/// y = store(conv(x, w)).
+/// y = store(conv(x, w)), in the scheme `scheme_for` picks.
 pub fn forward(g: &ConvGeom, store: StoreKind, y: &mut [f32], x: &[f32], w: &[f32], extra: &[f32]) {
-    let t = Tiles::new(g.oh(), g.ow());
+    match scheme_for(g) {
+        Which::F2 => forward_with::<F2, 9, 4>(g, store, y, x, w, extra),
+        Which::F4 => forward_with::<F4, 25, 16>(g, store, y, x, w, extra),
+    }
+}
+
+fn forward_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    store: StoreKind,
+    y: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    extra: &[f32],
+) {
+    let t = Tiles::new(S::TILE, g.oh(), g.ow());
     let (k, co, p, out) = (4 * g.ci, g.co, g.ohw(), g.out_len());
-    let u = filters(g, w, false);
-    let nb = chunk_samples(g.n, t.count());
+    let u = filters::<S, P, Q>(g, w, false);
+    let nb = chunk_samples(g.n, t.count(), S::CHUNK_TILES);
     for_sample_chunks(y, g.n, out, nb, |n0, ys, par| {
         let ns = ys.len() / out;
         let cols = ns * t.count();
-        let mut v = Scratch::take(9 * k * cols);
-        input_transform(g, t, x, n0, ns, &mut v);
-        let mut m = Scratch::take(9 * co * cols);
-        point_products((co, k, cols), &mut m, &u, &v, par);
+        let mut v = Scratch::take(P * k * cols);
+        input_transform::<S, P, Q>(g, t, x, n0, ns, &mut v);
+        let mut m = Scratch::take(P * co * cols);
+        point_products(P, (co, k, cols), &mut m, &u, &v, par);
         // Channel by channel: the tiles' outputs into an interleaved plane, then out to each
         // sample's plane in y (contiguous writes; scattering them across samples straight
         // from the tiles was 9% of a training iteration).
@@ -521,7 +568,7 @@ pub fn forward(g: &ConvGeom, store: StoreKind, y: &mut [f32], x: &[f32], w: &[f3
             for ty in 0..t.th {
                 for tx in 0..t.tw {
                     let at = o * cols + (ty * t.tw + tx) * ns;
-                    output_runs(&m, co * cols, at, t, (ty, tx), &mut plane);
+                    output_runs::<S, P, Q>(&m, co * cols, at, t, (ty, tx), &mut plane);
                 }
             }
             for s in 0..ns {
@@ -548,30 +595,42 @@ pub fn backward_input(
     w: &[f32],
     extra: &[f32],
 ) {
-    let t = Tiles::new(g.oh(), g.ow());
+    match scheme_for(g) {
+        Which::F2 => backward_input_with::<F2, 9, 4>(g, store, dx, dy, w, extra),
+        Which::F4 => backward_input_with::<F4, 25, 16>(g, store, dx, dy, w, extra),
+    }
+}
+
+fn backward_input_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    store: StoreKind,
+    dx: &mut [f32],
+    dy: &[f32],
+    w: &[f32],
+    extra: &[f32],
+) {
+    let t = Tiles::new(S::TILE, g.oh(), g.ow());
     let (k, co, ci, inp, plane) = (4 * g.ci, g.co, g.ci, g.in_len(), g.h * g.w);
-    let ut = filters(g, w, true);
-    let nb = chunk_samples(g.n, t.count());
+    let ut = filters::<S, P, Q>(g, w, true);
+    let nb = chunk_samples(g.n, t.count(), S::CHUNK_TILES);
     for_sample_chunks(dx, g.n, inp, nb, |n0, dxs, par| {
         let ns = dxs.len() / inp;
         let cols = ns * t.count();
-        let mut e = Scratch::take(9 * co * cols);
-        output_grad_transform(g, t, dy, n0, ns, &mut e);
-        let mut dv = Scratch::take(9 * k * cols);
-        point_products((k, co, cols), &mut dv, &ut, &e, par);
+        let mut e = Scratch::take(P * co * cols);
+        output_grad_transform::<S, P, Q>(g, t, dy, n0, ns, &mut e);
+        let mut dv = Scratch::take(P * k * cols);
+        point_products(P, (k, co, cols), &mut dv, &ut, &e, par);
         let grid = phase_grid(t, ns);
-        let run = 2 * t.tw + 1;
         let mut acc = Scratch::take(grid.len());
         let places = grid.places((g.h, g.w), (g.pad, g.pad), true);
         for c in 0..ci {
             acc.fill(0.0);
-            for (ph, &(py, px)) in PHASES.iter().enumerate() {
+            for (ph, &phase) in PHASES.iter().enumerate() {
                 for ty in 0..t.th {
                     for tx in 0..t.tw {
                         let at = (c * 4 + ph) * cols + (ty * t.tw + tx) * ns;
-                        let pos: [usize; 9] =
-                            arr(|i| grid.at(2 * (2 * ty + i / 3) + py, px * run + 2 * tx + i % 3));
-                        patch_grad_runs(&dv, k * cols, at, ns, pos, &mut acc);
+                        let pos = arr(|i| patch_at(S::TILE, t, grid, phase, (ty, tx), i));
+                        patch_grad_runs::<S, P, Q>(&dv, k * cols, at, ns, pos, &mut acc);
                     }
                 }
             }
@@ -582,7 +641,8 @@ pub fn backward_input(
     });
 }
 
-/// part [co, ci, 4, 4] = Σ over the samples `range` of dy ⊗ x (the weight gradient).
+/// part [co, ci, 4, 4] = Σ over the samples `range` of dy ⊗ x (the weight gradient), in the
+/// scheme `scheme_for` picks.
 pub fn weight_grad_range(
     g: &ConvGeom,
     range: std::ops::Range<usize>,
@@ -591,25 +651,41 @@ pub fn weight_grad_range(
     dy: &[f32],
     par: bool,
 ) {
-    let t = Tiles::new(g.oh(), g.ow());
+    match scheme_for(g) {
+        Which::F2 => weight_grad_with::<F2, 9, 4>(g, range, part, x, dy, par),
+        Which::F4 => weight_grad_with::<F4, 25, 16>(g, range, part, x, dy, par),
+    }
+}
+
+fn weight_grad_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    range: std::ops::Range<usize>,
+    part: &mut [f32],
+    x: &[f32],
+    dy: &[f32],
+    par: bool,
+) {
+    let t = Tiles::new(S::TILE, g.oh(), g.ow());
     let (k, co, ci, tps) = (4 * g.ci, g.co, g.ci, t.count());
     let part = &mut part[..co * ci * 16];
     if range.is_empty() {
         part.fill(0.0);
         return;
     }
-    let mut acc = Scratch::take(9 * co * k);
-    let nb = chunk_samples(range.len(), tps).min(range.len()).max(1);
+    let mut acc = Scratch::take(P * co * k);
+    let nb = chunk_samples(range.len(), tps, S::CHUNK_TILES)
+        .min(range.len())
+        .max(1);
     let mut n0 = range.start;
     let mut first = true;
     while n0 < range.end {
         let ns = nb.min(range.end - n0);
         let cols = ns * tps;
-        let mut v = Scratch::take(9 * k * cols);
-        input_transform(g, t, x, n0, ns, &mut v);
-        let mut ud = Scratch::take(9 * co * cols);
-        output_grad_transform(g, t, dy, n0, ns, &mut ud);
-        for xi in 0..9 {
+        let mut v = Scratch::take(P * k * cols);
+        input_transform::<S, P, Q>(g, t, x, n0, ns, &mut v);
+        let mut ud = Scratch::take(P * co * cols);
+        output_grad_transform::<S, P, Q>(g, t, dy, n0, ns, &mut ud);
+        for xi in 0..P {
             sgemm(
                 (co, k, cols),
                 &mut acc[xi * co * k..][..co * k],
@@ -629,7 +705,7 @@ pub fn weight_grad_range(
         for c in 0..ci {
             for (ph, &phase) in PHASES.iter().enumerate() {
                 let at = o * k + c * 4 + ph;
-                let y = output_point(arr(|xi| acc[xi * co * k + at]));
+                let y = S::taps(arr(|xi| acc[xi * co * k + at]));
                 let wf = &mut part[(o * ci + c) * 16..][..16];
                 for (i, v) in phase_places(phase).into_iter().zip(y) {
                     wf[i] = v;
@@ -671,7 +747,8 @@ mod tests {
             geom(3, 17, (9, 8), 16, 0),
             geom(1, 16, (6, 5), 18, 2),
             geom(1, 19, (4, 4), 16, 1),
-            // 40 samples per thread of 16 tiles each: two chunks of CHUNK_TILES per thread.
+            // 40 samples per thread of 16 tiles (F2) or 4 (F4) each: two chunks of F2's
+            // CHUNK_TILES per thread, three of F4's.
             geom(80, 16, (16, 16), 16, 1),
         ]
     }
@@ -685,9 +762,15 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
+    const BOTH: [Which; 2] = [Which::F2, Which::F4];
+
     #[test]
-    fn forward_matches_the_reference() {
-        for (i, g) in shapes().into_iter().enumerate() {
+    fn forward_matches_the_reference_in_both_schemes() {
+        for (i, (g, which)) in shapes()
+            .into_iter()
+            .flat_map(|g| BOTH.map(|w| (g, w)))
+            .enumerate()
+        {
             let seed = 10 * i as u64;
             let x = uniform(seed, g.n * g.in_len(), -1.0, 1.0);
             let w = uniform(seed + 1, g.weight_len(), -1.0, 1.0);
@@ -698,16 +781,27 @@ mod tests {
             };
             let mut got = vec![f32::NAN; g.n * g.out_len()];
             let mut want = got.clone();
-            forward(&g, store, &mut got, &x, &w, &bias);
+            match which {
+                Which::F2 => forward_with::<F2, 9, 4>(&g, store, &mut got, &x, &w, &bias),
+                Which::F4 => forward_with::<F4, 25, 16>(&g, store, &mut got, &x, &w, &bias),
+            }
             conv2d_forward_ref(&g, store, &mut want, &x, &w, &bias);
             let e = worst(&got, &want, g.taps());
-            assert!(e < 1.0, "{}: error {e} of the tolerance", g.describe());
+            assert!(
+                e < 1.0,
+                "{} {which:?}: error {e} of the tolerance",
+                g.describe()
+            );
         }
     }
 
     #[test]
-    fn input_gradient_matches_the_reference() {
-        for (i, g) in shapes().into_iter().enumerate() {
+    fn input_gradient_matches_the_reference_in_both_schemes() {
+        for (i, (g, which)) in shapes()
+            .into_iter()
+            .flat_map(|g| BOTH.map(|w| (g, w)))
+            .enumerate()
+        {
             let seed = 10 * i as u64;
             let dy = uniform(seed, g.n * g.out_len(), -1.0, 1.0);
             let w = uniform(seed + 1, g.weight_len(), -1.0, 1.0);
@@ -715,10 +809,17 @@ mod tests {
             let store = StoreKind::ActGrad(Activation::Tanh);
             let mut got = vec![f32::NAN; g.n * g.in_len()];
             let mut want = got.clone();
-            backward_input(&g, store, &mut got, &dy, &w, &y);
+            match which {
+                Which::F2 => backward_input_with::<F2, 9, 4>(&g, store, &mut got, &dy, &w, &y),
+                Which::F4 => backward_input_with::<F4, 25, 16>(&g, store, &mut got, &dy, &w, &y),
+            }
             conv2d_backward_input_ref(&g, store, &mut want, &dy, &w, &y);
             let e = worst(&got, &want, g.co * 16);
-            assert!(e < 1.0, "{}: error {e} of the tolerance", g.describe());
+            assert!(
+                e < 1.0,
+                "{} {which:?}: error {e} of the tolerance",
+                g.describe()
+            );
         }
     }
 
@@ -739,13 +840,20 @@ mod tests {
                 let what = format!("{} splits={splits} acc={accumulate}", g.describe());
                 assert!(e < 1.0, "{what}: error {e} of the tolerance");
             }
-            // The range sum itself, so the test cannot pass through the im2col path.
-            let mut part = vec![f32::NAN; g.weight_len()];
-            weight_grad_range(&g, 0..g.n, &mut part, &x, &dy, true);
+            // The range sum itself in both schemes, so the test cannot pass through the im2col
+            // path.
             let mut want = vec![0.0; g.weight_len()];
             conv2d_backward_weights_ref(&g, false, 1, &mut want, &x, &dy);
-            let e = worst(&part, &want, g.n * g.ohw());
-            assert!(e < 1.0, "{}: range sum error {e}", g.describe());
+            for which in BOTH {
+                let mut part = vec![f32::NAN; g.weight_len()];
+                let (p, range) = (&mut part, 0..g.n);
+                match which {
+                    Which::F2 => weight_grad_with::<F2, 9, 4>(&g, range, p, &x, &dy, true),
+                    Which::F4 => weight_grad_with::<F4, 25, 16>(&g, range, p, &x, &dy, true),
+                }
+                let e = worst(&part, &want, g.n * g.ohw());
+                assert!(e < 1.0, "{} {which:?}: range sum error {e}", g.describe());
+            }
         }
     }
 
@@ -754,11 +862,21 @@ mod tests {
         let even = geom(2, 16, (16, 16), 16, 1);
         // 7×7 outputs: 8×8 computed, 31% wasted.
         let odd = geom(2, 16, (14, 14), 16, 1);
-        let picks = |setting: &str| [even, odd].map(|g| chosen(setting, &g));
-        assert_eq!(picks(""), [true, false]);
-        assert_eq!(picks("auto"), [true, false]);
-        assert_eq!(picks("winograd"), [true, true]);
-        assert_eq!(picks("im2col"), [false, false]);
+        // 5×5 outputs: 6×6 computed in 2×2 tiles (44% more), 8×8 in 4×4 ones (2.6×).
+        let tiny = geom(2, 16, (10, 10), 16, 1);
+        let picks = |setting: &str, wg: bool| [even, odd, tiny].map(|g| chosen(setting, &g, wg));
+        assert_eq!(picks("", false), [true, true, false]);
+        assert_eq!(picks("auto", false), [true, true, false]);
+        assert_eq!(picks("winograd", false), [true, true, true]);
+        assert_eq!(picks("im2col", false), [false, false, false]);
+        // The weight gradient: F(2×2) only, unless forced.
+        assert_eq!(picks("auto", true), [true, false, false]);
+        assert_eq!(picks("winograd", true), [true, true, true]);
+        assert_eq!(picks("im2col", true), [false, false, false]);
+        assert_eq!(
+            [even, odd, tiny].map(|g| scheme_for(&g)),
+            [Which::F2, Which::F4, Which::F4]
+        );
         let mut stride1 = even;
         stride1.stride = 1;
         for g in [
@@ -766,7 +884,7 @@ mod tests {
             geom(2, 64, (8, 8), 1, 1),
             stride1,
         ] {
-            assert!(!chosen("winograd", &g), "{}", g.describe());
+            assert!(!chosen("winograd", &g, false), "{}", g.describe());
         }
     }
 }
