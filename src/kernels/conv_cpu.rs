@@ -583,21 +583,35 @@ pub fn conv2d_backward_weights_cpu(
         (t, g.n.div_ceil(t))
     };
     let range = |z: usize| (z * per).min(g.n)..((z + 1) * per).min(g.n);
-    let sum_range = |z: usize, part: &mut [f32], par: bool| {
+    // Ranges that do not share out evenly over the threads (dcgan's G at batch 64 splits in
+    // 3 for the GPU: one thread summed two, the other one) are each summed in `sub` pieces,
+    // one per thread, added in order below.
+    let sub = if ranges > 1 && !ranges.is_multiple_of(threads) {
+        threads
+    } else {
+        1
+    };
+    let piece = |i: usize| {
+        let r = range(i / sub);
+        let size = r.len().div_ceil(sub);
+        let start = (r.start + (i % sub) * size).min(r.end);
+        start..(start + size).min(r.end)
+    };
+    let sum_piece = |i: usize, part: &mut [f32], par: bool| {
         if wino {
-            winograd::weight_grad_range(g, range(z), part, x, dy, par)
+            winograd::weight_grad_range(g, piece(i), part, x, dy, par)
         } else {
-            weight_grad_range(g, range(z), part, x, dy, par)
+            weight_grad_range(g, piece(i), part, x, dy, par)
         }
     };
-    let mut parts = Scratch::take(ranges * len);
-    if ranges == 1 {
-        sum_range(0, &mut parts, true);
+    let mut parts = Scratch::take(ranges * sub * len);
+    if ranges * sub == 1 {
+        sum_piece(0, &mut parts, true);
     } else {
         parts
             .par_chunks_mut(len)
             .enumerate()
-            .for_each(|(z, part)| sum_range(z, part, false));
+            .for_each(|(i, part)| sum_piece(i, part, false));
     }
     let put = |dst: &mut [f32], src: &[f32], add: bool| {
         if wino {
@@ -608,15 +622,19 @@ pub fn conv2d_backward_weights_cpu(
             transpose_into(dst, src, k, co, add);
         }
     };
+    let part = |i: usize| &parts[i * len..][..len];
     if splits > 1 {
         for (z, slice) in dw[..splits * len].chunks_mut(len).enumerate() {
-            put(slice, &parts[z * len..][..len], false);
+            put(slice, part(z * sub), false);
+            for i in 1..sub {
+                put(slice, part(z * sub + i), true);
+            }
         }
     } else {
         let dw = &mut dw[..len];
-        put(dw, &parts[..len], accumulate);
-        for z in 1..ranges {
-            put(dw, &parts[z * len..][..len], true);
+        put(dw, part(0), accumulate);
+        for i in 1..ranges * sub {
+            put(dw, part(i), true);
         }
     }
 }
