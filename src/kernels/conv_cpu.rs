@@ -16,8 +16,9 @@
 //! deterministic without atomics. The weight gradient sums the chunks of each thread's fixed
 //! share of the batch, then the shares in order.
 //!
-//! Stride-2 4×4 layers with 16+ channels and even-sized outputs (dcgan32's) go to the Winograd
-//! twins in `conv_winograd.rs` instead, which do 9/16 of the multiply-adds.
+//! Stride-2 4×4 layers with 16+ channels go to the Winograd twins in `conv_winograd.rs`
+//! instead (F(2×2, 2×2) for even-sized outputs such as dcgan32's, 9/16 of the multiply-adds;
+//! F(4×4, 2×2) for the forward and input gradient of dcgan's 7×7 outputs).
 //!
 //! Measured with `duel bench kernels --backend cpu` on the 2-core Zen 5 box (docs/benchmarks.md):
 //! the dcgan and dcgan32 convolutions with 64 or more channels run at 270–330 GFLOP/s, their

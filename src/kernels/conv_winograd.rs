@@ -1,24 +1,23 @@
-//! Winograd F(2×2, 2×2) twins of the stride-2, 4×4 convolutions (DCGAN's) on the CPU: the
-//! same functions as `conv_cpu`'s im2col twins with 9/16 of their multiply-adds.
+//! Winograd twins of the stride-2, 4×4 convolutions (DCGAN's) on the CPU: the same functions
+//! as `conv_cpu`'s im2col twins with fewer multiply-adds, in one of two schemes
+//! (`winograd_schemes`): F(2×2, 2×2), 9/16 of them, or F(4×4, 2×2), 25/64.
 //!
 //! A stride-2 4×4 convolution is four stride-1 2×2 convolutions summed, one per phase (py, px)
 //! of the input: tap (2a + py, 2b + px) of output pixel (i, j) reads input pixel
 //! (2(i + a) + py − pad, 2(j + b) + px − pad), pixel (i + a, j + b) of the phase's plane.
-//! F(2×2, 2×2) (Lavin & Gray 2016) computes a 2×2 tile of a 2×2 convolution from a 3×3 patch d
-//! and the filter g with 9 multiplies instead of 16:
+//! F(m×m, 2×2) (Lavin & Gray 2016) computes an m×m tile of a 2×2 convolution from an
+//! (m+1)×(m+1) patch d and the filter g with (m+1)² multiplies instead of 4m²:
 //!
-//!   Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,  Bᵀ = [1 −1 0; 0 1 0; 0 −1 1],  G = [1 0; 1 1; 0 1],
-//!   Aᵀ = [1 1 0; 0 1 1]
+//!   Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A
 //!
-//! Summed over channels, phases and tiles, each of the 9 points ξ of the transform is a GEMM:
-//!   forward      M_ξ [co, T] = U_ξ [co, 4·ci] · V_ξ(x) [4·ci, T]        (T: 2×2 output tiles)
+//! Summed over channels, phases and tiles, each of the P = (m+1)² points ξ is a GEMM:
+//!   forward      M_ξ [co, T] = U_ξ [co, 4·ci] · V_ξ(x) [4·ci, T]        (T: m×m output tiles)
 //!   input grad   δV_ξ [4·ci, T] = U_ξᵀ [4·ci, co] · E_ξ(dy) [co, T]
 //!   weight grad  M_ξ [co, 4·ci] = E_ξ(dy) [co, T] · V_ξ(x)ᵀ [T, 4·ci]
-//! The input gradient is the forward run backwards (its adjoint): E = A d Aᵀ of dy's 2×2
-//! tiles, and each δV's 3×3 patch B δV Bᵀ is added back where the forward read it. The weight
-//! gradient swaps the roles of filter and output: dy's 2×2 tiles are the filters (E), the
-//! phase's 2×2 taps the output. Every transform's entries are 0 and ±1, so rounding stays that
-//! of a direct sum. Odd output sizes pad the last tile with zeros and drop its extra outputs.
+//! The input gradient is the forward run backwards (its adjoint): E = A d Aᵀ of dy's m×m
+//! tiles, and each δV's patch B δV Bᵀ is added back where the forward read it. The weight
+//! gradient reads the phase's 2×2 taps from the sums with Gᵀ M G. Output sizes that are not a
+//! multiple of m pad the last tile with zeros and drop its extra outputs.
 //!
 //! Samples are interleaved innermost (`Grid`), so every transform runs on vectors of samples,
 //! not on one sample's few pixels (dcgan32's planes are 8×8 and 4×4). Chunks of the batch run
@@ -26,10 +25,12 @@
 //! per call, only the small index tables (`Grid::places`, a plane's worth of positions) and
 //! the filter transform's per-thread row lists are allocated.
 //!
-//! Used for stride 2, 4×4, both channel counts at least MIN_CHANNELS and at most
-//! MAX_TILE_WASTE of padded tiles; `DUEL_CPU_CONV` overrides it (`applies`, docs/options.md).
-//! Measured on the 2-core Zen 5 box (docs/benchmarks.md): dcgan32's 64–256-channel layers at
-//! 360–480 GFLOP/s of direct-convolution work, against 290–350 with im2col.
+//! Used for stride 2, 4×4, both channel counts at least MIN_CHANNELS (`chosen`): F(2×2) where
+//! its tiles waste little (even outputs: dcgan32's layers, all three products), else F(4×4)
+//! for the forward and input gradient (dcgan's 7×7 outputs); `DUEL_CPU_CONV` overrides it
+//! (docs/options.md). Measured on the 2-core Zen 5 box (docs/benchmarks.md): dcgan32's
+//! 64–256-channel layers at 360–480 GFLOP/s of direct-convolution work with F(2×2), against
+//! 290–350 with im2col; dcgan's 64 → 128 layer at 358–405 with F(4×4), against 317–346.
 
 use super::conv::{ConvGeom, StoreKind};
 use super::conv_cpu::{Scratch, for_sample_chunks, sgemm, store_chunk};
