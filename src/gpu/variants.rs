@@ -17,8 +17,15 @@ fn pick<V: Variant>(
     can_run: impl Fn(V) -> bool,
     time: impl FnOnce() -> Result<VariantTimes<V>>,
 ) -> Plan<V> {
-    if let Some(v) = V::from_env().filter(|&v| can_run(v)) {
-        return Plan::all(v, V::ENV);
+    match V::from_env() {
+        Some(v) if can_run(v) => return Plan::all(v, V::ENV),
+        Some(v) => eprintln!(
+            "warning: {}={} needs subgroups of 8 or more invocations, which this adapter lacks; \
+             choosing by timing instead",
+            V::ENV,
+            v.name()
+        ),
+        None => {}
     }
     if let Some(plan) = Plan::remembered(key) {
         return plan;
