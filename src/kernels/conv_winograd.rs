@@ -34,6 +34,9 @@
 
 use super::conv::{ConvGeom, StoreKind};
 use super::conv_cpu::{Scratch, for_sample_chunks, sgemm, store_chunk};
+use super::winograd_lanes::{
+    Grid, LANES, arr, deinterleave, interleave, load_lanes, map_lanes, store_lanes, transform_runs,
+};
 use super::winograd_schemes::{F2, F4, Scheme};
 use std::sync::OnceLock;
 
@@ -80,6 +83,16 @@ pub fn applies_to_weight_grad(g: &ConvGeom) -> bool {
 enum Which {
     F2,
     F4,
+}
+
+/// `f::<S, P, Q>(args)` in the scheme `which`.
+macro_rules! in_scheme {
+    ($which:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $which {
+            Which::F2 => $f::<F2, 9, 4>($($arg),*),
+            Which::F4 => $f::<F4, 25, 16>($($arg),*),
+        }
+    };
 }
 
 /// F(2×2) where its tiles waste at most F2_MAX_WASTE (even outputs), else F(4×4).
@@ -137,166 +150,6 @@ impl Tiles {
     fn count(&self) -> usize {
         self.th * self.tw
     }
-}
-
-/// Positions of `ns` interleaved samples: (r, c, s) at (r·cols + c)·ns + s, so every
-/// transform below works on runs of ns samples (vectors), not on one sample's few pixels.
-#[derive(Clone, Copy)]
-struct Grid {
-    rows: usize,
-    cols: usize,
-    ns: usize,
-}
-
-impl Grid {
-    fn len(&self) -> usize {
-        self.rows * self.cols * self.ns
-    }
-
-    fn at(&self, r: usize, c: usize) -> usize {
-        (r * self.cols + c) * self.ns
-    }
-
-    /// The grid column of plane column `cc`: itself, or with `split` (even columns, then odd)
-    /// (cc mod 2)·cols/2 + ⌊cc/2⌋; None past the grid.
-    fn col(&self, cc: usize, split: bool) -> Option<usize> {
-        let half = self.cols / 2;
-        match split {
-            true if cc / 2 < half => Some((cc % 2) * half + cc / 2),
-            false if cc < self.cols => Some(cc),
-            _ => None,
-        }
-    }
-
-    /// For each pixel (ih, iw) of an [h, w] plane, where sample 0 of it sits in the grid, at
-    /// position (ih + dr, col(iw + dc)); usize::MAX past the grid.
-    fn places(&self, (h, w): (usize, usize), (dr, dc): (usize, usize), split: bool) -> Vec<usize> {
-        let mut at = Vec::with_capacity(h * w);
-        for ih in 0..h {
-            for iw in 0..w {
-                let col = (ih + dr < self.rows).then(|| self.col(iw + dc, split));
-                at.push(col.flatten().map_or(usize::MAX, |c| self.at(ih + dr, c)));
-            }
-        }
-        at
-    }
-}
-
-/// dst = the `grid.ns` planes of src (sample s's at s·stride) put at `places` (`Grid::places`),
-/// zero elsewhere. Sample by sample, so the reads run along each plane; the writes stay in the
-/// grid, which is small.
-fn interleave(src: &[f32], stride: usize, places: &[usize], grid: Grid, dst: &mut [f32]) {
-    let dst = &mut dst[..grid.len()];
-    dst.fill(0.0);
-    for s in 0..grid.ns {
-        let plane = &src[s * stride..][..places.len()];
-        for (&at, &v) in places.iter().zip(plane) {
-            if at != usize::MAX {
-                dst[at + s] = v;
-            }
-        }
-    }
-}
-
-/// The adjoint of `interleave`: sample s's plane of dst (at s·stride) = the grid's values at
-/// `places`, zero past the grid.
-fn deinterleave(src: &[f32], places: &[usize], grid: Grid, dst: &mut [f32], stride: usize) {
-    // Sample by sample: the writes run along each plane (writing a pixel's run of samples at
-    // once scatters across planes 64 KB apart, 64% of the input gradient's own time).
-    for s in 0..grid.ns {
-        let plane = &mut dst[s * stride..][..places.len()];
-        for (&at, v) in places.iter().zip(plane) {
-            *v = if at == usize::MAX { 0.0 } else { src[at + s] };
-        }
-    }
-}
-
-/// Samples a transform handles at once: one AVX-512 vector, filled from the runs and worked
-/// on as fixed-size arrays so the compiler keeps them in registers.
-const LANES: usize = 16;
-
-/// [f(0), …, f(N − 1)], always inlined: `std::array::from_fn` runs through a closure that
-/// was left out of line in the hot loops here (7% of a training iteration in calls).
-#[inline(always)]
-fn arr<T: Copy + Default, const N: usize>(f: impl Fn(usize) -> T) -> [T; N] {
-    let mut a = [T::default(); N];
-    for (i, v) in a.iter_mut().enumerate() {
-        *v = f(i);
-    }
-    a
-}
-
-/// The first `l` ≤ LANES values of src; a whole vector as one fixed-size copy (a
-/// variable-length copy_from_slice is a memmove call, 7% of a convolution).
-#[inline(always)]
-fn load_lanes(src: &[f32], l: usize) -> [f32; LANES] {
-    if l == LANES {
-        src[..LANES].try_into().expect("LANES values")
-    } else {
-        let mut v = [0.0; LANES];
-        v[..l].copy_from_slice(&src[..l]);
-        v
-    }
-}
-
-/// dst[..l] = v[..l], as `load_lanes`.
-#[inline(always)]
-fn store_lanes(dst: &mut [f32], v: &[f32; LANES], l: usize) {
-    if l == LANES {
-        let d: &mut [f32; LANES] = (&mut dst[..LANES]).try_into().expect("LANES values");
-        *d = *v;
-    } else {
-        dst[..l].copy_from_slice(&v[..l]);
-    }
-}
-
-/// The ns samples in vectors of LANES: output j = f(inputs)_j lane by lane, where
-/// `load(i, s0, l)` gives input i's l lanes from sample s0 and `store(j, s0, l, lanes)` takes
-/// output j's.
-#[inline(always)]
-fn map_lanes<const N: usize, const M: usize>(
-    ns: usize,
-    load: impl Fn(usize, usize, usize) -> [f32; LANES],
-    f: impl Fn([f32; N]) -> [f32; M],
-    mut store: impl FnMut(usize, usize, usize, &[f32; LANES]),
-) {
-    let mut s0 = 0;
-    while s0 < ns {
-        let l = LANES.min(ns - s0);
-        // Filled in place: built by `arr` and returned, F(4×4)'s 25 vectors (1.6 KB) were
-        // moved with a memcpy call each time (3% of a dcgan iteration).
-        let mut inp = [[0.0f32; LANES]; N];
-        for (i, v) in inp.iter_mut().enumerate() {
-            *v = load(i, s0, l);
-        }
-        let mut out = [[0.0f32; LANES]; M];
-        for lane in 0..LANES {
-            let r = f(arr(|i| inp[i][lane]));
-            for (o, r) in out.iter_mut().zip(r) {
-                o[lane] = r;
-            }
-        }
-        for (j, o) in out.iter().enumerate() {
-            store(j, s0, l, o);
-        }
-        s0 += l;
-    }
-}
-
-/// v[ξ·xs + at + s] = f(the N runs src[runs[i]..][..ns] at sample s)_ξ. The runs are given
-/// as offsets and by reference: F(4×4)'s 25 slices passed by value were a memcpy per tile.
-#[inline(always)]
-fn transform_runs<const N: usize, const M: usize>(
-    src: &[f32],
-    runs: &[usize; N],
-    ns: usize,
-    (v, xs, at): (&mut [f32], usize, usize),
-    f: impl Fn([f32; N]) -> [f32; M],
-) {
-    let load = |i: usize, s0: usize, l: usize| load_lanes(&src[runs[i] + s0..], l);
-    map_lanes(ns, load, f, |xi, s0, l, o| {
-        store_lanes(&mut v[xi * xs + at + s0..], o, l)
-    });
 }
 
 /// The tile (ty, tx) whose products are m[ξ·xs + at + s], its outputs inside t.oh × t.ow put
@@ -541,10 +394,7 @@ fn point_products(
 
 /// y = store(conv(x, w)), in the scheme `scheme_for` picks.
 pub fn forward(g: &ConvGeom, store: StoreKind, y: &mut [f32], x: &[f32], w: &[f32], extra: &[f32]) {
-    match scheme_for(g) {
-        Which::F2 => forward_with::<F2, 9, 4>(g, store, y, x, w, extra),
-        Which::F4 => forward_with::<F4, 25, 16>(g, store, y, x, w, extra),
-    }
+    in_scheme!(scheme_for(g), forward_with(g, store, y, x, w, extra))
 }
 
 fn forward_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
@@ -601,10 +451,10 @@ pub fn backward_input(
     w: &[f32],
     extra: &[f32],
 ) {
-    match scheme_for(g) {
-        Which::F2 => backward_input_with::<F2, 9, 4>(g, store, dx, dy, w, extra),
-        Which::F4 => backward_input_with::<F4, 25, 16>(g, store, dx, dy, w, extra),
-    }
+    in_scheme!(
+        scheme_for(g),
+        backward_input_with(g, store, dx, dy, w, extra)
+    )
 }
 
 fn backward_input_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
@@ -657,10 +507,7 @@ pub fn weight_grad_range(
     dy: &[f32],
     par: bool,
 ) {
-    match scheme_for(g) {
-        Which::F2 => weight_grad_with::<F2, 9, 4>(g, range, part, x, dy, par),
-        Which::F4 => weight_grad_with::<F4, 25, 16>(g, range, part, x, dy, par),
-    }
+    in_scheme!(scheme_for(g), weight_grad_with(g, range, part, x, dy, par))
 }
 
 fn weight_grad_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
@@ -787,10 +634,7 @@ mod tests {
             };
             let mut got = vec![f32::NAN; g.n * g.out_len()];
             let mut want = got.clone();
-            match which {
-                Which::F2 => forward_with::<F2, 9, 4>(&g, store, &mut got, &x, &w, &bias),
-                Which::F4 => forward_with::<F4, 25, 16>(&g, store, &mut got, &x, &w, &bias),
-            }
+            in_scheme!(which, forward_with(&g, store, &mut got, &x, &w, &bias));
             conv2d_forward_ref(&g, store, &mut want, &x, &w, &bias);
             let e = worst(&got, &want, g.taps());
             assert!(
@@ -815,10 +659,7 @@ mod tests {
             let store = StoreKind::ActGrad(Activation::Tanh);
             let mut got = vec![f32::NAN; g.n * g.in_len()];
             let mut want = got.clone();
-            match which {
-                Which::F2 => backward_input_with::<F2, 9, 4>(&g, store, &mut got, &dy, &w, &y),
-                Which::F4 => backward_input_with::<F4, 25, 16>(&g, store, &mut got, &dy, &w, &y),
-            }
+            in_scheme!(which, backward_input_with(&g, store, &mut got, &dy, &w, &y));
             conv2d_backward_input_ref(&g, store, &mut want, &dy, &w, &y);
             let e = worst(&got, &want, g.co * 16);
             assert!(
@@ -852,11 +693,10 @@ mod tests {
             conv2d_backward_weights_ref(&g, false, 1, &mut want, &x, &dy);
             for which in BOTH {
                 let mut part = vec![f32::NAN; g.weight_len()];
-                let (p, range) = (&mut part, 0..g.n);
-                match which {
-                    Which::F2 => weight_grad_with::<F2, 9, 4>(&g, range, p, &x, &dy, true),
-                    Which::F4 => weight_grad_with::<F4, 25, 16>(&g, range, p, &x, &dy, true),
-                }
+                in_scheme!(
+                    which,
+                    weight_grad_with(&g, 0..g.n, &mut part, &x, &dy, true)
+                );
                 let e = worst(&part, &want, g.n * g.ohw());
                 assert!(e < 1.0, "{} {which:?}: range sum error {e}", g.describe());
             }

@@ -49,6 +49,7 @@ pub mod softmax;
 pub mod spectral_norm;
 pub mod sum_pool;
 pub mod upsample;
+mod winograd_lanes;
 mod winograd_schemes;
 
 use crate::backend::{Backend, Tensor};
