@@ -265,7 +265,7 @@ fn input_transform<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     let places = grid.places((g.h, g.w), (g.pad, g.pad), true);
     for c in 0..g.ci {
         let src = &x[(n0 * g.ci + c) * plane..];
-        interleave(src, g.ci * plane, &places, grid, &mut buf);
+        interleave(src, g.ci * plane, &places, grid, &mut buf, plane);
         for (ph, &phase) in PHASES.iter().enumerate() {
             let row = (c * 4 + ph) * cols;
             for ty in 0..t.th {
@@ -356,7 +356,7 @@ fn output_grad_transform<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     let places = grid.places((oh, ow), (0, 0), false);
     for o in 0..co {
         let src = &dy[(n0 * co + o) * oh * ow..];
-        interleave(src, co * oh * ow, &places, grid, &mut q);
+        interleave(src, co * oh * ow, &places, grid, &mut q, oh * ow);
         for ty in 0..t.th {
             for tx in 0..t.tw {
                 let runs: [usize; Q] = arr(|i| grid.at(m * ty + i / m, m * tx + i % m));

@@ -89,7 +89,9 @@ fn uniform_twin(p: &[u8], b: &mut Bindings) {
 fn normal_twin(p: &[u8], b: &mut Bindings) {
     let p: RngParams = cast(p);
     let key = p.key();
-    fill(b.w(0), p.n as usize, |i| rng::normal(key, i));
+    for_chunks(&mut b.w(0)[..p.n as usize], PAR_MIN_RNG, |s, o| {
+        rng::fill_normal(key, s as u64, o)
+    });
 }
 
 /// The plain reference: Box–Muller in f64 from the same two words.

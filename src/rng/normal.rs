@@ -26,21 +26,40 @@ fn q31_mul(a: u32, b: u32) -> u32 {
 }
 
 /// −log2(a / 2²⁴) in Q5.32, for a in [1, 2²⁴]: the exponent, then 32 fraction bits of log2 of the
-/// mantissa by repeated squaring (each squaring that reaches 2 is a 1 bit).
+/// mantissa by repeated squaring (each squaring that reaches 2 is a 1 bit). Branch-free: the bits
+/// are random, and a branch on each was mispredicted half the time.
 pub fn neg_log2_q32(a: u32) -> u64 {
-    let e = 31 - a.leading_zeros();
-    let mut m = a << (31 - e); // a / 2^e in Q1.31, in [1, 2)
-    let mut frac = 0u32;
+    neg_log2_lanes([a])[0]
+}
+
+/// `neg_log2_q32` of L values at once: the 32 squarings of one value form a dependency chain,
+/// so L independent chains keep the multiplier busy (and vectorise).
+#[inline(always)]
+fn neg_log2_lanes<const L: usize>(a: [u32; L]) -> [u64; L] {
+    let e = a.map(|a| 31 - a.leading_zeros());
+    let mut m: [u32; L] = std::array::from_fn(|l| a[l] << (31 - e[l])); // Q1.31, in [1, 2)
+    let mut frac = [0u32; L];
     for bit in (0..32).rev() {
-        let p = m as u64 * m as u64; // m² in Q2.62
-        if p >> 63 != 0 {
-            frac |= 1 << bit;
-            m = (p >> 32) as u32; // m²/2
-        } else {
-            m = (p >> 31) as u32;
+        for l in 0..L {
+            let p = m[l] as u64 * m[l] as u64; // m² in Q2.62
+            let top = (p >> 63) as u32;
+            frac[l] |= top << bit;
+            m[l] = (p >> (31 + top)) as u32; // m²/2 when it reached 2, else m²
         }
     }
-    (((24 - e) as u64) << 32) - frac as u64
+    std::array::from_fn(|l| (((24 - e[l]) as u64) << 32) - frac[l] as u64)
+}
+
+/// ⌊√v⌋ for v < 2⁶³, exactly: f64's square root is within one of it, then corrected.
+fn isqrt(v: u64) -> u32 {
+    let mut r = (v as f64).sqrt() as u64;
+    while r * r > v {
+        r -= 1;
+    }
+    while (r + 1) * (r + 1) <= v {
+        r += 1;
+    }
+    r as u32
 }
 
 /// cos θ for θ = 2π · k / 2²⁴ (k < 2²⁴): |cos θ| in Q1.31 and whether it is negative.
@@ -95,12 +114,20 @@ pub fn q29_to_f32(magnitude: u32, negative: bool) -> f32 {
 
 /// N(0, 1) from two random words.
 pub fn normal_from_words(w0: u32, w1: u32) -> f32 {
-    let a = (w0 >> 8) + 1;
-    // sqrt(−log2 u) · 2²⁹ = sqrt(−log2 u in Q5.32 · 2²⁶): below 2⁶³ and 2³² respectively.
-    let root = (neg_log2_q32(a) << 26).isqrt() as u32;
-    let radius = q31_mul(root, SQRT_2LN2); // Q3.29, below 5.8
-    let (c, negative) = cos_q31(w1 >> 8);
-    q29_to_f32(q31_mul(radius, c), negative)
+    normals_from_words([w0], [w1])[0]
+}
+
+/// `normal_from_words` of L pairs of words at once (see `neg_log2_lanes`).
+#[inline(always)]
+pub fn normals_from_words<const L: usize>(w0: [u32; L], w1: [u32; L]) -> [f32; L] {
+    let neg_log2 = neg_log2_lanes(w0.map(|w| (w >> 8) + 1));
+    std::array::from_fn(|l| {
+        // sqrt(−log2 u) · 2²⁹ = sqrt(−log2 u in Q5.32 · 2²⁶): below 2⁶³ and 2³² respectively.
+        let root = isqrt(neg_log2[l] << 26);
+        let radius = q31_mul(root, SQRT_2LN2); // Q3.29, below 5.8
+        let (c, negative) = cos_q31(w1[l] >> 8);
+        q29_to_f32(q31_mul(radius, c), negative)
+    })
 }
 
 #[cfg(test)]
@@ -146,6 +173,35 @@ mod tests {
         assert_eq!(q29_to_f32(3 << 28, true), -1.5);
         assert_eq!(q29_to_f32(u32::MAX, false), 8.0); // rounds up into the next binade
         assert_eq!(q29_to_f32(1, false), 2f32.powi(-29));
+    }
+
+    #[test]
+    fn isqrt_is_the_integer_square_root() {
+        let key = crate::rng::RngKey::new(5, crate::rng::stream::TEST, 0);
+        let random = (0..100_000u64).map(|i| {
+            let w = crate::rng::words(key, i);
+            ((w[0] as u64) << 32 | w[1] as u64) >> (w[2] % 64).max(1)
+        });
+        // Squares and their neighbours, where f64's rounding could land on either side.
+        let squares = [1u64, 2, 3, 1 << 20, 3_037_000_499, (1 << 31) - 1, 1 << 31]
+            .into_iter()
+            .flat_map(|r| [r * r - 1, r * r, r * r + 1]);
+        for v in random.chain(squares).chain([0, 1, (1 << 63) - 1]) {
+            assert_eq!(isqrt(v) as u64, v.isqrt(), "isqrt({v})");
+        }
+    }
+
+    #[test]
+    fn lanes_give_the_single_values() {
+        let key = crate::rng::RngKey::new(3, crate::rng::stream::TEST, 0);
+        let w: [[u32; 4]; 8] = std::array::from_fn(|i| crate::rng::words(key, i as u64));
+        let (w0, w1) = (w.map(|w| w[0]), w.map(|w| w[1]));
+        let many = normals_from_words(w0, w1);
+        for l in 0..8 {
+            assert_eq!(many[l].to_bits(), normal_from_words(w0[l], w1[l]).to_bits());
+        }
+        let a = [1u32, 2, 77, 1 << 23, (1 << 24) - 1, 1 << 24, 3, 5];
+        assert_eq!(neg_log2_lanes(a), a.map(neg_log2_q32));
     }
 
     #[test]
