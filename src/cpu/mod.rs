@@ -3,6 +3,7 @@
 
 pub mod gemm;
 pub mod par;
+pub mod simd;
 
 use crate::backend::{Backend, Counters, Tensor};
 use crate::gpu::ProfiledDispatch;

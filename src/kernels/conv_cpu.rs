@@ -495,11 +495,11 @@ pub fn conv2d_backward_input_cpu(
     });
 }
 
-/// dW [co, K] (+)= Σ over samples `range` of dyP·im2col(x)ᵀ, chunk by chunk in order.
+/// dWᵀ [K, co] (+)= Σ over samples `range` of im2col(x)·dyP, chunk by chunk in order.
 fn weight_grad_range(
     g: &ConvGeom,
     range: std::ops::Range<usize>,
-    dw: &mut [f32],
+    dwt: &mut [f32],
     x: &[f32],
     dy: &[f32],
     par: bool,
@@ -509,7 +509,7 @@ fn weight_grad_range(
     let mut first = true;
     let mut n0 = range.start;
     if range.is_empty() {
-        dw.fill(0.0);
+        dwt.fill(0.0);
     }
     while n0 < range.end {
         let ns = nb.min(range.end - n0);
@@ -517,16 +517,16 @@ fn weight_grad_range(
         let mut col = Scratch::take(k * stride);
         im2col(g, &x[n0 * inp..], ns, &mut col, stride);
         if ns == 1 {
-            // One sample: A is dy's [co, P] as it is.
-            let a = &dy[n0 * out..][..out];
+            // One sample: B is dy's [co, P] read transposed (no reordering copy).
+            let b = &dy[n0 * out..][..out];
             sgemm(
-                (g.co, k, p),
-                dw,
-                (k, 1),
+                (k, g.co, p),
+                dwt,
+                (g.co, 1),
                 !first,
-                a,
-                (p, 1),
                 &col,
+                (p, 1),
+                b,
                 (1, p),
                 par,
             );
@@ -548,14 +548,14 @@ fn weight_grad_range(
             }
         }
         sgemm(
-            (g.co, k, cols),
-            dw,
-            (k, 1),
+            (k, g.co, cols),
+            dwt,
+            (g.co, 1),
             !first,
-            &dyp,
-            (1, g.co),
             &col,
-            (1, stride),
+            (stride, 1),
+            &dyp,
+            (g.co, 1),
             par,
         );
         first = false;
@@ -572,8 +572,9 @@ pub fn conv2d_backward_weights_cpu(
     x: &[f32],
     dy: &[f32],
 ) {
-    let len = g.weight_len();
-    // Each range's sum goes to its own buffer, then into dw in range order.
+    let (len, k, co) = (g.weight_len(), g.taps(), g.co);
+    // Each range's sum goes to its own buffer (im2col's as dWᵀ [K, co], Winograd's as dw
+    // [co, K]), then into dw in range order.
     let wino = winograd::applies_to_weight_grad(g);
     let threads = rayon::current_num_threads().max(1);
     let (ranges, per) = if splits > 1 {
@@ -614,8 +615,12 @@ pub fn conv2d_backward_weights_cpu(
             .for_each(|(i, part)| sum_piece(i, part, false));
     }
     let put = |dst: &mut [f32], src: &[f32], add: bool| {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = if add { *d + s } else { *s };
+        if wino {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = if add { *d + s } else { *s };
+            }
+        } else {
+            transpose_into(dst, src, k, co, add);
         }
     };
     let part = |i: usize| &parts[i * len..][..len];
@@ -631,6 +636,16 @@ pub fn conv2d_backward_weights_cpu(
         put(dw, part(0), accumulate);
         for i in 1..ranges * sub {
             put(dw, part(i), true);
+        }
+    }
+}
+
+/// dst [co, k] (+)= srcᵀ, src [k, co].
+fn transpose_into(dst: &mut [f32], src: &[f32], k: usize, co: usize, add: bool) {
+    for (c, row) in dst.chunks_exact_mut(k).enumerate().take(co) {
+        for (j, v) in row.iter_mut().enumerate() {
+            let s = src[j * co + c];
+            *v = if add { *v + s } else { s };
         }
     }
 }

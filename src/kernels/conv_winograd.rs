@@ -38,6 +38,7 @@ use super::winograd_lanes::{
     Grid, LANES, arr, deinterleave, interleave, load_lanes, map_lanes, store_lanes, transform_runs,
 };
 use super::winograd_schemes::{F2, F4, Scheme};
+use crate::cpu::simd::wide;
 use std::sync::OnceLock;
 
 /// Below this many input or output channels a GEMM of the transform (K = 4·ci or co, M = co
@@ -249,6 +250,7 @@ fn patch_at(
 /// V [P][4·ci][T] of the `ns` samples of x from sample n0: row c·4 + phase, columns (tile,
 /// sample). Each channel's samples are interleaved once, padded, with even and odd columns
 /// apart, so a phase's patch is P runs of ns samples.
+#[inline(always)]
 fn input_transform<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     g: &ConvGeom,
     t: Tiles,
@@ -303,25 +305,29 @@ fn filters<S: Scheme<P, Q>, const P: usize, const Q: usize>(
             part.push(range);
         }
     }
-    let fill = |i: usize, points: Vec<&mut [f32]>| {
-        let mut points = points;
-        for r in i * per..((i + 1) * per).min(rows) {
-            // A row's columns in vectors of LANES (filters side by side).
-            let load = |t: usize, c0: usize, l: usize| {
-                arr::<f32, LANES>(|lane| {
-                    let c = c0 + lane.min(l - 1);
-                    if transposed {
-                        tap(c, r, t)
-                    } else {
-                        tap(r, c, t)
-                    }
-                })
-            };
-            let at = (r - i * per) * cols;
-            map_lanes(cols, load, S::filter, |xi, c0, l, v| {
-                store_lanes(&mut points[xi][at + c0..], v, l)
-            });
-        }
+    let fill = |i: usize, mut points: Vec<&mut [f32]>| {
+        wide(
+            #[inline(always)]
+            || {
+                for r in i * per..((i + 1) * per).min(rows) {
+                    // A row's columns in vectors of LANES (filters side by side).
+                    let load = |t: usize, c0: usize, l: usize| {
+                        arr::<f32, LANES>(|lane| {
+                            let c = c0 + lane.min(l - 1);
+                            if transposed {
+                                tap(c, r, t)
+                            } else {
+                                tap(r, c, t)
+                            }
+                        })
+                    };
+                    let at = (r - i * per) * cols;
+                    map_lanes(cols, load, S::filter, |xi, c0, l, v| {
+                        store_lanes(&mut points[xi][at + c0..], v, l)
+                    });
+                }
+            },
+        )
     };
     if P * rows * cols >= crate::cpu::par::PAR_MIN {
         use rayon::prelude::*;
@@ -337,6 +343,7 @@ fn filters<S: Scheme<P, Q>, const P: usize, const Q: usize>(
 
 /// E [P][co][T] of the `ns` samples of dy from sample n0: A d Aᵀ of each m×m output tile d,
 /// zero past the edge; columns (tile, sample).
+#[inline(always)]
 fn output_grad_transform<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     g: &ConvGeom,
     t: Tiles,
@@ -406,36 +413,54 @@ fn forward_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     extra: &[f32],
 ) {
     let t = Tiles::new(S::TILE, g.oh(), g.ow());
-    let (k, co, p, out) = (4 * g.ci, g.co, g.ohw(), g.out_len());
+    let (co, p, out) = (g.co, g.ohw(), g.out_len());
     let u = filters::<S, P, Q>(g, w, false);
     let nb = chunk_samples(g.n, t.count(), S::CHUNK_TILES);
     for_sample_chunks(y, g.n, out, nb, |n0, ys, par| {
-        let ns = ys.len() / out;
-        let cols = ns * t.count();
-        let mut v = Scratch::take(P * k * cols);
-        input_transform::<S, P, Q>(g, t, x, n0, ns, &mut v);
-        let mut m = Scratch::take(P * co * cols);
-        point_products(P, (co, k, cols), &mut m, &u, &v, par);
-        // Channel by channel: the tiles' outputs into an interleaved plane, then out to each
-        // sample's plane in y (contiguous writes; scattering them across samples straight
-        // from the tiles was 9% of a training iteration).
-        let mut plane = Scratch::take(p * ns);
-        for o in 0..co {
-            for ty in 0..t.th {
-                for tx in 0..t.tw {
-                    let at = o * cols + (ty * t.tw + tx) * ns;
-                    output_runs::<S, P, Q>(&m, co * cols, at, t, (ty, tx), &mut plane);
-                }
-            }
-            for s in 0..ns {
-                let dst = &mut ys[s * out + o * p..][..p];
-                for (v, src) in dst.iter_mut().zip(plane[s..].iter().step_by(ns)) {
-                    *v = *src;
-                }
-            }
-        }
+        wide(
+            #[inline(always)]
+            || forward_chunk::<S, P, Q>(g, t, &u, x, n0, ys, par),
+        );
         store_chunk(store, ys, extra, n0 * out, co, p);
     });
+}
+
+/// The forward of the samples from n0 whose outputs are `ys`.
+#[inline(always)]
+fn forward_chunk<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    t: Tiles,
+    u: &[f32],
+    x: &[f32],
+    n0: usize,
+    ys: &mut [f32],
+    par: bool,
+) {
+    let (k, co, p, out) = (4 * g.ci, g.co, g.ohw(), g.out_len());
+    let ns = ys.len() / out;
+    let cols = ns * t.count();
+    let mut v = Scratch::take(P * k * cols);
+    input_transform::<S, P, Q>(g, t, x, n0, ns, &mut v);
+    let mut m = Scratch::take(P * co * cols);
+    point_products(P, (co, k, cols), &mut m, u, &v, par);
+    // Channel by channel: the tiles' outputs into an interleaved plane, then out to each
+    // sample's plane in y (contiguous writes; scattering them across samples straight from
+    // the tiles was 9% of a training iteration).
+    let mut plane = Scratch::take(p * ns);
+    for o in 0..co {
+        for ty in 0..t.th {
+            for tx in 0..t.tw {
+                let at = o * cols + (ty * t.tw + tx) * ns;
+                output_runs::<S, P, Q>(&m, co * cols, at, t, (ty, tx), &mut plane);
+            }
+        }
+        for s in 0..ns {
+            let dst = &mut ys[s * out + o * p..][..p];
+            for (v, src) in dst.iter_mut().zip(plane[s..].iter().step_by(ns)) {
+                *v = *src;
+            }
+        }
+    }
 }
 
 /// dx = store(convᵀ(dy, w)): the adjoint of `forward`'s map, run backwards. dy's 2×2 tiles
@@ -466,35 +491,52 @@ fn backward_input_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
     extra: &[f32],
 ) {
     let t = Tiles::new(S::TILE, g.oh(), g.ow());
-    let (k, co, ci, inp, plane) = (4 * g.ci, g.co, g.ci, g.in_len(), g.h * g.w);
+    let (inp, plane) = (g.in_len(), g.h * g.w);
     let ut = filters::<S, P, Q>(g, w, true);
     let nb = chunk_samples(g.n, t.count(), S::CHUNK_TILES);
     for_sample_chunks(dx, g.n, inp, nb, |n0, dxs, par| {
-        let ns = dxs.len() / inp;
-        let cols = ns * t.count();
-        let mut e = Scratch::take(P * co * cols);
-        output_grad_transform::<S, P, Q>(g, t, dy, n0, ns, &mut e);
-        let mut dv = Scratch::take(P * k * cols);
-        point_products(P, (k, co, cols), &mut dv, &ut, &e, par);
-        let grid = phase_grid(t, ns);
-        let mut acc = Scratch::take(grid.len());
-        let places = grid.places((g.h, g.w), (g.pad, g.pad), true);
-        for c in 0..ci {
-            acc.fill(0.0);
-            for (ph, &phase) in PHASES.iter().enumerate() {
-                for ty in 0..t.th {
-                    for tx in 0..t.tw {
-                        let at = (c * 4 + ph) * cols + (ty * t.tw + tx) * ns;
-                        let pos = arr(|i| patch_at(S::TILE, t, grid, phase, (ty, tx), i));
-                        patch_grad_runs::<S, P, Q>(&dv, k * cols, at, ns, pos, &mut acc);
-                    }
+        wide(
+            #[inline(always)]
+            || backward_input_chunk::<S, P, Q>(g, t, &ut, dy, n0, dxs, par),
+        );
+        store_chunk(store, dxs, extra, n0 * inp, g.ci, plane);
+    });
+}
+
+/// The input gradient of the samples from n0 whose input gradients are `dxs`.
+#[inline(always)]
+fn backward_input_chunk<S: Scheme<P, Q>, const P: usize, const Q: usize>(
+    g: &ConvGeom,
+    t: Tiles,
+    ut: &[f32],
+    dy: &[f32],
+    n0: usize,
+    dxs: &mut [f32],
+    par: bool,
+) {
+    let (k, co, inp, plane) = (4 * g.ci, g.co, g.in_len(), g.h * g.w);
+    let ns = dxs.len() / inp;
+    let cols = ns * t.count();
+    let mut e = Scratch::take(P * co * cols);
+    output_grad_transform::<S, P, Q>(g, t, dy, n0, ns, &mut e);
+    let mut dv = Scratch::take(P * k * cols);
+    point_products(P, (k, co, cols), &mut dv, ut, &e, par);
+    let grid = phase_grid(t, ns);
+    let mut acc = Scratch::take(grid.len());
+    let places = grid.places((g.h, g.w), (g.pad, g.pad), true);
+    for c in 0..g.ci {
+        acc.fill(0.0);
+        for (ph, &phase) in PHASES.iter().enumerate() {
+            for ty in 0..t.th {
+                for tx in 0..t.tw {
+                    let at = (c * 4 + ph) * cols + (ty * t.tw + tx) * ns;
+                    let pos = arr(|i| patch_at(S::TILE, t, grid, phase, (ty, tx), i));
+                    patch_grad_runs::<S, P, Q>(&dv, k * cols, at, ns, pos, &mut acc);
                 }
             }
-            let dst = &mut dxs[c * plane..];
-            deinterleave(&acc, &places, grid, dst, inp);
         }
-        store_chunk(store, dxs, extra, n0 * inp, ci, plane);
-    });
+        deinterleave(&acc, &places, grid, &mut dxs[c * plane..], inp);
+    }
 }
 
 /// part [co, ci, 4, 4] = Σ over the samples `range` of dy ⊗ x (the weight gradient), in the
@@ -535,9 +577,14 @@ fn weight_grad_with<S: Scheme<P, Q>, const P: usize, const Q: usize>(
         let ns = nb.min(range.end - n0);
         let cols = ns * tps;
         let mut v = Scratch::take(P * k * cols);
-        input_transform::<S, P, Q>(g, t, x, n0, ns, &mut v);
         let mut ud = Scratch::take(P * co * cols);
-        output_grad_transform::<S, P, Q>(g, t, dy, n0, ns, &mut ud);
+        wide(
+            #[inline(always)]
+            || {
+                input_transform::<S, P, Q>(g, t, x, n0, ns, &mut v);
+                output_grad_transform::<S, P, Q>(g, t, dy, n0, ns, &mut ud);
+            },
+        );
         for xi in 0..P {
             sgemm(
                 (co, k, cols),
@@ -699,6 +746,48 @@ mod tests {
                 );
                 let e = worst(&part, &want, g.n * g.ohw());
                 assert!(e < 1.0, "{} {which:?}: range sum error {e}", g.describe());
+            }
+        }
+    }
+
+    /// The three products of every shape and scheme at each vector level this CPU has
+    /// (`crate::cpu::simd`) are bit for bit those of the baseline build.
+    #[test]
+    fn every_simd_level_gives_the_same_bits() {
+        use crate::cpu::simd::{Level, detected, with_level};
+        let plain = StoreKind::Act {
+            bias: false,
+            act: Activation::Identity,
+        };
+        let run = |g: &ConvGeom, which: Which, seed: u64| {
+            let x = uniform(seed, g.n * g.in_len(), -1.0, 1.0);
+            let w = uniform(seed + 1, g.weight_len(), -1.0, 1.0);
+            let dy = uniform(seed + 2, g.n * g.out_len(), -1.0, 1.0);
+            let mut y = vec![f32::NAN; g.n * g.out_len()];
+            let mut dx = vec![f32::NAN; g.n * g.in_len()];
+            let mut dw = vec![f32::NAN; g.weight_len()];
+            in_scheme!(which, forward_with(g, plain, &mut y, &x, &w, &[]));
+            in_scheme!(which, backward_input_with(g, plain, &mut dx, &dy, &w, &[]));
+            in_scheme!(which, weight_grad_with(g, 0..g.n, &mut dw, &x, &dy, true));
+            [y, dx, dw].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+        };
+        let levels = [Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l <= detected());
+        let levels: Vec<Level> = levels.collect();
+        for (i, g) in shapes().into_iter().enumerate() {
+            for which in BOTH {
+                let seed = 7 * i as u64;
+                let base = with_level(Level::Baseline, || run(&g, which, seed)).unwrap();
+                for &l in &levels {
+                    let got = with_level(l, || run(&g, which, seed)).unwrap();
+                    for (what, (a, b)) in ["forward", "input grad", "weight grad"]
+                        .iter()
+                        .zip(base.iter().zip(&got))
+                    {
+                        assert!(a == b, "{} {which:?} {what}: {l:?} differs", g.describe());
+                    }
+                }
             }
         }
     }

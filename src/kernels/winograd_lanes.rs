@@ -54,6 +54,7 @@ impl Grid {
 /// dst = the `grid.ns` planes of src (sample s's at s·stride) put at `places` (`Grid::places`),
 /// zero elsewhere. Sample by sample, so the reads run along each plane; the writes stay in the
 /// grid, which is small.
+#[inline(always)]
 pub(super) fn interleave(
     src: &[f32],
     stride: usize,
@@ -80,6 +81,7 @@ pub(super) fn interleave(
 /// Asks the cache for src[at..at + len] (as far as src goes): the planes the next call of
 /// `interleave` reads are short runs 50 KB apart, too short for the hardware prefetcher, and
 /// waiting for them was most of `interleave`'s time.
+#[inline(always)]
 pub(super) fn prefetch(src: &[f32], at: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -96,6 +98,7 @@ pub(super) fn prefetch(src: &[f32], at: usize, len: usize) {
 
 /// The adjoint of `interleave`: sample s's plane of dst (at s·stride) = the grid's values at
 /// `places`, zero past the grid.
+#[inline(always)]
 pub(super) fn deinterleave(
     src: &[f32],
     places: &[usize],
