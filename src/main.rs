@@ -368,6 +368,13 @@ fn sample(args: SampleArgs) -> Result<()> {
 }
 
 fn devices() -> Result<()> {
+    use duel::cpu::simd;
+    println!(
+        "cpu: {} threads, vector unit {:?} (of {:?} detected; DUEL_CPU_SIMD)",
+        rayon::current_num_threads(),
+        simd::level(),
+        simd::detected()
+    );
     let adapters = duel::gpu::list_adapters();
     if adapters.is_empty() {
         bail!(

@@ -378,3 +378,42 @@ fn help_lists_every_option_with_its_default() {
     let help = ok(&["sample", "--help"]);
     assert!(help.contains("--count") && help.contains("--checkpoint"));
 }
+
+/// `duel devices` names the CPU path's vector unit; `DUEL_CPU_SIMD` takes a lower one, and a
+/// value it cannot use is one warning line, not a failure.
+#[test]
+fn devices_names_the_cpus_vector_unit_and_duel_cpu_simd_lowers_it() {
+    let run = |simd: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_duel"));
+        cmd.arg("devices").env_remove("DUEL_CPU_SIMD");
+        if let Some(v) = simd {
+            cmd.env("DUEL_CPU_SIMD", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let cpu = text
+            .lines()
+            .find(|l| l.starts_with("cpu: "))
+            .unwrap()
+            .to_string();
+        (cpu, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (cpu, _) = run(None);
+    let detected = cpu.split("(of ").nth(1).unwrap().split(' ').next().unwrap();
+    assert!(
+        cpu.contains(&format!("vector unit {detected} ")),
+        "the default is the detected unit: {cpu}"
+    );
+    let (cpu, err) = run(Some("baseline"));
+    assert!(cpu.contains("vector unit Baseline "), "{cpu}");
+    assert!(!err.contains("warning"), "{err}");
+    let (cpu, err) = run(Some("sse9"));
+    assert!(cpu.contains(&format!("vector unit {detected} ")), "{cpu}");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("DUEL_CPU_SIMD"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].starts_with("warning: DUEL_CPU_SIMD=sse9: not auto, baseline"));
+}

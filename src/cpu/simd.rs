@@ -38,11 +38,17 @@ pub fn detected() -> Level {
     Level::Baseline
 }
 
-/// The level `wide` runs at.
+/// The level `wide` runs at: `detected()`, or `DUEL_CPU_SIMD=baseline|avx2|avx512` (a lower
+/// level, for a CPU that slows its clock for wide vectors, or to compare); a value it cannot
+/// use gets a one-line warning and the detected level.
 pub fn level() -> Level {
     match LEVEL.load(Ordering::Relaxed) {
         0 => {
-            let l = detected();
+            let var = std::env::var("DUEL_CPU_SIMD").unwrap_or_default();
+            let l = chosen(&var, detected()).unwrap_or_else(|e| {
+                eprintln!("warning: DUEL_CPU_SIMD={var}: {e}; using {:?}", detected());
+                detected()
+            });
             LEVEL.store(l as u8, Ordering::Relaxed);
             l
         }
@@ -50,6 +56,21 @@ pub fn level() -> Level {
         3 => Level::Avx512,
         _ => Level::Baseline,
     }
+}
+
+/// The level `DUEL_CPU_SIMD=setting` asks for on a CPU that has `top` ("" or auto: `top`).
+fn chosen(setting: &str, top: Level) -> Result<Level, String> {
+    let l = match setting {
+        "" | "auto" => return Ok(top),
+        "baseline" => Level::Baseline,
+        "avx2" => Level::Avx2,
+        "avx512" => Level::Avx512,
+        _ => return Err("not auto, baseline, avx2 or avx512".into()),
+    };
+    if l > top {
+        return Err(format!("this CPU has no {l:?} (it has {top:?})"));
+    }
+    Ok(l)
 }
 
 /// f() with `wide` running at `l` on every thread meanwhile (tests compare the levels; calls
@@ -60,9 +81,10 @@ pub fn with_level<R>(l: Level, f: impl FnOnce() -> R) -> Result<R, String> {
         return Err(format!("this CPU has no {l:?} (it has {:?})", detected()));
     }
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let before = level();
     LEVEL.store(l as u8, Ordering::Relaxed);
     let r = f();
-    LEVEL.store(detected() as u8, Ordering::Relaxed);
+    LEVEL.store(before as u8, Ordering::Relaxed);
     Ok(r)
 }
 
@@ -111,6 +133,21 @@ mod tests {
                 Err(e) => assert!(l > top && e.contains("has no"), "{l:?} on {top:?}: {e}"),
             }
         }
-        assert_eq!(level(), top);
+        assert!(level() <= top);
+    }
+
+    #[test]
+    fn the_setting_picks_a_level_the_cpu_has() {
+        use Level::*;
+        assert_eq!(chosen("", Avx512), Ok(Avx512));
+        assert_eq!(chosen("auto", Avx2), Ok(Avx2));
+        assert_eq!(chosen("avx2", Avx512), Ok(Avx2));
+        assert_eq!(chosen("baseline", Avx2), Ok(Baseline));
+        assert!(
+            chosen("avx512", Avx2)
+                .unwrap_err()
+                .contains("has no Avx512")
+        );
+        assert!(chosen("sse9", Avx512).unwrap_err().contains("not auto"));
     }
 }
