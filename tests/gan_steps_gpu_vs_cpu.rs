@@ -695,3 +695,57 @@ fn sagan32_iterations() {
     assert_eq!(cfg.k, 1);
     compare(cfg, 1e-5);
 }
+
+/// The CPU path's own loops run at the CPU's widest vector level (`duel::cpu::simd`); every
+/// level must train to the same bits: a conv GAN with Winograd F(4×4) layers (16 channels, 7×7
+/// outputs), im2col layers, batch norm and Adam, two iterations at each level the CPU has.
+#[test]
+fn the_cpu_path_trains_to_the_same_bits_at_every_vector_level() {
+    use duel::cpu::simd::{Level, detected, with_level};
+    let conv = |out| Layer::Conv2d {
+        out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    };
+    let conv_t = |out| Layer::ConvTranspose2d {
+        out,
+        k: 4,
+        stride: 2,
+        pad: 1,
+    };
+    let mut cfg = conv_config();
+    cfg.g = NetSpec {
+        input: Shape::image(16, 7, 7),
+        layers: vec![
+            conv_t(16),
+            Layer::BatchNorm,
+            Layer::Act(Activation::Relu),
+            conv_t(1),
+            Layer::Act(Activation::Tanh),
+        ],
+    };
+    cfg.d = NetSpec {
+        input: Shape::image(1, 28, 28),
+        layers: vec![
+            conv(16),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            conv(16),
+            Layer::Act(Activation::LeakyRelu(0.2)),
+            Layer::Linear(1),
+        ],
+    };
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    let at = |l: Level| {
+        let (g, d, losses) = with_level(l, || run(&mut cpu(), &cfg, 2)).unwrap();
+        (bits(g), bits(d), bits(losses))
+    };
+    let base = at(Level::Baseline);
+    let levels = [Level::Avx2, Level::Avx512];
+    for l in levels.into_iter().filter(|&l| l <= detected()) {
+        let got = at(l);
+        assert!(got.0 == base.0, "generator weights differ at {l:?}");
+        assert!(got.1 == base.1, "discriminator weights differ at {l:?}");
+        assert!(got.2 == base.2, "losses differ at {l:?}");
+    }
+}

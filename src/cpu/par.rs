@@ -1,5 +1,6 @@
 //! Splitting elementwise CPU work over the rayon pool.
 
+use super::simd::wide;
 use rayon::prelude::*;
 
 /// Elementwise work below this many elements stays on the calling thread: handing a chunk to
@@ -15,25 +16,39 @@ pub fn par_chunk(n: usize, min: usize) -> Option<usize> {
 }
 
 /// Runs `f(start, chunk)` over `out` in parallel chunks when it is large enough.
+/// Each chunk runs at the CPU's vector level (`simd::wide`).
 pub fn for_chunks<T: Send>(out: &mut [T], min: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let run = |start: usize, o: &mut [T]| {
+        wide(
+            #[inline(always)]
+            || f(start, o),
+        )
+    };
     match par_chunk(out.len(), min) {
         Some(c) => out
             .par_chunks_mut(c)
             .enumerate()
-            .for_each(|(i, o)| f(i * c, o)),
-        None => f(0, out),
+            .for_each(|(i, o)| run(i * c, o)),
+        None => run(0, out),
     }
 }
 
 /// Runs `f(first plane, planes of out)` over `out`'s planes of `plane_len`, split over the pool.
+/// Each split runs at the CPU's vector level (`simd::wide`).
 pub fn for_planes(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let run = |first: usize, o: &mut [f32]| {
+        wide(
+            #[inline(always)]
+            || f(first, o),
+        )
+    };
     match par_chunk(out.len(), PAR_MIN) {
         Some(c) => {
             let planes = c.div_ceil(plane_len);
             out.par_chunks_mut(planes * plane_len)
                 .enumerate()
-                .for_each(|(i, o)| f(i * planes, o));
+                .for_each(|(i, o)| run(i * planes, o));
         }
-        None => f(0, out),
+        None => run(0, out),
     }
 }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::backend::{Backend, Tensor};
 use crate::cpu::par::{PAR_MIN, par_chunk};
+use crate::cpu::simd::wide;
 use rayon::prelude::*;
 
 /// PyTorch's defaults for nn.BatchNorm.
@@ -541,14 +542,20 @@ fn by_channel_blocks<const K: usize>(
     block: impl Fn(usize, &mut [[f64; K]]) + Sync,
 ) -> Vec<[f64; K]> {
     let mut out = vec![[0.0f64; K]; d.channels];
+    let run = |c0: usize, o: &mut [[f64; K]]| {
+        wide(
+            #[inline(always)]
+            || block(c0, o),
+        )
+    };
     match par_chunk(d.len(), PAR_MIN) {
         Some(_) if d.channels > 1 => {
             let per = d.channels.div_ceil(rayon::current_num_threads());
             out.par_chunks_mut(per)
                 .enumerate()
-                .for_each(|(i, o)| block(i * per, o));
+                .for_each(|(i, o)| run(i * per, o));
         }
-        _ => block(0, &mut out),
+        _ => run(0, &mut out),
     }
     out
 }
@@ -585,9 +592,14 @@ fn channel_sums(
 fn for_rows(out: &mut [f32], d: BnDims, f: impl Fn(usize, &mut [f32]) + Sync) {
     let cs = d.channels * d.spatial;
     let run = |r0: usize, o: &mut [f32]| {
-        for (k, row) in o.chunks_exact_mut(cs).enumerate() {
-            f(r0 + k, row);
-        }
+        wide(
+            #[inline(always)]
+            || {
+                for (k, row) in o.chunks_exact_mut(cs).enumerate() {
+                    f(r0 + k, row);
+                }
+            },
+        )
     };
     let out = &mut out[..d.len()];
     match par_chunk(d.len(), PAR_MIN) {

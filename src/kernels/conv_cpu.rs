@@ -27,6 +27,7 @@
 use super::activation::{act_grad_in_place, activate_in_place};
 use super::conv::{ConvGeom, StoreKind};
 use super::conv_winograd as winograd;
+use crate::cpu::simd::wide;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -190,14 +191,21 @@ pub(super) fn for_sample_chunks(
     f: impl Fn(usize, &mut [f32], bool) + Sync,
 ) {
     let out = &mut out[..n * sample_len];
+    // One call of f, run at the CPU's vector level (`wide`).
+    let run = |i: usize, chunk: &mut [f32], alone: bool| {
+        wide(
+            #[inline(always)]
+            || f(i * nb, chunk, alone),
+        )
+    };
     if n <= nb || rayon::current_num_threads() == 1 {
         for (i, chunk) in out.chunks_mut(nb * sample_len).enumerate() {
-            f(i * nb, chunk, n <= nb);
+            run(i, chunk, n <= nb);
         }
     } else {
         out.par_chunks_mut(nb * sample_len)
             .enumerate()
-            .for_each(|(i, chunk)| f(i * nb, chunk, false));
+            .for_each(|(i, chunk)| run(i, chunk, false));
     }
 }
 
@@ -670,7 +678,10 @@ pub fn bias_backward_nchw_cpu(
     };
     let db = &mut db[..c];
     let each = |ch: usize, d: &mut f32| {
-        let s = sum(ch);
+        let s = wide(
+            #[inline(always)]
+            || sum(ch),
+        );
         *d = if accumulate { *d + s } else { s };
     };
     if n * c * hw >= crate::cpu::par::PAR_MIN && c > 1 {

@@ -7,6 +7,7 @@ use super::case::uniform;
 use super::{Binding, Case, KernelDef, Shader, Work, cast, elementwise_groups, launch, u};
 use crate::backend::{Backend, Tensor};
 use crate::cpu::par::{PAR_MIN, par_chunk};
+use crate::cpu::simd::wide;
 use rayon::prelude::*;
 
 /// `n` rounded up to a multiple of 4: the length of a parameter buffer holding `n` values.
@@ -344,13 +345,18 @@ pub fn adam_cpu(p: &OptimizerParams, param: &mut [f32], g: &[f32], m: &mut [f32]
     let n = p.n as usize;
     type Chunk<'a> = (((&'a mut [f32], &'a mut [f32]), &'a mut [f32]), &'a [f32]);
     let body = |(((param, m), v), g): Chunk| {
-        for (((x, m), v), &g) in param.iter_mut().zip(m).zip(v).zip(g) {
-            let mi = b1 * *m + (1.0 - b1) * g;
-            let vi = b2 * *v + (1.0 - b2) * g * g;
-            *m = mi;
-            *v = vi;
-            *x -= step_size * mi / (vi.sqrt() / bc2_sqrt + eps);
-        }
+        wide(
+            #[inline(always)]
+            || {
+                for (((x, m), v), &g) in param.iter_mut().zip(m).zip(v).zip(g) {
+                    let mi = b1 * *m + (1.0 - b1) * g;
+                    let vi = b2 * *v + (1.0 - b2) * g * g;
+                    *m = mi;
+                    *v = vi;
+                    *x -= step_size * mi / (vi.sqrt() / bc2_sqrt + eps);
+                }
+            },
+        )
     };
     match par_chunk(n, PAR_MIN) {
         Some(c) => param[..n]
