@@ -183,19 +183,25 @@ fn packed_discriminator() {
 
 /// A small DCGAN-shaped pair: G's noise is a 4×2×2 image grown by transposed convolutions to
 /// 1×8×8 (ReLU fused below, tanh on top); D strides down with convolutions and LeakyReLU.
+fn conv(out: usize, k: usize, stride: usize, pad: usize) -> Layer {
+    Layer::Conv2d {
+        out,
+        k,
+        stride,
+        pad,
+    }
+}
+
+fn conv_t(out: usize, k: usize, stride: usize, pad: usize) -> Layer {
+    Layer::ConvTranspose2d {
+        out,
+        k,
+        stride,
+        pad,
+    }
+}
+
 fn conv_config() -> GanConfig {
-    let conv = |out, k, stride, pad| Layer::Conv2d {
-        out,
-        k,
-        stride,
-        pad,
-    };
-    let conv_t = |out, k, stride, pad| Layer::ConvTranspose2d {
-        out,
-        k,
-        stride,
-        pad,
-    };
     let mut cfg = config(
         Optimizer::adam(1e-3, 0.5, 0.999),
         GeneratorLoss::NonSaturating,
@@ -702,35 +708,23 @@ fn sagan32_iterations() {
 #[test]
 fn the_cpu_path_trains_to_the_same_bits_at_every_vector_level() {
     use duel::cpu::simd::{Level, detected, with_level};
-    let conv = |out| Layer::Conv2d {
-        out,
-        k: 4,
-        stride: 2,
-        pad: 1,
-    };
-    let conv_t = |out| Layer::ConvTranspose2d {
-        out,
-        k: 4,
-        stride: 2,
-        pad: 1,
-    };
     let mut cfg = conv_config();
     cfg.g = NetSpec {
         input: Shape::image(16, 7, 7),
         layers: vec![
-            conv_t(16),
+            conv_t(16, 4, 2, 1),
             Layer::BatchNorm,
             Layer::Act(Activation::Relu),
-            conv_t(1),
+            conv_t(1, 4, 2, 1),
             Layer::Act(Activation::Tanh),
         ],
     };
     cfg.d = NetSpec {
         input: Shape::image(1, 28, 28),
         layers: vec![
-            conv(16),
+            conv(16, 4, 2, 1),
             Layer::Act(Activation::LeakyRelu(0.2)),
-            conv(16),
+            conv(16, 4, 2, 1),
             Layer::Act(Activation::LeakyRelu(0.2)),
             Layer::Linear(1),
         ],
