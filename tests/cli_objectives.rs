@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{ok, refused_in_one_line, s, tmp};
+use common::cli::{TmpPath, ok, refused_in_one_line, s, tmp};
 use duel::checkpoint::Checkpoint;
 use safetensors::SafeTensors;
 
@@ -21,7 +21,7 @@ const RING8_CPU: [&str; 8] = [
 
 /// Trains `extra` on ring8 for 20 steps in one go and in two halves; the checkpoints must agree
 /// bit for bit. Returns the uninterrupted run's directory.
-fn resume_is_exact(name: &str, extra: &[&str]) -> std::path::PathBuf {
+fn resume_is_exact(name: &str, extra: &[&str]) -> TmpPath {
     let (a, b) = (
         tmp(&format!("{name}-whole")),
         tmp(&format!("{name}-halves")),

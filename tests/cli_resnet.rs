@@ -38,7 +38,8 @@ fn checkpoint(run: &Path) -> Checkpoint {
 
 #[test]
 fn sngan_resnet32_records_the_papers_settings_and_resumes_bit_identically() {
-    let data = format!("cifar10:{}", s(&cifar_folder("data")));
+    let folder = cifar_folder("data");
+    let data = format!("cifar10:{}", s(&folder));
     let (a, b) = (tmp("whole"), tmp("halves"));
     let log = train(&data, &a, &["--preset", "sngan-resnet32", "--steps", "4"]);
     assert!(log.contains("SumPool(4×8×8 → 4)"), "{log}");
@@ -75,7 +76,8 @@ fn sngan_resnet32_records_the_papers_settings_and_resumes_bit_identically() {
 
 #[test]
 fn both_resnet_presets_train_and_sample_conditionally() {
-    let data = format!("cifar10:{}", s(&cifar_folder("data")));
+    let folder = cifar_folder("data");
+    let data = format!("cifar10:{}", s(&folder));
     for preset in ["sngan-resnet32", "sagan32"] {
         let run = tmp(preset);
         let log = train(
@@ -130,7 +132,8 @@ fn as_the_first_sagan32(run: &Path) {
 
 #[test]
 fn a_checkpoint_of_the_first_sagan32_samples_and_resumes_as_sagan32_dcgan() {
-    let data = format!("cifar10:{}", s(&cifar_folder("data")));
+    let folder = cifar_folder("data");
+    let data = format!("cifar10:{}", s(&folder));
     let run = tmp("first-sagan32");
     train(
         &data,

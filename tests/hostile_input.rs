@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::cli::{duel, ok, refused_in_one_line, refused_untouched, s, tmp};
-use std::path::{Path, PathBuf};
+use common::cli::{TmpPath, duel, ok, refused_in_one_line, refused_untouched, s, tmp};
+use std::path::Path;
 use std::process::Output;
 
 /// A one-step run: an MLP on 64 of the embedded digits (`digits`), or on ring8.
-fn tiny_run(name: &str, digits: bool) -> PathBuf {
+fn tiny_run(name: &str, digits: bool) -> TmpPath {
     let run = tmp(name);
     let data: &[&str] = match digits {
         true => &["--dataset", "mnist", "--preset", "mlp", "--limit", "64"],

@@ -50,13 +50,46 @@ pub fn refused_in_one_line(cases: &[(&[&str], &str)], out: &Path) {
     }
 }
 
-/// A fresh, empty path under the temp dir, unique to this test process.
-pub fn tmp(name: &str) -> PathBuf {
+/// A fresh, empty path under the temp dir, unique to this test process; removed when the
+/// test is done with it, unless the test failed (it is then left to look at).
+pub fn tmp(name: &str) -> TmpPath {
     let exe = std::env::current_exe().unwrap();
     let suite = exe.file_stem().unwrap().to_string_lossy().to_string();
     let dir = std::env::temp_dir().join(format!("duel-{suite}-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    TmpPath(dir)
+}
+
+/// `tmp`'s path: a `Path` everywhere, and a run folder or file gone at the end of a passing test
+/// (runs write up to 100 MB each, and the suites left 40 GB in /tmp over a few dozen runs).
+pub struct TmpPath(PathBuf);
+
+impl std::ops::Deref for TmpPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TmpPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TmpPath {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 pub fn s(p: &Path) -> &str {
@@ -117,7 +150,7 @@ pub fn refused_untouched(args: &[&str], want: &str, run: &Path) -> String {
 /// A folder of CIFAR-10 binary files under `tmp(name)`: five training batches of 8 records
 /// (labels cycling 0–9 across them) and a test batch of 6, each image a smooth colour pattern
 /// of its own.
-pub fn cifar_folder(name: &str) -> PathBuf {
+pub fn cifar_folder(name: &str) -> TmpPath {
     use duel::data::cifar::{TEST_FILE, TRAIN_FILES, write_records};
     let dir = tmp(name);
     std::fs::create_dir_all(&dir).unwrap();
