@@ -147,12 +147,16 @@ pub fn refused_untouched(args: &[&str], want: &str, run: &Path) -> String {
     err
 }
 
-/// A folder of CIFAR-10 binary files under `tmp(name)`: five training batches of 8 records
+/// A folder of CIFAR-10 binary files under a `tmp` path of its own: five training batches of 8 records
 /// (labels cycling 0–9 across them) and a test batch of 6, each image a smooth colour pattern
 /// of its own.
 pub fn cifar_folder(name: &str) -> TmpPath {
     use duel::data::cifar::{TEST_FILE, TRAIN_FILES, write_records};
-    let dir = tmp(name);
+    // A folder per call: tests running side by side ask for the same name, and each removes
+    // its own when done.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = tmp(&format!("{name}-{call}"));
     std::fs::create_dir_all(&dir).unwrap();
     let pixel = |seed: usize| {
         move |i: usize, b: usize| ((b % 32) * 4 + (b / 1024) * 60 + i * 9 + seed) as u8
