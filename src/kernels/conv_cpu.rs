@@ -191,7 +191,8 @@ pub(super) fn for_sample_chunks(
     f: impl Fn(usize, &mut [f32], bool) + Sync,
 ) {
     let out = &mut out[..n * sample_len];
-    // One call of f, run at the CPU's vector level (`wide`).
+    // One call of f, under `wide`: that compiles f's loops wide where LLVM inlines f; a
+    // closure too large for that wraps its hot part in `wide` itself (`conv_winograd`).
     let run = |i: usize, chunk: &mut [f32], alone: bool| {
         wide(
             #[inline(always)]
